@@ -1,0 +1,239 @@
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 4096
+
+static _Atomic int log_level_cur = LOGL_INFO;
+static _Atomic int log_format_cur = LOGF_TEXT;
+static _Atomic int log_fd = 2;
+
+static const char *const level_names[] = { "trace", "debug", "info", "warn", "error", "off" };
+static const char *const level_upper[] = { "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF" };
+
+void log_setup(enum log_level level, enum log_format format)
+{
+	atomic_store(&log_level_cur, (int)level);
+	atomic_store(&log_format_cur, (int)format);
+}
+
+void log_set_level(enum log_level level) { atomic_store(&log_level_cur, (int)level); }
+enum log_level log_get_level(void) { return (enum log_level)atomic_load(&log_level_cur); }
+bool log_enabled(enum log_level level) { return (int)level >= atomic_load(&log_level_cur); }
+void log_set_fd(int fd) { atomic_store(&log_fd, fd); }
+
+int log_level_parse(const char *s, enum log_level *out)
+{
+	for (int i = 0; i <= LOGL_OFF; i++) {
+		if (strcasecmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	if (strcasecmp(s, "warning") == 0) {
+		*out = LOGL_WARN;
+		return 0;
+	}
+	return -1;
+}
+
+const char *log_level_name(enum log_level level)
+{
+	return (unsigned)level <= LOGL_OFF ? level_names[level] : "?";
+}
+
+int log_format_parse(const char *s, enum log_format *out)
+{
+	if (!strcasecmp(s, "pretty") || !strcasecmp(s, "text") || !strcasecmp(s, "compact") ||
+	    !strcasecmp(s, "full")) {
+		*out = LOGF_TEXT;
+		return 0;
+	}
+	if (!strcasecmp(s, "json")) {
+		*out = LOGF_JSON;
+		return 0;
+	}
+	return -1;
+}
+
+/* A bounded appender: writes past the end are dropped, the line is cut. */
+struct lbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void lb_put(struct lbuf *b, const char *s, size_t n)
+{
+	size_t room = b->cap - b->len;
+	if (n > room)
+		n = room;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void lb_puts(struct lbuf *b, const char *s) { lb_put(b, s, strlen(s)); }
+
+static void lb_vprintf(struct lbuf *b, const char *fmt, va_list ap)
+{
+	size_t room = b->cap - b->len;
+	int n = vsnprintf(b->p + b->len, room + 1, fmt, ap);
+	if (n < 0)
+		return;
+	b->len += (size_t)n < room ? (size_t)n : room;
+}
+
+static void lb_printf(struct lbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void lb_printf(struct lbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	lb_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+/* JSON string body escaping (quotes not included). */
+static void lb_json_str(struct lbuf *b, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			char e[2] = { '\\', (char)c };
+			lb_put(b, e, 2);
+		} else if (c == '\n') {
+			lb_puts(b, "\\n");
+		} else if (c == '\t') {
+			lb_puts(b, "\\t");
+		} else if (c < 0x20 || c == 0x7f) {
+			lb_printf(b, "\\u%04x", c);
+		} else {
+			lb_put(b, (const char *)&c, 1);
+		}
+	}
+}
+
+/* Text values with spaces, quotes or control bytes are quoted so that a
+ * line always splits back into the same fields. */
+static void lb_text_val(struct lbuf *b, const char *s)
+{
+	bool plain = *s != '\0';
+	for (const char *q = s; *q; q++) {
+		unsigned char c = (unsigned char)*q;
+		if (c <= ' ' || c == '"' || c == '=' || c == 0x7f)
+			plain = false;
+	}
+	if (plain) {
+		lb_puts(b, s);
+		return;
+	}
+	lb_put(b, "\"", 1);
+	lb_json_str(b, s, strlen(s));
+	lb_put(b, "\"", 1);
+}
+
+static void lb_timestamp(struct lbuf *b)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	lb_printf(b, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+static void log_emit(enum log_level level, const char *msg, const struct log_field *f,
+		     size_t n)
+{
+	static __thread char line[LOG_LINE_MAX];
+	struct lbuf b = { line, 0, sizeof(line) - 1 };
+	bool json = atomic_load(&log_format_cur) == LOGF_JSON;
+
+	if (json) {
+		lb_puts(&b, "{\"ts\":\"");
+		lb_timestamp(&b);
+		lb_printf(&b, "\",\"level\":\"%s\",\"msg\":\"", level_names[level]);
+		lb_json_str(&b, msg, strlen(msg));
+		lb_put(&b, "\"", 1);
+		for (size_t i = 0; i < n; i++) {
+			lb_puts(&b, ",\"");
+			lb_json_str(&b, f[i].key, strlen(f[i].key));
+			lb_puts(&b, "\":");
+			if (f[i].str) {
+				lb_put(&b, "\"", 1);
+				lb_json_str(&b, f[i].str, strlen(f[i].str));
+				lb_put(&b, "\"", 1);
+			} else {
+				lb_printf(&b, "%lld", (long long)f[i].num);
+			}
+		}
+		/* Keep the JSON valid even when the line was cut. */
+		if (b.len >= b.cap - 2)
+			b.len = b.cap - 2;
+		lb_puts(&b, "}");
+	} else {
+		lb_timestamp(&b);
+		lb_printf(&b, " %-5s %s", level_upper[level], msg);
+		for (size_t i = 0; i < n; i++) {
+			lb_printf(&b, " %s=", f[i].key);
+			if (f[i].str)
+				lb_text_val(&b, f[i].str);
+			else
+				lb_printf(&b, "%lld", (long long)f[i].num);
+		}
+	}
+	b.p[b.len++] = '\n';
+
+	int fd = atomic_load(&log_fd);
+	size_t off = 0;
+	while (off < b.len) {
+		ssize_t w = write(fd, b.p + off, b.len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
+static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+{
+	char msg[LOG_LINE_MAX];
+	if (!log_enabled(level))
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_emit(level, msg, NULL, 0);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+#define LOG_LEVEL_FN(name, lvl)                                                                    \
+	void name(const char *fmt, ...)                                                            \
+	{                                                                                          \
+		va_list ap;                                                                        \
+		va_start(ap, fmt);                                                                 \
+		log_vmsg(lvl, fmt, ap);                                                            \
+		va_end(ap);                                                                        \
+	}
+LOG_LEVEL_FN(log_trace, LOGL_TRACE)
+LOG_LEVEL_FN(log_debug, LOGL_DEBUG)
+LOG_LEVEL_FN(log_info, LOGL_INFO)
+LOG_LEVEL_FN(log_warn, LOGL_WARN)
+LOG_LEVEL_FN(log_error, LOGL_ERROR)
+
+void log_fields(enum log_level level, const char *msg, const struct log_field *f, size_t n)
+{
+	if (!log_enabled(level))
+		return;
+	log_emit(level, msg, f, n);
+}
