@@ -34,6 +34,11 @@ struct toml_datetime {
 	bool offset_z;               /* TOML_DATETIME written with Z/z */
 };
 
+/* Deepest nesting accepted, counting every table and array level below the
+ * root (a.b.c = 1 is depth 3, [[[1]]] under a key is depth 4). Deeper input
+ * is an error, so that neither parsing nor freeing can exhaust the stack. */
+#define TOML_MAX_DEPTH 100
+
 struct toml_value;
 
 struct toml_kv {
@@ -93,5 +98,12 @@ const struct toml_value *toml_array_at(const struct toml_value *a, size_t i);
 /* "table", "array", "string", "integer", "float", "boolean", "datetime",
  * "local datetime", "local date", "local time". */
 const char *toml_type_name(enum toml_type t);
+
+/* Write v (one of the four date/time types) in RFC 3339 form, e.g.
+ * "1979-05-27T07:32:00.5-07:00", with as many fraction digits as the source
+ * had (at most 9) and "Z" for a zero offset written as Z. Returns the length
+ * that the full text needs, as snprintf() does; buf is always NUL-terminated
+ * when size > 0. Returns -1 when v is not a date/time. */
+int toml_datetime_format(const struct toml_value *v, char *buf, size_t size);
 
 #endif
