@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Command 2 of the README: install what the tests need, build (normal and
+# ASan/UBSan), run every test, and end with one line "N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+logdir=$root/build/test-logs
+
+scripts/deps.sh test || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0 failed=0 skipped=0
+add() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + ${3:-0})); }
+
+# Unit tests: every binary prints "<suite>: N passed, N failed[, N skipped]".
+# A binary that dies before its summary still counts as one failure.
+unit() {
+	local dir=$1 name=$2 out
+	echo "== unit tests ($name) =="
+	if ! scripts/build.sh "$dir" "${@:3}"; then
+		echo "build of $dir failed"
+		add 0 1
+		return
+	fi
+	mkdir -p "$logdir"
+	out=$logdir/unit-$name.log
+	meson test -C "$dir" --print-errorlogs --verbose >"$out" 2>&1
+	local p f s sf meson_fail
+	read -r p f s sf < <(awk '
+		/^[A-Za-z0-9_-]+: [0-9]+ passed, [0-9]+ failed/ {
+			gsub(",", ""); p += $2; f += $4; if ($6 != "") s += $6; if ($4 > 0) sf++ }
+		END { print p+0, f+0, s+0, sf+0 }' "$out")
+	meson_fail=$(awk '/^(Fail|Timeout|Unexpected Pass):/ { n += $2 } END { print n+0 }' "$out")
+	[ "$meson_fail" -gt "$sf" ] && f=$((f + meson_fail - sf))
+	grep -E '^(FAIL |SKIP |[A-Za-z0-9_-]+: [0-9]+ passed)|check failed|ERROR' "$out" | head -50
+	echo "unit ($name): $p passed, $f failed, $s skipped"
+	add "$p" "$f" "$s"
+}
+
+# Integration tests: pytest against the real binary (Debian's python3, which
+# sees python3-socks).
+integration() {
+	local bin=$1 name=$2 out
+	echo "== integration tests ($name) =="
+	[ -d tests/integration ] || return
+	mkdir -p "$logdir"
+	out=$logdir/integration-$name.log
+	CSOCKS_BIN=$bin timeout 900 /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider \
+		tests/integration >"$out" 2>&1
+	local rc=$?
+	tail -30 "$out"
+	local line p f s e
+	line=$(grep -E '^=+ .*(passed|failed|skipped|error).* =+$|^[0-9]+ (passed|failed|skipped)' "$out" | tail -1)
+	p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+	f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+	e=$(grep -oE '[0-9]+ error' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+	s=$(grep -oE '[0-9]+ skipped' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+	f=$((f + e))
+	# pytest exit 5 = nothing collected; any other non-zero with no failure
+	# counted is a crash of the run itself.
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$f" -eq 0 ]; then f=1; fi
+	echo "integration ($name): $p passed, $f failed, $s skipped"
+	add "$p" "$f" "$s"
+}
+
+start=$(date +%s)
+unit build normal
+unit build-asan asan -Dasan=true
+if [ -x scripts/test-setup.sh ]; then scripts/test-setup.sh start; fi
+integration "$root/build/csocks" normal
+integration "$root/build-asan/csocks" asan
+if [ -x scripts/test-setup.sh ]; then scripts/test-setup.sh stop; fi
+echo "total time: $(( $(date +%s) - start )) s"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

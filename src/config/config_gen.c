@@ -1,0 +1,90 @@
+/* --generate-config: a commented example written from the schema table, so
+ * it always lists every key with its real default, and always loads. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "config/config_schema.h"
+#include "util/strutil.h"
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		size_t room = b->cap - b->len;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p + b->len, room, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		b->cap = b->cap * 2 + (n > 0 ? (size_t)n : 0) + 64;
+		b->p = xrealloc(b->p, b->cap);
+	}
+}
+
+static const char *last_component(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+	return dot ? dot + 1 : path;
+}
+
+static void gen_field(struct sbuf *b, const struct cfg_field *f)
+{
+	sb_printf(b, "# %s\n", f->doc);
+	if (f->type == CT_USERS) {
+		sb_printf(b, "# [[auth.users]]\n# username = \"alice\"\n"
+			     "# password_hash = \"$y$...\"   # from: csocks --hash-password\n");
+		return;
+	}
+	if (f->type == CT_DASH_USERS) {
+		sb_printf(b, "# [[sessions.dashboard_auth.users]]\n# username = \"admin\"\n"
+			     "# password = \"change-me\"\n");
+		return;
+	}
+	if (f->def)
+		sb_printf(b, "%s = %s\n", last_component(f->path), f->def);
+	else
+		sb_printf(b, "# %s = \"\"\n", last_component(f->path));
+}
+
+char *config_example_text(void)
+{
+	struct sbuf b = { xmalloc(4096), 0, 4096 };
+	sb_printf(&b, "# csocks configuration (RustSocks-compatible).\n"
+		      "# Every key is shown with its default; keys marked \"csocks:\" are\n"
+		      "# csocks extensions that RustSocks does not read.\n");
+	/* Array-of-tables entries must come after the plain keys of their
+	 * parent table, or the keys that follow would land inside the last
+	 * entry: print them at the end, commented. */
+	for (size_t i = 0; i < cfg_schema_len; i++) {
+		const struct cfg_field *f = &cfg_schema[i];
+		if (f->type == CT_SECTION)
+			sb_printf(&b, "\n# %s\n[%s]\n", f->doc, f->path);
+		else if (f->type != CT_USERS && f->type != CT_DASH_USERS)
+			gen_field(&b, f);
+	}
+	sb_printf(&b, "\n");
+	for (size_t i = 0; i < cfg_schema_len; i++)
+		if (cfg_schema[i].type == CT_USERS || cfg_schema[i].type == CT_DASH_USERS)
+			gen_field(&b, &cfg_schema[i]);
+	return b.p;
+}
+
+int config_generate(const char *path)
+{
+	char *text = config_example_text();
+	int rc = cs_write_file_atomic(path, text, strlen(text));
+	free(text);
+	return rc;
+}
