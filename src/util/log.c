@@ -146,6 +146,29 @@ static void lb_timestamp(struct lbuf *b)
 		  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
+static void lb_json_line(struct lbuf *b, enum log_level level, const char *msg, size_t msglen,
+			 const struct log_field *f, size_t n)
+{
+	lb_puts(b, "{\"ts\":\"");
+	lb_timestamp(b);
+	lb_printf(b, "\",\"level\":\"%s\",\"msg\":\"", level_names[level]);
+	lb_json_str(b, msg, msglen);
+	lb_put(b, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		lb_puts(b, ",\"");
+		lb_json_str(b, f[i].key, strlen(f[i].key));
+		lb_puts(b, "\":");
+		if (f[i].str) {
+			lb_put(b, "\"", 1);
+			lb_json_str(b, f[i].str, strlen(f[i].str));
+			lb_put(b, "\"", 1);
+		} else {
+			lb_printf(b, "%lld", (long long)f[i].num);
+		}
+	}
+	lb_puts(b, "}");
+}
+
 static void log_emit(enum log_level level, const char *msg, const struct log_field *f,
 		     size_t n)
 {
@@ -154,27 +177,14 @@ static void log_emit(enum log_level level, const char *msg, const struct log_fie
 	bool json = atomic_load(&log_format_cur) == LOGF_JSON;
 
 	if (json) {
-		lb_puts(&b, "{\"ts\":\"");
-		lb_timestamp(&b);
-		lb_printf(&b, "\",\"level\":\"%s\",\"msg\":\"", level_names[level]);
-		lb_json_str(&b, msg, strlen(msg));
-		lb_put(&b, "\"", 1);
-		for (size_t i = 0; i < n; i++) {
-			lb_puts(&b, ",\"");
-			lb_json_str(&b, f[i].key, strlen(f[i].key));
-			lb_puts(&b, "\":");
-			if (f[i].str) {
-				lb_put(&b, "\"", 1);
-				lb_json_str(&b, f[i].str, strlen(f[i].str));
-				lb_put(&b, "\"", 1);
-			} else {
-				lb_printf(&b, "%lld", (long long)f[i].num);
-			}
+		lb_json_line(&b, level, msg, strlen(msg), f, n);
+		/* A cut line would be invalid JSON: say so in a shorter one. */
+		if (b.len == b.cap) {
+			b.len = 0;
+			lb_json_line(&b, level, msg, strlen(msg) > 512 ? 512 : strlen(msg), NULL, 0);
+			b.len--; /* reopen the object */
+			lb_puts(&b, ",\"truncated\":true}");
 		}
-		/* Keep the JSON valid even when the line was cut. */
-		if (b.len >= b.cap - 2)
-			b.len = b.cap - 2;
-		lb_puts(&b, "}");
 	} else {
 		lb_timestamp(&b);
 		lb_printf(&b, " %-5s %s", level_upper[level], msg);

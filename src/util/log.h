@@ -32,8 +32,16 @@ struct log_field {
 	int64_t num;
 };
 
-#define LOG_STR(k, v) ((struct log_field){ .key = (k), .str = (v) ? (v) : "-" })
-#define LOG_NUM(k, v) ((struct log_field){ .key = (k), .str = NULL, .num = (int64_t)(v) })
+static inline struct log_field log_str(const char *key, const char *v)
+{
+	return (struct log_field){ .key = key, .str = v ? v : "-" };
+}
+static inline struct log_field log_num(const char *key, int64_t v)
+{
+	return (struct log_field){ .key = key, .str = NULL, .num = v };
+}
+#define LOG_STR(k, v) log_str((k), (v))
+#define LOG_NUM(k, v) log_num((k), (int64_t)(v))
 
 void log_setup(enum log_level level, enum log_format format);
 void log_set_level(enum log_level level);
