@@ -145,22 +145,49 @@ static void fail_oom(struct parser *p)
 	fail(p, p->pos, "out of memory");
 }
 
-/* A character for a message: 'x' when printable ASCII, else U+XXXX or the
- * raw byte value. buf needs 16 bytes. */
+/* The character at offset at, for a message: 'x' when printable, else
+ * U+XXXX. The input is valid UTF-8 by the time this is called. buf needs
+ * DESCRIBE_LEN bytes. */
+#define DESCRIBE_LEN 24
 static const char *describe_at(const struct parser *p, size_t at, char *buf)
 {
 	if (at >= p->len)
 		return "end of file";
 	unsigned char c = (unsigned char)p->s[at];
-	if (c == '\n')
+	size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+	if (c == '\n' || (c == '\r' && at + 1 < p->len && p->s[at + 1] == '\n'))
 		return "newline";
-	if (c >= 0x20 && c < 0x7F)
-		snprintf(buf, 16, "'%c'", c);
-	else if (c < 0x80)
-		snprintf(buf, 16, "U+%04X", c);
-	else
-		snprintf(buf, 16, "byte 0x%02X", c);
+	if (c >= 0x20 && c < 0x7F) {
+		snprintf(buf, DESCRIBE_LEN, "'%c'", c);
+	} else if (c < 0x80) {
+		snprintf(buf, DESCRIBE_LEN, "U+%04X", c);
+	} else if (n <= p->len - at) {
+		uint32_t cp = c & (0x7F >> n);
+		for (size_t i = 1; i < n; i++)
+			cp = (cp << 6) | ((unsigned char)p->s[at + i] & 0x3F);
+		snprintf(buf, DESCRIBE_LEN, "'%.*s' (U+%04X)", (int)n, p->s + at, (unsigned)cp);
+	} else {
+		snprintf(buf, DESCRIBE_LEN, "byte 0x%02X", c);
+	}
 	return buf;
+}
+
+/* "an integer", "a string": type names with their article. */
+static const char *a_type(enum toml_type t)
+{
+	switch (t) {
+	case TOML_TABLE: return "a table";
+	case TOML_ARRAY: return "an array";
+	case TOML_STRING: return "a string";
+	case TOML_INTEGER: return "an integer";
+	case TOML_FLOAT: return "a float";
+	case TOML_BOOL: return "a boolean";
+	case TOML_DATETIME: return "a datetime";
+	case TOML_DATETIME_LOCAL: return "a local datetime";
+	case TOML_DATE_LOCAL: return "a local date";
+	case TOML_TIME_LOCAL: return "a local time";
+	}
+	return "a value";
 }
 
 static bool is_bare(int c)
@@ -443,7 +470,7 @@ static void skip_ws(struct parser *p)
 /* Skip a comment up to (not including) its newline. 0 or -1. */
 static int skip_comment(struct parser *p)
 {
-	char d[16];
+	char d[DESCRIBE_LEN];
 
 	if (peek(p) != '#')
 		return 0;
@@ -474,7 +501,7 @@ static int skip_blank(struct parser *p)
  * newline or the end of the input. */
 static int expect_eol(struct parser *p, const char *after)
 {
-	char d[16];
+	char d[DESCRIBE_LEN];
 
 	skip_ws(p);
 	if (skip_comment(p) < 0)
@@ -630,7 +657,7 @@ static bool at_line_continuation(const struct parser *p)
 static int escape(struct parser *p, struct sbuf *b, bool multiline)
 {
 	size_t bs = p->pos;
-	char d[16], out;
+	char d[DESCRIBE_LEN], out;
 
 	p->pos++;
 	switch (peek(p)) {
@@ -653,7 +680,8 @@ static int escape(struct parser *p, struct sbuf *b, bool multiline)
 		if (p->pos >= p->len)
 			fail(p, bs, "unterminated escape sequence");
 		else
-			fail(p, bs, "invalid escape sequence \\%s", describe_at(p, p->pos, d));
+			fail(p, bs, "invalid escape sequence: backslash followed by %s",
+			     describe_at(p, p->pos, d));
 		return -1;
 	}
 	p->pos++;
@@ -664,7 +692,7 @@ static int escape(struct parser *p, struct sbuf *b, bool multiline)
  * q is the quote character; escapes only in basic strings. */
 static int string_body(struct parser *p, struct sbuf *b, char q, bool multiline, size_t start)
 {
-	char d[16];
+	char d[DESCRIBE_LEN];
 
 	for (;;) {
 		int c = peek(p);
@@ -771,7 +799,7 @@ static void keypath_free(struct keypath *kp)
 static int parse_simple_key(struct parser *p, struct keypart *k)
 {
 	int c = peek(p);
-	char d[16];
+	char d[DESCRIBE_LEN];
 
 	k->pos = here(p);
 	if (c == '"' || c == '\'')
@@ -864,8 +892,8 @@ static void fail_not_table(struct parser *p, struct keypath *kp, size_t i, const
 		     "cannot add to array of tables [[%s]] (defined at line %d) with dotted keys",
 		     key, line);
 	else
-		fail(p, kp->parts[i].pos.at, "key '%s' is already a %s (defined at line %d)", key,
-		     toml_type_name(v->v.type), line);
+		fail(p, kp->parts[i].pos.at, "key '%s' is already %s (defined at line %d)", key,
+		     a_type(v->v.type), line);
 }
 
 /* Parent of a [header] or [[header]] key: existing tables (not inline ones)
@@ -938,8 +966,8 @@ static struct node *define_table(struct parser *p, struct keypath *kp, const str
 		fail(p, hdr->at, "table [%s] conflicts with array of tables [[%s]] at line %d", key, key,
 		     line);
 	else
-		fail(p, hdr->at, "table [%s] conflicts with key '%s' (a %s) defined at line %d", key, key,
-		     toml_type_name(v->v.type), line);
+		fail(p, hdr->at, "table [%s] conflicts with key '%s' (%s) defined at line %d", key,
+		     key, a_type(v->v.type), line);
 	return NULL;
 }
 
@@ -966,8 +994,8 @@ static struct node *append_table(struct parser *p, struct keypath *kp, const str
 		arr = kv_node(t, at);
 		if (!(arr->flags & NODE_AOT)) {
 			fmt_key(key, sizeof(key), kp->parts, kp->n);
-			fail(p, hdr->at, "[[%s]] conflicts with %s '%s' defined at line %d", key,
-			     toml_type_name(arr->v.type), key, kv_line(t, at));
+			fail(p, hdr->at, "[[%s]] conflicts with key '%s' (%s) defined at line %d",
+			     key, key, a_type(arr->v.type), kv_line(t, at));
 			return NULL;
 		}
 	}
@@ -987,7 +1015,7 @@ static int parse_header(struct parser *p)
 	struct srcpos hdr = here(p);
 	bool aot = peek_at(p, 1) == '[';
 	struct keypath kp = {0};
-	char d[16];
+	char d[DESCRIBE_LEN];
 
 	p->pos += aot ? 2 : 1;
 	if (parse_key(p, &kp) < 0)
@@ -1294,7 +1322,7 @@ static struct node *parse_scalar(struct parser *p, int depth)
 {
 	struct srcpos sp = here(p);
 	size_t at = sp.at;
-	char d[16];
+	char d[DESCRIBE_LEN];
 
 	while (is_token_char(peek(p)))
 		p->pos++;
@@ -1367,7 +1395,7 @@ static struct node *parse_array(struct parser *p, int depth)
 {
 	struct srcpos sp = here(p);
 	struct node *a = node_new(p, TOML_ARRAY, &sp, depth), *v;
-	char d[16];
+	char d[DESCRIBE_LEN];
 
 	if (!a)
 		return NULL;
@@ -1375,6 +1403,10 @@ static struct node *parse_array(struct parser *p, int depth)
 	for (;;) {
 		if (skip_blank(p) < 0)
 			goto fail;
+		if (p->pos >= p->len) {
+			fail(p, sp.at, "unterminated array (no closing ']')");
+			goto fail;
+		}
 		if (peek(p) == ']')
 			break;
 		if (!(v = parse_value(p, depth + 1)))
@@ -1406,7 +1438,7 @@ static struct node *parse_inline_table(struct parser *p, int depth)
 {
 	struct srcpos sp = here(p);
 	struct node *t = node_new(p, TOML_TABLE, &sp, depth);
-	char d[16];
+	char d[DESCRIBE_LEN];
 
 	if (!t)
 		return NULL;
@@ -1472,7 +1504,7 @@ static int parse_keyval(struct parser *p, struct node *t)
 {
 	struct keypath kp = {0};
 	struct node *v;
-	char key[128], d[16];
+	char key[128], d[DESCRIBE_LEN];
 	int rc = -1;
 
 	if (parse_key(p, &kp) < 0)
@@ -1490,7 +1522,8 @@ static int parse_keyval(struct parser *p, struct node *t)
 	ptrdiff_t at = table_find(t, k->s, k->len);
 	if (at >= 0) {
 		fmt_key(key, sizeof(key), kp.parts, kp.n);
-		fail(p, k->pos.at, "duplicate key '%s' (first defined at line %d)", key, kv_line(t, at));
+		fail(p, kp.parts[0].pos.at, "duplicate key '%s' (first defined at line %d)", key,
+		     kv_line(t, at));
 		goto out;
 	}
 	if (!(v = parse_value(p, t->depth + 1)))
