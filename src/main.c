@@ -87,6 +87,7 @@ static void usage(FILE *out)
 		"      --generate-config FILE write a commented example configuration and exit\n"
 		"      --hash-password        read a password on stdin, print a crypt(3) hash for\n"
 		"                             [[auth.users]] password_hash, and exit\n"
+		"      --config-reference     print every configuration key as Markdown and exit\n"
 		"  -V, --version              print the version and exit\n"
 		"  -h, --help                 show this help and exit\n");
 }
@@ -94,7 +95,7 @@ static void usage(FILE *out)
 /* Returns -1 to continue, otherwise an exit code. */
 static int parse_cli(int argc, char **argv, struct cli *cli)
 {
-	enum { O_BIND = 256, O_PORT, O_LOG, O_CHECK, O_GEN, O_HASH };
+	enum { O_BIND = 256, O_PORT, O_LOG, O_CHECK, O_GEN, O_HASH, O_REF };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "bind", required_argument, NULL, O_BIND },
@@ -103,6 +104,7 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 		{ "check-config", no_argument, NULL, O_CHECK },
 		{ "generate-config", required_argument, NULL, O_GEN },
 		{ "hash-password", no_argument, NULL, O_HASH },
+		{ "config-reference", no_argument, NULL, O_REF },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -130,6 +132,12 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 			break;
 		case O_HASH:
 			return main_hash_password();
+		case O_REF: {
+			char *md = config_reference_markdown();
+			fputs(md, stdout);
+			free(md);
+			return 0;
+		}
 		case 'V':
 			printf("csocks %s\n", CSOCKS_VERSION);
 			return 0;

@@ -234,6 +234,9 @@ void config_set_str(char **field, const char *value);
 int config_generate(const char *path);
 /* The same text (caller frees). */
 char *config_example_text(void);
+/* The configuration reference as Markdown tables, one per section (caller
+ * frees); docs/configuration.md embeds it. */
+char *config_reference_markdown(void);
 
 /* The SQLite file path of a "sqlite://path" or "sqlite:path" URL
  * (caller frees), or NULL when url is not an SQLite URL. */

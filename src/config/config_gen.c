@@ -88,3 +88,49 @@ int config_generate(const char *path)
 	free(text);
 	return rc;
 }
+
+static const char *type_name(const struct cfg_field *f)
+{
+	switch (f->type) {
+	case CT_BOOL:
+		return "boolean";
+	case CT_U32:
+	case CT_U64:
+		return "integer";
+	case CT_STR:
+	case CT_AUTH_CLIENT:
+	case CT_AUTH_SOCKS:
+	case CT_STORAGE:
+		return "string";
+	case CT_STRLIST:
+		return "array of strings";
+	case CT_USERS:
+	case CT_DASH_USERS:
+		return "array of tables";
+	case CT_SECTION:
+		break;
+	}
+	return "table";
+}
+
+char *config_reference_markdown(void)
+{
+	struct sbuf b = { xmalloc(8192), 0, 8192 };
+	for (size_t i = 0; i < cfg_schema_len; i++) {
+		const struct cfg_field *f = &cfg_schema[i];
+		if (f->type == CT_SECTION) {
+			sb_printf(&b, "\n### [%s]\n\n%s\n\n", f->path, f->doc);
+			sb_printf(&b, "| key | type | default | range | description |\n"
+				      "|---|---|---|---|---|\n");
+			continue;
+		}
+		char range[64] = "";
+		if (f->type == CT_U32 || f->type == CT_U64)
+			snprintf(range, sizeof(range), "%llu..%llu", (unsigned long long)f->min,
+				 (unsigned long long)f->max);
+		sb_printf(&b, "| `%s` | %s | %s%s%s | %s | %s |\n", last_component(f->path),
+			  type_name(f), f->def ? "`" : "", f->def ? f->def : "unset",
+			  f->def ? "`" : "", range, f->doc);
+	}
+	return b.p;
+}

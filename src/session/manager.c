@@ -1,0 +1,641 @@
+/* Session manager: per-worker registries of active sessions, a bounded
+ * in-memory history, and the hand-off to the store's batch writer. */
+#include "session/manager.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "protocol/sockaddr.h"
+#include "session/batch.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+
+struct session_live {
+	struct session_live *prev, *next; /* in the worker's active list */
+	uint64_t conn_id;
+	unsigned worker;
+	char session_id[SESSION_ID_LEN + 1];
+	char source_ip[SESSION_IP_MAX];
+	uint16_t source_port, dest_port;
+	enum session_protocol proto;
+	int64_t start_us;
+	_Atomic uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
+	const char *acl_decision; /* static string */
+	char *user, *dest, *acl_rule; /* point into strs (acl_rule may be NULL) */
+	char strs[];
+};
+
+/* One per worker, on its own cache lines. The lock guards the list and the
+ * history ring; counters are read under it too. */
+struct registry {
+	pthread_mutex_t lock;
+	struct session_live *head;
+	size_t n_active;
+	struct session_record **ring; /* closed/rejected, oldest at start */
+	size_t cap, start, len;
+	uint64_t opened, closed, rejected, evicted;
+} __attribute__((aligned(64)));
+
+struct session_manager {
+	struct registry *regs;
+	unsigned nregs;
+	struct session_writer *writer;
+	int64_t max_age_us; /* 0 = no age bound */
+};
+
+static const char *decision_str(const char *d)
+{
+	if (d && !strcmp(d, "block"))
+		return "block";
+	if (d && !strcmp(d, "allow"))
+		return "allow";
+	return "";
+}
+
+struct session_manager *session_manager_new(const struct csocks_config *cfg, unsigned nworkers,
+					    struct session_writer *writer)
+{
+	struct session_manager *m = xcalloc(1, sizeof(*m));
+	m->nregs = nworkers ? nworkers : 1;
+	m->writer = writer;
+	m->max_age_us = (int64_t)cfg->sessions.history_max_age_secs * 1000000;
+	if (posix_memalign((void **)&m->regs, 64, m->nregs * sizeof(struct registry)) != 0)
+		abort();
+	memset(m->regs, 0, m->nregs * sizeof(struct registry));
+	/* The history bound is shared out between workers, rounded up so a
+	 * small bound still keeps something on every worker. */
+	size_t per = cfg->sessions.max_history ? (cfg->sessions.max_history + m->nregs - 1) / m->nregs
+					       : 0;
+	for (unsigned i = 0; i < m->nregs; i++) {
+		pthread_mutex_init(&m->regs[i].lock, NULL);
+		m->regs[i].cap = per;
+		m->regs[i].ring = per ? xcalloc(per, sizeof(struct session_record *)) : NULL;
+	}
+	return m;
+}
+
+void session_manager_free(struct session_manager *m)
+{
+	if (!m)
+		return;
+	for (unsigned i = 0; i < m->nregs; i++) {
+		struct registry *r = &m->regs[i];
+		struct session_live *s = r->head;
+		while (s) {
+			struct session_live *next = s->next;
+			free(s);
+			s = next;
+		}
+		for (size_t k = 0; k < r->len; k++)
+			free(r->ring[(r->start + k) % r->cap]);
+		free(r->ring);
+		pthread_mutex_destroy(&r->lock);
+	}
+	free(m->regs);
+	free(m);
+}
+
+/* ---- building records ---- */
+
+static void client_fields(const struct sockaddr *sa, char *ip, size_t iplen, uint16_t *port)
+{
+	ip[0] = '\0';
+	*port = 0;
+	if (!sa)
+		return;
+	sockaddr_host_str(sa, ip, iplen);
+	*port = sockaddr_port(sa);
+}
+
+/* A record whose strings borrow from s. */
+static void live_record(const struct session_live *s, struct session_record *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	memcpy(rec->session_id, s->session_id, sizeof(rec->session_id));
+	rec->user = s->user;
+	rec->start_us = s->start_us;
+	rec->duration_secs = -1;
+	memcpy(rec->source_ip, s->source_ip, sizeof(rec->source_ip));
+	rec->source_port = s->source_port;
+	rec->dest_ip = s->dest;
+	rec->dest_port = s->dest_port;
+	rec->protocol = s->proto;
+	rec->status = SESSION_ACTIVE;
+	rec->bytes_sent = atomic_load_explicit(&s->bytes_sent, memory_order_relaxed);
+	rec->bytes_received = atomic_load_explicit(&s->bytes_received, memory_order_relaxed);
+	rec->packets_sent = atomic_load_explicit(&s->packets_sent, memory_order_relaxed);
+	rec->packets_received = atomic_load_explicit(&s->packets_received, memory_order_relaxed);
+	rec->acl_rule_matched = s->acl_rule;
+	rec->acl_decision = s->acl_decision;
+}
+
+static void submit(struct session_manager *m, const struct session_record *rec)
+{
+	if (m->writer)
+		(void)session_writer_submit(m->writer, rec); /* drops are counted there */
+}
+
+/* Append to the worker's history ring, evicting by count and by age.
+ * Called with r->lock held; takes ownership of rec. */
+static void history_push(struct session_manager *m, struct registry *r,
+			 struct session_record *rec)
+{
+	if (r->cap == 0) {
+		free(rec);
+		return;
+	}
+	if (r->len == r->cap) {
+		free(r->ring[r->start]);
+		r->start = (r->start + 1) % r->cap;
+		r->len--;
+		r->evicted++;
+	}
+	r->ring[(r->start + r->len) % r->cap] = rec;
+	r->len++;
+	if (m->max_age_us <= 0)
+		return;
+	int64_t cutoff = rec->end_us - m->max_age_us;
+	while (r->len && r->ring[r->start]->end_us < cutoff) {
+		free(r->ring[r->start]);
+		r->start = (r->start + 1) % r->cap;
+		r->len--;
+		r->evicted++;
+	}
+}
+
+/* ---- worker side ---- */
+
+struct session_live *session_manager_open(struct session_manager *m, unsigned worker,
+					  const struct session_open *o)
+{
+	const char *user = o->user ? o->user : "";
+	const char *dest = o->dest ? o->dest : "";
+	size_t ul = strlen(user) + 1, dl = strlen(dest) + 1;
+	size_t rl = o->acl_rule ? strlen(o->acl_rule) + 1 : 0;
+	struct session_live *s = xcalloc(1, sizeof(*s) + ul + dl + rl);
+
+	s->conn_id = o->conn_id;
+	s->worker = worker % m->nregs;
+	session_id_generate(s->session_id);
+	client_fields(o->client, s->source_ip, sizeof(s->source_ip), &s->source_port);
+	s->dest_port = o->dest_port;
+	s->proto = o->proto;
+	s->start_us = time_wall_us();
+	s->acl_decision = o->acl_decision ? decision_str(o->acl_decision) : "allow";
+	s->user = memcpy(s->strs, user, ul);
+	s->dest = memcpy(s->strs + ul, dest, dl);
+	s->acl_rule = rl ? memcpy(s->strs + ul + dl, o->acl_rule, rl) : NULL;
+
+	struct registry *r = &m->regs[s->worker];
+	pthread_mutex_lock(&r->lock);
+	s->next = r->head;
+	if (r->head)
+		r->head->prev = s;
+	r->head = s;
+	r->n_active++;
+	r->opened++;
+	pthread_mutex_unlock(&r->lock);
+
+	/* The active row makes the session visible to other nodes sharing the
+	 * store, and is what a crash leaves for close_stale to finish. */
+	struct session_record rec;
+	live_record(s, &rec);
+	submit(m, &rec);
+	return s;
+}
+
+void session_live_traffic(struct session_live *s, uint64_t bytes_sent, uint64_t bytes_received,
+			  uint64_t packets_sent, uint64_t packets_received)
+{
+	atomic_store_explicit(&s->bytes_sent, bytes_sent, memory_order_relaxed);
+	atomic_store_explicit(&s->bytes_received, bytes_received, memory_order_relaxed);
+	atomic_store_explicit(&s->packets_sent, packets_sent, memory_order_relaxed);
+	atomic_store_explicit(&s->packets_received, packets_received, memory_order_relaxed);
+}
+
+const char *session_live_id(const struct session_live *s)
+{
+	return s->session_id;
+}
+
+static int64_t duration_secs(int64_t start_us, int64_t end_us)
+{
+	return end_us > start_us ? (end_us - start_us) / 1000000 : 0;
+}
+
+void session_manager_close(struct session_manager *m, struct session_live *s,
+			   enum session_status status, const char *reason, uint64_t bytes_sent,
+			   uint64_t bytes_received, uint64_t packets_sent, uint64_t packets_received)
+{
+	struct registry *r = &m->regs[s->worker];
+	session_live_traffic(s, bytes_sent, bytes_received, packets_sent, packets_received);
+
+	struct session_record rec;
+	live_record(s, &rec);
+	rec.status = status;
+	rec.end_us = time_wall_us();
+	rec.duration_secs = duration_secs(rec.start_us, rec.end_us);
+	rec.close_reason = reason;
+	submit(m, &rec);
+	struct session_record *copy = session_record_dup(&rec);
+
+	pthread_mutex_lock(&r->lock);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		r->head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	r->n_active--;
+	r->closed++;
+	history_push(m, r, copy);
+	pthread_mutex_unlock(&r->lock);
+	free(s);
+}
+
+void session_manager_reject(struct session_manager *m, unsigned worker,
+			    const struct session_open *o, enum session_status status,
+			    const char *reason)
+{
+	struct registry *r = &m->regs[worker % m->nregs];
+	struct session_record rec;
+	memset(&rec, 0, sizeof(rec));
+	session_id_generate(rec.session_id);
+	rec.user = o->user ? o->user : "";
+	rec.start_us = rec.end_us = time_wall_us();
+	rec.duration_secs = 0;
+	client_fields(o->client, rec.source_ip, sizeof(rec.source_ip), &rec.source_port);
+	rec.dest_ip = o->dest ? o->dest : "";
+	rec.dest_port = o->dest_port;
+	rec.protocol = o->proto;
+	rec.status = status;
+	rec.close_reason = reason;
+	rec.acl_rule_matched = o->acl_rule;
+	rec.acl_decision = status == SESSION_REJECTED_BY_ACL ? "block" : decision_str(o->acl_decision);
+	submit(m, &rec);
+	struct session_record *copy = session_record_dup(&rec);
+
+	pthread_mutex_lock(&r->lock);
+	r->rejected++;
+	history_push(m, r, copy);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- readers ---- */
+
+void session_records_free(struct session_record **recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(recs[i]);
+	free(recs);
+}
+
+struct rec_vec {
+	struct session_record **v;
+	size_t n, cap;
+};
+
+static void vec_push(struct rec_vec *a, struct session_record *r)
+{
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->v = xrealloc(a->v, a->cap * sizeof(*a->v));
+	}
+	a->v[a->n++] = r;
+}
+
+static int cmp_start_desc(const void *x, const void *y)
+{
+	const struct session_record *a = *(struct session_record *const *)x;
+	const struct session_record *b = *(struct session_record *const *)y;
+	return (a->start_us < b->start_us) - (a->start_us > b->start_us);
+}
+
+void session_manager_active(struct session_manager *m, struct session_record ***out, size_t *n)
+{
+	struct rec_vec a = { 0 };
+	for (unsigned i = 0; i < m->nregs; i++) {
+		struct registry *r = &m->regs[i];
+		pthread_mutex_lock(&r->lock);
+		for (struct session_live *s = r->head; s; s = s->next) {
+			struct session_record rec;
+			live_record(s, &rec);
+			vec_push(&a, session_record_dup(&rec));
+		}
+		pthread_mutex_unlock(&r->lock);
+	}
+	if (a.n)
+		qsort(a.v, a.n, sizeof(*a.v), cmp_start_desc);
+	*out = a.v;
+	*n = a.n;
+}
+
+uint64_t session_manager_active_count(struct session_manager *m)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < m->nregs; i++) {
+		pthread_mutex_lock(&m->regs[i].lock);
+		n += m->regs[i].n_active;
+		pthread_mutex_unlock(&m->regs[i].lock);
+	}
+	return n;
+}
+
+void session_manager_totals(struct session_manager *m, struct session_totals *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < m->nregs; i++) {
+		struct registry *r = &m->regs[i];
+		pthread_mutex_lock(&r->lock);
+		out->opened += r->opened;
+		out->closed += r->closed;
+		out->rejected += r->rejected;
+		out->history_evicted += r->evicted;
+		pthread_mutex_unlock(&r->lock);
+	}
+}
+
+/* Visit every session (active as borrowed temporaries, history in place)
+ * under its worker's lock. fn must not keep the pointer. */
+static void foreach_session(struct session_manager *m,
+			    void (*fn)(const struct session_record *, void *), void *arg)
+{
+	for (unsigned i = 0; i < m->nregs; i++) {
+		struct registry *r = &m->regs[i];
+		pthread_mutex_lock(&r->lock);
+		for (struct session_live *s = r->head; s; s = s->next) {
+			struct session_record rec;
+			live_record(s, &rec);
+			fn(&rec, arg);
+		}
+		for (size_t k = 0; k < r->len; k++)
+			fn(r->ring[(r->start + k) % r->cap], arg);
+		pthread_mutex_unlock(&r->lock);
+	}
+}
+
+struct find_ctx {
+	const char *id;
+	struct session_record *found;
+};
+
+static void find_fn(const struct session_record *rec, void *arg)
+{
+	struct find_ctx *c = arg;
+	if (!c->found && !strcmp(rec->session_id, c->id))
+		c->found = session_record_dup(rec);
+}
+
+struct session_record *session_manager_get(struct session_manager *m, const char *session_id)
+{
+	struct find_ctx c = { session_id, NULL };
+	foreach_session(m, find_fn, &c);
+	return c.found;
+}
+
+bool session_manager_conn_id(struct session_manager *m, const char *session_id,
+			     uint64_t *conn_id)
+{
+	for (unsigned i = 0; i < m->nregs; i++) {
+		struct registry *r = &m->regs[i];
+		pthread_mutex_lock(&r->lock);
+		for (struct session_live *s = r->head; s; s = s->next) {
+			if (!strcmp(s->session_id, session_id)) {
+				*conn_id = s->conn_id;
+				pthread_mutex_unlock(&r->lock);
+				return true;
+			}
+		}
+		pthread_mutex_unlock(&r->lock);
+	}
+	return false;
+}
+
+/* ---- memory queries, with the store's semantics ---- */
+
+struct query_ctx {
+	const struct session_query *q;
+	int64_t since_us; /* 0 = no window */
+	struct rec_vec out;
+};
+
+static bool query_match(const struct session_query *q, int64_t since_us,
+			const struct session_record *r)
+{
+	if (q->user && strcmp(q->user, r->user ? r->user : ""))
+		return false;
+	if (q->dest_ip && strcmp(q->dest_ip, r->dest_ip ? r->dest_ip : ""))
+		return false;
+	if (q->has_status && q->status != r->status)
+		return false;
+	return since_us == 0 || r->start_us >= since_us;
+}
+
+static void query_fn(const struct session_record *rec, void *arg)
+{
+	struct query_ctx *c = arg;
+	if (query_match(c->q, c->since_us, rec))
+		vec_push(&c->out, session_record_dup(rec));
+}
+
+static int cmp_u64(uint64_t a, uint64_t b)
+{
+	return (a > b) - (a < b);
+}
+
+static int cmp_i64(int64_t a, int64_t b)
+{
+	return (a > b) - (a < b);
+}
+
+static int cmp_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+static int record_cmp(const struct session_record *a, const struct session_record *b,
+		      enum session_sort sort)
+{
+	switch (sort) {
+	case SESSION_SORT_END_TIME:
+		return cmp_i64(a->end_us, b->end_us);
+	case SESSION_SORT_DURATION:
+		return cmp_i64(a->duration_secs, b->duration_secs);
+	case SESSION_SORT_BYTES_SENT:
+		return cmp_u64(a->bytes_sent, b->bytes_sent);
+	case SESSION_SORT_BYTES_RECEIVED:
+		return cmp_u64(a->bytes_received, b->bytes_received);
+	case SESSION_SORT_USER:
+		return cmp_str(a->user, b->user);
+	case SESSION_SORT_SOURCE_IP:
+		return cmp_str(a->source_ip, b->source_ip);
+	case SESSION_SORT_DEST_IP:
+		return cmp_str(a->dest_ip, b->dest_ip);
+	case SESSION_SORT_DEST_PORT:
+		return cmp_u64(a->dest_port, b->dest_port);
+	case SESSION_SORT_PROTOCOL:
+		return cmp_u64(a->protocol, b->protocol);
+	case SESSION_SORT_STATUS:
+		return cmp_str(session_status_name(a->status), session_status_name(b->status));
+	case SESSION_SORT_ACL_DECISION:
+		return cmp_str(a->acl_decision, b->acl_decision);
+	case SESSION_SORT_START_TIME:
+	case SESSION_SORT_COUNT:
+		break;
+	}
+	return cmp_i64(a->start_us, b->start_us);
+}
+
+/* qsort has no context argument; the sort order travels in a thread-local. */
+static __thread const struct session_query *sort_query;
+
+static int query_cmp(const void *x, const void *y)
+{
+	const struct session_record *a = *(struct session_record *const *)x;
+	const struct session_record *b = *(struct session_record *const *)y;
+	int c = record_cmp(a, b, sort_query->sort);
+	if (c == 0)
+		c = cmp_i64(a->start_us, b->start_us);
+	if (c == 0)
+		c = strcmp(a->session_id, b->session_id);
+	return sort_query->sort_asc ? c : -c;
+}
+
+static int64_t window_start(uint32_t hours, int64_t now_us)
+{
+	if (!hours)
+		return 0;
+	return (now_us ? now_us : time_wall_us()) - (int64_t)hours * 3600 * 1000000;
+}
+
+void session_manager_query(struct session_manager *m, const struct session_query *q,
+			   struct session_page *out)
+{
+	struct query_ctx c = { q, window_start(q->hours, q->now_us), { 0 } };
+	foreach_session(m, query_fn, &c);
+	sort_query = q;
+	if (c.out.n)
+		qsort(c.out.v, c.out.n, sizeof(*c.out.v), query_cmp);
+
+	uint32_t size = q->page_size ? q->page_size : SESSION_PAGE_SIZE_DEFAULT;
+	if (size > SESSION_PAGE_SIZE_MAX)
+		size = SESSION_PAGE_SIZE_MAX;
+	uint32_t page = q->page ? q->page : 1;
+	memset(out, 0, sizeof(*out));
+	out->total = c.out.n;
+	out->page = page;
+	out->page_size = size;
+	out->total_pages = (uint32_t)((c.out.n + size - 1) / size);
+	uint64_t first = (uint64_t)(page - 1) * size;
+	for (size_t i = 0; i < c.out.n; i++) {
+		if (i >= first && i < first + size) {
+			if (!out->items)
+				out->items = xcalloc(size, sizeof(*out->items));
+			out->items[out->n++] = c.out.v[i];
+		} else {
+			free(c.out.v[i]);
+		}
+	}
+	free(c.out.v);
+}
+
+/* ---- stats ---- */
+
+struct agg {
+	char *key; /* user, or dest_ip */
+	uint16_t port;
+	uint64_t count, sent, received;
+};
+
+struct stats_ctx {
+	int64_t since_us;
+	struct session_stats *st;
+	struct agg *users, *dests;
+	size_t n_users, n_dests, cap_users, cap_dests;
+};
+
+/* Linear lookup is fine for the in-memory case (bounded history); the SQL
+ * stores aggregate in the database. */
+static struct agg *agg_get(struct agg **v, size_t *n, size_t *cap, const char *key,
+			   uint16_t port)
+{
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i].port == port && !strcmp((*v)[i].key, key))
+			return &(*v)[i];
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 32;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[*n] = (struct agg){ .key = xstrdup(key), .port = port };
+	return &(*v)[(*n)++];
+}
+
+static void stats_fn(const struct session_record *r, void *arg)
+{
+	struct stats_ctx *c = arg;
+	if (c->since_us && r->start_us < c->since_us)
+		return;
+	struct session_stats *st = c->st;
+	st->total_sessions++;
+	if ((unsigned)r->status < SESSION_STATUS_COUNT)
+		st->by_status[r->status]++;
+	st->total_bytes_sent += r->bytes_sent;
+	st->total_bytes_received += r->bytes_received;
+	if (r->acl_decision && !strcmp(r->acl_decision, "allow"))
+		st->acl_allowed++;
+	else if (r->acl_decision && !strcmp(r->acl_decision, "block"))
+		st->acl_blocked++;
+	struct agg *u = agg_get(&c->users, &c->n_users, &c->cap_users, r->user ? r->user : "", 0);
+	struct agg *d = agg_get(&c->dests, &c->n_dests, &c->cap_dests,
+				r->dest_ip ? r->dest_ip : "", r->dest_port);
+	u->count++, u->sent += r->bytes_sent, u->received += r->bytes_received;
+	d->count++, d->sent += r->bytes_sent, d->received += r->bytes_received;
+}
+
+static int agg_cmp(const void *x, const void *y)
+{
+	const struct agg *a = x, *b = y;
+	if (a->count != b->count)
+		return a->count < b->count ? 1 : -1;
+	int c = strcmp(a->key, b->key);
+	return c ? c : (int)a->port - (int)b->port;
+}
+
+void session_manager_stats(struct session_manager *m, uint32_t window_hours, int64_t now_us,
+			   struct session_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->window_hours = window_hours;
+	struct stats_ctx c = { .since_us = window_start(window_hours, now_us), .st = out };
+	foreach_session(m, stats_fn, &c);
+	if (c.n_users)
+		qsort(c.users, c.n_users, sizeof(*c.users), agg_cmp);
+	if (c.n_dests)
+		qsort(c.dests, c.n_dests, sizeof(*c.dests), agg_cmp);
+	for (size_t i = 0; i < c.n_users; i++) {
+		if (i < SESSION_STATS_TOP) {
+			out->top_users[i] = (struct session_user_stat){ c.users[i].key, c.users[i].count,
+									c.users[i].sent,
+									c.users[i].received };
+			out->n_top_users++;
+		} else {
+			free(c.users[i].key);
+		}
+	}
+	for (size_t i = 0; i < c.n_dests; i++) {
+		if (i < SESSION_STATS_TOP) {
+			out->top_destinations[i] = (struct session_dest_stat){
+				c.dests[i].key, c.dests[i].port, c.dests[i].count, c.dests[i].sent,
+				c.dests[i].received
+			};
+			out->n_top_destinations++;
+		} else {
+			free(c.dests[i].key);
+		}
+	}
+	free(c.users);
+	free(c.dests);
+}

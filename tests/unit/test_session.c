@@ -1,0 +1,301 @@
+/* Session manager: lifecycle, exact counters, bounded history, snapshots,
+ * memory queries and stats, concurrent readers. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "session/manager.h"
+#include "test.h"
+
+static struct sockaddr_in client_addr(const char *ip, uint16_t port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	inet_pton(AF_INET, ip, &sin.sin_addr);
+	return sin;
+}
+
+static struct session_open open_info(uint64_t conn_id, const char *user, const char *dest,
+				     struct sockaddr_in *cl)
+{
+	return (struct session_open){ .conn_id = conn_id,
+				      .user = user,
+				      .client = (struct sockaddr *)cl,
+				      .dest = dest,
+				      .dest_port = 443,
+				      .proto = SESSION_PROTO_TCP };
+}
+
+static struct session_manager *new_mgr(uint32_t max_history, uint32_t max_age, unsigned nw,
+				       struct csocks_config **cfg_out)
+{
+	struct csocks_config *cfg = config_new_default();
+	cfg->sessions.max_history = max_history;
+	cfg->sessions.history_max_age_secs = max_age;
+	*cfg_out = cfg;
+	return session_manager_new(cfg, nw, NULL);
+}
+
+static void t_lifecycle_exact_counters(void)
+{
+	struct csocks_config *cfg;
+	struct session_manager *m = new_mgr(100, 0, 2, &cfg);
+	struct sockaddr_in cl = client_addr("10.1.2.3", 40000);
+	struct session_open o = open_info(77, "alice", "example.com", &cl);
+	struct session_live *s = session_manager_open(m, 1, &o);
+	char id[64];
+	strcpy(id, session_live_id(s));
+	CHECK_INT(strlen(id), 36);
+
+	session_live_traffic(s, 100, 2000, 1, 3);
+	struct session_record **act;
+	size_t n;
+	session_manager_active(m, &act, &n);
+	CHECK_INT(n, 1);
+	if (n == 1) {
+		CHECK_STR(act[0]->user, "alice");
+		CHECK_STR(act[0]->dest_ip, "example.com");
+		CHECK_STR(act[0]->source_ip, "10.1.2.3");
+		CHECK_INT(act[0]->source_port, 40000);
+		CHECK_INT(act[0]->bytes_received, 2000);
+		CHECK_INT(act[0]->status, SESSION_ACTIVE);
+	}
+	session_records_free(act, n);
+	uint64_t conn = 0;
+	CHECK(session_manager_conn_id(m, id, &conn) && conn == 77);
+	CHECK_INT(session_manager_active_count(m), 1);
+
+	uint64_t big = (uint64_t)5 << 32; /* beyond 32 bits, exact */
+	session_manager_close(m, s, SESSION_CLOSED, "client closed", big, big + 1, 10, 11);
+	CHECK_INT(session_manager_active_count(m), 0);
+	CHECK(!session_manager_conn_id(m, id, &conn));
+	struct session_record *r = session_manager_get(m, id);
+	if (CHECK(r)) {
+		CHECK_INT(r->status, SESSION_CLOSED);
+		CHECK_STR(r->close_reason, "client closed");
+		CHECK(r->bytes_sent == big && r->bytes_received == big + 1);
+		CHECK_INT(r->packets_received, 11);
+		CHECK(r->end_us >= r->start_us && r->duration_secs >= 0);
+		free(r);
+	}
+	struct session_totals t;
+	session_manager_totals(m, &t);
+	CHECK(t.opened == 1 && t.closed == 1 && t.rejected == 0);
+	session_manager_free(m);
+	config_free(cfg);
+}
+
+static void t_history_bounded_by_count(void)
+{
+	struct csocks_config *cfg;
+	struct session_manager *m = new_mgr(10, 0, 2, &cfg); /* 5 per worker */
+	struct sockaddr_in cl = client_addr("127.0.0.1", 1);
+	for (int i = 0; i < 20; i++) {
+		struct session_open o = open_info((uint64_t)i, "u", "d", &cl);
+		struct session_live *s = session_manager_open(m, 0, &o);
+		session_manager_close(m, s, SESSION_CLOSED, "x", (uint64_t)i, 0, 0, 0);
+	}
+	struct session_query q = { .page_size = 1000 };
+	struct session_page p;
+	session_manager_query(m, &q, &p);
+	CHECK_INT(p.total, 5);
+	/* The newest five survive. */
+	uint64_t min_sent = 100;
+	for (size_t i = 0; i < p.n; i++)
+		if (p.items[i]->bytes_sent < min_sent)
+			min_sent = p.items[i]->bytes_sent;
+	CHECK_INT(min_sent, 15);
+	session_page_free(&p);
+	struct session_totals t;
+	session_manager_totals(m, &t);
+	CHECK_INT(t.history_evicted, 15);
+	session_manager_free(m);
+	config_free(cfg);
+}
+
+static void t_history_bounded_by_age(void)
+{
+	struct csocks_config *cfg;
+	struct session_manager *m = new_mgr(100, 1, 1, &cfg);
+	struct sockaddr_in cl = client_addr("127.0.0.1", 1);
+	struct session_open o = open_info(1, "old", "d", &cl);
+	session_manager_close(m, session_manager_open(m, 0, &o), SESSION_CLOSED, "x", 0, 0, 0, 0);
+	usleep(1200 * 1000);
+	o.user = "new";
+	session_manager_close(m, session_manager_open(m, 0, &o), SESSION_CLOSED, "x", 0, 0, 0, 0);
+	struct session_query q = { 0 };
+	struct session_page p;
+	session_manager_query(m, &q, &p);
+	CHECK_INT(p.total, 1);
+	if (p.n == 1)
+		CHECK_STR(p.items[0]->user, "new");
+	session_page_free(&p);
+	session_manager_free(m);
+	config_free(cfg);
+}
+
+static void t_rejected_sessions(void)
+{
+	struct csocks_config *cfg;
+	struct session_manager *m = new_mgr(100, 0, 1, &cfg);
+	struct sockaddr_in cl = client_addr("192.0.2.1", 5);
+	struct session_open o = open_info(1, "bob", "blocked.example", &cl);
+	o.acl_rule = "Block social media";
+	session_manager_reject(m, 0, &o, SESSION_REJECTED_BY_ACL, "ACL: Block social media");
+	struct session_query q = { .has_status = true, .status = SESSION_REJECTED_BY_ACL };
+	struct session_page p;
+	session_manager_query(m, &q, &p);
+	CHECK_INT(p.total, 1);
+	if (p.n == 1) {
+		CHECK_STR(p.items[0]->acl_decision, "block");
+		CHECK_STR(p.items[0]->acl_rule_matched, "Block social media");
+		CHECK_STR(p.items[0]->user, "bob");
+	}
+	session_page_free(&p);
+	struct session_totals t;
+	session_manager_totals(m, &t);
+	CHECK_INT(t.rejected, 1);
+	session_manager_free(m);
+	config_free(cfg);
+}
+
+static void t_query_filters_sort_paging(void)
+{
+	struct csocks_config *cfg;
+	struct session_manager *m = new_mgr(1000, 0, 3, &cfg);
+	struct sockaddr_in cl = client_addr("127.0.0.1", 9);
+	const char *users[] = { "alice", "bob", "carol" };
+	for (int i = 0; i < 30; i++) {
+		struct session_open o = open_info((uint64_t)i, users[i % 3],
+						  i % 2 ? "a.example" : "b.example", &cl);
+		struct session_live *s = session_manager_open(m, (unsigned)i, &o);
+		session_manager_close(m, s, SESSION_CLOSED, "x", (uint64_t)i * 10, 0, 0, 0);
+	}
+	struct session_query q = { .user = "alice", .page = 1, .page_size = 4,
+				   .sort = SESSION_SORT_BYTES_SENT, .sort_asc = true };
+	struct session_page p;
+	session_manager_query(m, &q, &p);
+	CHECK_INT(p.total, 10);
+	CHECK_INT(p.total_pages, 3);
+	CHECK_INT(p.n, 4);
+	if (p.n == 4) {
+		CHECK_INT(p.items[0]->bytes_sent, 0);
+		CHECK_INT(p.items[3]->bytes_sent, 90);
+	}
+	session_page_free(&p);
+	q.page = 3;
+	session_manager_query(m, &q, &p);
+	CHECK_INT(p.n, 2);
+	session_page_free(&p);
+	q.page = 9; /* past the end: empty page, totals kept */
+	session_manager_query(m, &q, &p);
+	CHECK_INT(p.n, 0);
+	CHECK_INT(p.total, 10);
+	session_page_free(&p);
+	struct session_query q2 = { .dest_ip = "a.example", .sort = SESSION_SORT_BYTES_SENT };
+	session_manager_query(m, &q2, &p);
+	CHECK_INT(p.total, 15);
+	if (p.n)
+		CHECK_INT(p.items[0]->bytes_sent, 290); /* descending by default */
+	session_page_free(&p);
+	session_manager_free(m);
+	config_free(cfg);
+}
+
+static void t_stats_top_lists(void)
+{
+	struct csocks_config *cfg;
+	struct session_manager *m = new_mgr(1000, 0, 2, &cfg);
+	struct sockaddr_in cl = client_addr("127.0.0.1", 9);
+	for (int i = 0; i < 12; i++) {
+		const char *u = i < 6 ? "heavy" : i < 10 ? "mid" : "light";
+		struct session_open o = open_info((uint64_t)i, u, i < 3 ? "x.example" : "y.example",
+						  &cl);
+		struct session_live *s = session_manager_open(m, (unsigned)i, &o);
+		session_manager_close(m, s, SESSION_CLOSED, "x", 100, 1000, 1, 1);
+	}
+	struct session_open o = open_info(99, "heavy", "x.example", &cl);
+	struct session_live *live = session_manager_open(m, 0, &o); /* active counts too */
+	struct session_stats st;
+	session_manager_stats(m, 24, 0, &st);
+	CHECK_INT(st.total_sessions, 13);
+	CHECK_INT(st.by_status[SESSION_CLOSED], 12);
+	CHECK_INT(st.by_status[SESSION_ACTIVE], 1);
+	CHECK_INT(st.total_bytes_sent, 1200);
+	CHECK_INT(st.n_top_users, 3);
+	CHECK_STR(st.top_users[0].user, "heavy");
+	CHECK_INT(st.top_users[0].session_count, 7);
+	CHECK_STR(st.top_users[2].user, "light");
+	CHECK_STR(st.top_destinations[0].dest_ip, "y.example");
+	CHECK_INT(st.top_destinations[0].session_count, 9);
+	session_stats_free(&st);
+	/* A window that ended before everything: empty. */
+	session_manager_stats(m, 1, time(NULL) * 1000000LL - 7200LL * 1000000, &st);
+	CHECK_INT(st.total_sessions, 0);
+	session_stats_free(&st);
+	session_manager_close(m, live, SESSION_CLOSED, "x", 0, 0, 0, 0);
+	session_manager_free(m);
+	config_free(cfg);
+}
+
+/* Workers open and close while a reader snapshots: no torn lists, no leaks,
+ * counts add up (run under ASan in CI). */
+struct churn {
+	struct session_manager *m;
+	unsigned worker;
+};
+
+static void *churn_fn(void *arg)
+{
+	struct churn *c = arg;
+	struct sockaddr_in cl = client_addr("127.0.0.1", 9);
+	for (int i = 0; i < 5000; i++) {
+		struct session_open o = open_info((uint64_t)i, "w", "d", &cl);
+		struct session_live *s = session_manager_open(c->m, c->worker, &o);
+		session_live_traffic(s, (uint64_t)i, 0, 1, 0);
+		session_manager_close(c->m, s, SESSION_CLOSED, "x", (uint64_t)i, 0, 1, 0);
+	}
+	return NULL;
+}
+
+static void t_concurrent_snapshot(void)
+{
+	struct csocks_config *cfg;
+	struct session_manager *m = new_mgr(100, 0, 2, &cfg);
+	pthread_t th[2];
+	struct churn c[2] = { { m, 0 }, { m, 1 } };
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, churn_fn, &c[i]);
+	for (int i = 0; i < 200; i++) {
+		struct session_record **act;
+		size_t n;
+		session_manager_active(m, &act, &n);
+		CHECK(n <= 2);
+		session_records_free(act, n);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	struct session_totals t;
+	session_manager_totals(m, &t);
+	CHECK_INT(t.opened, 10000);
+	CHECK_INT(t.closed, 10000);
+	CHECK_INT(session_manager_active_count(m), 0);
+	session_manager_free(m);
+	config_free(cfg);
+}
+
+int main(void)
+{
+	RUN(t_lifecycle_exact_counters);
+	RUN(t_history_bounded_by_count);
+	RUN(t_history_bounded_by_age);
+	RUN(t_rejected_sessions);
+	RUN(t_query_filters_sort_paging);
+	RUN(t_stats_top_lists);
+	RUN(t_concurrent_snapshot);
+	return TEST_END("session");
+}
