@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-logdir=$root/build/test-logs
+logdir=$root/test-logs
 
 scripts/deps.sh test || { echo "0 passed, 1 failed"; exit 1; }
 
@@ -63,12 +63,15 @@ integration() {
 }
 
 start=$(date +%s)
+mkdir -p "$logdir"
+scripts/test-setup.sh start "$logdir/test-env.sh"
+trap 'scripts/test-setup.sh stop' EXIT
+# shellcheck disable=SC1091
+. "$logdir/test-env.sh"
 unit build normal
 unit build-asan asan -Dasan=true
-if [ -x scripts/test-setup.sh ]; then scripts/test-setup.sh start; fi
 integration "$root/build/csocks" normal
 integration "$root/build-asan/csocks" asan
-if [ -x scripts/test-setup.sh ]; then scripts/test-setup.sh stop; fi
 echo "total time: $(( $(date +%s) - start )) s"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

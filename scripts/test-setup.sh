@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Services and fixtures the tests need, started and stopped by scripts/test.sh:
+# a throwaway PostgreSQL cluster on loopback, and PAM test users/services.
+# Usage: scripts/test-setup.sh start ENVFILE   (writes export lines to ENVFILE)
+#        scripts/test-setup.sh stop
+set -uo pipefail
+cd "$(dirname "$0")/.."
+cmd=${1:-}
+envfile=${2:-/dev/null}
+
+case "$cmd" in
+start)
+	: >"$envfile"
+	if [ -x scripts/pg-test.sh ]; then
+		if url=$(scripts/pg-test.sh start 2>test-logs/pg-start.log | tail -1) &&
+			[ -n "$url" ]; then
+			echo "export CSOCKS_TEST_PG_URL='$url'" >>"$envfile"
+		else
+			echo "test-setup: PostgreSQL did not start (see test-logs/pg-start.log)" >&2
+		fi
+	fi
+	if [ -x scripts/pam-test.sh ] && [ "$(id -u)" -eq 0 ]; then
+		scripts/pam-test.sh setup >test-logs/pam-setup.log 2>&1 ||
+			echo "test-setup: PAM fixtures failed (see test-logs/pam-setup.log)" >&2
+		echo "export CSOCKS_TEST_PAM=1" >>"$envfile"
+	fi
+	;;
+stop)
+	[ -x scripts/pg-test.sh ] && scripts/pg-test.sh stop >/dev/null 2>&1
+	[ -x scripts/pam-test.sh ] && [ "$(id -u)" -eq 0 ] && scripts/pam-test.sh teardown >/dev/null 2>&1
+	true
+	;;
+*)
+	echo "usage: $0 start ENVFILE | stop" >&2
+	exit 2
+	;;
+esac
