@@ -1,0 +1,394 @@
+#!/usr/bin/env bash
+# bench/compare.sh - run one battery against direct loopback, csocks, Dante and
+# microsocks in a single run and print a table with ratios. See bench/README.md.
+#
+#   bench/compare.sh [--quick] [--reps N] [--only "direct csocks dante microsocks"]
+#                    [--csocks PATH] [--idle N] [--out FILE] [--no-install]
+#
+# Every process it starts is tracked by PID and stopped on exit (also on ^C).
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+QUICK=0
+REPS=
+ONLY="direct csocks dante microsocks"
+CSOCKS=
+IDLE_N=5000
+OUT=
+INSTALL=1
+
+usage() {
+	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	cat <<'EOF'
+options:
+  --quick         ~1 minute: smaller transfers, 3 s rate runs, 1 repetition
+  --reps N        repetitions of bulk and rate (median reported; default 3, quick 1)
+  --only LIST     peers to run, from: direct csocks dante microsocks
+  --csocks PATH   csocks binary (default: build it in build-bench/, else build/csocks)
+  --idle N        idle tunnels (default 5000)
+  --out FILE      also write the raw JSON result lines to FILE
+  --no-install    do not apt-get install missing peers
+EOF
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) QUICK=1 ;;
+	--reps) REPS=$2; shift ;;
+	--only) ONLY=$2; shift ;;
+	--csocks) CSOCKS=$2; shift ;;
+	--idle) IDLE_N=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	--no-install) INSTALL=0 ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "compare.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+NPROC=$(nproc)
+if [ "$QUICK" = 1 ]; then
+	BULK_C=4; BULK_N=64M; RATE_C=32; RATE_D=3; REPS=${REPS:-1}
+else
+	BULK_C=4; BULK_N=256M; RATE_C=32; RATE_D=10; REPS=${REPS:-3}
+fi
+
+WD=$(mktemp -d /tmp/csocks-compare.XXXXXX)
+PIDS=()
+NOTES=()
+
+note() { NOTES+=("$*"); echo "note: $*" >&2; }
+log() { echo "== $*" >&2; }
+
+# Children of a pid, recursively (Dante forks helpers), by walking ps output.
+descendants() {
+	local p c
+	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		echo "$c"
+		descendants "$c"
+	done
+}
+
+# Stop one started process and everything it forked, by PID only.
+stop_pid() {
+	local pid=$1 kids i
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+	kids=$(descendants "$pid")
+	kill -TERM "$pid" 2>/dev/null
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	for p in $kids; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	return 0
+}
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		stop_pid "$p"
+	done
+	PIDS=()
+	rm -rf "$WD"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+forget_pid() {
+	local keep=() p
+	for p in "${PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+
+# A TCP port in 20000-29999 (below the ephemeral range) nobody listens on.
+free_port() {
+	local p
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 10000))
+		if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# wait_port PORT PID: until something accepts on 127.0.0.1:PORT (5 s).
+wait_port() {
+	local i
+	for i in $(seq 50); do
+		kill -0 "$2" 2>/dev/null || return 1
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- tools ----
+
+SB="$WD/socksbench"
+log "building socksbench"
+SB_SRC="socksbench.c sb_client.c sb_target.c sb_common.c"
+if ! (cd "$ROOT/bench" && cc -std=gnu11 -O2 -D_GNU_SOURCE -Wall -Wextra -pthread \
+	-o "$SB" $SB_SRC) >"$WD/sb-build.log" 2>&1; then
+	cat "$WD/sb-build.log" >&2
+	echo "compare.sh: cannot build socksbench" >&2
+	exit 1
+fi
+
+apt_install() {
+	[ "$INSTALL" = 1 ] || return 1
+	log "installing $1"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >"$WD/apt.log" 2>&1 ||
+		{ apt-get update -q >/dev/null 2>&1 &&
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >"$WD/apt.log" 2>&1; }
+}
+
+want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+DANTED=$(command -v danted || echo /usr/sbin/danted)
+if want dante && [ ! -x "$DANTED" ]; then
+	apt_install dante-server || note "dante-server could not be installed"
+fi
+if want microsocks && ! command -v microsocks >/dev/null; then
+	apt_install microsocks || note "microsocks could not be installed"
+fi
+
+if want csocks && [ -z "$CSOCKS" ]; then
+	log "building csocks (build-bench/)"
+	if { [ -d "$ROOT/build-bench" ] || meson setup "$ROOT/build-bench" "$ROOT" >"$WD/csocks-build.log" 2>&1; } &&
+		ninja -C "$ROOT/build-bench" csocks >>"$WD/csocks-build.log" 2>&1; then
+		CSOCKS="$ROOT/build-bench/csocks"
+	elif [ -x "$ROOT/build/csocks" ]; then
+		CSOCKS="$ROOT/build/csocks"
+		note "csocks did not build in build-bench/; using existing build/csocks"
+	else
+		note "csocks: no binary (build failed, see meson/ninja output) - skipped"
+	fi
+fi
+
+# ---- target ----
+
+"$SB" serve --port 0 >"$WD/target.out" 2>"$WD/target.err" &
+TARGET_PID=$!
+PIDS+=("$TARGET_PID")
+for _ in $(seq 50); do
+	grep -q listening "$WD/target.out" 2>/dev/null && break
+	sleep 0.1
+done
+TPORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WD/target.out")
+if [ -z "$TPORT" ]; then
+	echo "compare.sh: target did not start" >&2
+	cat "$WD/target.err" >&2
+	exit 1
+fi
+TARGET="127.0.0.1:$TPORT"
+
+# ---- peers ----
+
+PEER_PID=
+PEER_PORT=
+
+start_csocks() {
+	[ -n "$CSOCKS" ] && [ -x "$CSOCKS" ] || return 1
+	cat >"$WD/csocks.toml" <<EOF
+[server]
+bind_address = "127.0.0.1"
+bind_port = $PEER_PORT
+max_connections = 100000
+worker_threads = $NPROC
+[auth]
+socks_method = "none"
+[logging]
+level = "warn"
+access_log = false
+[acl]
+enabled = false
+[sessions]
+enabled = false
+EOF
+	"$CSOCKS" -c "$WD/csocks.toml" >"$WD/csocks.log" 2>&1 &
+	PEER_PID=$!
+}
+
+start_dante() {
+	[ -x "$DANTED" ] || return 1
+	cat >"$WD/danted.conf" <<EOF
+logoutput: stderr
+errorlog: stderr
+internal: 127.0.0.1 port = $PEER_PORT
+external: 127.0.0.1
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 log: error }
+socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 log: error }
+EOF
+	"$DANTED" -f "$WD/danted.conf" >"$WD/dante.log" 2>&1 &
+	PEER_PID=$!
+}
+
+start_microsocks() {
+	command -v microsocks >/dev/null || return 1
+	microsocks -i 127.0.0.1 -p "$PEER_PORT" >"$WD/microsocks.log" 2>&1 &
+	PEER_PID=$!
+}
+
+# start_peer NAME: sets PEER_PID/PEER_PORT, or returns 1 with a note.
+start_peer() {
+	PEER_PID=
+	PEER_PORT=$(free_port) || { note "$1: no free port"; return 1; }
+	if ! "start_$1"; then
+		note "$1: not available - skipped"
+		return 1
+	fi
+	PIDS+=("$PEER_PID")
+	if ! wait_port "$PEER_PORT" "$PEER_PID"; then
+		note "$1: did not start (log: $(tail -c 300 "$WD/$1.log" 2>/dev/null | tr '\n' ' ')) - skipped"
+		stop_pid "$PEER_PID"; forget_pid "$PEER_PID"
+		return 1
+	fi
+	# One tiny round trip proves the SOCKS path works before the battery.
+	if ! timeout 20 "$SB" rate --proxy "127.0.0.1:$PEER_PORT" --target "$TARGET" \
+		-c 1 --count 5 -d 5 >"$WD/$1.sanity" 2>&1 ||
+		! grep -q ' ok=5 ' "$WD/$1.sanity"; then
+		note "$1: sanity CONNECT failed ($(cat "$WD/$1.sanity")) - skipped"
+		stop_pid "$PEER_PID"; forget_pid "$PEER_PID"
+		return 1
+	fi
+	return 0
+}
+
+stop_peer() {
+	[ -n "$PEER_PID" ] || return 0
+	stop_pid "$PEER_PID"
+	forget_pid "$PEER_PID"
+	PEER_PID=
+}
+
+RESULTS="$WD/results.jsonl"
+: >"$RESULTS"
+
+# sb NAME MODE ARGS...: run socksbench, keep its JSON lines tagged with NAME.
+sb() {
+	local name=$1 mode=$2
+	shift 2
+	local via=(--proxy "127.0.0.1:$PEER_PORT")
+	[ "$name" = direct ] && via=(--direct)
+	timeout 600 "$SB" "$mode" "${via[@]}" --target "$TARGET" --label "$name" --json "$@" \
+		>>"$RESULTS" 2>>"$WD/$name.sb.err"
+}
+
+run_battery() {
+	local name=$1 r
+	for r in $(seq "$REPS"); do
+		log "$name: bulk ($BULK_C x $BULK_N each way), round $r/$REPS"
+		sb "$name" bulk -c "$BULK_C" -n "$BULK_N" -d 120
+		log "$name: rate ($RATE_C clients, ${RATE_D}s), round $r/$REPS"
+		sb "$name" rate -c "$RATE_C" -d "$RATE_D"
+	done
+	log "$name: idle ($IDLE_N tunnels)"
+	if [ "$name" = direct ]; then
+		sb "$name" idle -c "$IDLE_N" -d 120
+	else
+		sb "$name" idle -c "$IDLE_N" -d 120 --pid "$PEER_PID" --settle 2
+	fi
+}
+
+START=$(date +%s)
+for peer in $ONLY; do
+	case "$peer" in
+	direct) PEER_PORT=; run_battery direct ;;
+	csocks|dante|microsocks)
+		if start_peer "$peer"; then
+			run_battery "$peer"
+			kill -0 "$PEER_PID" 2>/dev/null || note "$peer: process died during the run"
+			stop_peer
+		fi ;;
+	*) note "unknown peer $peer" ;;
+	esac
+done
+ELAPSED=$(( $(date +%s) - START ))
+[ -n "$OUT" ] && cp "$RESULTS" "$OUT"
+
+# ---- table ----
+
+# values NAME MODE KEY [FILTER]: every value of KEY on NAME's MODE lines.
+values() {
+	grep "\"mode\":\"$2\",\"label\":\"$1\"" "$RESULTS" | grep -- "${4:-}" |
+		sed -n "s/.*\"$3\":\([-0-9.]*\).*/\1/p"
+}
+median() {
+	sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+sum() { awk '{ s += $1 } END { if (NR) print s }'; }
+
+get() { # get NAME ROW -> number or empty
+	case "$2" in
+	down) values "$1" bulk MBps '"dir":"download"' | median ;;
+	up) values "$1" bulk MBps '"dir":"upload"' | median ;;
+	cps) values "$1" rate cps | median ;;
+	p50) values "$1" rate hs_p50_us | median ;;
+	p99) values "$1" rate hs_p99_us | median ;;
+	rss) values "$1" idle rss_kib_per_tunnel ;;
+	pss) values "$1" idle pss_kib_per_tunnel ;;
+	fds) values "$1" idle fds_per_tunnel ;;
+	alive) values "$1" idle alive ;;
+	errs) { values "$1" bulk errors; values "$1" rate errors; values "$1" idle errors; } | sum ;;
+	esac
+}
+
+ratio() {
+	if [ -n "$1" ] && [ -n "$2" ]; then
+		awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 != 0) printf "%.2f", a / b; else print "-" }'
+	else
+		echo "-"
+	fi
+}
+
+ROWS="down up cps p50 p99 rss pss fds alive errs"
+label() {
+	case "$1" in
+	down) echo "bulk download MB/s" ;;
+	up) echo "bulk upload MB/s" ;;
+	cps) echo "CONNECT rate conn/s" ;;
+	p50) echo "handshake p50 us" ;;
+	p99) echo "handshake p99 us" ;;
+	rss) echo "idle RSS KiB/tunnel" ;;
+	pss) echo "idle PSS KiB/tunnel" ;;
+	fds) echo "idle fds/tunnel" ;;
+	alive) echo "idle tunnels alive" ;;
+	errs) echo "failed connections" ;;
+	esac
+}
+
+echo
+echo "csocks comparison - $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $NPROC cores, $( [ "$QUICK" = 1 ] && echo quick || echo full) run, ${ELAPSED}s"
+echo "bulk: $BULK_C conns x $BULK_N per direction; rate: $RATE_C clients x ${RATE_D}s, 64-byte echo; median of $REPS; idle: $IDLE_N tunnels"
+printf '%-22s %12s %12s %12s %12s %13s %14s\n' test direct csocks dante microsocks csocks/dante csocks/direct
+for row in $ROWS; do
+	d=$(get direct "$row"); c=$(get csocks "$row"); t=$(get dante "$row"); m=$(get microsocks "$row")
+	printf '%-22s %12s %12s %12s %12s %13s %14s\n' "$(label "$row")" "${d:--}" "${c:--}" "${t:--}" \
+		"${m:--}" "$(ratio "$c" "$t")" "$(ratio "$c" "$d")"
+done
+echo
+echo "MB/s = 10^6 bytes/s of verified payload; handshake = TCP connect start to SOCKS5 success reply"
+echo "(direct: to TCP connected). RSS/PSS/fds: growth of the proxy process and its children per"
+echo "tunnel at $IDLE_N idle tunnels. Ratios are csocks / other: higher is better for MB/s and"
+echo "conn/s, lower for latency, memory and fds."
+echo "microsocks is Debian's 1.0.3: it relays through a 1 KiB buffer, which caps its bulk numbers."
+echo "Dante forks helper processes: its RSS sums every process (PSS splits shared pages fairly)."
+echo "Client, target and proxy share the same $NPROC cores over loopback: numbers compare peers in this"
+echo "run, not absolute capacity."
+for n in "${NOTES[@]}"; do
+	echo "note: $n"
+done
