@@ -1,0 +1,916 @@
+/* The SOCKS5 connection state machine: one function per phase, a tiny
+ * driver, one exit (STYLE patterns 13-15).
+ *
+ * A phase function returns STEP_NEXT (go on with c->phase, which it may
+ * have changed), STEP_WAIT (an event, timer or answer will call
+ * conn_drive again) or STEP_DONE (c->reason is set; conn_finish runs).
+ * Handshake bytes a phase wants to send are queued in c->out; the driver
+ * sends them before running the next phase, so a reply always leaves
+ * before any relayed byte. */
+#include "server/conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "auth/authpool.h"
+#include "auth/userpass.h"
+#include "config/config.h"
+#include "protocol/sockaddr.h"
+#include "server/conn_events.h"
+#include "server/connect.h"
+#include "server/worker.h"
+#include "util/log.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+
+/* c->flags */
+#define CONN_F_OPENED 0x01	 /* conn_event_open was sent */
+#define CONN_F_RESOLVED 0x02	 /* c->addrs is final (c->dns_status in rep) */
+#define CONN_F_BUSY 0x04	 /* on the worker's busy list */
+#define CONN_F_CONNECTING 0x08	 /* CONNECT phase started its attempts */
+
+enum step { STEP_NEXT, STEP_WAIT, STEP_DONE };
+
+/* A credential check sent to the auth pool. */
+struct conn_auth_job {
+	struct auth_job job;		/* runs on the pool */
+	struct worker_msg msg;		/* comes back through the mailbox */
+	struct worker *w;
+	struct conn *conn;		/* NULL once abandoned (worker thread only) */
+	const struct userpass_db *db;
+	bool ok;
+	char user[256];
+	char pass[256];
+};
+
+static void conn_finish(struct conn *c);
+
+const char *conn_phase_name(int phase)
+{
+	static const char *const names[] = {
+		"proxy_header", "greeting", "auth", "auth_wait", "request", "acl_name",
+		"resolve", "acl_addr", "connect", "reply", "relay", "closed",
+	};
+	if (phase < 0 || (size_t)phase >= sizeof(names) / sizeof(names[0]))
+		return "unknown";
+	return names[phase];
+}
+
+const char *conn_status_name(int status)
+{
+	static const char *const names[] = { "handshake", "active", "closed", "failed",
+					     "rejected" };
+	if (status < 0 || (size_t)status >= sizeof(names) / sizeof(names[0]))
+		return "unknown";
+	return names[status];
+}
+
+static const struct csocks_config *cfg_of(const struct conn *c)
+{
+	return c->w->sh->cfg;
+}
+
+static int client_fd(const struct conn *c)
+{
+	return c->relay.end[RELAY_CLIENT].fd;
+}
+
+/* ---- outcomes ---------------------------------------------------------- */
+
+/* Finish with a SOCKS reply code (sent if a reply is owed). */
+static enum step conn_fail(struct conn *c, uint8_t rep, const char *reason)
+{
+	c->rep = rep;
+	if (!c->reason)
+		c->reason = reason;
+	return STEP_DONE;
+}
+
+/* Finish because the client's socket failed: no reply can reach it. */
+static enum step conn_close_io(struct conn *c, const char *reason)
+{
+	c->reply_owed = 0;
+	if (!c->reason)
+		c->reason = reason;
+	return STEP_DONE;
+}
+
+/* ---- handshake I/O ----------------------------------------------------- */
+
+/* Read more handshake bytes. NEXT when some arrived (parse again). */
+static enum step conn_read_more(struct conn *c)
+{
+	struct relay_end *e = &c->relay.end[RELAY_CLIENT];
+	if (c->hs_len >= CONN_HS_SIZE)
+		return conn_close_io(c, "handshake message too long"); /* cannot happen */
+	if (!e->can_read)
+		return STEP_WAIT;
+	ssize_t n = recv(e->fd, c->hs + c->hs_len, CONN_HS_SIZE - c->hs_len, MSG_DONTWAIT);
+	if (n > 0) {
+		c->hs_len = (uint16_t)(c->hs_len + n);
+		return STEP_NEXT;
+	}
+	if (n == 0)
+		return conn_close_io(c, "client closed during handshake");
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		e->can_read = 0;
+		return STEP_WAIT;
+	}
+	if (errno == EINTR)
+		return STEP_NEXT;
+	return conn_close_io(c, "client error during handshake");
+}
+
+static void conn_consume(struct conn *c, size_t n)
+{
+	CSOCKS_BUG_ON(n > c->hs_len);
+	memmove(c->hs, c->hs + n, c->hs_len - n);
+	c->hs_len = (uint16_t)(c->hs_len - n);
+}
+
+static void conn_queue(struct conn *c, const uint8_t *p, size_t n)
+{
+	CSOCKS_BUG_ON(c->out_len + n > sizeof(c->out));
+	memcpy(c->out + c->out_len, p, n);
+	c->out_len = (uint8_t)(c->out_len + n);
+}
+
+/* 1 all sent, 0 wait for writability, -1 failed (reason set). */
+static int conn_flush(struct conn *c)
+{
+	struct relay_end *e = &c->relay.end[RELAY_CLIENT];
+	while (c->out_off < c->out_len) {
+		if (!e->can_write)
+			return 0;
+		ssize_t n = send(e->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			c->out_off = (uint8_t)(c->out_off + n);
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			e->can_write = 0;
+			return 0;
+		} else if (!(n < 0 && errno == EINTR)) {
+			conn_close_io(c, "client error while sending");
+			return -1;
+		}
+	}
+	c->out_len = c->out_off = 0;
+	return 1;
+}
+
+/* ---- phases ------------------------------------------------------------ */
+
+/* PROXY protocol v1/v2 header (server.proxy_protocol): not implemented yet;
+ * this is where it will be read, before any SOCKS byte. */
+static enum step ph_proxy_hdr(struct conn *c)
+{
+	c->phase = CONN_PH_GREETING;
+	return STEP_NEXT;
+}
+
+static uint8_t select_method(const struct conn *c, const struct socks5_greeting *g)
+{
+	switch (cfg_of(c)->auth.socks_method) {
+	case AUTH_NONE:
+		if (socks5_greeting_offers(g, SOCKS5_METHOD_NONE))
+			return SOCKS5_METHOD_NONE;
+		break;
+	case AUTH_USERPASS:
+		if (socks5_greeting_offers(g, SOCKS5_METHOD_USERPASS))
+			return SOCKS5_METHOD_USERPASS;
+		break;
+	default:
+		break; /* refused at start-up (server.c) */
+	}
+	return SOCKS5_METHOD_NO_ACCEPTABLE;
+}
+
+static enum step ph_greeting(struct conn *c)
+{
+	struct socks5_greeting g;
+	size_t used = 0;
+	c->action = "reading greeting";
+	int r = socks5_parse_greeting(c->hs, c->hs_len, &g, &used);
+	if (r == PROTO_INCOMPLETE)
+		return conn_read_more(c);
+	if (r != PROTO_OK) {
+		if (c->hs_len > 0 && c->hs[0] == 0x04)
+			return conn_close_io(c, "socks4 request (not enabled)");
+		return conn_close_io(c, r == PROTO_BAD_VERSION ? "not socks5" : "bad greeting");
+	}
+	conn_consume(c, used);
+	uint8_t m = select_method(c, &g);
+	uint8_t out[2];
+	conn_queue(c, out, socks5_write_method(out, sizeof(out), m));
+	if (m == SOCKS5_METHOD_NO_ACCEPTABLE)
+		return conn_fail(c, CONN_REPLY_NONE, "no acceptable auth method");
+	c->phase = m == SOCKS5_METHOD_USERPASS ? CONN_PH_AUTH : CONN_PH_REQUEST;
+	return STEP_NEXT;
+}
+
+static void auth_job_run(struct auth_job *job)
+{
+	struct conn_auth_job *j = (struct conn_auth_job *)job;
+	j->ok = userpass_verify(j->db, j->user, j->pass);
+	explicit_bzero(j->pass, sizeof(j->pass));
+}
+
+static void auth_job_complete(struct auth_job *job)
+{
+	struct conn_auth_job *j = (struct conn_auth_job *)job;
+	worker_post(j->w, &j->msg);
+}
+
+/* Back on the worker. */
+static void auth_job_done(struct worker *w, struct worker_msg *m)
+{
+	struct conn_auth_job *j =
+		(struct conn_auth_job *)((char *)m - offsetof(struct conn_auth_job, msg));
+	(void)w;
+	struct conn *c = j->conn;
+	bool ok = j->ok;
+	explicit_bzero(j, sizeof(*j));
+	free(j);
+	if (!c)
+		return; /* the connection went away meanwhile */
+	c->auth = NULL;
+	c->auth_result = ok ? 1 : 2;
+	conn_drive(c);
+}
+
+static enum step ph_auth(struct conn *c)
+{
+	struct socks5_userpass up;
+	size_t used = 0;
+	c->action = "reading credentials";
+	int r = socks5_parse_userpass(c->hs, c->hs_len, &up, &used);
+	if (r == PROTO_INCOMPLETE)
+		return conn_read_more(c);
+	if (r != PROTO_OK) {
+		uint8_t out[2];
+		conn_queue(c, out, socks5_write_userpass_status(out, sizeof(out),
+								SOCKS5_USERPASS_FAILURE));
+		explicit_bzero(c->hs, sizeof(c->hs));
+		c->hs_len = 0;
+		return conn_fail(c, CONN_REPLY_NONE, "bad auth message");
+	}
+	conn_consume(c, used);
+	explicit_bzero(c->hs + c->hs_len, used); /* the password's old place */
+	cs_strlcpy(c->user, up.user, sizeof(c->user));
+	const struct worker_shared *sh = c->w->sh;
+	c->phase = CONN_PH_AUTH_WAIT;
+	if (sh->authpool && userpass_is_slow(sh->users, up.user)) {
+		struct conn_auth_job *j = calloc(1, sizeof(*j));
+		if (!j) {
+			explicit_bzero(&up, sizeof(up));
+			return conn_fail(c, CONN_REPLY_NONE, "out of memory");
+		}
+		j->job.run = auth_job_run;
+		j->job.complete = auth_job_complete;
+		j->msg.fn = auth_job_done;
+		j->w = c->w;
+		j->conn = c;
+		j->db = sh->users;
+		memcpy(j->user, up.user, sizeof(j->user));
+		memcpy(j->pass, up.pass, sizeof(j->pass));
+		explicit_bzero(&up, sizeof(up));
+		c->auth = j;
+		authpool_submit(sh->authpool, &j->job);
+		return STEP_WAIT;
+	}
+	/* Plaintext passwords: a constant-time compare, cheap enough inline. */
+	bool ok = sh->users && userpass_verify(sh->users, up.user, up.pass);
+	explicit_bzero(&up, sizeof(up));
+	c->auth_result = ok ? 1 : 2;
+	return STEP_NEXT;
+}
+
+static enum step ph_auth_wait(struct conn *c)
+{
+	c->action = "checking credentials";
+	if (c->auth_result == 0)
+		return STEP_WAIT;
+	bool ok = c->auth_result == 1;
+	uint8_t out[2];
+	conn_queue(c, out,
+		   socks5_write_userpass_status(out, sizeof(out),
+						ok ? SOCKS5_USERPASS_SUCCESS
+						   : SOCKS5_USERPASS_FAILURE));
+	if (!ok) {
+		stats_add(&c->w->stats.auth_failures, 1);
+		return conn_fail(c, CONN_REPLY_NONE, "authentication failed");
+	}
+	c->info.user = c->user;
+	c->phase = CONN_PH_REQUEST;
+	return STEP_NEXT;
+}
+
+static enum step ph_request(struct conn *c)
+{
+	struct socks5_request q;
+	size_t used = 0;
+	c->action = "reading request";
+	int r = socks5_parse_request(c->hs, c->hs_len, &q, &used);
+	if (r == PROTO_INCOMPLETE)
+		return conn_read_more(c);
+	if (r != PROTO_OK) {
+		c->reply_owed = 1;
+		if (r == PROTO_BAD_ATYP)
+			return conn_fail(c, SOCKS5_REP_ATYP_NOT_SUPPORTED,
+					 "address type not supported");
+		return conn_fail(c, SOCKS5_REP_GENERAL_FAILURE, "malformed request");
+	}
+	conn_consume(c, used);
+	c->info.dest = q.dst;
+	c->info.cmd = q.cmd;
+	c->reply_owed = 1;
+	/* The handshake is over: from here the connect timeout runs. */
+	loop_timer_in(c->w->loop, &c->t_phase,
+		      (uint64_t)cfg_of(c)->server.connect_timeout_secs * 1000);
+	if (q.cmd != SOCKS5_CMD_CONNECT) /* BIND and UDP ASSOCIATE: a later issue */
+		return conn_fail(c, SOCKS5_REP_CMD_NOT_SUPPORTED, "command not supported");
+	c->phase = CONN_PH_ACL_NAME;
+	return STEP_NEXT;
+}
+
+/* ACL hook #1: the request as written (domain or address), before any DNS.
+ * The ACL engine (src/acl) plugs in here: a BLOCK decision answers 0x02 and
+ * reports conn_event_rejected. Until it lands every request passes. */
+static enum step ph_acl_name(struct conn *c)
+{
+	c->phase = CONN_PH_RESOLVE;
+	return STEP_NEXT;
+}
+
+static void conn_on_resolved(void *arg, int status)
+{
+	struct conn *c = arg;
+	c->dns = NULL;
+	c->rep = (uint8_t)status;
+	c->flags |= CONN_F_RESOLVED;
+	conn_drive(c);
+}
+
+static enum step ph_resolve(struct conn *c)
+{
+	const struct socks_addr *d = &c->info.dest;
+	c->action = "resolving";
+	if (c->dns)
+		return STEP_WAIT;
+	if (!(c->flags & CONN_F_RESOLVED)) {
+		if (d->atyp != SOCKS5_ATYP_DOMAIN) {
+			struct sockaddr_storage ss;
+			socklen_t len;
+			if (socks_addr_to_sockaddr(d, &ss, &len) < 0)
+				return conn_fail(c, SOCKS5_REP_ATYP_NOT_SUPPORTED,
+						 "address type not supported");
+			sockaddr_unmap_v4(&ss, &len);
+			memcpy(&c->addrs.addr[0], &ss, len);
+			c->addrs.n = 1;
+			c->phase = CONN_PH_ACL_ADDR;
+			return STEP_NEXT;
+		}
+		int st = resolver_lookup(c->w->resolver, d->u.domain.name, d->port, &c->addrs,
+					 conn_on_resolved, c, &c->dns);
+		if (st < 0)
+			return STEP_WAIT;
+		c->rep = (uint8_t)st;
+		c->flags |= CONN_F_RESOLVED;
+	}
+	int st = c->rep;
+	c->rep = CONN_REPLY_NONE;
+	switch (st) {
+	case RESOLVE_OK:
+		c->phase = CONN_PH_ACL_ADDR;
+		return STEP_NEXT;
+	case RESOLVE_NXDOMAIN:
+		return conn_fail(c, SOCKS5_REP_HOST_UNREACHABLE, "dns: no such name");
+	case RESOLVE_TIMEOUT:
+		return conn_fail(c, SOCKS5_REP_HOST_UNREACHABLE, "dns timeout");
+	default:
+		return conn_fail(c, SOCKS5_REP_GENERAL_FAILURE, "dns failure");
+	}
+}
+
+/* ACL hook #2: every resolved address against IP/CIDR rules (a name that
+ * points into a blocked range is blocked). The ACL engine plugs in here;
+ * until it lands every address passes. Then the session starts. */
+static enum step ph_acl_addr(struct conn *c)
+{
+	c->info.status = CONN_ST_ACTIVE;
+	c->flags |= CONN_F_OPENED;
+	conn_event_open(&c->info);
+	c->phase = CONN_PH_CONNECT;
+	return STEP_NEXT;
+}
+
+static int attempts_in_flight(const struct conn *c)
+{
+	int n = 0;
+	for (int k = 0; k < CONN_MAX_ATTEMPTS; k++)
+		n += c->attempt_fd[k] >= 0;
+	return n;
+}
+
+static void attempt_close(struct conn *c, int k)
+{
+	if (c->attempt_fd[k] < 0)
+		return;
+	loop_io_del(c->w->loop, &c->io_up[k]);
+	close(c->attempt_fd[k]);
+	c->attempt_fd[k] = -1;
+	c->attempt_ready[k] = 0;
+}
+
+/* Start connecting to the next address in a free slot. */
+static void attempt_start(struct conn *c)
+{
+	int k = c->attempt_fd[0] < 0 ? 0 : 1;
+	CSOCKS_BUG_ON(c->attempt_fd[k] >= 0 || c->next_addr >= c->addrs.n);
+	uint8_t ai = c->next_addr++;
+	union cs_sockaddr *a = &c->addrs.addr[ai];
+	int fd;
+	int err = connect_start(&a->sa, cs_sockaddr_len(a), &fd);
+	if (err) {
+		c->last_errno = err;
+		return;
+	}
+	if (loop_io_add(c->w->loop, &c->io_up[k], fd, LOOP_READ | LOOP_WRITE | LOOP_EDGE) < 0) {
+		c->last_errno = errno;
+		close(fd);
+		return;
+	}
+	c->attempt_fd[k] = fd;
+	c->attempt_ready[k] = 0;
+	c->attempt_addr[k] = ai;
+}
+
+static const char *connect_reason(int err)
+{
+	switch (err) {
+	case ECONNREFUSED: return "connection refused";
+	case ENETUNREACH: return "network unreachable";
+	case EHOSTUNREACH: return "host unreachable";
+	case ETIMEDOUT: return "connect timed out (kernel)";
+	case EMFILE:
+	case ENFILE: return "out of file descriptors";
+	}
+	return "connect failed";
+}
+
+static enum step connect_won(struct conn *c, int k)
+{
+	for (int o = 0; o < CONN_MAX_ATTEMPTS; o++)
+		if (o != k)
+			attempt_close(c, o);
+	loop_timer_cancel(c->w->loop, &c->t_aux);
+	c->up_slot = (uint8_t)k;
+	struct relay_end *up = &c->relay.end[RELAY_UPSTREAM];
+	up->fd = c->attempt_fd[k];
+	up->can_read = 1; /* a read tells; cheaper than waiting for an edge */
+	up->can_write = 1;
+	c->info.upstream = c->addrs.addr[c->attempt_addr[k]];
+	c->phase = CONN_PH_REPLY;
+	return STEP_NEXT;
+}
+
+static enum step ph_connect(struct conn *c)
+{
+	c->action = "connecting";
+	for (int k = 0; k < CONN_MAX_ATTEMPTS; k++) {
+		if (c->attempt_fd[k] < 0 || !c->attempt_ready[k])
+			continue;
+		c->attempt_ready[k] = 0;
+		int err = connect_result(c->attempt_fd[k]);
+		if (err == EINPROGRESS)
+			continue;
+		if (err == 0)
+			return connect_won(c, k);
+		c->last_errno = err;
+		attempt_close(c, k);
+	}
+	while (attempts_in_flight(c) == 0 && c->next_addr < c->addrs.n)
+		attempt_start(c);
+	if (attempts_in_flight(c) == 0)
+		return conn_fail(c, connect_reply_for_errno(c->last_errno),
+				 connect_reason(c->last_errno));
+	/* Happy Eyeballs: if this attempt is slow, start the next one too. */
+	if (!timer_armed(&c->t_aux) && attempts_in_flight(c) < CONN_MAX_ATTEMPTS &&
+	    c->next_addr < c->addrs.n)
+		loop_timer_in(c->w->loop, &c->t_aux, CONN_HE_DELAY_MS);
+	return STEP_WAIT;
+}
+
+static void on_aux_timer(struct timer *t)
+{
+	struct conn *c = t->data;
+	if (c->phase != CONN_PH_CONNECT)
+		return;
+	if (attempts_in_flight(c) < CONN_MAX_ATTEMPTS && c->next_addr < c->addrs.n)
+		attempt_start(c);
+	conn_drive(c);
+}
+
+static void arm_idle(struct conn *c)
+{
+	uint32_t idle = cfg_of(c)->server.idle_timeout_secs;
+	if (idle)
+		loop_timer_in(c->w->loop, &c->t_phase, (uint64_t)idle * 1000);
+	else
+		loop_timer_cancel(c->w->loop, &c->t_phase);
+}
+
+static enum step ph_reply(struct conn *c)
+{
+	struct sockaddr_storage bnd;
+	socklen_t len = sizeof(bnd);
+	c->action = "sending reply";
+	const struct sockaddr *b = (const struct sockaddr *)&bnd;
+	if (getsockname(c->relay.end[RELAY_UPSTREAM].fd, (struct sockaddr *)&bnd, &len) < 0)
+		b = NULL;
+	uint8_t out[SOCKS5_REPLY_MAX];
+	conn_queue(c, out, socks5_write_reply(out, sizeof(out), SOCKS5_REP_SUCCESS, b));
+	c->reply_owed = 0;
+	c->info.reply = SOCKS5_REP_SUCCESS;
+	stats_add(&c->w->stats.replies[SOCKS5_REP_SUCCESS], 1);
+	c->info.connected_ms = loop_now(c->w->loop);
+	/* Bytes the client pipelined after its request go first. */
+	if (c->hs_len)
+		relay_preload(&c->relay, RELAY_UP, c->hs, c->hs_len);
+	c->last_active = loop_now(c->w->loop);
+	arm_idle(c);
+	c->phase = CONN_PH_RELAY;
+	return STEP_NEXT;
+}
+
+static void sync_counters(struct conn *c)
+{
+	c->info.bytes_up = c->relay.dir[RELAY_UP].bytes;
+	c->info.bytes_down = c->relay.dir[RELAY_DOWN].bytes;
+	c->info.packets_up = c->relay.dir[RELAY_UP].reads;
+	c->info.packets_down = c->relay.dir[RELAY_DOWN].reads;
+}
+
+static const char *relay_error_reason(const struct relay *r)
+{
+	bool client = r->err_end == RELAY_CLIENT;
+	switch (r->err) {
+	case ECONNRESET: return client ? "client reset" : "upstream reset";
+	case EPIPE: return client ? "client closed" : "upstream closed";
+	case ETIMEDOUT: return client ? "client timed out" : "upstream timed out";
+	}
+	return client ? "client error" : "upstream error";
+}
+
+static void busy_add(struct conn *c)
+{
+	if (c->flags & CONN_F_BUSY)
+		return;
+	c->flags |= CONN_F_BUSY;
+	c->busy_next = c->w->busy;
+	c->w->busy = c;
+}
+
+static enum step ph_relay(struct conn *c)
+{
+	struct relay *r = &c->relay;
+	uint64_t reads0 = r->dir[0].reads + r->dir[1].reads;
+	uint64_t up0 = r->dir[0].bytes, down0 = r->dir[1].bytes;
+	c->action = "relaying";
+	enum relay_status st = relay_run(r, RELAY_BUDGET);
+	struct stats *s = &c->w->stats;
+	if (r->dir[0].bytes != up0)
+		stats_add(&s->bytes_up, r->dir[0].bytes - up0);
+	if (r->dir[1].bytes != down0)
+		stats_add(&s->bytes_down, r->dir[1].bytes - down0);
+	uint64_t reads = r->dir[0].reads + r->dir[1].reads;
+	if (reads != reads0) {
+		c->last_active = loop_now(c->w->loop);
+		uint32_t every = cfg_of(c)->sessions.traffic_update_packet_interval;
+		if (every && reads - c->traffic_mark >= every) {
+			c->traffic_mark = reads;
+			sync_counters(c);
+			conn_event_traffic(&c->info);
+		}
+	}
+	switch (st) {
+	case RELAY_WAIT:
+		return STEP_WAIT;
+	case RELAY_BUSY:
+		busy_add(c);
+		return STEP_WAIT;
+	case RELAY_DONE:
+		return conn_close_io(c, "closed");
+	case RELAY_ERROR:
+		return conn_close_io(c, relay_error_reason(r));
+	}
+	return STEP_WAIT;
+}
+
+void conn_run_busy(struct worker *w)
+{
+	struct conn *c = w->busy;
+	w->busy = NULL;
+	while (c) {
+		struct conn *next = c->busy_next;
+		c->busy_next = NULL;
+		c->flags &= (uint8_t)~CONN_F_BUSY;
+		conn_drive(c);
+		c = next;
+	}
+}
+
+static enum step ph_closed(struct conn *c)
+{
+	(void)c;
+	return STEP_WAIT;
+}
+
+static enum step (*const phase_fn[])(struct conn *) = {
+	[CONN_PH_PROXY_HDR] = ph_proxy_hdr, [CONN_PH_GREETING] = ph_greeting,
+	[CONN_PH_AUTH] = ph_auth,	    [CONN_PH_AUTH_WAIT] = ph_auth_wait,
+	[CONN_PH_REQUEST] = ph_request,	    [CONN_PH_ACL_NAME] = ph_acl_name,
+	[CONN_PH_RESOLVE] = ph_resolve,	    [CONN_PH_ACL_ADDR] = ph_acl_addr,
+	[CONN_PH_CONNECT] = ph_connect,	    [CONN_PH_REPLY] = ph_reply,
+	[CONN_PH_RELAY] = ph_relay,	    [CONN_PH_CLOSED] = ph_closed,
+};
+
+/* ---- driver, events, timers -------------------------------------------- */
+
+void conn_drive(struct conn *c)
+{
+	while (c->phase != CONN_PH_CLOSED) {
+		if (c->out_off < c->out_len) {
+			int r = conn_flush(c);
+			if (r < 0) {
+				conn_finish(c);
+				return;
+			}
+			if (r == 0)
+				return;
+		}
+		enum step s = phase_fn[c->phase](c);
+		if (s == STEP_WAIT)
+			return;
+		if (s == STEP_DONE) {
+			conn_finish(c);
+			return;
+		}
+	}
+}
+
+static void on_client_io(struct loop_io *io, uint32_t events)
+{
+	struct conn *c = io->data;
+	if (events & LOOP_READ)
+		c->relay.end[RELAY_CLIENT].can_read = 1;
+	if (events & LOOP_WRITE)
+		c->relay.end[RELAY_CLIENT].can_write = 1;
+	conn_drive(c);
+}
+
+static void on_upstream_io(struct loop_io *io, uint32_t events)
+{
+	struct conn *c = io->data;
+	int k = io == &c->io_up[0] ? 0 : 1;
+	if (c->phase == CONN_PH_CONNECT) {
+		c->attempt_ready[k] = 1;
+	} else {
+		if (events & LOOP_READ)
+			c->relay.end[RELAY_UPSTREAM].can_read = 1;
+		if (events & LOOP_WRITE)
+			c->relay.end[RELAY_UPSTREAM].can_write = 1;
+	}
+	conn_drive(c);
+}
+
+static void on_phase_timer(struct timer *t)
+{
+	struct conn *c = t->data;
+	switch (c->phase) {
+	case CONN_PH_PROXY_HDR:
+	case CONN_PH_GREETING:
+	case CONN_PH_AUTH:
+	case CONN_PH_AUTH_WAIT:
+	case CONN_PH_REQUEST:
+		conn_close_io(c, "handshake timeout");
+		break;
+	case CONN_PH_ACL_NAME:
+	case CONN_PH_RESOLVE:
+		conn_fail(c, SOCKS5_REP_HOST_UNREACHABLE, "dns timeout");
+		break;
+	case CONN_PH_ACL_ADDR:
+	case CONN_PH_CONNECT:
+	case CONN_PH_REPLY:
+		conn_fail(c, SOCKS5_REP_TTL_EXPIRED, "connect timeout");
+		break;
+	case CONN_PH_RELAY: {
+		/* The idle deadline is not moved on every read (that would be
+		 * a heap operation per packet): reads stamp last_active and
+		 * the timer, when it fires, re-arms for the rest. */
+		uint64_t idle = (uint64_t)cfg_of(c)->server.idle_timeout_secs * 1000;
+		uint64_t now = loop_now(c->w->loop);
+		if (timer_before(now, c->last_active + idle)) {
+			timer_arm(loop_timers(c->w->loop), &c->t_phase, c->last_active + idle);
+			return;
+		}
+		conn_close_io(c, "idle timeout");
+		break;
+	}
+	default:
+		return;
+	}
+	conn_finish(c);
+}
+
+/* ---- birth and death --------------------------------------------------- */
+
+void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	/* Everything that conn_finish undoes is in a safe state first. */
+	c->w = w;
+	c->rep = CONN_REPLY_NONE;
+	relay_init(&c->relay, &w->pipes, fd, -1);
+	c->relay.end[RELAY_CLIENT].can_read = 1; /* the greeting is often there already */
+	c->relay.end[RELAY_CLIENT].can_write = 1;
+	loop_io_init(&c->io_client, on_client_io, c);
+	for (int k = 0; k < CONN_MAX_ATTEMPTS; k++) {
+		loop_io_init(&c->io_up[k], on_upstream_io, c);
+		c->attempt_fd[k] = -1;
+	}
+	timer_init(&c->t_phase, on_phase_timer, c);
+	timer_init(&c->t_aux, on_aux_timer, c);
+
+	struct conn_info *ci = &c->info;
+	ci->id = ((uint64_t)(w->idx + 1) << 48) | (++w->next_seq & 0xFFFFFFFFFFFFull);
+	if (len > sizeof(ci->client))
+		len = sizeof(ci->client);
+	memcpy(&ci->client, sa, len);
+	ci->proto = CONN_PROTO_TCP;
+	ci->status = CONN_ST_HANDSHAKE;
+	ci->reply = CONN_REPLY_NONE;
+	ci->start_wall_ms = time_wall_ms();
+	ci->start_ms = loop_now(w->loop);
+	c->action = "accepting";
+
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	stats_add(&w->stats.accepted, 1);
+	stats_add(&w->stats.active, 1);
+
+	if (loop_io_add(w->loop, &c->io_client, fd, LOOP_READ | LOOP_WRITE | LOOP_EDGE) < 0) {
+		conn_close_io(c, "epoll_ctl failed");
+		conn_finish(c);
+		return;
+	}
+	loop_timer_in(w->loop, &c->t_phase,
+		      (uint64_t)w->sh->cfg->server.handshake_timeout_secs * 1000);
+	conn_drive(c);
+}
+
+void conn_terminate(struct conn *c, const char *reason)
+{
+	if (c->phase == CONN_PH_CLOSED)
+		return;
+	c->reason = reason;
+	c->rep = SOCKS5_REP_GENERAL_FAILURE;
+	conn_finish(c);
+}
+
+static void access_log(struct conn *c)
+{
+	char client[SOCKADDR_STR_MAX], dest[SOCKS_ADDR_STR_MAX], up[SOCKADDR_STR_MAX];
+	const struct conn_info *ci = &c->info;
+	sockaddr_str(&ci->client.sa, client, sizeof(client));
+	if (ci->dest.atyp)
+		socks_addr_str(&ci->dest, dest, sizeof(dest));
+	else
+		cs_strlcpy(dest, "-", sizeof(dest));
+	if (ci->upstream.sa.sa_family)
+		sockaddr_str(&ci->upstream.sa, up, sizeof(up));
+	else
+		cs_strlcpy(up, "-", sizeof(up));
+	struct log_field f[] = {
+		LOG_NUM("conn", ci->id),
+		LOG_STR("user", c->user[0] ? c->user : NULL),
+		LOG_STR("client", client),
+		LOG_STR("dest", dest),
+		LOG_STR("upstream", up),
+		LOG_NUM("bytes_up", ci->bytes_up),
+		LOG_NUM("bytes_down", ci->bytes_down),
+		LOG_NUM("duration_ms", ci->end_ms - ci->start_ms),
+		LOG_STR("reason", ci->close_reason),
+		ci->reply == CONN_REPLY_NONE ? LOG_STR("reply", NULL) : LOG_NUM("reply", ci->reply),
+		LOG_STR("phase", conn_phase_name(c->phase)),
+	};
+	log_fields(LOGL_INFO, "connection closed", f, sizeof(f) / sizeof(f[0]));
+}
+
+/* Close the client socket. After telling the client something (a failure
+ * reply), first read away what it already sent: closing a socket with
+ * unread input sends RST, and an RST can overtake our reply. */
+static void close_client(struct conn *c, bool told)
+{
+	int fd = client_fd(c);
+	if (fd < 0)
+		return;
+	loop_io_del(c->w->loop, &c->io_client);
+	if (told) {
+		(void)shutdown(fd, SHUT_WR);
+		for (int i = 0; i < 8; i++)
+			if (recv(fd, c->hs, sizeof(c->hs), MSG_DONTWAIT) <= 0)
+				break;
+	}
+	close(fd);
+	c->relay.end[RELAY_CLIENT].fd = -1;
+}
+
+static void conn_finish(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (c->phase == CONN_PH_CLOSED)
+		return;
+	loop_timer_cancel(w->loop, &c->t_phase);
+	loop_timer_cancel(w->loop, &c->t_aux);
+	if (c->dns) {
+		resolver_cancel(c->dns);
+		c->dns = NULL;
+	}
+	if (c->auth) {
+		c->auth->conn = NULL; /* freed when it comes back */
+		c->auth = NULL;
+	}
+	if (!c->reason)
+		c->reason = "closed";
+
+	/* The reply still owed, then whatever handshake bytes are queued. */
+	if (c->reply_owed) {
+		uint8_t rep = c->rep == CONN_REPLY_NONE ? SOCKS5_REP_GENERAL_FAILURE : c->rep;
+		uint8_t out[SOCKS5_REPLY_MAX];
+		size_t n = socks5_write_reply(out, sizeof(out), rep, NULL);
+		if (c->out_len + n <= sizeof(c->out))
+			conn_queue(c, out, n);
+		c->info.reply = rep;
+		c->reply_owed = 0;
+		if (rep < STATS_REPLY_CODES)
+			stats_add(&w->stats.replies[rep], 1);
+	}
+	bool told = false;
+	if (c->out_off < c->out_len && client_fd(c) >= 0) {
+		told = true;
+		(void)send(client_fd(c), c->out + c->out_off, c->out_len - c->out_off,
+			   MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	c->out_len = c->out_off = 0;
+
+	struct conn_info *ci = &c->info;
+	sync_counters(c);
+	ci->end_ms = loop_update_now(w->loop);
+	ci->close_reason = c->reason;
+	if (c->flags & CONN_F_OPENED) {
+		ci->status = ci->connected_ms ? CONN_ST_CLOSED : CONN_ST_FAILED;
+		conn_event_close(ci);
+	}
+	if (ci->cmd == 0)
+		stats_add(&w->stats.handshake_failures, 1);
+	if (w->sh->cfg->logging.access_log)
+		access_log(c);
+
+	relay_release(&c->relay);
+	close_client(c, told);
+	for (int k = 0; k < CONN_MAX_ATTEMPTS; k++)
+		attempt_close(c, k); /* the winner's fd is relay.end[1].fd */
+	c->relay.end[RELAY_UPSTREAM].fd = -1;
+
+	stats_sub(&w->stats.active, 1);
+	stats_add(&w->stats.closed, 1);
+	__atomic_fetch_sub(w->sh->active_total, 1, __ATOMIC_RELAXED);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = NULL;
+	c->next = w->dead;
+	w->dead = c;
+	w->n_conns--;
+	c->phase = CONN_PH_CLOSED;
+	explicit_bzero(c->hs, sizeof(c->hs));
+}
+
+void conn_free(struct conn *c)
+{
+	free(c);
+}

@@ -1,0 +1,60 @@
+/* Per-worker pool of the carriers a relay direction borrows while bytes are
+ * in flight: kernel pipes for splice(2), and plain memory buffers for the
+ * copying path (pool exhausted, or an fd that cannot splice).
+ *
+ * A direction takes a carrier only when it has bytes to move and gives it
+ * back when the carrier is empty again, so an idle tunnel holds none: pipes
+ * cost two file descriptors each, and fds are the scarce resource (DESIGN.md).
+ * Only empty pipes are pooled; a pipe still holding bytes is closed
+ * (pipepool_drop). The number of pipes alive is capped: past the cap
+ * pipepool_get_pipe() returns NULL and the caller copies instead.
+ *
+ * Owned by one worker; no locks. */
+#ifndef CSOCKS_PIPEPOOL_H
+#define CSOCKS_PIPEPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PIPEPOOL_BUF_SIZE (16 * 1024)
+
+struct pipe_ent {
+	int rd, wr;		/* pipe ends */
+	struct pipe_ent *next;	/* free-list link while pooled */
+};
+
+struct relay_buf {
+	struct relay_buf *next; /* free-list link while pooled */
+	uint8_t data[PIPEPOOL_BUF_SIZE];
+};
+
+struct pipepool {
+	struct pipe_ent *free_pipes;
+	struct relay_buf *free_bufs;
+	uint32_t pipes_alive;	/* in use + pooled */
+	uint32_t pipes_free;
+	uint32_t max_pipes;	/* cap on pipes_alive (0 = never splice) */
+	uint32_t max_free_pipes; /* more free pipes than this are closed */
+	uint32_t bufs_free;
+	uint32_t max_free_bufs;
+	uint32_t pipe_size;	/* bytes one pipe holds (F_GETPIPE_SZ) */
+	uint64_t pipe_failures;	/* pipe2() failures (EMFILE...) */
+};
+
+void pipepool_init(struct pipepool *p, uint32_t max_pipes, uint32_t max_free_pipes);
+/* Close every pooled pipe and free pooled buffers. In-use carriers must have
+ * been returned or dropped. */
+void pipepool_fini(struct pipepool *p);
+
+/* An empty pipe, or NULL (cap reached or pipe2 failed): copy instead. */
+struct pipe_ent *pipepool_get_pipe(struct pipepool *p);
+/* Give back an EMPTY pipe. */
+void pipepool_put_pipe(struct pipepool *p, struct pipe_ent *pe);
+/* Close a pipe that may still hold bytes (connection aborted). */
+void pipepool_drop_pipe(struct pipepool *p, struct pipe_ent *pe);
+
+/* A copy buffer (never NULL: aborts on OOM) / give it back. */
+struct relay_buf *pipepool_get_buf(struct pipepool *p);
+void pipepool_put_buf(struct pipepool *p, struct relay_buf *b);
+
+#endif

@@ -1,0 +1,260 @@
+#include "server/server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "auth/authpool.h"
+#include "auth/userpass.h"
+#include "config/config.h"
+#include "protocol/sockaddr.h"
+#include "server/worker.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+struct server {
+	struct csocks_config *cfg;
+	struct worker_shared sh;
+	struct worker **workers;
+	unsigned n_workers;
+	uint64_t active_total;
+};
+
+/* The running server, for server_terminate_conn/server_stats from other
+ * threads (API). Set before the workers start, cleared after they end. */
+static struct server *g_server;
+
+int server_terminate_conn(uint64_t id, const char *reason)
+{
+	struct server *s = __atomic_load_n(&g_server, __ATOMIC_ACQUIRE);
+	if (!s)
+		return -1;
+	unsigned idx = worker_idx_of_conn(id);
+	if (idx >= s->n_workers)
+		return -1;
+	worker_terminate_conn(s->workers[idx], id, reason);
+	return 0;
+}
+
+void server_stats(struct stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct server *s = __atomic_load_n(&g_server, __ATOMIC_ACQUIRE);
+	if (!s)
+		return;
+	for (unsigned i = 0; i < s->n_workers; i++)
+		stats_sum(out, &s->workers[i]->stats);
+}
+
+static uint64_t raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max;
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("setrlimit(RLIMIT_NOFILE, %llu): %s", (unsigned long long)want,
+				 strerror(errno));
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? 1048576 : (uint64_t)rl.rlim_cur;
+}
+
+/* bind_address: a literal address, else a name resolved here (start-up, on
+ * the main thread, where blocking is fine). */
+static int bind_sockaddr(const struct csocks_config *cfg, struct sockaddr_storage *ss,
+			 socklen_t *len)
+{
+	const char *host = cfg->server.bind_address ? cfg->server.bind_address : "0.0.0.0";
+	uint16_t port = (uint16_t)cfg->server.bind_port;
+	if (sockaddr_parse_host(host, port, ss, len) == 0)
+		return 0;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+	char portstr[8];
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	int rc = getaddrinfo(host, portstr, &hints, &ai);
+	if (rc != 0) {
+		log_error("server.bind_address \"%s\": %s", host, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+}
+
+static void server_teardown(struct server *s)
+{
+	for (unsigned i = 0; i < s->n_workers; i++)
+		worker_join(s->workers[i]);
+	__atomic_store_n(&g_server, NULL, __ATOMIC_RELEASE);
+	/* Pool threads finish their jobs and post the answers to the workers'
+	 * mailboxes; worker_free runs those (freeing abandoned jobs). */
+	authpool_free(s->sh.authpool);
+	for (unsigned i = 0; i < s->n_workers; i++)
+		worker_free(s->workers[i]);
+	free(s->workers);
+	userpass_db_free(s->sh.users);
+}
+
+static int server_setup(struct server *s, int *sigfd)
+{
+	struct csocks_config *cfg = s->cfg;
+	char err[256];
+
+	if (cfg->auth.socks_method != AUTH_NONE && cfg->auth.socks_method != AUTH_USERPASS) {
+		log_error("auth.socks_method = \"%s\" is not supported yet (use none or userpass)",
+			  auth_method_name(cfg->auth.socks_method));
+		return -1;
+	}
+	if (cfg->auth.client_method != AUTH_NONE) {
+		log_error("auth.client_method = \"%s\" is not supported yet",
+			  auth_method_name(cfg->auth.client_method));
+		return -1;
+	}
+	if (cfg->auth.socks_method == AUTH_USERPASS) {
+		s->sh.users = userpass_db_new(cfg, err, sizeof(err));
+		if (!s->sh.users) {
+			log_error("%s", err);
+			return -1;
+		}
+		/* Hash checks go to the pool; is_slow("") is true exactly when
+		 * some user has a password_hash. */
+		if (userpass_is_slow(s->sh.users, "")) {
+			unsigned n = cfg->auth.threads ? cfg->auth.threads : 2;
+			s->sh.authpool = authpool_new(n, err, sizeof(err));
+			if (!s->sh.authpool) {
+				log_error("%s", err);
+				return -1;
+			}
+		}
+	}
+
+	uint64_t nofile = raise_nofile();
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	s->n_workers = cfg->server.worker_threads ? cfg->server.worker_threads
+						  : (unsigned)(ncpu > 0 ? ncpu : 1);
+	s->sh.cfg = cfg;
+	s->sh.active_total = &s->active_total;
+	s->sh.max_connections = cfg->server.max_connections;
+	s->sh.dns_servers = getenv("CSOCKS_DNS_SERVERS");
+	/* Pipes may use a quarter of the fd budget (each pipe is two fds);
+	 * past that, tunnels copy through buffers instead. */
+	uint64_t pipes = nofile / 8 / s->n_workers;
+	s->sh.max_pipes_per_worker = (uint32_t)(pipes > 65536 ? 65536 : pipes);
+
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (bind_sockaddr(cfg, &ss, &len) < 0)
+		return -1;
+	s->workers = xcalloc(s->n_workers, sizeof(*s->workers));
+	for (unsigned i = 0; i < s->n_workers; i++) {
+		s->workers[i] = worker_new(i, &s->sh, (struct sockaddr *)&ss, len, err, sizeof(err));
+		if (!s->workers[i]) {
+			log_error("%s", err);
+			s->n_workers = i;
+			return -1;
+		}
+		if (i == 0 && cfg->server.bind_port == 0) {
+			/* Port 0: every worker shares the port the first one got. */
+			struct sockaddr_storage got;
+			socklen_t gl = sizeof(got);
+			getsockname(s->workers[0]->listener.fd, (struct sockaddr *)&got, &gl);
+			set_port(&ss, sockaddr_port((struct sockaddr *)&got));
+		}
+	}
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	*sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (*sigfd < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return -1;
+	}
+
+	__atomic_store_n(&g_server, s, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < s->n_workers; i++) {
+		if (worker_start(s->workers[i], err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			for (unsigned j = 0; j < i; j++)
+				worker_drain(s->workers[j], 0);
+			return -1;
+		}
+	}
+	char addr[SOCKADDR_STR_MAX];
+	sockaddr_str((struct sockaddr *)&ss, addr, sizeof(addr));
+	log_info("listening on %s (%u worker%s, auth %s, max_connections %u, fd limit %llu)",
+		 addr, s->n_workers, s->n_workers == 1 ? "" : "s",
+		 auth_method_name(cfg->auth.socks_method), cfg->server.max_connections,
+		 (unsigned long long)nofile);
+	return 0;
+}
+
+int server_main(struct csocks_config *cfg)
+{
+	struct server s;
+	memset(&s, 0, sizeof(s));
+	s.cfg = cfg;
+	int sigfd = -1;
+
+	/* Before any thread exists, so every thread inherits the mask. */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	signal(SIGPIPE, SIG_IGN); /* splice/write to a closed peer: EPIPE, not death */
+
+	if (server_setup(&s, &sigfd) < 0) {
+		server_teardown(&s);
+		if (sigfd >= 0)
+			close(sigfd);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return 1;
+	}
+
+	for (;;) {
+		struct signalfd_siginfo si;
+		ssize_t n = read(sigfd, &si, sizeof(si));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(si)) {
+			log_error("signalfd read: %s", n < 0 ? strerror(errno) : "short read");
+			break;
+		}
+		if (si.ssi_signo == SIGHUP) {
+			log_info("SIGHUP: reload requested (nothing reloadable yet)");
+			continue;
+		}
+		log_info("%s: stopping; draining connections for up to %u s",
+			 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM",
+			 cfg->server.shutdown_timeout_secs);
+		break;
+	}
+	for (unsigned i = 0; i < s.n_workers; i++)
+		worker_drain(s.workers[i], cfg->server.shutdown_timeout_secs * 1000u);
+	server_teardown(&s);
+	close(sigfd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	log_info("stopped");
+	return 0;
+}
