@@ -20,13 +20,27 @@ static void put_json_string(const char *s, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		switch (c) {
-		case '"': fputs("\\\"", stdout); break;
-		case '\\': fputs("\\\\", stdout); break;
-		case '\b': fputs("\\b", stdout); break;
-		case '\f': fputs("\\f", stdout); break;
-		case '\n': fputs("\\n", stdout); break;
-		case '\r': fputs("\\r", stdout); break;
-		case '\t': fputs("\\t", stdout); break;
+		case '"':
+			fputs("\\\"", stdout);
+			break;
+		case '\\':
+			fputs("\\\\", stdout);
+			break;
+		case '\b':
+			fputs("\\b", stdout);
+			break;
+		case '\f':
+			fputs("\\f", stdout);
+			break;
+		case '\n':
+			fputs("\\n", stdout);
+			break;
+		case '\r':
+			fputs("\\r", stdout);
+			break;
+		case '\t':
+			fputs("\\t", stdout);
+			break;
 		default:
 			if (c < 0x20 || c == 0x7F)
 				printf("\\u%04x", c);
@@ -65,11 +79,16 @@ static void format_float(double d, char *buf, size_t size)
 static const char *tag_name(enum toml_type t)
 {
 	switch (t) {
-	case TOML_DATETIME: return "datetime";
-	case TOML_DATETIME_LOCAL: return "datetime-local";
-	case TOML_DATE_LOCAL: return "date-local";
-	case TOML_TIME_LOCAL: return "time-local";
-	default: return toml_type_name(t);
+	case TOML_DATETIME:
+		return "datetime";
+	case TOML_DATETIME_LOCAL:
+		return "datetime-local";
+	case TOML_DATE_LOCAL:
+		return "date-local";
+	case TOML_TIME_LOCAL:
+		return "time-local";
+	default:
+		return toml_type_name(t);
 	}
 }
 

@@ -176,16 +176,26 @@ static const char *describe_at(const struct parser *p, size_t at, char *buf)
 static const char *a_type(enum toml_type t)
 {
 	switch (t) {
-	case TOML_TABLE: return "a table";
-	case TOML_ARRAY: return "an array";
-	case TOML_STRING: return "a string";
-	case TOML_INTEGER: return "an integer";
-	case TOML_FLOAT: return "a float";
-	case TOML_BOOL: return "a boolean";
-	case TOML_DATETIME: return "a datetime";
-	case TOML_DATETIME_LOCAL: return "a local datetime";
-	case TOML_DATE_LOCAL: return "a local date";
-	case TOML_TIME_LOCAL: return "a local time";
+	case TOML_TABLE:
+		return "a table";
+	case TOML_ARRAY:
+		return "an array";
+	case TOML_STRING:
+		return "a string";
+	case TOML_INTEGER:
+		return "an integer";
+	case TOML_FLOAT:
+		return "a float";
+	case TOML_BOOL:
+		return "a boolean";
+	case TOML_DATETIME:
+		return "a datetime";
+	case TOML_DATETIME_LOCAL:
+		return "a local datetime";
+	case TOML_DATE_LOCAL:
+		return "a local date";
+	case TOML_TIME_LOCAL:
+		return "a local time";
 	}
 	return "a value";
 }
@@ -285,7 +295,7 @@ void toml_free(struct toml_value *root)
 /* New node starting at sp. NULL with the error set when out of memory or
  * nested too deeply. */
 static struct node *node_new(struct parser *p, enum toml_type type, const struct srcpos *sp,
-			     int depth)
+                             int depth)
 {
 	struct node *n;
 
@@ -397,7 +407,7 @@ static int table_add(struct parser *p, struct node *t, struct keypart *k, struct
 	struct toml_value *tv = &t->v;
 
 	if (grow((void **)&tv->u.table.items, &tv->u.table.cap, tv->u.table.len,
-		 sizeof(struct toml_kv)) < 0) {
+	         sizeof(struct toml_kv)) < 0) {
 		fail_oom(p);
 		return -1;
 	}
@@ -421,7 +431,7 @@ static int array_push(struct parser *p, struct node *a, struct node *val)
 	struct toml_value *av = &a->v;
 
 	if (grow((void **)&av->u.array.items, &av->u.array.cap, av->u.array.len,
-		 sizeof(struct toml_value *)) < 0) {
+	         sizeof(struct toml_value *)) < 0) {
 		fail_oom(p);
 		return -1;
 	}
@@ -476,7 +486,8 @@ static int skip_comment(struct parser *p)
 		return 0;
 	for (p->pos++; p->pos < p->len && !is_newline(p); p->pos++) {
 		if (is_control(peek(p))) {
-			fail(p, p->pos, "control character %s in comment", describe_at(p, p->pos, d));
+			fail(p, p->pos, "control character %s in comment",
+			     describe_at(p, p->pos, d));
 			return -1;
 		}
 	}
@@ -634,8 +645,8 @@ static int unicode_escape(struct parser *p, struct sbuf *b, size_t bs)
 		p->pos++;
 	}
 	if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-		fail(p, bs, "escape \\%c%0*X is not a Unicode scalar value", digits == 4 ? 'u' : 'U',
-		     (int)digits, cp);
+		fail(p, bs, "escape \\%c%0*X is not a Unicode scalar value",
+		     digits == 4 ? 'u' : 'U', (int)digits, cp);
 		return -1;
 	}
 	return sbuf_add_cp(p, b, cp);
@@ -656,36 +667,33 @@ static bool at_line_continuation(const struct parser *p)
 /* Escape sequence with the cursor on the backslash. */
 static int escape(struct parser *p, struct sbuf *b, bool multiline)
 {
+	static const char from[] = "btnfr\"\\", to[] = "\b\t\n\f\r\"\\";
 	size_t bs = p->pos;
-	char d[DESCRIBE_LEN], out;
+	char d[DESCRIBE_LEN];
+	const char *e;
+	int c;
 
 	p->pos++;
-	switch (peek(p)) {
-	case 'b': out = '\b'; break;
-	case 't': out = '\t'; break;
-	case 'n': out = '\n'; break;
-	case 'f': out = '\f'; break;
-	case 'r': out = '\r'; break;
-	case '"': out = '"'; break;
-	case '\\': out = '\\'; break;
-	case 'u':
-	case 'U':
-		return unicode_escape(p, b, bs);
-	default:
-		if (multiline && at_line_continuation(p)) {
-			while (peek(p) == ' ' || peek(p) == '\t' || is_newline(p))
-				p->pos++;
-			return 0;
-		}
-		if (p->pos >= p->len)
-			fail(p, bs, "unterminated escape sequence");
-		else
-			fail(p, bs, "invalid escape sequence: backslash followed by %s",
-			     describe_at(p, p->pos, d));
-		return -1;
+	c = peek(p);
+	if (c > 0 && (e = strchr(from, c))) {
+		p->pos++;
+		return sbuf_add(p, b, &to[e - from], 1);
 	}
-	p->pos++;
-	return sbuf_add(p, b, &out, 1);
+	if (c == 'u' || c == 'U')
+		return unicode_escape(p, b, bs);
+	if (multiline && at_line_continuation(p)) {
+		while (peek(p) == ' ' || peek(p) == '\t' || is_newline(p))
+			p->pos++;
+		return 0;
+	}
+	if (c < 0)
+		fail(p, bs, "unterminated escape sequence");
+	else if (c > 0x20 && c < 0x7F)
+		fail(p, bs, "invalid escape sequence '\\%c'", c);
+	else
+		fail(p, bs, "invalid escape sequence: backslash followed by %s",
+		     describe_at(p, p->pos, d));
+	return -1;
 }
 
 /* Body of any of the four string forms, cursor after the opening quote(s).
@@ -743,7 +751,8 @@ static int string_body(struct parser *p, struct sbuf *b, char q, bool multiline,
 			return -1;
 		}
 		if (is_control(c)) {
-			fail(p, p->pos, "control character %s in string", describe_at(p, p->pos, d));
+			fail(p, p->pos, "control character %s in string",
+			     describe_at(p, p->pos, d));
 			return -1;
 		}
 		/* Copy a run of ordinary bytes at once. */
@@ -861,7 +870,7 @@ static int kv_line(const struct node *t, ptrdiff_t i)
 
 /* Create table k in t with the given flags, starting at sp. */
 static struct node *add_table(struct parser *p, struct node *t, struct keypart *k,
-			      const struct srcpos *sp, unsigned flags)
+                              const struct srcpos *sp, unsigned flags)
 {
 	struct node *n = node_new(p, TOML_TABLE, sp, t->depth + 1);
 	if (!n)
@@ -876,14 +885,14 @@ static struct node *add_table(struct parser *p, struct node *t, struct keypart *
 
 /* Explain why the value at kp->parts[i] cannot be used as a table. */
 static void fail_not_table(struct parser *p, struct keypath *kp, size_t i, const struct node *v,
-			   int line)
+                           int line)
 {
 	char key[128];
 
 	fmt_key(key, sizeof(key), kp->parts, i + 1);
 	if (v->v.type == TOML_TABLE && (v->flags & NODE_FROZEN))
-		fail(p, kp->parts[i].pos.at, "cannot add to inline table '%s' (defined at line %d)", key,
-		     line);
+		fail(p, kp->parts[i].pos.at, "cannot add to inline table '%s' (defined at line %d)",
+		     key, line);
 	else if (v->v.type == TOML_TABLE)
 		fail(p, kp->parts[i].pos.at,
 		     "cannot add to table [%s] (defined at line %d) with dotted keys", key, line);
@@ -961,10 +970,11 @@ static struct node *define_table(struct parser *p, struct keypath *kp, const str
 	if (v->v.type == TOML_TABLE && (v->flags & NODE_EXPLICIT))
 		fail(p, hdr->at, "duplicate table [%s] (first defined at line %d)", key, line);
 	else if (v->v.type == TOML_TABLE && (v->flags & NODE_DOTTED))
-		fail(p, hdr->at, "table [%s] was already defined by dotted keys at line %d", key, line);
-	else if (v->flags & NODE_AOT)
-		fail(p, hdr->at, "table [%s] conflicts with array of tables [[%s]] at line %d", key, key,
+		fail(p, hdr->at, "table [%s] was already defined by dotted keys at line %d", key,
 		     line);
+	else if (v->flags & NODE_AOT)
+		fail(p, hdr->at, "table [%s] conflicts with array of tables [[%s]] at line %d", key,
+		     key, line);
 	else
 		fail(p, hdr->at, "table [%s] conflicts with key '%s' (%s) defined at line %d", key,
 		     key, a_type(v->v.type), line);
@@ -1054,7 +1064,7 @@ static bool is_token_char(int c)
  * s[*i]; appends the digits (without underscores) to out. Returns the digit
  * count, or -1 on a misplaced underscore. */
 static int digit_run(const char *s, size_t n, size_t *i, int radix, char *out, size_t *olen,
-		     size_t ocap)
+                     size_t ocap)
 {
 	int count = 0;
 
@@ -1111,7 +1121,7 @@ static int to_int64(const char *digits, int radix, bool neg, int64_t *out)
 
 /* 0x, 0o or 0b integer; tok is the whole token. */
 static struct node *parse_radix_int(struct parser *p, const char *tok, size_t n,
-				    const struct srcpos *sp, int depth)
+                                    const struct srcpos *sp, int depth)
 {
 	int radix = tok[1] == 'x' ? 16 : tok[1] == 'o' ? 8 : 2;
 	size_t at = sp->at;
@@ -1122,7 +1132,10 @@ static struct node *parse_radix_int(struct parser *p, const char *tok, size_t n,
 	int count = digit_run(tok, n, &i, radix, digits, &olen, sizeof(digits));
 	if (count <= 0 || i != n) {
 		fail(p, at, "invalid %s integer '%.*s'",
-		     radix == 16 ? "hexadecimal" : radix == 8 ? "octal" : "binary", (int)n, tok);
+		     radix == 16  ? "hexadecimal"
+		     : radix == 8 ? "octal"
+		                  : "binary",
+		     (int)n, tok);
 		return NULL;
 	}
 	if (to_int64(digits, radix, false, &v) < 0) {
@@ -1135,7 +1148,7 @@ static struct node *parse_radix_int(struct parser *p, const char *tok, size_t n,
 /* Decimal integer or float, strictly per the grammar: no leading zeros, an
  * underscore only between two digits, digits on both sides of the point. */
 static struct node *parse_decimal(struct parser *p, const char *tok, size_t n,
-				  const struct srcpos *sp, int depth)
+                                  const struct srcpos *sp, int depth)
 {
 	char buf[512];
 	size_t i = 0, olen = 0, at = sp->at;
@@ -1156,7 +1169,8 @@ static struct node *parse_decimal(struct parser *p, const char *tok, size_t n,
 	if (i < n && tok[i] == '.') {
 		is_float = true;
 		buf[olen++] = tok[i++];
-		if (i >= n || !is_digit(tok[i]) || digit_run(tok, n, &i, 10, buf, &olen, sizeof(buf)) <= 0)
+		if (i >= n || !is_digit(tok[i]) ||
+		    digit_run(tok, n, &i, 10, buf, &olen, sizeof(buf)) <= 0)
 			goto invalid;
 	}
 	if (i < n && (tok[i] == 'e' || tok[i] == 'E')) {
@@ -1164,7 +1178,8 @@ static struct node *parse_decimal(struct parser *p, const char *tok, size_t n,
 		buf[olen++] = tok[i++];
 		if (i < n && (tok[i] == '+' || tok[i] == '-'))
 			buf[olen++] = tok[i++];
-		if (i >= n || !is_digit(tok[i]) || digit_run(tok, n, &i, 10, buf, &olen, sizeof(buf)) <= 0)
+		if (i >= n || !is_digit(tok[i]) ||
+		    digit_run(tok, n, &i, 10, buf, &olen, sizeof(buf)) <= 0)
 			goto invalid;
 	}
 	if (i != n)
@@ -1274,7 +1289,7 @@ static const char *scan_offset(const char *tok, size_t n, size_t *i, struct toml
 }
 
 static struct node *parse_datetime(struct parser *p, const char *tok, size_t n,
-				   const struct srcpos *sp, int depth)
+                                   const struct srcpos *sp, int depth)
 {
 	struct toml_datetime dt = {0};
 	enum toml_type type;
@@ -1291,7 +1306,7 @@ static struct node *parse_datetime(struct parser *p, const char *tok, size_t n,
 			i++;
 			type = TOML_DATETIME_LOCAL;
 			why = scan_time(tok, n, &i, &dt);
-			if (!why && i < n && strchr("Zz+-", tok[i])) {
+			if (!why && i < n && tok[i] && strchr("Zz+-", tok[i])) {
 				type = TOML_DATETIME;
 				why = scan_offset(tok, n, &i, &dt);
 			}
@@ -1326,8 +1341,7 @@ static struct node *parse_scalar(struct parser *p, int depth)
 
 	while (is_token_char(peek(p)))
 		p->pos++;
-	if (p->pos - at == 10 && p->s[at + 4] == '-' && peek(p) == ' ' &&
-	    is_digit(peek_at(p, 1))) {
+	if (p->pos - at == 10 && p->s[at + 4] == '-' && peek(p) == ' ' && is_digit(peek_at(p, 1))) {
 		p->pos++;
 		while (is_token_char(peek(p)))
 			p->pos++;
@@ -1363,7 +1377,7 @@ static struct node *parse_scalar(struct parser *p, int depth)
 		fail(p, at, "a sign is not allowed on '%.*s'", show, tok);
 		return NULL;
 	}
-	if (is_digit(tok[sign]))
+	if (sign < n && is_digit(tok[sign])) /* a lone sign is a whole token */
 		return parse_decimal(p, tok, n, &sp, depth);
 	if ((tok[0] >= 'A' && tok[0] <= 'Z') || (tok[0] >= 'a' && tok[0] <= 'z'))
 		fail(p, at, "invalid value '%.*s' (strings must be quoted)", show, tok);
@@ -1559,16 +1573,16 @@ static int parse_document(struct parser *p)
 }
 
 struct toml_value *toml_parse(const char *src, size_t len, const char *filename, char *err,
-			      size_t errlen)
+                              size_t errlen)
 {
 	struct parser p = {
-		.s = src ? src : "",
-		.len = src ? len : 0,
-		.filename = filename ? filename : "<input>",
-		.err = err,
-		.errlen = errlen,
-		.lc_line = 1,
-		.lc_col = 1,
+	    .s = src ? src : "",
+	    .len = src ? len : 0,
+	    .filename = filename ? filename : "<input>",
+	    .err = err,
+	    .errlen = errlen,
+	    .lc_line = 1,
+	    .lc_col = 1,
 	};
 	size_t bad;
 
@@ -1688,16 +1702,26 @@ const struct toml_value *toml_array_at(const struct toml_value *a, size_t i)
 const char *toml_type_name(enum toml_type t)
 {
 	switch (t) {
-	case TOML_TABLE: return "table";
-	case TOML_ARRAY: return "array";
-	case TOML_STRING: return "string";
-	case TOML_INTEGER: return "integer";
-	case TOML_FLOAT: return "float";
-	case TOML_BOOL: return "boolean";
-	case TOML_DATETIME: return "datetime";
-	case TOML_DATETIME_LOCAL: return "local datetime";
-	case TOML_DATE_LOCAL: return "local date";
-	case TOML_TIME_LOCAL: return "local time";
+	case TOML_TABLE:
+		return "table";
+	case TOML_ARRAY:
+		return "array";
+	case TOML_STRING:
+		return "string";
+	case TOML_INTEGER:
+		return "integer";
+	case TOML_FLOAT:
+		return "float";
+	case TOML_BOOL:
+		return "boolean";
+	case TOML_DATETIME:
+		return "datetime";
+	case TOML_DATETIME_LOCAL:
+		return "local datetime";
+	case TOML_DATE_LOCAL:
+		return "local date";
+	case TOML_TIME_LOCAL:
+		return "local time";
 	}
 	return "unknown";
 }
@@ -1719,7 +1743,7 @@ int toml_datetime_format(const struct toml_value *v, char *buf, size_t size)
 	if (v->type != TOML_DATE_LOCAL) {
 		int digits = dt->frac_digits > 9 ? 9 : dt->frac_digits;
 		int n = snprintf(time, sizeof(time), "%02d:%02d:%02d", dt->hour, dt->minute,
-				 dt->second);
+		                 dt->second);
 		if (digits > 0) {
 			int frac = dt->nanosecond;
 			for (int i = digits; i < 9; i++)
@@ -1734,7 +1758,7 @@ int toml_datetime_format(const struct toml_value *v, char *buf, size_t size)
 	} else if (v->type == TOML_DATETIME) {
 		int m = dt->offset_minutes < 0 ? -dt->offset_minutes : dt->offset_minutes;
 		snprintf(off, sizeof(off), "%c%02d:%02d", dt->offset_minutes < 0 ? '-' : '+',
-			 m / 60 % 100, m % 60);
+		         m / 60 % 100, m % 60);
 	}
 	return snprintf(buf, size, "%s%s%s%s", date, sep, time, off);
 }

@@ -57,20 +57,20 @@ static void t_scalars(void)
 {
 	char err[256];
 	struct toml_value *r = parse("i = -42\n"
-				     "h = 0xDEAD_beef\n"
-				     "o = 0o755\n"
-				     "b = 0b1010\n"
-				     "min = -9223372036854775808\n"
-				     "max = 9_223_372_036_854_775_807\n"
-				     "f = 6.626e-34\n"
-				     "g = -1_000.5\n"
-				     "pinf = +inf\n"
-				     "ninf = -inf\n"
-				     "nan = nan\n"
-				     "t = true\n"
-				     "fl = false\n"
-				     "s = \"x\"\n",
-				     err, sizeof(err));
+	                             "h = 0xDEAD_beef\n"
+	                             "o = 0o755\n"
+	                             "b = 0b1010\n"
+	                             "min = -9223372036854775808\n"
+	                             "max = 9_223_372_036_854_775_807\n"
+	                             "f = 6.626e-34\n"
+	                             "g = -1_000.5\n"
+	                             "pinf = +inf\n"
+	                             "ninf = -inf\n"
+	                             "nan = nan\n"
+	                             "t = true\n"
+	                             "fl = false\n"
+	                             "s = \"x\"\n",
+	                             err, sizeof(err));
 	if (!CHECK(r)) {
 		fprintf(stderr, "    %s\n", err);
 		return;
@@ -97,17 +97,18 @@ static void t_strings(void)
 {
 	char err[256];
 	struct toml_value *r = parse("a = \"tab\\there \\\"q\\\" \\\\ \\u00e9 \\U0001F600\"\n"
-				     "b = 'C:\\path\\no escapes'\n"
-				     "c = \"\"\"\nline1\r\nline2\\\n     continued\"\"\"\n"
-				     "d = '''\n raw \\n ''quoted'' '''\n"
-				     "e = \"\"\"two quotes at the end\"\"\"\"\"\n"
-				     "z = \"nul:\\u0000:end\"\n",
-				     err, sizeof(err));
+	                             "b = 'C:\\path\\no escapes'\n"
+	                             "c = \"\"\"\nline1\r\nline2\\\n     continued\"\"\"\n"
+	                             "d = '''\n raw \\n ''quoted'' '''\n"
+	                             "e = \"\"\"two quotes at the end\"\"\"\"\"\n"
+	                             "z = \"nul:\\u0000:end\"\n",
+	                             err, sizeof(err));
 	if (!CHECK(r)) {
 		fprintf(stderr, "    %s\n", err);
 		return;
 	}
-	CHECK_STR(toml_table_get(r, "a")->u.str.ptr, "tab\there \"q\" \\ \xC3\xA9 \xF0\x9F\x98\x80");
+	CHECK_STR(toml_table_get(r, "a")->u.str.ptr,
+	          "tab\there \"q\" \\ \xC3\xA9 \xF0\x9F\x98\x80");
 	CHECK_STR(toml_table_get(r, "b")->u.str.ptr, "C:\\path\\no escapes");
 	CHECK_STR(toml_table_get(r, "c")->u.str.ptr, "line1\nline2continued");
 	CHECK_STR(toml_table_get(r, "d")->u.str.ptr, " raw \\n ''quoted'' ");
@@ -122,11 +123,11 @@ static void t_datetimes(void)
 {
 	char err[256], buf[64];
 	struct toml_value *r = parse("odt = 1979-05-27T07:32:00.999999-07:30\n"
-				     "z = 1979-05-27 07:32:00z\n"
-				     "ldt = 1979-05-27T00:32:00.5\n"
-				     "ld = 2024-02-29\n"
-				     "lt = 23:59:60.123456789123\n",
-				     err, sizeof(err));
+	                             "z = 1979-05-27 07:32:00z\n"
+	                             "ldt = 1979-05-27T00:32:00.5\n"
+	                             "ld = 2024-02-29\n"
+	                             "lt = 23:59:60.123456789123\n",
+	                             err, sizeof(err));
 	if (!CHECK(r)) {
 		fprintf(stderr, "    %s\n", err);
 		return;
@@ -165,16 +166,16 @@ static void t_positions(void)
 {
 	char err[256];
 	struct toml_value *r = parse("# comment\n"
-				     "name = \"csocks\"\r\n"
-				     "  \"é\" =   42\n"
-				     "[server]\n"
-				     "listen = [ \"a\",\n"
-				     "           \"b\" ]\n"
-				     "  sub.deep = { x = 1, y = 2 }\n"
-				     "[[rule]]\n"
-				     "[[rule]]\n"
-				     "  action = 'deny'\n",
-				     err, sizeof(err));
+	                             "name = \"csocks\"\r\n"
+	                             "  \"é\" =   42\n"
+	                             "[server]\n"
+	                             "listen = [ \"a\",\n"
+	                             "           \"b\" ]\n"
+	                             "  sub.deep = { x = 1, y = 2 }\n"
+	                             "[[rule]]\n"
+	                             "[[rule]]\n"
+	                             "  action = 'deny'\n",
+	                             err, sizeof(err));
 	if (!CHECK(r)) {
 		fprintf(stderr, "    %s\n", err);
 		return;
@@ -245,64 +246,68 @@ struct err_case {
 };
 
 static const struct err_case err_cases[] = {
-	{"a = 1\nb = 2\nport 1080\n", "t.toml:3:6: expected '=' after key, found '1'"},
-	{"port = 1\nx = 2\nport = 3\n",
-	 "t.toml:3:1: duplicate key 'port' (first defined at line 1)"},
-	{"[srv]\nport = 1\n\n  port = 2\n",
-	 "t.toml:4:3: duplicate key 'port' (first defined at line 2)"},
-	{"a.b = 1\na.b = 2\n", "t.toml:2:1: duplicate key 'a.b' (first defined at line 1)"},
-	{"[a]\nx = 1\n[a]\n", "t.toml:3:1: duplicate table [a] (first defined at line 1)"},
-	{"[a]\nb.c = 1\n[a.b]\n", "t.toml:3:1: table [a.b] was already defined by dotted keys at line 2"},
-	{"[a.b.c]\nz = 9\n[a]\nb.c.t = 1\n",
-	 "t.toml:4:1: cannot add to table [b] (defined at line 1) with dotted keys"},
-	{"a = {x = 1}\na.y = 2\n", "t.toml:2:1: cannot add to inline table 'a' (defined at line 1)"},
-	{"a = {x = 1}\n[a.b]\n", "t.toml:2:2: cannot add to inline table 'a' (defined at line 1)"},
-	{"a = 1\na.b = 2\n", "t.toml:2:1: key 'a' is already an integer (defined at line 1)"},
-	{"a = [1]\n[[a]]\n", "t.toml:2:1: [[a]] conflicts with key 'a' (an array) defined at line 1"},
-	{"[[a]]\n[a]\n", "t.toml:2:1: table [a] conflicts with array of tables [[a]] at line 1"},
-	{"s = \"abc\n", "t.toml:1:5: unterminated string (newline before the closing quote)"},
-	{"s = \"\"\"abc", "t.toml:1:5: unterminated string"},
-	{"s = \"a\\qb\"\n", "t.toml:1:7: invalid escape sequence: backslash followed by 'q'"},
-	{"s = \"\\uD800\"\n", "t.toml:1:6: escape \\uD800 is not a Unicode scalar value"},
-	{"s = \"\\U00110000\"\n", "t.toml:1:6: escape \\U00110000 is not a Unicode scalar value"},
-	{"s = \"\\u12\"\n", "t.toml:1:6: \\u escape needs 4 hex digits"},
-	{"s = \"a\tb\x01\"\n", "t.toml:1:9: control character U+0001 in string"},
-	{"x = 1 # \x7f\n", "t.toml:1:9: control character U+007F in comment"},
-	{"x = 1\ry = 2\n", "t.toml:1:6: unexpected U+000D after value (expected a newline)"},
-	{"x = 1 2\n", "t.toml:1:7: unexpected '2' after value (expected a newline)"},
-	{"x = 012\n", "t.toml:1:5: leading zeros are not allowed in '012'"},
-	{"x = 1__2\n", "t.toml:1:5: invalid number '1__2'"},
-	{"x = 3.\n", "t.toml:1:5: invalid number '3.'"},
-	{"x = 9223372036854775808\n",
-	 "t.toml:1:5: integer '9223372036854775808' does not fit in 64 bits"},
-	{"x = 0x1_0000_0000_0000_0000\n",
-	 "t.toml:1:5: integer '0x1_0000_0000_0000_0000' does not fit in 64 bits"},
-	{"x = -0x1\n", "t.toml:1:5: a sign is not allowed on '-0x1'"},
-	{"x = 1e999\n", "t.toml:1:5: float '1e999' is out of range"},
-	{"x = yes\n", "t.toml:1:5: invalid value 'yes' (strings must be quoted)"},
-	{"x =\n", "t.toml:1:4: expected a value, found newline"},
-	{"x = 2023-02-29\n", "t.toml:1:5: invalid date/time '2023-02-29': day out of range for the month"},
-	{"x = 2024-13-01\n", "t.toml:1:5: invalid date/time '2024-13-01': month out of range"},
-	{"x = 07:32\n", "t.toml:1:5: invalid date/time '07:32': malformed time (expected HH:MM:SS)"},
-	{"x = 1979-05-27T07:32:00+25:00\n",
-	 "t.toml:1:5: invalid date/time '1979-05-27T07:32:00+25:00': time offset out of range"},
-	{"x = [1 2]\n", "t.toml:1:8: expected ',' or ']' in array, found '2'"},
-	{"x = [1,\n 2,\n", "t.toml:1:5: unterminated array (no closing ']')"},
-	{"x = {a = 1,}\n", "t.toml:1:12: trailing comma in inline table"},
-	{"x = {a = 1\n}\n",
-	 "t.toml:1:11: expected ',' or '}' in inline table, found newline (inline tables must be on "
-	 "one line)"},
-	{"x = {a = 1, a = 2}\n", "t.toml:1:13: duplicate key 'a' (first defined at line 1)"},
-	{"[a\n", "t.toml:1:3: expected ']' to close the header, found newline"},
-	{"[[a]\n", "t.toml:1:5: expected ']]' to close the header, found newline"},
-	{"[a] x = 1\n", "t.toml:1:5: unexpected 'x' after table header (expected a newline)"},
-	{"= 1\n", "t.toml:1:1: expected a key, found '='"},
-	{"a. = 1\n", "t.toml:1:4: expected a key, found '='"},
-	{"\xC3\xA9 = 1\n", "t.toml:1:1: expected a key, found '\xC3\xA9' (U+00E9)"},
-	{"\"\"\"k\"\"\" = 1\n", "t.toml:1:1: multi-line strings cannot be keys"},
-	{"x = \"\xC3\xA9\xFF\"\n", "t.toml:1:7: invalid UTF-8 (byte 0xFF)"},
-	{"x = \"\xED\xA0\x80\"\n", "t.toml:1:6: invalid UTF-8 (byte 0xED)"}, /* surrogate */
-	{"x = \"\xC0\xAF\"\n", "t.toml:1:6: invalid UTF-8 (byte 0xC0)"},         /* overlong */
+    {"a = 1\nb = 2\nport 1080\n", "t.toml:3:6: expected '=' after key, found '1'"},
+    {"port = 1\nx = 2\nport = 3\n", "t.toml:3:1: duplicate key 'port' (first defined at line 1)"},
+    {"[srv]\nport = 1\n\n  port = 2\n",
+     "t.toml:4:3: duplicate key 'port' (first defined at line 2)"},
+    {"a.b = 1\na.b = 2\n", "t.toml:2:1: duplicate key 'a.b' (first defined at line 1)"},
+    {"[a]\nx = 1\n[a]\n", "t.toml:3:1: duplicate table [a] (first defined at line 1)"},
+    {"[a]\nb.c = 1\n[a.b]\n",
+     "t.toml:3:1: table [a.b] was already defined by dotted keys at line 2"},
+    {"[a.b.c]\nz = 9\n[a]\nb.c.t = 1\n",
+     "t.toml:4:1: cannot add to table [b] (defined at line 1) with dotted keys"},
+    {"a = {x = 1}\na.y = 2\n", "t.toml:2:1: cannot add to inline table 'a' (defined at line 1)"},
+    {"a = {x = 1}\n[a.b]\n", "t.toml:2:2: cannot add to inline table 'a' (defined at line 1)"},
+    {"a = 1\na.b = 2\n", "t.toml:2:1: key 'a' is already an integer (defined at line 1)"},
+    {"a = [1]\n[[a]]\n", "t.toml:2:1: [[a]] conflicts with key 'a' (an array) defined at line 1"},
+    {"[[a]]\n[a]\n", "t.toml:2:1: table [a] conflicts with array of tables [[a]] at line 1"},
+    {"s = \"abc\n", "t.toml:1:5: unterminated string (newline before the closing quote)"},
+    {"s = \"\"\"abc", "t.toml:1:5: unterminated string"},
+    {"s = \"a\\qb\"\n", "t.toml:1:7: invalid escape sequence '\\q'"},
+    {"s = \"a\\ b\"\n", "t.toml:1:7: invalid escape sequence: backslash followed by ' '"},
+    {"s = \"\\uD800\"\n", "t.toml:1:6: escape \\uD800 is not a Unicode scalar value"},
+    {"s = \"\\U00110000\"\n", "t.toml:1:6: escape \\U00110000 is not a Unicode scalar value"},
+    {"s = \"\\u12\"\n", "t.toml:1:6: \\u escape needs 4 hex digits"},
+    {"s = \"a\tb\x01\"\n", "t.toml:1:9: control character U+0001 in string"},
+    {"x = 1 # \x7f\n", "t.toml:1:9: control character U+007F in comment"},
+    {"x = 1\ry = 2\n", "t.toml:1:6: unexpected U+000D after value (expected a newline)"},
+    {"x = 1 2\n", "t.toml:1:7: unexpected '2' after value (expected a newline)"},
+    {"x = 012\n", "t.toml:1:5: leading zeros are not allowed in '012'"},
+    {"x = 1__2\n", "t.toml:1:5: invalid number '1__2'"},
+    {"x = 3.\n", "t.toml:1:5: invalid number '3.'"},
+    {"x = 9223372036854775808\n",
+     "t.toml:1:5: integer '9223372036854775808' does not fit in 64 bits"},
+    {"x = 0x1_0000_0000_0000_0000\n",
+     "t.toml:1:5: integer '0x1_0000_0000_0000_0000' does not fit in 64 bits"},
+    {"x = -0x1\n", "t.toml:1:5: a sign is not allowed on '-0x1'"},
+    {"x = 1e999\n", "t.toml:1:5: float '1e999' is out of range"},
+    {"x = +\n", "t.toml:1:5: invalid value '+'"}, /* found by fuzzing: read past token */
+    {"x = -", "t.toml:1:5: invalid value '-'"},
+    {"x = yes\n", "t.toml:1:5: invalid value 'yes' (strings must be quoted)"},
+    {"x =\n", "t.toml:1:4: expected a value, found newline"},
+    {"x = 2023-02-29\n",
+     "t.toml:1:5: invalid date/time '2023-02-29': day out of range for the month"},
+    {"x = 2024-13-01\n", "t.toml:1:5: invalid date/time '2024-13-01': month out of range"},
+    {"x = 07:32\n", "t.toml:1:5: invalid date/time '07:32': malformed time (expected HH:MM:SS)"},
+    {"x = 1979-05-27T07:32:00+25:00\n",
+     "t.toml:1:5: invalid date/time '1979-05-27T07:32:00+25:00': time offset out of range"},
+    {"x = [1 2]\n", "t.toml:1:8: expected ',' or ']' in array, found '2'"},
+    {"x = [1,\n 2,\n", "t.toml:1:5: unterminated array (no closing ']')"},
+    {"x = {a = 1,}\n", "t.toml:1:12: trailing comma in inline table"},
+    {"x = {a = 1\n}\n",
+     "t.toml:1:11: expected ',' or '}' in inline table, found newline (inline tables must be on "
+     "one line)"},
+    {"x = {a = 1, a = 2}\n", "t.toml:1:13: duplicate key 'a' (first defined at line 1)"},
+    {"[a\n", "t.toml:1:3: expected ']' to close the header, found newline"},
+    {"[[a]\n", "t.toml:1:5: expected ']]' to close the header, found newline"},
+    {"[a] x = 1\n", "t.toml:1:5: unexpected 'x' after table header (expected a newline)"},
+    {"= 1\n", "t.toml:1:1: expected a key, found '='"},
+    {"a. = 1\n", "t.toml:1:4: expected a key, found '='"},
+    {"\xC3\xA9 = 1\n", "t.toml:1:1: expected a key, found '\xC3\xA9' (U+00E9)"},
+    {"\"\"\"k\"\"\" = 1\n", "t.toml:1:1: multi-line strings cannot be keys"},
+    {"x = \"\xC3\xA9\xFF\"\n", "t.toml:1:7: invalid UTF-8 (byte 0xFF)"},
+    {"x = \"\xED\xA0\x80\"\n", "t.toml:1:6: invalid UTF-8 (byte 0xED)"}, /* surrogate */
+    {"x = \"\xC0\xAF\"\n", "t.toml:1:6: invalid UTF-8 (byte 0xC0)"},     /* overlong */
 };
 
 static void t_errors(void)
@@ -311,7 +316,7 @@ static void t_errors(void)
 		const char *got = error_of(err_cases[i].src);
 		if (!CHECK(strcmp(got, err_cases[i].msg) == 0))
 			fprintf(stderr, "    case %zu: got \"%s\"\n    want \"%s\"\n", i, got,
-				err_cases[i].msg);
+			        err_cases[i].msg);
 	}
 }
 
@@ -407,8 +412,7 @@ static void t_parse_file(void)
 /* ------------------------------------------------------------------ */
 /* Limits: deep input must be an error, never a stack overflow. */
 
-static char *repeat3(const char *head, const char *open, int n, const char *mid,
-		     const char *close)
+static char *repeat3(const char *head, const char *open, int n, const char *mid, const char *close)
 {
 	size_t len = strlen(head) + (strlen(open) + strlen(close)) * (size_t)n + strlen(mid) + 2;
 	char *s = malloc(len), *o = s;
@@ -554,7 +558,7 @@ static int find_suite(char *dir, size_t size)
 {
 	const char *root = getenv("CSOCKS_SOURCE_ROOT");
 	const char *cands[] = {"../../../shared/conformance/toml-test",
-			       "../shared/conformance/toml-test"};
+	                       "../shared/conformance/toml-test"};
 	char list[600];
 
 	if (root) {
@@ -610,15 +614,24 @@ static bool parse_expected_dt(enum toml_type type, const char *s, struct toml_da
 static const char *tag_of(enum toml_type t)
 {
 	switch (t) {
-	case TOML_STRING: return "string";
-	case TOML_INTEGER: return "integer";
-	case TOML_FLOAT: return "float";
-	case TOML_BOOL: return "bool";
-	case TOML_DATETIME: return "datetime";
-	case TOML_DATETIME_LOCAL: return "datetime-local";
-	case TOML_DATE_LOCAL: return "date-local";
-	case TOML_TIME_LOCAL: return "time-local";
-	default: return "?";
+	case TOML_STRING:
+		return "string";
+	case TOML_INTEGER:
+		return "integer";
+	case TOML_FLOAT:
+		return "float";
+	case TOML_BOOL:
+		return "bool";
+	case TOML_DATETIME:
+		return "datetime";
+	case TOML_DATETIME_LOCAL:
+		return "datetime-local";
+	case TOML_DATE_LOCAL:
+		return "date-local";
+	case TOML_TIME_LOCAL:
+		return "time-local";
+	default:
+		return "?";
 	}
 }
 
@@ -701,7 +714,7 @@ static bool scalar_matches(const struct toml_value *v, json_t *want, char *why, 
 			if (isnan(v->u.fp))
 				return true;
 		} else if (v->u.fp == strtod(s, NULL) &&
-			   signbit(v->u.fp) == signbit(strtod(s, NULL))) {
+		           signbit(v->u.fp) == signbit(strtod(s, NULL))) {
 			return true;
 		}
 		break;
@@ -752,7 +765,7 @@ static bool tree_matches(const struct toml_value *v, json_t *want, char *why, si
 	if (!json_is_object(want) || v->type != TOML_TABLE ||
 	    toml_table_len(v) != json_object_size(want)) {
 		snprintf(why, wlen, "table differs (%zu keys, want %zu)", toml_table_len(v),
-			 json_object_size(want));
+		         json_object_size(want));
 		return false;
 	}
 	for (size_t i = 0; i < toml_table_len(v); i++) {
@@ -866,7 +879,7 @@ static void t_conformance(void)
 			continue;
 		bool is_valid = strncmp(name, "valid/", 6) == 0;
 		bool ok = is_valid ? check_valid(dir, name, why, sizeof(why))
-				   : check_invalid(dir, name, why, sizeof(why));
+		                   : check_invalid(dir, name, why, sizeof(why));
 		valid += is_valid;
 		invalid += !is_valid;
 		valid_ok += is_valid && ok;
