@@ -1,0 +1,93 @@
+/* The compiled ACL: an immutable, reference-counted snapshot built from a
+ * validated struct acl_config, and the decision function.
+ *
+ * Which rules apply. The user's own rules (its [[users]] entry, matched by
+ * exact name) plus the rules of every group of the user: the static
+ * `groups` of that entry and req->groups (resolved at login, e.g. NSS/AD).
+ * Group names compare case-insensitively (ASCII), as RustSocks does, so
+ * "Developers@AD.company.com" from the directory finds
+ * [[groups]] name = "developers@ad.company.com". Groups the file does not
+ * define add nothing. A user without a [[users]] entry still gets the rules
+ * of its resolved groups.
+ *
+ * Order. Rules are ranked once, at compile time: priority descending, at
+ * equal priority BLOCK before ALLOW, then user rules before group rules,
+ * then file order. The first rule (lowest rank) whose destination, port
+ * and protocol all match decides; none matching -> default_policy. Unlike
+ * RustSocks, priority is real: a priority-200 ALLOW beats a priority-100
+ * BLOCK.
+ *
+ * Destination match. A rule destination matches when it matches
+ * req->domain (exact / "*.suffix" / pattern with '*' labels; names are
+ * compared lower-case without a trailing dot) OR req->addr (IP, CIDR;
+ * an IPv4-mapped IPv6 address is matched as IPv4). "*" matches anything.
+ * A req->domain that is an IP literal is treated as the address.
+ *
+ * Two phases (connection pipeline, SOCKS5 CONNECT/UDP with a domain):
+ *   1. Before DNS: evaluate with domain set and addr NULL. Only name rules
+ *      (and "*") can match. If the result is BLOCK and !provisional, reject
+ *      (0x02) without resolving. decision.provisional is set when a rule
+ *      with an IP/CIDR destination that outranks the deciding rule (or
+ *      any IP/CIDR rule when the default policy decided) passes the port
+ *      and protocol test: its answer could change once the address is
+ *      known, so resolve and let phase 2 decide.
+ *   2. After DNS: evaluate once per resolved address with domain AND addr
+ *      set. An address whose decision is BLOCK is dropped from the connect
+ *      candidates; if all are dropped, reject (0x02). Because the name is
+ *      still given, a higher-priority name ALLOW keeps beating a lower
+ *      priority CIDR BLOCK, and a name that resolves into a blocked range
+ *      is blocked when the CIDR rule ranks first.
+ * A request by IP address has one phase: domain NULL, addr set.
+ * Sessions re-checked after a reload use domain + the connected address.
+ *
+ * Cost. acl_evaluate() allocates nothing and takes no lock: hash lookups
+ * of the exact name and of each of its suffixes per applicable owner, one
+ * hash lookup per distinct prefix length the owner's IP rules use, a
+ * linear scan only of "*" rules and inner-wildcard patterns, each cut short
+ * as soon as a better-ranked match is known.
+ */
+#ifndef CSOCKS_ACL_ENGINE_H
+#define CSOCKS_ACL_ENGINE_H
+
+#include "acl/acl_config.h"
+#include "acl/acl_types.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct acl_snapshot;
+
+/* Compile a validated model into a new snapshot holding one reference (and
+ * its own copy of the model). Returns NULL, with the reason in err, if the
+ * model is invalid (it was not validated). Slow path; allocates. */
+struct acl_snapshot *acl_compile(const struct acl_config *cfg, char *err, size_t errlen);
+
+/* Reference counting (atomic; any thread). unref(NULL) is a no-op. */
+struct acl_snapshot *acl_snapshot_ref(struct acl_snapshot *s);
+void acl_snapshot_unref(struct acl_snapshot *s);
+
+/* Decide. Never allocates, never blocks; out->rule borrows from s. */
+void acl_evaluate(const struct acl_snapshot *s, const struct acl_request *r,
+		  struct acl_decision *out);
+
+/* The model the snapshot was built from (read-only; lives as long as s). */
+const struct acl_config *acl_snapshot_config(const struct acl_snapshot *s);
+enum acl_action acl_snapshot_default_policy(const struct acl_snapshot *s);
+
+/* Every rule, by id 0..count-1 (ids are ranks: evaluation order). */
+size_t acl_snapshot_rule_count(const struct acl_snapshot *s);
+const struct acl_rule_view *acl_snapshot_rule(const struct acl_snapshot *s, size_t id);
+
+/* Per-rule hit counters (relaxed atomics; per snapshot, so a reload starts
+ * them again). acl_snapshot_count() records one final decision: the rule's
+ * hit counter, or the default-policy allow/block counter. */
+void acl_snapshot_count(const struct acl_snapshot *s, const struct acl_decision *d);
+uint64_t acl_snapshot_rule_hits(const struct acl_snapshot *s, size_t id);
+void acl_snapshot_default_hits(const struct acl_snapshot *s, uint64_t *allowed,
+			       uint64_t *blocked);
+
+/* "allow by group 'developers' rule #0 \"Dev servers\" (priority 50, line 40)"
+ * or "block by default policy". Returns the length as snprintf(). */
+int acl_decision_format(const struct acl_decision *d, char *buf, size_t size);
+
+#endif
