@@ -72,8 +72,11 @@ static void format_float(double d, char *buf, size_t size)
 	for (int prec = 1; prec <= 17; prec++) {
 		snprintf(buf, size, "%.*g", prec, d);
 		if (strtod(buf, NULL) == d)
-			return;
+			break;
 	}
+	/* "3" would read as an integer elsewhere: keep it visibly a float. */
+	if (!strpbrk(buf, ".e"))
+		strncat(buf, ".0", size - strlen(buf) - 1);
 }
 
 static const char *tag_name(enum toml_type t)
