@@ -17,6 +17,23 @@
 #include <string.h>
 #include <sys/socket.h>
 
+void api_acl_verdict_fill(const struct acl_decision *d, struct api_acl_verdict *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->allow = d->allow;
+	out->default_policy = d->default_policy || !d->rule;
+	out->provisional = d->provisional;
+	if (d->rule) {
+		cs_strlcpy(out->rule_description, d->rule->description ? d->rule->description : "",
+			   sizeof(out->rule_description));
+		cs_strlcpy(out->rule_owner, d->rule->owner ? d->rule->owner : "",
+			   sizeof(out->rule_owner));
+		out->owner_kind = d->rule->owner_kind;
+		out->rule_priority = d->rule->priority;
+		out->rule_index = d->rule->index;
+	}
+}
+
 static bool acl_enabled(struct api_state *st, struct api_resp *rs)
 {
 	if (!st->src.acl_file) {

@@ -2,6 +2,8 @@
  * the ACL routes answer 503 instead of failing to link. */
 #include "api/api_internal.h"
 
+#include <string.h>
+
 void api_acl_handle(struct api_state *st, const struct api_match *m, const struct api_req *rq,
 		    struct api_resp *rs)
 {
@@ -9,4 +11,11 @@ void api_acl_handle(struct api_state *st, const struct api_match *m, const struc
 	(void)m;
 	(void)rq;
 	api_error(rs, 503, "ACL module not available in this build");
+}
+
+void api_acl_verdict_fill(const struct acl_decision *d, struct api_acl_verdict *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->allow = d->allow;
+	out->default_policy = true;
 }

@@ -121,7 +121,6 @@ void api_route_match(const char *method, const char *path, struct api_match *m)
 {
 	memset(m, 0, sizeof(*m));
 	m->status = 404;
-	bool path_known = false;
 	for (size_t i = 0; i < N_ROUTES; i++) {
 		struct api_match tmp;
 		memset(&tmp, 0, sizeof(tmp));
@@ -132,14 +131,11 @@ void api_route_match(const char *method, const char *path, struct api_match *m)
 		 * the first match of the right method wins. */
 		if (strcmp(routes[i].method, method) == 0 ||
 		    (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
-			if (path_known && m->status == 405 && tmp.n_params > 0)
-				continue; /* a literal path exists with other methods */
 			*m = tmp;
 			m->route = routes[i].route;
 			m->status = 0;
 			return;
 		}
-		path_known = true;
 		m->status = 405;
 		size_t al = strlen(m->allow);
 		if (!strstr(m->allow, routes[i].method) && al + strlen(routes[i].method) + 3 <

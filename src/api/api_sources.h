@@ -34,6 +34,10 @@ struct api_acl_verdict {
 	size_t rule_index; /* position in the owner's rules */
 };
 
+/* Fill a verdict from an engine decision (copies the rule's text, so the
+ * snapshot may be released afterwards). For acl_evaluate wiring. */
+void api_acl_verdict_fill(const struct acl_decision *d, struct api_acl_verdict *out);
+
 /* GET /api/pool/stats. */
 struct api_pool_stats {
 	bool enabled;

@@ -3,6 +3,8 @@
  * sources, the metrics history ring, and one real HTTP round trip. */
 #include "test.h"
 
+#include "acl/acl_config.h"
+#include "acl/acl_engine.h"
 #include "api/api_internal.h"
 #include "api/api_server.h"
 #include "api/metrics.h"
@@ -685,6 +687,235 @@ static void t_pipeline_base_and_openapi(void)
 	free_state(st);
 }
 
+
+/* ---- ACL routes against a real file and the real engine ---- */
+
+static char acl_path[] = "/tmp/csocks_acl_XXXXXX";
+static struct acl_snapshot *acl_snap;
+static int acl_reloads;
+
+static int w_reload(void *ctx, char *err, size_t errlen)
+{
+	(void)ctx;
+	struct acl_msgs m;
+	acl_msgs_init(&m);
+	struct acl_config *c = acl_config_load(acl_path, &m);
+	acl_msgs_fini(&m);
+	if (!c) {
+		snprintf(err, errlen, "invalid");
+		return -1;
+	}
+	struct acl_snapshot *s = acl_compile(c, err, errlen);
+	acl_config_free(c);
+	if (!s)
+		return -1;
+	acl_snapshot_unref(acl_snap);
+	acl_snap = s;
+	acl_reloads++;
+	return 0;
+}
+
+static int w_eval(void *ctx, const struct acl_request *rq, struct api_acl_verdict *out,
+		  char *err, size_t errlen)
+{
+	(void)ctx;
+	(void)err;
+	(void)errlen;
+	struct acl_decision d;
+	acl_evaluate(acl_snap, rq, &d);
+	api_acl_verdict_fill(&d, out);
+	return 0;
+}
+
+static const char *decide(struct api_state *st, const char *user, const char *dest, int port)
+{
+	static char out[16];
+	char body[256];
+	int status;
+	snprintf(body, sizeof(body), "{\"user\":\"%s\",\"destination\":\"%s\",\"port\":%d,"
+				     "\"protocol\":\"tcp\"}",
+		 user, dest, port);
+	json_t *j = call(st, "POST", "/api/acl/test", NULL, "Bearer tok", body, &status);
+	snprintf(out, sizeof(out), "%s",
+		 status == 200 ? json_string_value(json_object_get(j, "decision")) : "error");
+	json_decref(j);
+	return out;
+}
+
+static int req(struct api_state *st, const char *method, const char *url, const char *body,
+	       json_t **out)
+{
+	int status;
+	json_t *j = call(st, method, url, NULL, "Bearer tok", body, &status);
+	if (out)
+		*out = j;
+	else
+		json_decref(j);
+	return status;
+}
+
+static void t_acl_crud(void)
+{
+	int fd = mkstemp(acl_path);
+	const char *text = "[global]\ndefault_policy = \"allow\"\n\n"
+			   "[[groups]]\nname = \"devs\"\n\n"
+			   "[[users]]\nusername = \"alice\"\ngroups = [\"devs\"]\n";
+	CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	char err[128];
+	CHECK_INT(w_reload(NULL, err, sizeof(err)), 0);
+	struct api_state *st = make_state("tok");
+	st->src.acl_file = acl_path;
+	st->src.acl_reload = w_reload;
+	st->src.acl_evaluate = w_eval;
+	json_t *j;
+
+	CHECK_STR(decide(st, "alice", "10.1.2.3", 22), "allow");
+	/* a group rule blocks 10.0.0.0/8:22 for alice (via devs) */
+	CHECK_INT(req(st, "POST", "/api/acl/groups/devs/rules",
+		      "{\"action\":\"block\",\"description\":\"no ssh\",\"destinations\":"
+		      "[\"10.0.0.0/8\"],\"ports\":[\"22\"],\"protocols\":[\"tcp\"],\"priority\":200}",
+		      &j),
+		  200);
+	CHECK(json_is_true(json_object_get(j, "success")));
+	json_decref(j);
+	CHECK_STR(decide(st, "alice", "10.1.2.3", 22), "block");
+	CHECK_STR(decide(st, "alice", "10.1.2.3", 80), "allow");
+	CHECK_STR(decide(st, "bob", "10.1.2.3", 22), "allow");
+	/* the test answer names the rule */
+	int status;
+	j = call(st, "POST", "/api/acl/test", NULL, "Bearer tok",
+		 "{\"user\":\"alice\",\"destination\":\"10.9.9.9\",\"port\":22,\"protocol\":\"tcp\"}",
+		 &status);
+	CHECK_STR(json_string_value(json_object_get(j, "matched_rule")), "no ssh");
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "rule"), "owner")), "devs");
+	json_decref(j);
+
+	/* update: allow it again, with a higher priority */
+	CHECK_INT(req(st, "PUT", "/api/acl/groups/devs/rules",
+		      "{\"match\":{\"destinations\":[\"10.0.0.0/8\"]},\"update\":{\"action\":"
+		      "\"allow\",\"destinations\":[\"10.0.0.0/8\"],\"ports\":[\"22\"]}}",
+		      &j),
+		  200);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "old_rule"), "action")),
+		  "block");
+	json_decref(j);
+	CHECK_STR(decide(st, "alice", "10.1.2.3", 22), "allow");
+	CHECK_INT(req(st, "PUT", "/api/acl/groups/devs/rules",
+		      "{\"match\":{\"destinations\":[\"1.1.1.1\"]},\"update\":{\"action\":"
+		      "\"allow\",\"destinations\":[\"1.1.1.1\"]}}",
+		      NULL),
+		  404);
+
+	/* users, groups, membership */
+	CHECK_INT(req(st, "POST", "/api/acl/users", "{\"username\":\"bob\",\"groups\":[]}", NULL),
+		  200);
+	CHECK_INT(req(st, "POST", "/api/acl/users", "{\"username\":\"bob\"}", NULL), 409);
+	CHECK_INT(req(st, "POST", "/api/acl/groups", "{\"name\":\"ops\"}", NULL), 200);
+	CHECK_INT(req(st, "POST", "/api/acl/groups/ops/rules",
+		      "{\"action\":\"block\",\"destinations\":[\"*.example.com\"]}", NULL),
+		  200);
+	CHECK_STR(decide(st, "bob", "www.example.com", 443), "allow");
+	CHECK_INT(req(st, "POST", "/api/acl/users/bob/groups", "{\"group\":\"ops\"}", NULL), 200);
+	CHECK_STR(decide(st, "bob", "www.example.com", 443), "block");
+	CHECK_INT(req(st, "POST", "/api/acl/users/bob/groups", "{\"group\":\"ops\"}", NULL), 409);
+	CHECK_INT(req(st, "GET", "/api/acl/users/bob", NULL, &j), 200);
+	CHECK_STR(json_string_value(json_array_get(json_object_get(j, "groups"), 0)), "ops");
+	json_decref(j);
+	CHECK_INT(req(st, "DELETE", "/api/acl/users/bob/groups/ops", NULL, NULL), 200);
+	CHECK_STR(decide(st, "bob", "www.example.com", 443), "allow");
+	CHECK_INT(req(st, "DELETE", "/api/acl/users/bob/groups/ops", NULL, NULL), 404);
+	CHECK_INT(req(st, "POST", "/api/acl/users/bob/rules",
+		      "{\"action\":\"block\",\"destinations\":[\"8.8.8.8\"],\"ports\":[\"53\"]}",
+		      NULL),
+		  200);
+	CHECK_STR(decide(st, "bob", "8.8.8.8", 53), "block");
+	CHECK_INT(req(st, "DELETE", "/api/acl/users/bob/rules",
+		      "{\"destinations\":[\"8.8.8.8\"],\"ports\":[\"53\"]}", NULL),
+		  200);
+	CHECK_STR(decide(st, "bob", "8.8.8.8", 53), "allow");
+
+	/* lists, details, search, global */
+	CHECK_INT(req(st, "GET", "/api/acl/groups", NULL, &j), 200);
+	CHECK_INT(json_array_size(json_object_get(j, "groups")), 2);
+	json_decref(j);
+	CHECK_INT(req(st, "GET", "/api/acl/users", NULL, &j), 200);
+	CHECK_INT(json_array_size(json_object_get(j, "users")), 2);
+	json_decref(j);
+	CHECK_INT(req(st, "GET", "/api/acl/groups/nope", NULL, NULL), 404);
+	CHECK_INT(req(st, "POST", "/api/acl/search", "{\"destination\":\"*.example.com\"}", &j),
+		  200);
+	CHECK_INT(json_integer_value(json_object_get(j, "count")), 1);
+	json_decref(j);
+	CHECK_INT(req(st, "GET", "/api/acl/rules", NULL, &j), 200);
+	CHECK_INT(json_integer_value(json_object_get(j, "group_count")), 2);
+	json_decref(j);
+	CHECK_INT(req(st, "PUT", "/api/acl/global", "{\"default_policy\":\"block\"}", &j), 200);
+	CHECK_STR(json_string_value(json_object_get(j, "old_policy")), "allow");
+	json_decref(j);
+	CHECK_STR(decide(st, "carol", "192.0.2.1", 80), "block");
+	CHECK_INT(req(st, "GET", "/api/acl/global", NULL, &j), 200);
+	CHECK_STR(json_string_value(json_object_get(j, "default_policy")), "block");
+	json_decref(j);
+
+	/* bad input */
+	static const char *const bad_rules[] = {
+		"{\"action\":\"maybe\",\"destinations\":[\"1.2.3.4\"]}",
+		"{\"action\":\"allow\"}",
+		"{\"action\":\"allow\",\"destinations\":[]}",
+		"{\"action\":\"allow\",\"destinations\":\"1.2.3.4\"}",
+		"{\"action\":\"allow\",\"destinations\":[1]}",
+		"{\"action\":\"allow\",\"destinations\":[\"1.2.3.4/33\"]}",
+		"{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"],\"ports\":[\"70000\"]}",
+		"{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"],\"protocols\":[\"icmp\"]}",
+		"{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"],\"priority\":-1}",
+		"{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"],\"priority\":\"high\"}",
+		"[1,2]",
+		"{not json",
+		"",
+	};
+	for (size_t i = 0; i < sizeof(bad_rules) / sizeof(bad_rules[0]); i++) {
+		j = call(st, "POST", "/api/acl/groups/devs/rules", NULL, "Bearer tok", bad_rules[i],
+			 &status);
+		CHECK_INT(status, 400);
+		CHECK(is_error_shape(j));
+		json_decref(j);
+	}
+	CHECK_INT(req(st, "POST", "/api/acl/groups/nope/rules",
+		      "{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"]}", NULL),
+		  404);
+	CHECK_INT(req(st, "PUT", "/api/acl/global", "{\"default_policy\":1}", NULL), 400);
+	CHECK_INT(req(st, "POST", "/api/acl/test", "{\"user\":\"a\",\"destination\":\"x\",\"port\":0}",
+		      NULL),
+		  400);
+	CHECK_INT(req(st, "POST", "/api/acl/test", "{\"user\":\"a\",\"destination\":\"x\"}", NULL),
+		  400);
+
+	/* deletes, and the file on disk still parses */
+	CHECK_INT(req(st, "DELETE", "/api/acl/groups/ops", NULL, &j), 200);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "deleted_group"), "name")),
+		  "ops");
+	json_decref(j);
+	CHECK_INT(req(st, "DELETE", "/api/acl/users/bob", NULL, NULL), 200);
+	CHECK_INT(req(st, "DELETE", "/api/acl/users/bob", NULL, NULL), 404);
+	CHECK_INT(req(st, "POST", "/api/admin/reload-acl", NULL, &j), 200);
+	CHECK(json_is_true(json_object_get(j, "success")));
+	json_decref(j);
+	struct acl_msgs m;
+	acl_msgs_init(&m);
+	struct acl_config *c = acl_config_load(acl_path, &m);
+	CHECK(c != NULL);
+	CHECK_INT(c ? c->n_groups : 0, 1);
+	CHECK_INT(c ? c->default_policy : 0, ACL_BLOCK);
+	acl_config_free(c);
+	acl_msgs_fini(&m);
+	CHECK(acl_reloads > 10);
+	free_state(st);
+	acl_snapshot_unref(acl_snap);
+	acl_snap = NULL;
+	unlink(acl_path);
+}
+
 /* ---- metrics history ---- */
 
 static void t_history_ring(void)
@@ -831,6 +1062,7 @@ int main(void)
 	RUN(t_pipeline_sessions);
 	RUN(t_pipeline_auth);
 	RUN(t_pipeline_base_and_openapi);
+	RUN(t_acl_crud);
 	RUN(t_history_ring);
 	RUN(t_http_server);
 	RUN(t_http_bind_error);
