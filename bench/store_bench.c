@@ -1,0 +1,194 @@
+/* Sustained session-store throughput: how many session rows per second the
+ * batch writer commits into SQLite and PostgreSQL.
+ *
+ *   store_bench [-s SECONDS] [-t THREADS] [-d DIR] [-p POSTGRES_URL]
+ *
+ * Producer threads submit closed-session records as fast as the writer
+ * takes them (a full queue makes a producer back off 100 us: this measures
+ * the writer, not the queue). After SECONDS the producers stop and the
+ * writer drains; rate = rows committed / time from the first submit to the
+ * end of the drain. Runs batch_size 100 and 400 (batch_interval_ms 250) for
+ * SQLite (a file in DIR, default /tmp) and, when -p or CSOCKS_TEST_PG_URL
+ * gives a URL, PostgreSQL (its `sessions` table is dropped first!). Also
+ * reports the mean cost of one submit seen by a producer. Bounded: every
+ * run lasts SECONDS plus the drain (at most 60 s). */
+#include "session/batch.h"
+#include "session/store.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct run {
+	struct session_writer *w;
+	int64_t until_ms;
+	_Atomic uint64_t submitted, full, submit_ns;
+};
+
+static void *producer(void *arg)
+{
+	struct run *r = arg;
+	struct session_record rec = {
+		.user = "alice",
+		.dest_ip = "www.example.com",
+		.dest_port = 443,
+		.source_ip = "198.51.100.23",
+		.source_port = 50123,
+		.protocol = SESSION_PROTO_TCP,
+		.status = SESSION_CLOSED,
+		.close_reason = "client closed",
+		.acl_rule_matched = "Allow HTTPS",
+		.acl_decision = "allow",
+		.bytes_sent = 51234,
+		.bytes_received = 1234567,
+		.packets_sent = 40,
+		.packets_received = 900,
+		.duration_secs = 3,
+	};
+	uint64_t n = 0, full = 0, ns = 0;
+	while (time_mono_ms() < r->until_ms) {
+		session_id_generate(rec.session_id);
+		rec.start_us = time_wall_us() - 3000000;
+		rec.end_us = rec.start_us + 3000000;
+		int64_t t0 = time_mono_ns();
+		bool ok = session_writer_submit(r->w, &rec);
+		ns += (uint64_t)(time_mono_ns() - t0);
+		if (ok) {
+			n++;
+		} else {
+			full++;
+			usleep(100);
+		}
+	}
+	atomic_fetch_add(&r->submitted, n);
+	atomic_fetch_add(&r->full, full);
+	atomic_fetch_add(&r->submit_ns, ns);
+	return NULL;
+}
+
+static void drop_pg_table(const char *url)
+{
+	PGconn *c = PQconnectdb(url);
+	if (PQstatus(c) == CONNECTION_OK)
+		PQclear(PQexec(c, "DROP TABLE IF EXISTS sessions, csocks_schema_migrations"));
+	PQfinish(c);
+}
+
+static int bench(const char *label, enum session_storage storage, const char *url,
+		 uint32_t batch, int seconds, int threads)
+{
+	char err[512] = "";
+	struct session_writer_options o = {
+		.storage = storage,
+		.database_url = url,
+		.batch_size = batch,
+		.batch_interval_ms = 250,
+		.queue_capacity = 50000,
+	};
+	struct session_writer *w = session_writer_start_opts(&o, err, sizeof(err));
+	if (!w) {
+		fprintf(stderr, "store_bench: %s: %s\n", label, err);
+		return -1;
+	}
+	struct run r = { .w = w };
+	int64_t t0 = time_mono_ms();
+	r.until_ms = t0 + seconds * 1000;
+	pthread_t th[64];
+	for (int i = 0; i < threads; i++)
+		pthread_create(&th[i], NULL, producer, &r);
+	for (int i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	struct session_writer_stats s;
+	session_writer_get_stats(w, &s);
+	uint64_t queued_at_end = s.queue_depth;
+	int64_t t_stop = time_mono_ms();
+	session_writer_get_stats(w, &s);
+	uint64_t batches_before = s.batches, flush_total = s.flush_total_us,
+		 flush_max = s.flush_max_us;
+	session_writer_stop(w, 60000);
+	int64_t t1 = time_mono_ms();
+	/* count what actually reached the table */
+	uint64_t written = 0, active = 0;
+	struct session_store_options so = { .storage = storage, .database_url = url };
+	struct session_store *st = session_store_open(&so, err, sizeof(err));
+	if (!st || session_store_count(st, &active, &written, err, sizeof(err)) != STORE_OK)
+		fprintf(stderr, "store_bench: %s: count: %s\n", label, err);
+	session_store_close(st);
+	if (written != atomic_load(&r.submitted))
+		fprintf(stderr, "store_bench: %s: %llu submitted but %llu rows\n", label,
+			(unsigned long long)atomic_load(&r.submitted), (unsigned long long)written);
+	double secs = (double)(t1 - t0) / 1000.0;
+	uint64_t subs = atomic_load(&r.submitted) + atomic_load(&r.full);
+	printf("%-9s batch=%-4u %8llu rows in %5.2f s = %8.0f rows/s  "
+	       "(flush mean %.1f ms, max %.1f ms; drain of %llu queued took %.2f s; "
+	       "submit mean %.0f ns, %llu full-queue refusals)\n",
+	       label, batch, (unsigned long long)written, secs, (double)written / secs,
+	       batches_before ? (double)flush_total / (double)batches_before / 1000.0 : 0.0,
+	       (double)flush_max / 1000.0, (unsigned long long)queued_at_end,
+	       (double)(t1 - t_stop) / 1000.0,
+	       subs ? (double)atomic_load(&r.submit_ns) / (double)subs : 0.0,
+	       (unsigned long long)atomic_load(&r.full));
+	fflush(stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int seconds = 5, threads = 2, opt;
+	const char *dir = "/tmp", *pg = getenv("CSOCKS_TEST_PG_URL");
+	while ((opt = getopt(argc, argv, "s:t:d:p:")) != -1) {
+		switch (opt) {
+		case 's':
+			seconds = atoi(optarg);
+			break;
+		case 't':
+			threads = atoi(optarg);
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'p':
+			pg = optarg;
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-s SECONDS] [-t THREADS] [-d DIR] [-p PG_URL]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if (seconds < 1 || seconds > 600 || threads < 1 || threads > 64) {
+		fprintf(stderr, "store_bench: SECONDS in 1..600, THREADS in 1..64\n");
+		return 2;
+	}
+	log_setup(LOGL_WARN, LOGF_TEXT);
+	const uint32_t batches[] = { 100, 400 };
+	int rc = 0;
+	for (size_t i = 0; i < 2; i++) {
+		char path[512], url[600];
+		snprintf(path, sizeof(path), "%s/csocks-store-bench-%d.db", dir, (int)getpid());
+		snprintf(url, sizeof(url), "sqlite://%s", path);
+		rc |= bench("sqlite", STORAGE_SQLITE, url, batches[i], seconds, threads);
+		char side[600];
+		unlink(path);
+		snprintf(side, sizeof(side), "%s-wal", path);
+		unlink(side);
+		snprintf(side, sizeof(side), "%s-shm", path);
+		unlink(side);
+	}
+	if (pg && *pg) {
+		for (size_t i = 0; i < 2; i++) {
+			drop_pg_table(pg);
+			rc |= bench("postgres", STORAGE_POSTGRES, pg, batches[i], seconds, threads);
+		}
+		drop_pg_table(pg);
+	} else {
+		printf("postgres  skipped (no -p URL and CSOCKS_TEST_PG_URL not set)\n");
+	}
+	return rc ? 1 : 0;
+}

@@ -1,0 +1,281 @@
+#include "session/session_types.h"
+
+#include "util/strutil.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const status_names[SESSION_STATUS_COUNT] = {
+	[SESSION_ACTIVE] = "active",
+	[SESSION_CLOSED] = "closed",
+	[SESSION_FAILED] = "failed",
+	[SESSION_REJECTED_BY_ACL] = "rejected_by_acl",
+};
+
+const char *session_status_name(enum session_status s)
+{
+	return (unsigned)s < SESSION_STATUS_COUNT ? status_names[s] : "unknown";
+}
+
+int session_status_parse(const char *s, enum session_status *out)
+{
+	for (int i = 0; s && i < SESSION_STATUS_COUNT; i++) {
+		if (strcasecmp(s, status_names[i]) == 0) {
+			*out = (enum session_status)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *session_protocol_name(enum session_protocol p)
+{
+	return p == SESSION_PROTO_UDP ? "udp" : "tcp";
+}
+
+int session_protocol_parse(const char *s, enum session_protocol *out)
+{
+	if (s && strcasecmp(s, "tcp") == 0)
+		*out = SESSION_PROTO_TCP;
+	else if (s && strcasecmp(s, "udp") == 0)
+		*out = SESSION_PROTO_UDP;
+	else
+		return -1;
+	return 0;
+}
+
+/* ---- UUID v4 ---- */
+
+static void random_fill(uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = getrandom(buf + got, len - got, 0);
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	if (got == len)
+		return;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	while (fd >= 0 && got < len) {
+		ssize_t n = read(fd, buf + got, len - got);
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			break;
+		if (n > 0)
+			got += (size_t)n;
+	}
+	if (fd >= 0)
+		close(fd);
+	CSOCKS_BUG_ON(got != len); /* no entropy source at all */
+}
+
+void session_id_generate(char out[SESSION_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t b[16];
+	random_fill(b, sizeof(b));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	char *p = out;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[b[i] >> 4];
+		*p++ = hex[b[i] & 0x0f];
+	}
+	*p = '\0';
+}
+
+/* ---- Records ---- */
+
+static char *dup_into(char **cursor, const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s) + 1;
+	char *d = *cursor;
+	memcpy(d, s, n);
+	*cursor += n;
+	return d;
+}
+
+struct session_record *session_record_dup(const struct session_record *r)
+{
+	const char *strs[] = { r->user, r->dest_ip, r->close_reason, r->acl_rule_matched,
+			       r->acl_decision };
+	size_t extra = 0;
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		extra += strs[i] ? strlen(strs[i]) + 1 : 0;
+	struct session_record *d = xmalloc(sizeof(*d) + extra);
+	*d = *r;
+	char *cur = (char *)(d + 1);
+	d->user = dup_into(&cur, r->user);
+	d->dest_ip = dup_into(&cur, r->dest_ip);
+	d->close_reason = dup_into(&cur, r->close_reason);
+	d->acl_rule_matched = dup_into(&cur, r->acl_rule_matched);
+	d->acl_decision = dup_into(&cur, r->acl_decision);
+	return d;
+}
+
+/* ---- Time ---- */
+
+void session_time_format(int64_t wall_us, char *buf, size_t size)
+{
+	int64_t secs = wall_us / 1000000, frac = wall_us % 1000000;
+	if (frac < 0) {
+		frac += 1000000;
+		secs--;
+	}
+	time_t t = (time_t)secs;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)frac);
+}
+
+/* Exactly n decimal digits at *p into *v. */
+static int digits(const char **p, int n, int *v)
+{
+	int x = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		x = x * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*v = x;
+	return 0;
+}
+
+static int expect(const char **p, char c)
+{
+	if (**p != c)
+		return -1;
+	(*p)++;
+	return 0;
+}
+
+int session_time_parse(const char *s, int64_t *wall_us)
+{
+	int Y, M, D, h, m, sec;
+	const char *p = s;
+	if (!s || digits(&p, 4, &Y) || expect(&p, '-') || digits(&p, 2, &M) || expect(&p, '-') ||
+	    digits(&p, 2, &D))
+		return -1;
+	if (*p != 'T' && *p != 't' && *p != ' ')
+		return -1;
+	p++;
+	if (digits(&p, 2, &h) || expect(&p, ':') || digits(&p, 2, &m) || expect(&p, ':') ||
+	    digits(&p, 2, &sec))
+		return -1;
+	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+		return -1;
+	int64_t us = 0;
+	if (*p == '.') {
+		p++;
+		int nd = 0;
+		int64_t scale = 100000;
+		while (isdigit((unsigned char)*p)) {
+			if (nd < 6) {
+				us += (*p - '0') * scale;
+				scale /= 10;
+			}
+			nd++;
+			p++;
+		}
+		if (nd == 0)
+			return -1;
+	}
+	int off_min = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p == '-' ? -1 : 1, oh, om;
+		p++;
+		if (digits(&p, 2, &oh) || expect(&p, ':') || digits(&p, 2, &om))
+			return -1;
+		off_min = sign * (oh * 60 + om);
+	}
+	if (*p != '\0')
+		return -1;
+	struct tm tm = { .tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
+			 .tm_hour = h, .tm_min = m, .tm_sec = sec };
+	time_t t = timegm(&tm);
+	*wall_us = ((int64_t)t - (int64_t)off_min * 60) * 1000000 + us;
+	return 0;
+}
+
+/* ---- Queries ---- */
+
+static const struct {
+	const char *name;
+	enum session_sort sort;
+} sort_names[] = {
+	{ "start_time", SESSION_SORT_START_TIME },
+	{ "end_time", SESSION_SORT_END_TIME },
+	{ "duration", SESSION_SORT_DURATION },
+	{ "duration_secs", SESSION_SORT_DURATION },
+	{ "duration_seconds", SESSION_SORT_DURATION },
+	{ "bytes_sent", SESSION_SORT_BYTES_SENT },
+	{ "bytes_received", SESSION_SORT_BYTES_RECEIVED },
+	{ "user", SESSION_SORT_USER },
+	{ "source_ip", SESSION_SORT_SOURCE_IP },
+	{ "dest_ip", SESSION_SORT_DEST_IP },
+	{ "dest_port", SESSION_SORT_DEST_PORT },
+	{ "protocol", SESSION_SORT_PROTOCOL },
+	{ "status", SESSION_SORT_STATUS },
+	{ "acl_decision", SESSION_SORT_ACL_DECISION },
+};
+
+int session_sort_parse(const char *name, enum session_sort *out)
+{
+	for (size_t i = 0; name && i < sizeof(sort_names) / sizeof(sort_names[0]); i++) {
+		if (strcmp(name, sort_names[i].name) == 0) {
+			*out = sort_names[i].sort;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *session_sort_name(enum session_sort s)
+{
+	for (size_t i = 0; i < sizeof(sort_names) / sizeof(sort_names[0]); i++)
+		if (sort_names[i].sort == s)
+			return sort_names[i].name;
+	return "start_time";
+}
+
+void session_page_free(struct session_page *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		free(p->items[i]);
+	free(p->items);
+	p->items = NULL;
+	p->n = 0;
+}
+
+void session_stats_free(struct session_stats *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_top_users; i++)
+		free(s->top_users[i].user);
+	for (size_t i = 0; i < s->n_top_destinations; i++)
+		free(s->top_destinations[i].dest_ip);
+	s->n_top_users = s->n_top_destinations = 0;
+}

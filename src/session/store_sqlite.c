@@ -1,0 +1,736 @@
+/* SQLite backend: RustSocks' sessions table in one file, WAL mode.
+ *
+ * Times are TEXT in RustSocks' format (session_time_format), so text
+ * comparison orders them; integers are SQLite INTEGER (signed 64-bit).
+ * Statements are prepared once per connection and cached: the UPSERT and
+ * the fixed queries at open, the history queries lazily per
+ * (filter set, sort column, direction). */
+#include "session/store_impl.h"
+
+#include "util/log.h"
+#include "util/strutil.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FILTER_SETS 16 /* user | dest_ip | status | hours */
+
+enum {
+	ST_UPSERT,
+	ST_GET,
+	ST_COUNT,
+	ST_CLOSE_STALE,
+	ST_DELETE_OLD,
+	ST_STATS_TOTALS,
+	ST_STATS_USERS,
+	ST_STATS_DESTS,
+	ST_FIXED_COUNT,
+};
+
+struct sqlite_store {
+	sqlite3 *db;
+	char *path; /* ":memory:" for an in-memory database */
+	int busy_ms;
+	sqlite3_stmt *fixed[ST_FIXED_COUNT];
+	sqlite3_stmt *page[FILTER_SETS][SESSION_SORT_COUNT][2];
+	sqlite3_stmt *total[FILTER_SETS];
+};
+
+#define COLUMNS                                                                                    \
+	"session_id, \"user\", start_time, end_time, duration_secs, source_ip, source_port, "      \
+	"dest_ip, dest_port, protocol, bytes_sent, bytes_received, packets_sent, "                 \
+	"packets_received, status, close_reason, acl_rule_matched, acl_decision"
+
+static const char *const fixed_sql[ST_FIXED_COUNT] = {
+	[ST_UPSERT] = "INSERT INTO sessions (" COLUMNS ", node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+		      "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) "
+		      "ON CONFLICT(session_id) DO UPDATE SET \"user\" = excluded.\"user\", "
+		      "start_time = excluded.start_time, end_time = excluded.end_time, "
+		      "duration_secs = excluded.duration_secs, source_ip = excluded.source_ip, "
+		      "source_port = excluded.source_port, dest_ip = excluded.dest_ip, "
+		      "dest_port = excluded.dest_port, protocol = excluded.protocol, "
+		      "bytes_sent = excluded.bytes_sent, bytes_received = excluded.bytes_received, "
+		      "packets_sent = excluded.packets_sent, "
+		      "packets_received = excluded.packets_received, status = excluded.status, "
+		      "close_reason = excluded.close_reason, "
+		      "acl_rule_matched = excluded.acl_rule_matched, "
+		      "acl_decision = excluded.acl_decision, node = excluded.node "
+		      /* a finished row never goes back to active */
+		      "WHERE sessions.status = 'active' OR excluded.status <> 'active'",
+	[ST_GET] = "SELECT " COLUMNS " FROM sessions WHERE session_id = ?1",
+	[ST_COUNT] = "SELECT COALESCE(SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END), 0), "
+		     "COUNT(*) FROM sessions",
+	[ST_CLOSE_STALE] = "UPDATE sessions SET status = 'closed', close_reason = ?2, "
+			   "end_time = ?1, duration_secs = MAX(0, CAST((julianday(?1) - "
+			   "julianday(start_time)) * 86400 AS INTEGER)) "
+			   "WHERE status = 'active' AND (node = ?3 OR node IS NULL)",
+	[ST_DELETE_OLD] = "DELETE FROM sessions WHERE start_time < ?1 AND status <> 'active'",
+	[ST_STATS_TOTALS] =
+		"SELECT COUNT(*), COALESCE(SUM(bytes_sent), 0), COALESCE(SUM(bytes_received), 0), "
+		"COALESCE(SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END), 0), "
+		"COALESCE(SUM(CASE WHEN status = 'closed' THEN 1 ELSE 0 END), 0), "
+		"COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0), "
+		"COALESCE(SUM(CASE WHEN status = 'rejected_by_acl' THEN 1 ELSE 0 END), 0), "
+		"COALESCE(SUM(CASE WHEN acl_decision = 'allow' THEN 1 ELSE 0 END), 0), "
+		"COALESCE(SUM(CASE WHEN acl_decision = 'block' THEN 1 ELSE 0 END), 0) "
+		"FROM sessions WHERE start_time >= ?1",
+	[ST_STATS_USERS] = "SELECT \"user\", COUNT(*) AS n, COALESCE(SUM(bytes_sent), 0), "
+			   "COALESCE(SUM(bytes_received), 0) FROM sessions "
+			   "WHERE start_time >= ?1 GROUP BY \"user\" ORDER BY n DESC, \"user\" "
+			   "LIMIT 10",
+	[ST_STATS_DESTS] = "SELECT dest_ip, dest_port, COUNT(*) AS n, "
+			   "COALESCE(SUM(bytes_sent), 0), COALESCE(SUM(bytes_received), 0) "
+			   "FROM sessions WHERE start_time >= ?1 GROUP BY dest_ip, dest_port "
+			   "ORDER BY n DESC, dest_ip, dest_port LIMIT 10",
+};
+
+/* ---- Migrations. Version 1 and 2 are RustSocks' sessions schema
+ * (its migrations 001, 002, 005, 006), version 3 is csocks' node column. ---- */
+
+static const char mig_v1[] =
+	"CREATE TABLE IF NOT EXISTS sessions ("
+	" session_id TEXT PRIMARY KEY,"
+	" user TEXT NOT NULL,"
+	" start_time TEXT NOT NULL,"
+	" end_time TEXT,"
+	" duration_secs INTEGER,"
+	" source_ip TEXT NOT NULL,"
+	" source_port INTEGER NOT NULL,"
+	" dest_ip TEXT NOT NULL,"
+	" dest_port INTEGER NOT NULL,"
+	" protocol TEXT NOT NULL,"
+	" bytes_sent INTEGER DEFAULT 0,"
+	" bytes_received INTEGER DEFAULT 0,"
+	" packets_sent INTEGER DEFAULT 0,"
+	" packets_received INTEGER DEFAULT 0,"
+	" status TEXT NOT NULL,"
+	" close_reason TEXT,"
+	" acl_rule_matched TEXT,"
+	" acl_decision TEXT NOT NULL,"
+	" created_at TEXT DEFAULT CURRENT_TIMESTAMP);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_user ON sessions(user);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_start_time ON sessions(start_time DESC);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_dest_ip ON sessions(dest_ip);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_status ON sessions(status);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_user_start ON sessions(user, start_time DESC);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_start_time_asc ON sessions(start_time ASC);";
+
+static const char mig_v2[] =
+	"CREATE INDEX IF NOT EXISTS idx_sessions_status_start ON sessions(status, start_time DESC);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_dest_user ON sessions(dest_ip, user);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision_start"
+	" ON sessions(acl_decision, start_time DESC);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_user_status_start"
+	" ON sessions(user, status, start_time DESC);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_bytes_sent ON sessions(bytes_sent);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_bytes_received ON sessions(bytes_received);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_protocol ON sessions(protocol);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision ON sessions(acl_decision);"
+	"UPDATE sessions SET duration_secs = NULL WHERE duration_secs < 0;"
+	"DROP INDEX IF EXISTS idx_sessions_duration;"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_duration_order"
+	" ON sessions(duration_secs, session_id);"
+	"CREATE INDEX IF NOT EXISTS idx_sessions_source_ip ON sessions(source_ip, session_id);";
+
+/* v3 adds a column; SQLite has no ADD COLUMN IF NOT EXISTS, see migrate(). */
+static const char mig_v3[] = "ALTER TABLE sessions ADD COLUMN node TEXT;";
+
+static const struct {
+	int version;
+	const char *name;
+	const char *sql;
+} migrations[] = {
+	{ 1, "sessions table (RustSocks 001)", mig_v1 },
+	{ 2, "sessions indexes (RustSocks 002, 005, 006)", mig_v2 },
+	{ 3, "csocks: node column", mig_v3 },
+};
+
+/* ---- Errors ---- */
+
+static int classify(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return STORE_OK;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return STORE_ERR_BUSY;
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_FULL:
+	case SQLITE_NOMEM:
+	case SQLITE_PROTOCOL:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_PERM:
+	case SQLITE_NOLFS:
+		return STORE_ERR_CONN;
+	case SQLITE_CONSTRAINT:
+	case SQLITE_MISMATCH:
+	case SQLITE_TOOBIG:
+	case SQLITE_RANGE:
+		return STORE_ERR_DATA;
+	default:
+		return STORE_ERR_INTERNAL;
+	}
+}
+
+static int fail(struct sqlite_store *s, int rc, const char *what, char *err, size_t errlen)
+{
+	store_set_err(err, errlen, "sqlite %s (%s): %s", what, s->path,
+		      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	int r = classify(rc);
+	return r == STORE_OK ? STORE_ERR_INTERNAL : r;
+}
+
+static int exec(struct sqlite_store *s, const char *sql, const char *what, char *err,
+		size_t errlen)
+{
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? STORE_OK : fail(s, rc, what, err, errlen);
+}
+
+static void rollback(struct sqlite_store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- Connection ---- */
+
+static void finalize_all(struct sqlite_store *s)
+{
+	for (int i = 0; i < ST_FIXED_COUNT; i++) {
+		sqlite3_finalize(s->fixed[i]);
+		s->fixed[i] = NULL;
+	}
+	for (int f = 0; f < FILTER_SETS; f++) {
+		sqlite3_finalize(s->total[f]);
+		s->total[f] = NULL;
+		for (int c = 0; c < SESSION_SORT_COUNT; c++) {
+			for (int d = 0; d < 2; d++) {
+				sqlite3_finalize(s->page[f][c][d]);
+				s->page[f][c][d] = NULL;
+			}
+		}
+	}
+}
+
+static void disconnect(struct sqlite_store *s)
+{
+	finalize_all(s);
+	if (s->db)
+		sqlite3_close_v2(s->db);
+	s->db = NULL;
+}
+
+static int connect_db(struct sqlite_store *s, char *err, size_t errlen)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	int rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "open", err, errlen);
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, s->busy_ms);
+	int r = exec(s, "PRAGMA journal_mode = WAL", "PRAGMA journal_mode", err, errlen);
+	if (r == STORE_OK)
+		r = exec(s, "PRAGMA synchronous = NORMAL", "PRAGMA synchronous", err, errlen);
+	/* The table carries 17 indexes (RustSocks'), so one batch dirties many
+	 * pages: a 16 MB page cache and a 16 MB WAL between checkpoints (fewer
+	 * fsyncs) measured about 1.5x the default rate (docs/sessions.md). */
+	if (r == STORE_OK)
+		r = exec(s, "PRAGMA cache_size = -16000; PRAGMA wal_autocheckpoint = 4000",
+			 "PRAGMA cache_size", err, errlen);
+	return r;
+}
+
+/* The fixed statements need the table, so they are prepared lazily. */
+static int stmt(struct sqlite_store *s, int which, sqlite3_stmt **out, char *err, size_t errlen)
+{
+	if (!s->fixed[which]) {
+		int rc = sqlite3_prepare_v3(s->db, fixed_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+					    &s->fixed[which], NULL);
+		if (rc != SQLITE_OK)
+			return fail(s, rc, "prepare", err, errlen);
+	}
+	*out = s->fixed[which];
+	sqlite3_reset(*out);
+	sqlite3_clear_bindings(*out);
+	return STORE_OK;
+}
+
+/* "sqlite://path", "sqlite:path", "sqlite::memory:"; a "?query" is ignored
+ * (sqlx options such as ?mode=rwc). */
+static char *url_path(const char *url)
+{
+	const char *p = url + strlen("sqlite:");
+	if (strncmp(p, "//", 2) == 0)
+		p += 2;
+	size_t n = strcspn(p, "?");
+	return xstrndup(p, n);
+}
+
+static int sq_open(struct session_store *st, const char *url, int busy_ms, char *err,
+		   size_t errlen)
+{
+	struct sqlite_store *s = xcalloc(1, sizeof(*s));
+	st->impl = s;
+	s->path = url_path(url);
+	s->busy_ms = busy_ms;
+	if (!s->path[0]) {
+		store_set_err(err, errlen, "sessions.database_url \"%s\": no file path", url);
+		return STORE_ERR_INTERNAL;
+	}
+	return connect_db(s, err, errlen);
+}
+
+static void sq_close(struct session_store *st)
+{
+	struct sqlite_store *s = st->impl;
+	disconnect(s);
+	free(s->path);
+	free(s);
+	st->impl = NULL;
+}
+
+static int sq_migrate(struct session_store *st, char *err, size_t errlen);
+
+static int sq_reconnect(struct session_store *st, char *err, size_t errlen)
+{
+	struct sqlite_store *s = st->impl;
+	if (strcmp(s->path, ":memory:") == 0)
+		return STORE_OK; /* reopening would lose the data */
+	disconnect(s);
+	int rc = connect_db(s, err, errlen);
+	return rc == STORE_OK ? sq_migrate(st, err, errlen) : rc;
+}
+
+/* ---- Migrations ---- */
+
+static int current_version(struct sqlite_store *s, int *version, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v2(s->db,
+				    "SELECT COALESCE(MAX(version), 0) FROM csocks_schema_migrations",
+				    -1, &q, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(q);
+		if (rc == SQLITE_ROW) {
+			*version = sqlite3_column_int(q, 0);
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_OK ? STORE_OK : fail(s, rc, "schema version", err, errlen);
+}
+
+static bool column_exists(struct sqlite_store *s, const char *table, const char *col)
+{
+	sqlite3_stmt *q = NULL;
+	bool found = false;
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1,
+			       &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, col, -1, SQLITE_STATIC);
+		found = sqlite3_step(q) == SQLITE_ROW;
+	}
+	sqlite3_finalize(q);
+	return found;
+}
+
+static int apply_migration(struct sqlite_store *s, size_t i, char *err, size_t errlen)
+{
+	int r = STORE_OK;
+	if (migrations[i].version != 3 || !column_exists(s, "sessions", "node"))
+		r = exec(s, migrations[i].sql, migrations[i].name, err, errlen);
+	if (r != STORE_OK)
+		return r;
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v2(s->db,
+				    "INSERT INTO csocks_schema_migrations (version, name, applied_at) "
+				    "VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+				    -1, &q, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int(q, 1, migrations[i].version);
+		sqlite3_bind_text(q, 2, migrations[i].name, -1, SQLITE_STATIC);
+		rc = sqlite3_step(q);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_OK ? STORE_OK : fail(s, rc, "record migration", err, errlen);
+}
+
+static int sq_migrate(struct session_store *st, char *err, size_t errlen)
+{
+	struct sqlite_store *s = st->impl;
+	int r = exec(s,
+		     "CREATE TABLE IF NOT EXISTS csocks_schema_migrations ("
+		     " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+		     "create csocks_schema_migrations", err, errlen);
+	if (r == STORE_OK)
+		r = exec(s, "BEGIN IMMEDIATE", "begin migration", err, errlen);
+	if (r != STORE_OK)
+		return r;
+	int version = 0;
+	r = current_version(s, &version, err, errlen);
+	if (r == STORE_OK && version > STORE_SCHEMA_LATEST) {
+		store_set_err(err, errlen,
+			      "%s: schema version %d is newer than this csocks knows (%d)", s->path,
+			      version, STORE_SCHEMA_LATEST);
+		r = STORE_ERR_INTERNAL;
+	}
+	for (size_t i = 0; r == STORE_OK && i < sizeof(migrations) / sizeof(migrations[0]); i++) {
+		if (migrations[i].version <= version)
+			continue;
+		r = apply_migration(s, i, err, errlen);
+		if (r == STORE_OK)
+			log_info("sessions store %s: applied migration %d (%s)", s->path,
+				 migrations[i].version, migrations[i].name);
+	}
+	if (r == STORE_OK)
+		r = exec(s, "COMMIT", "commit migration", err, errlen);
+	if (r != STORE_OK)
+		rollback(s);
+	return r;
+}
+
+static int sq_schema_version(struct session_store *st, int *version, char *err, size_t errlen)
+{
+	return current_version(st->impl, version, err, errlen);
+}
+
+/* ---- Writes ---- */
+
+static void bind_text_or_null(sqlite3_stmt *q, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+static void bind_record(sqlite3_stmt *q, const struct session_record *r, const char *node)
+{
+	char start[SESSION_TIME_MAX], end[SESSION_TIME_MAX];
+	session_time_format(r->start_us, start, sizeof(start));
+	sqlite3_bind_text(q, 1, r->session_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, r->user ? r->user : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, start, -1, SQLITE_TRANSIENT);
+	if (r->end_us) {
+		session_time_format(r->end_us, end, sizeof(end));
+		sqlite3_bind_text(q, 4, end, -1, SQLITE_TRANSIENT);
+	}
+	if (r->duration_secs >= 0)
+		sqlite3_bind_int64(q, 5, r->duration_secs);
+	sqlite3_bind_text(q, 6, r->source_ip, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 7, r->source_port);
+	sqlite3_bind_text(q, 8, r->dest_ip ? r->dest_ip : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 9, r->dest_port);
+	sqlite3_bind_text(q, 10, session_protocol_name(r->protocol), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 11, (sqlite3_int64)r->bytes_sent);
+	sqlite3_bind_int64(q, 12, (sqlite3_int64)r->bytes_received);
+	sqlite3_bind_int64(q, 13, (sqlite3_int64)r->packets_sent);
+	sqlite3_bind_int64(q, 14, (sqlite3_int64)r->packets_received);
+	sqlite3_bind_text(q, 15, session_status_name(r->status), -1, SQLITE_STATIC);
+	bind_text_or_null(q, 16, r->close_reason);
+	bind_text_or_null(q, 17, r->acl_rule_matched);
+	sqlite3_bind_text(q, 18, r->acl_decision ? r->acl_decision : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 19, node, -1, SQLITE_STATIC);
+}
+
+static int sq_write_batch(struct session_store *st, const struct session_record *const *recs,
+			  size_t n, char *err, size_t errlen)
+{
+	struct sqlite_store *s = st->impl;
+	sqlite3_stmt *q;
+	int r = stmt(s, ST_UPSERT, &q, err, errlen);
+	if (r != STORE_OK)
+		return r;
+	/* IMMEDIATE: take the write lock up front, so "database is locked"
+	 * shows here rather than half way through the batch. */
+	r = exec(s, "BEGIN IMMEDIATE", "begin", err, errlen);
+	for (size_t i = 0; r == STORE_OK && i < n; i++) {
+		sqlite3_reset(q);
+		sqlite3_clear_bindings(q);
+		bind_record(q, recs[i], st->node);
+		int rc = sqlite3_step(q);
+		if (rc != SQLITE_DONE)
+			r = fail(s, rc, "upsert", err, errlen);
+	}
+	sqlite3_reset(q);
+	if (r == STORE_OK)
+		r = exec(s, "COMMIT", "commit", err, errlen);
+	if (r != STORE_OK)
+		rollback(s);
+	return r;
+}
+
+static int run_update(struct sqlite_store *s, sqlite3_stmt *q, uint64_t *changed,
+		      const char *what, char *err, size_t errlen)
+{
+	int rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE)
+		return fail(s, rc, what, err, errlen);
+	*changed = (uint64_t)sqlite3_changes64(s->db);
+	return STORE_OK;
+}
+
+static int sq_close_stale(struct session_store *st, int64_t now_us, uint64_t *closed, char *err,
+			  size_t errlen)
+{
+	struct sqlite_store *s = st->impl;
+	sqlite3_stmt *q;
+	char now[SESSION_TIME_MAX];
+	int r = stmt(s, ST_CLOSE_STALE, &q, err, errlen);
+	if (r != STORE_OK)
+		return r;
+	session_time_format(now_us, now, sizeof(now));
+	sqlite3_bind_text(q, 1, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, SESSION_STALE_CLOSE_REASON, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, st->node, -1, SQLITE_STATIC);
+	return run_update(s, q, closed, "close stale sessions", err, errlen);
+}
+
+static int sq_delete_older_than(struct session_store *st, int64_t cutoff_us, uint64_t *deleted,
+				char *err, size_t errlen)
+{
+	struct sqlite_store *s = st->impl;
+	sqlite3_stmt *q;
+	char cutoff[SESSION_TIME_MAX];
+	int r = stmt(s, ST_DELETE_OLD, &q, err, errlen);
+	if (r != STORE_OK)
+		return r;
+	session_time_format(cutoff_us, cutoff, sizeof(cutoff));
+	sqlite3_bind_text(q, 1, cutoff, -1, SQLITE_STATIC);
+	return run_update(s, q, deleted, "retention delete", err, errlen);
+}
+
+/* ---- Reads ---- */
+
+static const char *col_text(sqlite3_stmt *q, int i)
+{
+	return (const char *)sqlite3_column_text(q, i);
+}
+
+static int64_t col_time(sqlite3_stmt *q, int i)
+{
+	int64_t us = 0;
+	if (sqlite3_column_type(q, i) != SQLITE_NULL && session_time_parse(col_text(q, i), &us))
+		us = 0;
+	return us;
+}
+
+/* A row in COLUMNS order -> an owned record. */
+static struct session_record *row_to_record(sqlite3_stmt *q)
+{
+	struct session_record r = { 0 };
+	cs_strlcpy(r.session_id, col_text(q, 0) ? col_text(q, 0) : "", sizeof(r.session_id));
+	r.user = col_text(q, 1);
+	r.start_us = col_time(q, 2);
+	r.end_us = col_time(q, 3);
+	r.duration_secs = sqlite3_column_type(q, 4) == SQLITE_NULL ? -1
+								    : sqlite3_column_int64(q, 4);
+	cs_strlcpy(r.source_ip, col_text(q, 5) ? col_text(q, 5) : "", sizeof(r.source_ip));
+	r.source_port = (uint16_t)sqlite3_column_int(q, 6);
+	r.dest_ip = col_text(q, 7);
+	r.dest_port = (uint16_t)sqlite3_column_int(q, 8);
+	session_protocol_parse(col_text(q, 9), &r.protocol);
+	r.bytes_sent = (uint64_t)sqlite3_column_int64(q, 10);
+	r.bytes_received = (uint64_t)sqlite3_column_int64(q, 11);
+	r.packets_sent = (uint64_t)sqlite3_column_int64(q, 12);
+	r.packets_received = (uint64_t)sqlite3_column_int64(q, 13);
+	session_status_parse(col_text(q, 14), &r.status);
+	r.close_reason = col_text(q, 15);
+	r.acl_rule_matched = col_text(q, 16);
+	r.acl_decision = col_text(q, 17);
+	return session_record_dup(&r);
+}
+
+static int bind_params(sqlite3_stmt *q, const struct store_params *p)
+{
+	for (int i = 0; i < p->n; i++) {
+		if (p->v[i].is_int)
+			sqlite3_bind_int64(q, i + 1, p->v[i].i);
+		else
+			sqlite3_bind_text(q, i + 1, p->v[i].s, -1, SQLITE_TRANSIENT);
+	}
+	return STORE_OK;
+}
+
+static unsigned filter_set(const struct session_query *q)
+{
+	return (q->user ? 1u : 0) | (q->dest_ip ? 2u : 0) | (q->has_status ? 4u : 0) |
+	       (q->hours ? 8u : 0);
+}
+
+static int cached(struct sqlite_store *s, sqlite3_stmt **slot, const char *sql, char *err,
+		  size_t errlen)
+{
+	if (!*slot) {
+		int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+		if (rc != SQLITE_OK)
+			return fail(s, rc, "prepare query", err, errlen);
+	}
+	sqlite3_reset(*slot);
+	sqlite3_clear_bindings(*slot);
+	return STORE_OK;
+}
+
+static int sq_query(struct session_store *st, const struct session_query *qq,
+		    struct session_page *out, char *err, size_t errlen)
+{
+	struct sqlite_store *s = st->impl;
+	unsigned f = filter_set(qq);
+	char sql[1024];
+	struct store_params p = { 0 };
+
+	/* total */
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM sessions");
+	if (store_sql_filters(qq, '?', "", sql, sizeof(sql), &p))
+		return STORE_ERR_INTERNAL;
+	int r = cached(s, &s->total[f], sql, err, errlen);
+	if (r != STORE_OK)
+		return r;
+	sqlite3_stmt *q = s->total[f];
+	bind_params(q, &p);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		out->total = (uint64_t)sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW)
+		return fail(s, rc, "count history", err, errlen);
+
+	/* page */
+	memset(&p, 0, sizeof(p));
+	snprintf(sql, sizeof(sql), "SELECT " COLUMNS " FROM sessions");
+	if (store_sql_filters(qq, '?', "", sql, sizeof(sql), &p) ||
+	    store_sql_order_page(qq, '?', sql, sizeof(sql), &p))
+		return STORE_ERR_INTERNAL;
+	sqlite3_stmt **slot = &s->page[f][qq->sort][qq->sort_asc ? 1 : 0];
+	r = cached(s, slot, sql, err, errlen);
+	if (r != STORE_OK)
+		return r;
+	q = *slot;
+	bind_params(q, &p);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		store_page_push(out, row_to_record(q));
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? STORE_OK : fail(s, rc, "query history", err, errlen);
+}
+
+static int sq_get(struct session_store *st, const char *id, struct session_record **out,
+		  char *err, size_t errlen)
+{
+	struct sqlite_store *s = st->impl;
+	sqlite3_stmt *q;
+	int r = stmt(s, ST_GET, &q, err, errlen);
+	if (r != STORE_OK)
+		return r;
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*out = row_to_record(q);
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK
+						     : fail(s, rc, "get session", err, errlen);
+}
+
+static int sq_count(struct session_store *st, uint64_t *active, uint64_t *total, char *err,
+		    size_t errlen)
+{
+	struct sqlite_store *s = st->impl;
+	sqlite3_stmt *q;
+	int r = stmt(s, ST_COUNT, &q, err, errlen);
+	if (r != STORE_OK)
+		return r;
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		*active = (uint64_t)sqlite3_column_int64(q, 0);
+		*total = (uint64_t)sqlite3_column_int64(q, 1);
+	}
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW ? STORE_OK : fail(s, rc, "count sessions", err, errlen);
+}
+
+static int sq_stats(struct session_store *st, int64_t since_us, struct session_stats *out,
+		    char *err, size_t errlen)
+{
+	struct sqlite_store *s = st->impl;
+	char since[SESSION_TIME_MAX] = ""; /* "" sorts before every time: no window */
+	if (since_us != INT64_MIN)
+		session_time_format(since_us, since, sizeof(since));
+	sqlite3_stmt *q;
+	int r = stmt(s, ST_STATS_TOTALS, &q, err, errlen);
+	if (r != STORE_OK)
+		return r;
+	sqlite3_bind_text(q, 1, since, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		out->total_sessions = (uint64_t)sqlite3_column_int64(q, 0);
+		out->total_bytes_sent = (uint64_t)sqlite3_column_int64(q, 1);
+		out->total_bytes_received = (uint64_t)sqlite3_column_int64(q, 2);
+		for (int i = 0; i < SESSION_STATUS_COUNT; i++)
+			out->by_status[i] = (uint64_t)sqlite3_column_int64(q, 3 + i);
+		out->acl_allowed = (uint64_t)sqlite3_column_int64(q, 7);
+		out->acl_blocked = (uint64_t)sqlite3_column_int64(q, 8);
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW)
+		return fail(s, rc, "stats", err, errlen);
+
+	r = stmt(s, ST_STATS_USERS, &q, err, errlen);
+	if (r != STORE_OK)
+		return r;
+	sqlite3_bind_text(q, 1, since, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW && out->n_top_users < SESSION_STATS_TOP) {
+		struct session_user_stat *u = &out->top_users[out->n_top_users++];
+		u->user = xstrdup(col_text(q, 0) ? col_text(q, 0) : "");
+		u->session_count = (uint64_t)sqlite3_column_int64(q, 1);
+		u->bytes_sent = (uint64_t)sqlite3_column_int64(q, 2);
+		u->bytes_received = (uint64_t)sqlite3_column_int64(q, 3);
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fail(s, rc, "stats top users", err, errlen);
+
+	r = stmt(s, ST_STATS_DESTS, &q, err, errlen);
+	if (r != STORE_OK)
+		return r;
+	sqlite3_bind_text(q, 1, since, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW &&
+	       out->n_top_destinations < SESSION_STATS_TOP) {
+		struct session_dest_stat *d = &out->top_destinations[out->n_top_destinations++];
+		d->dest_ip = xstrdup(col_text(q, 0) ? col_text(q, 0) : "");
+		d->dest_port = (uint16_t)sqlite3_column_int(q, 1);
+		d->session_count = (uint64_t)sqlite3_column_int64(q, 2);
+		d->bytes_sent = (uint64_t)sqlite3_column_int64(q, 3);
+		d->bytes_received = (uint64_t)sqlite3_column_int64(q, 4);
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fail(s, rc, "stats top destinations", err, errlen);
+	return STORE_OK;
+}
+
+const struct store_ops store_sqlite_ops = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.reconnect = sq_reconnect,
+	.migrate = sq_migrate,
+	.schema_version = sq_schema_version,
+	.write_batch = sq_write_batch,
+	.close_stale = sq_close_stale,
+	.delete_older_than = sq_delete_older_than,
+	.query = sq_query,
+	.get = sq_get,
+	.count = sq_count,
+	.stats = sq_stats,
+};
