@@ -1,0 +1,122 @@
+"""The command line: --version, --help, --check-config, --generate-config,
+CLI overrides, and RustSocks' own config files, through the real binary."""
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.abspath(os.environ.get("CSOCKS_BIN", os.path.join(ROOT, "build", "csocks")))
+REF = os.path.join(os.path.dirname(ROOT), "shared", "reference", "rustsocks-config")
+
+
+def run(*args, cwd=None, stdin=None):
+    return subprocess.run([BIN, *args], cwd=cwd, input=stdin, capture_output=True,
+                          text=True, timeout=30)
+
+
+@pytest.fixture
+def workdir():
+    d = tempfile.mkdtemp(prefix="csocks-cli-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0
+    assert r.stdout.startswith("csocks ")
+
+
+def test_help_lists_every_option():
+    r = run("--help")
+    assert r.returncode == 0
+    for opt in ("--config", "--bind", "--port", "--log-level", "--check-config",
+                "--generate-config", "--hash-password", "--version", "acl check", "acl test"):
+        assert opt in r.stdout
+
+
+def test_unknown_option_is_usage_error():
+    r = run("--no-such-option")
+    assert r.returncode == 2
+    assert "Usage" in r.stderr
+
+
+def test_generate_config_writes_a_loadable_file(workdir):
+    path = os.path.join(workdir, "gen.toml")
+    r = run("--generate-config", path)
+    assert r.returncode == 0, r.stderr
+    text = open(path).read()
+    assert "[server]" in text and "bind_port = 1080" in text
+    r = run("-c", path, "--check-config")
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr
+
+
+def test_check_config_reports_file_and_line(workdir):
+    path = os.path.join(workdir, "bad.toml")
+    with open(path, "w") as f:
+        f.write('[server]\nbind_address = "127.0.0.1"\nbind_port = "x"\n')
+    r = run("-c", path, "--check-config")
+    assert r.returncode == 1
+    assert f"{path}:3: server.bind_port: expected integer, got string" in r.stderr
+
+
+def test_check_config_syntax_error_has_column(workdir):
+    path = os.path.join(workdir, "bad.toml")
+    with open(path, "w") as f:
+        f.write("[server\n")
+    r = run("-c", path, "--check-config")
+    assert r.returncode == 1
+    assert f"{path}:1:" in r.stderr
+
+
+def test_unknown_key_is_a_warning_not_an_error(workdir):
+    path = os.path.join(workdir, "c.toml")
+    with open(path, "w") as f:
+        f.write("[server]\nbind_port = 1081\nfancy = true\n")
+    r = run("-c", path, "--check-config")
+    assert r.returncode == 0
+    assert f"{path}:3: unknown key 'server.fancy'" in r.stderr
+
+
+def test_missing_config_file():
+    r = run("-c", "/nonexistent/csocks.toml", "--check-config")
+    assert r.returncode == 1
+    assert "/nonexistent/csocks.toml: No such file or directory" in r.stderr
+
+
+def test_cli_overrides_are_validated():
+    r = run("--port", "70000", "--check-config")
+    assert r.returncode == 1
+    assert "--port" in r.stderr
+    r = run("--bind", "not-an-ip", "--check-config")
+    assert r.returncode == 1
+    assert "server.bind_address" in r.stderr
+    r = run("--log-level", "chatty", "--check-config")
+    assert r.returncode == 1
+    assert "logging.level" in r.stderr
+    r = run("--bind", "::1", "--port", "1099", "--log-level", "debug", "--check-config")
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("name", [
+    "rustsocks.toml", "rustsocks.example.toml", "rustsocks_minimal.toml",
+    "examples/rustsocks-ad.toml", "examples/rustsocks-dashboard-auth.toml",
+    "examples/rustsocks-gssapi.toml",
+])
+def test_rustsocks_files_load_unchanged(workdir, name):
+    # The layout RustSocks expects relative to its working directory.
+    os.makedirs(os.path.join(workdir, "config"))
+    os.makedirs(os.path.join(workdir, "data"))
+    shutil.copy(os.path.join(REF, "acl.toml"), os.path.join(workdir, "config", "acl.toml"))
+    r = run("-c", os.path.join(REF, name), "--check-config", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+
+
+def test_shipped_default_config_is_valid(workdir):
+    os.makedirs(os.path.join(workdir, "var"))
+    r = run("-c", os.path.join(ROOT, "config", "csocks.toml"), "--check-config", cwd=workdir)
+    assert r.returncode == 0, r.stderr
