@@ -120,3 +120,24 @@ def test_shipped_default_config_is_valid(workdir):
     os.makedirs(os.path.join(workdir, "var"))
     r = run("-c", os.path.join(ROOT, "config", "csocks.toml"), "--check-config", cwd=workdir)
     assert r.returncode == 0, r.stderr
+
+
+def test_docs_configuration_reference_is_current():
+    r = run("--config-reference")
+    assert r.returncode == 0
+    doc = open(os.path.join(ROOT, "docs", "configuration.md")).read()
+    assert r.stdout.strip() in doc, "run scripts/gen-docs.sh to refresh docs/configuration.md"
+
+
+def test_hash_password_makes_a_usable_hash():
+    r = run("--hash-password", stdin="correct horse\n")
+    assert r.returncode == 0, r.stderr
+    h = r.stdout.strip()
+    assert h.startswith("$y$")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    assert crypt.crypt("correct horse", h) == h
+    r = run("--hash-password", stdin="")
+    assert r.returncode == 1

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Regenerate the key reference in docs/configuration.md from the binary's
+# schema table (build/csocks --config-reference). A test fails when the two
+# differ, so run this after changing src/config/config_schema.c.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${CSOCKS_BIN:-build/csocks}
+doc=docs/configuration.md
+ref=$("$bin" --config-reference)
+awk -v ref="$ref" '
+	/<!-- BEGIN GENERATED REFERENCE -->/ { print; print ref; skip = 1; next }
+	/<!-- END GENERATED REFERENCE -->/ { skip = 0 }
+	!skip { print }' "$doc" >"$doc.tmp"
+mv "$doc.tmp" "$doc"
