@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,8 @@ struct api_server *api_server_start(const struct csocks_config *cfg,
 {
 	struct api_server *s = xcalloc(1, sizeof(*s));
 	int fd = -1;
+	bool masked = false;
+	sigset_t old;
 	s->st.cfg = cfg;
 	if (src)
 		s->st.src = *src;
@@ -205,6 +208,13 @@ struct api_server *api_server_start(const struct csocks_config *cfg,
 		snprintf(err, errlen, "cannot register the metrics collector");
 		goto fail;
 	}
+	/* Our threads (sampler, HTTP pool) inherit the creator's signal mask:
+	 * create them with every signal blocked so SIGTERM/SIGHUP always reach
+	 * the thread that waits for them, whatever order start-up runs in. */
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	masked = true;
 	s->st.history = metrics_history_new(cfg->metrics.collection_interval_secs,
 					    cfg->metrics.retention_hours, true, err, errlen);
 	if (!s->st.history)
@@ -227,11 +237,14 @@ struct api_server *api_server_start(const struct csocks_config *cfg,
 			 cfg->sessions.stats_api_bind_address, s->port);
 		goto fail;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	log_info("admin API listening on %s:%u%s (token %s)",
 		 cfg->sessions.stats_api_bind_address, s->port, s->st.base[0] ? s->st.base : "/",
 		 s->st.token ? "required" : "not configured: state-changing routes disabled");
 	return s;
 fail:
+	if (masked)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (fd >= 0)
 		close(fd);
 	metrics_history_free(s->st.history);
