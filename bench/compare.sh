@@ -3,7 +3,7 @@
 # microsocks in a single run and print a table with ratios. See bench/README.md.
 #
 #   bench/compare.sh [--quick] [--reps N] [--only "direct csocks dante microsocks"]
-#                    [--csocks PATH] [--idle N] [--out FILE] [--no-install]
+#                    [--csocks PATH] [--idle N] [--out FILE] [--no-install] [--keep]
 #
 # Every process it starts is tracked by PID and stopped on exit (also on ^C).
 set -u
@@ -16,6 +16,7 @@ CSOCKS=
 IDLE_N=5000
 OUT=
 INSTALL=1
+KEEP=0
 
 usage() {
 	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
@@ -28,6 +29,7 @@ options:
   --idle N        idle tunnels (default 5000)
   --out FILE      also write the raw JSON result lines to FILE
   --no-install    do not apt-get install missing peers
+  --keep          keep the work directory (configs, logs, raw results)
 EOF
 }
 
@@ -40,6 +42,7 @@ while [ $# -gt 0 ]; do
 	--idle) IDLE_N=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--no-install) INSTALL=0 ;;
+	--keep) KEEP=1 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "compare.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -48,7 +51,7 @@ done
 
 NPROC=$(nproc)
 if [ "$QUICK" = 1 ]; then
-	BULK_C=4; BULK_N=64M; RATE_C=32; RATE_D=3; REPS=${REPS:-1}
+	BULK_C=4; BULK_N=128M; RATE_C=32; RATE_D=3; REPS=${REPS:-1}
 else
 	BULK_C=4; BULK_N=256M; RATE_C=32; RATE_D=10; REPS=${REPS:-3}
 fi
@@ -93,7 +96,11 @@ cleanup() {
 		stop_pid "$p"
 	done
 	PIDS=()
-	rm -rf "$WD"
+	if [ "$KEEP" = 1 ]; then
+		echo "work directory kept: $WD" >&2
+	else
+		rm -rf "$WD"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -268,13 +275,6 @@ start_peer() {
 	return 0
 }
 
-stop_peer() {
-	[ -n "$PEER_PID" ] || return 0
-	stop_pid "$PEER_PID"
-	forget_pid "$PEER_PID"
-	PEER_PID=
-}
-
 RESULTS="$WD/results.jsonl"
 : >"$RESULTS"
 
@@ -282,40 +282,103 @@ RESULTS="$WD/results.jsonl"
 sb() {
 	local name=$1 mode=$2
 	shift 2
-	local via=(--proxy "127.0.0.1:$PEER_PORT")
+	local via=(--proxy "127.0.0.1:${PORT_OF[$name]:-}")
 	[ "$name" = direct ] && via=(--direct)
 	timeout 600 "$SB" "$mode" "${via[@]}" --target "$TARGET" --label "$name" --json "$@" \
 		>>"$RESULTS" 2>>"$WD/$name.sb.err"
 }
 
-run_battery() {
-	local name=$1 r
-	for r in $(seq "$REPS"); do
-		log "$name: bulk ($BULK_C x $BULK_N each way), round $r/$REPS"
-		sb "$name" bulk -c "$BULK_C" -n "$BULK_N" -d 120
-		log "$name: rate ($RATE_C clients, ${RATE_D}s), round $r/$REPS"
-		sb "$name" rate -c "$RATE_C" -d "$RATE_D"
+# Errors of one peer, summarised for the notes under the table.
+error_notes() {
+	local line
+	grep "\"label\":\"$1\"" "$RESULTS" | grep -v '"errors":0' | while read -r line; do
+		echo "$line" | sed -e 's/.*"mode":"\([a-z]*\)".*/\1/' | tr '\n' ' '
+		echo "$line" | grep -o '"\(errors\|err_[a-z]*\|reply_0x[0-9a-f]*\|first_error\)":[^,}]*' |
+			tr -d '"' | tr '\n' ' '
+		echo
 	done
-	log "$name: idle ($IDLE_N tunnels)"
-	if [ "$name" = direct ]; then
-		sb "$name" idle -c "$IDLE_N" -d 120
-	else
-		sb "$name" idle -c "$IDLE_N" -d 120 --pid "$PEER_PID" --settle 2
-	fi
+}
+
+# Wait (at most 70 s) until under 8,000 TIME_WAIT sockets remain: Dante binds its
+# upstream socket to a port before connecting, and TIME_WAIT left by an earlier
+# test would make it fail. Other peers are not affected.
+wait_time_wait() {
+	local n i
+	for i in $(seq 70); do
+		n=$(ss -Htan state time-wait 2>/dev/null | wc -l)
+		[ "$n" -lt 8000 ] && return 0
+		[ "$i" = 1 ] && log "waiting for $n TIME_WAIT sockets to expire before $1"
+		sleep 1
+	done
+	note "$1: started with $n sockets in TIME_WAIT"
 }
 
 START=$(date +%s)
 for peer in $ONLY; do
-	case "$peer" in
-	direct) PEER_PORT=; run_battery direct ;;
-	csocks|dante|microsocks)
-		if start_peer "$peer"; then
-			run_battery "$peer"
-			kill -0 "$PEER_PID" 2>/dev/null || note "$peer: process died during the run"
-			stop_peer
-		fi ;;
+	case " direct csocks dante microsocks " in
+	*" $peer "*) ;;
 	*) note "unknown peer $peer" ;;
 	esac
+done
+
+# All peers run side by side for the whole battery (an idle proxy costs
+# nothing) so that each test's rounds can alternate between peers: a burst of
+# noise on this shared machine then hits every column, not one. Dante starts
+# first, on a clean port table (see wait_time_wait).
+declare -A PID_OF PORT_OF
+RUN=
+for peer in dante microsocks csocks; do
+	want "$peer" || continue
+	[ "$peer" = dante ] && wait_time_wait dante
+	if start_peer "$peer"; then
+		PID_OF[$peer]=$PEER_PID
+		PORT_OF[$peer]=$PEER_PORT
+		RUN="$RUN $peer"
+	fi
+done
+want direct && RUN="$RUN direct"
+
+for r in $(seq "$REPS"); do
+	for peer in $RUN; do
+		log "$peer: bulk ($BULK_C x $BULK_N each way), round $r/$REPS"
+		sb "$peer" bulk -c "$BULK_C" -n "$BULK_N" -d 120
+	done
+done
+for peer in $RUN; do
+	log "$peer: idle ($IDLE_N tunnels)"
+	if [ "$peer" = direct ]; then
+		sb "$peer" idle -c "$IDLE_N" -d 120
+	else
+		sb "$peer" idle -c "$IDLE_N" -d 120 --pid "${PID_OF[$peer]}" --settle 2
+	fi
+done
+# Connection churn last, and Dante's rounds first: each rate round leaves
+# thousands of TIME_WAIT sockets, and a proxy that binds before connecting
+# (Dante) then runs out of ports. Its own rounds hitting that limit is a real
+# result; other peers' leftovers spoiling its numbers would not be.
+if [ -n "${PORT_OF[dante]:-}" ]; then
+	for r in $(seq "$REPS"); do
+		log "dante: rate ($RATE_C clients, ${RATE_D}s), round $r/$REPS"
+		sb dante rate -c "$RATE_C" -d "$RATE_D"
+	done
+fi
+for r in $(seq "$REPS"); do
+	for peer in $RUN; do
+		[ "$peer" = dante ] && continue
+		log "$peer: rate ($RATE_C clients, ${RATE_D}s), round $r/$REPS"
+		sb "$peer" rate -c "$RATE_C" -d "$RATE_D"
+	done
+done
+
+for peer in $RUN; do
+	if [ "$peer" != direct ]; then
+		kill -0 "${PID_OF[$peer]}" 2>/dev/null || note "$peer: process died during the run"
+		stop_pid "${PID_OF[$peer]}"
+		forget_pid "${PID_OF[$peer]}"
+	fi
+	while read -r e; do
+		[ -n "$e" ] && note "$peer errors: $e"
+	done < <(error_notes "$peer")
 done
 ELAPSED=$(( $(date +%s) - START ))
 [ -n "$OUT" ] && cp "$RESULTS" "$OUT"
