@@ -3,6 +3,11 @@
 
 #include "acl/acl_watch.h"
 #include "api/metrics.h"
+#include "server/server.h"
+#include "session/manager.h"
+#include "session/store.h"
+
+#include <errno.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +45,61 @@ static int wire_acl_evaluate(void *ctx, const struct acl_request *rq, struct api
 	return 0;
 }
 
+static int wire_active(void *ctx, struct session_record ***out, size_t *n)
+{
+	struct api_wiring *w = ctx;
+	session_manager_active(w->sessions, out, n);
+	return 0;
+}
+
+static int wire_get(void *ctx, const char *id, struct session_record **out, char *err,
+		    size_t errlen)
+{
+	struct api_wiring *w = ctx;
+	*out = session_manager_get(w->sessions, id);
+	if (*out)
+		return 0;
+	if (w->store) {
+		int rc = session_store_get(w->store, id, out, err, errlen);
+		if (rc != STORE_OK)
+			return -EIO;
+		if (*out)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+static int wire_history(void *ctx, const struct session_query *q, struct session_page *out,
+			char *err, size_t errlen)
+{
+	struct api_wiring *w = ctx;
+	if (w->store)
+		return session_store_query(w->store, q, out, err, errlen) == STORE_OK ? 0 : -EIO;
+	session_manager_query(w->sessions, q, out);
+	return 0;
+}
+
+static int wire_stats(void *ctx, uint32_t window_hours, struct session_stats *out, char *err,
+		      size_t errlen)
+{
+	struct api_wiring *w = ctx;
+	if (w->store)
+		return session_store_stats(w->store, window_hours, 0, out, err, errlen) == STORE_OK ?
+			       0 :
+			       -EIO;
+	session_manager_stats(w->sessions, window_hours, 0, out);
+	return 0;
+}
+
+static int wire_terminate(void *ctx, const char *id, const char *reason)
+{
+	struct api_wiring *w = ctx;
+	uint64_t conn;
+	if (!session_manager_conn_id(w->sessions, id, &conn))
+		return -ENOENT;
+	return server_terminate_conn(conn, reason) == 0 ? 0 : -ENOENT;
+}
+
 void api_wiring_sources(struct api_wiring *w, struct api_sources *src)
 {
 	memset(src, 0, sizeof(*src));
@@ -48,5 +108,12 @@ void api_wiring_sources(struct api_wiring *w, struct api_sources *src)
 		src->acl_file = acl_manager_path(w->acl);
 		src->acl_reload = wire_acl_reload;
 		src->acl_evaluate = wire_acl_evaluate;
+	}
+	if (w->sessions) {
+		src->sessions_active = wire_active;
+		src->session_get = wire_get;
+		src->sessions_history = wire_history;
+		src->sessions_stats = wire_stats;
+		src->session_terminate = wire_terminate;
 	}
 }
