@@ -186,6 +186,11 @@ def deep_merge(base, over):
     return base
 
 
+# Lines that ASan/UBSan/LSan print: any of them fails the test that ran the
+# process (run the suite with CSOCKS_BIN pointing at an -Dasan=true build).
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
 class Csocks:
     """A running csocks. stop() sends SIGTERM and asserts exit status 0."""
 
@@ -301,7 +306,20 @@ def start_csocks(csocks_bin, tmp_path):
     started = []
 
     def factory(overrides=None, acl=None, extra_files=None, env=None, wait=True):
-        port, api_port = free_port(), free_port()
+        # A free port can be taken by someone else before csocks binds it
+        # (other suites run in parallel): retry with new ports.
+        for attempt in range(3):
+            try:
+                return start_once(overrides, acl, extra_files, env, wait)
+            except AssertionError as e:
+                if "Address already in use" not in str(e) or attempt == 2:
+                    raise
+
+    def start_once(overrides, acl, extra_files, env, wait):
+        port = free_port()
+        api_port = free_port()
+        while api_port == port:
+            api_port = free_port()
         workdir = tmp_path / f"csocks{len(started)}"
         workdir.mkdir()
         for name, text in (extra_files or {}).items():
@@ -322,8 +340,22 @@ def start_csocks(csocks_bin, tmp_path):
         return c.start(wait=wait)
 
     yield factory
+    problems = []
     for c in started:
+        if c.alive():
+            # Stop gracefully so sanitizer builds get to report (leaks too).
+            try:
+                c.proc.send_signal(signal.SIGTERM)
+                c.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                problems.append(f"{c.dir}: did not exit on SIGTERM")
         c.kill()
+        log = c.log_text()
+        for marker in SANITIZER_MARKERS:
+            if marker in log:
+                problems.append(f"{c.log_path}: {marker}\n{log[-4000:]}")
+                break
+    assert not problems, "\n".join(problems)
 
 
 # --------------------------------------------------------------------------
