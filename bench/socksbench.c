@@ -77,7 +77,8 @@ static void usage(FILE *f)
 	      "  --target-threads N  built-in target threads (1)\n"
 	      "  --label NAME        name printed with the results\n"
 	      "  --json              one JSON object per result line\n"
-	      "serve: --port P (0 = ephemeral, printed) --bind ADDR (127.0.0.1) -t N\n",
+	      "serve: --port P (0 = ephemeral, printed) --bind ADDR (127.0.0.1) -t N\n"
+	      "       -d SECONDS: exit after this long (3600) unless a signal comes first\n",
 	      f);
 }
 
@@ -234,7 +235,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	if (!have_n)
 		o->bytes = o->mode == MODE_RATE ? 64 : 256ull << 20;
 	if (!have_d)
-		o->duration = o->mode == MODE_RATE ? 10 : 120;
+		o->duration = o->mode == MODE_RATE ? 10 : o->mode == MODE_SERVE ? 3600 : 120;
 	if (o->mode == MODE_RATE && (o->bytes < 1 || o->bytes > MAX_ECHO)) {
 		fprintf(stderr, "socksbench: rate -n must be 1..%d bytes\n", MAX_ECHO);
 		return -1;
@@ -319,8 +320,11 @@ static int run_job(const struct opts *o, const struct sb_client_cfg *cfg, const 
 	for (int i = 0; i < r->n; i++) {
 		struct sb_job j = *job;
 		j.nconns = job->nconns / r->n + (i < job->nconns % r->n);
-		if (job->quota)
+		if (job->quota) {
 			j.quota = job->quota / (uint64_t)r->n + ((uint64_t)i < job->quota % (uint64_t)r->n);
+			if (j.quota == 0) /* 0 would mean "no limit" */
+				j.stop_starts_ns = 0;
+		}
 		r->w[i] = sb_worker_new(cfg, &j);
 		if (!r->w[i]) {
 			fprintf(stderr, "socksbench: out of memory\n");
@@ -624,8 +628,11 @@ static int mode_serve(const struct opts *o)
 	}
 	printf("socksbench target listening on %s:%u\n", o->bind, sb_target_port(t));
 	fflush(stdout);
-	int sig;
-	sigwait(&set, &sig);
+	/* Bounded like every loop here: -d seconds (default 3600), or a signal. */
+	struct timespec ts = {.tv_sec = (time_t)o->duration,
+			      .tv_nsec = (long)((o->duration - (double)(time_t)o->duration) * 1e9)};
+	while (sigtimedwait(&set, NULL, &ts) < 0 && errno == EINTR)
+		;
 	uint64_t errs = sb_target_errors(t);
 	sb_target_stop(t);
 	if (errs)
