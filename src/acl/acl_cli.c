@@ -16,8 +16,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: csocks acl check FILE\n"
-		   "       csocks acl test (-c CONFIG | --acl FILE) [--user U] --dest D --port P\n"
-		   "                       [--proto tcp|udp] [--group G]...\n");
+	           "       csocks acl test (-c CONFIG | --acl FILE) [--user U] --dest D --port P\n"
+	           "                       [--proto tcp|udp] [--group G]...\n");
 }
 
 static void print_msgs(const struct acl_msgs *m)
@@ -48,8 +48,8 @@ static int cmd_check(int argc, char **argv)
 	print_msgs(&msgs);
 	if (!cfg) {
 		fprintf(stderr, "%s: invalid (%zu error%s, %zu warning%s)\n", argv[1],
-			msgs.n_errors, msgs.n_errors == 1 ? "" : "s", msgs.n_warnings,
-			msgs.n_warnings == 1 ? "" : "s");
+		        msgs.n_errors, msgs.n_errors == 1 ? "" : "s", msgs.n_warnings,
+		        msgs.n_warnings == 1 ? "" : "s");
 		acl_msgs_fini(&msgs);
 		return 1;
 	}
@@ -96,11 +96,15 @@ struct test_opts {
 static int parse_test_opts(int argc, char **argv, struct test_opts *o)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'}, {"acl", required_argument, NULL, 'a'},
-		{"user", required_argument, NULL, 'u'},   {"dest", required_argument, NULL, 'd'},
-		{"port", required_argument, NULL, 'p'},   {"proto", required_argument, NULL, 't'},
-		{"group", required_argument, NULL, 'g'},  {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"acl", required_argument, NULL, 'a'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"dest", required_argument, NULL, 'd'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"proto", required_argument, NULL, 't'},
+	    {"group", required_argument, NULL, 'g'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 	optind = 0; /* full re-initialisation (glibc) */
@@ -108,15 +112,33 @@ static int parse_test_opts(int argc, char **argv, struct test_opts *o)
 	o->groups = xcalloc((size_t)argc + 1, sizeof(char *));
 	while ((ch = getopt_long(argc, argv, "c:a:u:d:p:t:g:h", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': o->config = optarg; break;
-		case 'a': o->acl = optarg; break;
-		case 'u': o->user = optarg; break;
-		case 'd': o->dest = optarg; break;
-		case 'p': o->port = optarg; break;
-		case 't': o->proto = optarg; break;
-		case 'g': o->groups[o->n_groups++] = optarg; break;
-		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return 1;
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'a':
+			o->acl = optarg;
+			break;
+		case 'u':
+			o->user = optarg;
+			break;
+		case 'd':
+			o->dest = optarg;
+			break;
+		case 'p':
+			o->port = optarg;
+			break;
+		case 't':
+			o->proto = optarg;
+			break;
+		case 'g':
+			o->groups[o->n_groups++] = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return 1;
 		}
 	}
 	if (optind != argc || (!o->config == !o->acl) || !o->dest || !o->port) {
@@ -131,7 +153,7 @@ static int parse_test_opts(int argc, char **argv, struct test_opts *o)
 }
 
 static int build_request(const struct test_opts *o, struct acl_request *r,
-			 struct sockaddr_storage *ss)
+                         struct sockaddr_storage *ss)
 {
 	uint64_t port;
 	uint8_t a[16];
@@ -168,16 +190,18 @@ static int build_request(const struct test_opts *o, struct acl_request *r,
 }
 
 static void print_decision(const struct acl_config *cfg, const struct acl_request *r,
-			   const char *acl_file, const struct acl_decision *d)
+                           const char *acl_file, const struct acl_decision *d)
 {
 	const struct acl_user *u = acl_config_find_user(cfg, r->user);
 	printf("acl file: %s\n", acl_file);
 	printf("user:     %s%s\n", r->user, u ? "" : " (no [[users]] entry)");
 	printf("groups:  ");
 	for (size_t i = 0; u && i < u->n_groups; i++)
-		printf(" %s%s", u->groups[i], acl_config_find_group(cfg, u->groups[i]) ? "" : "(undefined)");
+		printf(" %s%s", u->groups[i],
+		       acl_config_find_group(cfg, u->groups[i]) ? "" : "(undefined)");
 	for (size_t i = 0; i < r->n_groups; i++)
-		printf(" %s%s", r->groups[i], acl_config_find_group(cfg, r->groups[i]) ? "" : "(undefined)");
+		printf(" %s%s", r->groups[i],
+		       acl_config_find_group(cfg, r->groups[i]) ? "" : "(undefined)");
 	printf("%s\n", (u && u->n_groups) || r->n_groups ? "" : " (none)");
 	printf("request:  %s %s:%u (%s)\n", r->proto == ACL_PROTO_UDP ? "udp" : "tcp",
 	       r->domain ? r->domain : "address", (unsigned)r->port,
@@ -185,9 +209,9 @@ static void print_decision(const struct acl_config *cfg, const struct acl_reques
 	printf("decision: %s\n", d->allow ? "ALLOW" : "BLOCK");
 	if (d->rule) {
 		const struct acl_rule_view *v = d->rule;
-		printf("rule:     %s '%s' rule #%zu \"%s\" (%s, priority %u", acl_owner_kind_name(v->owner_kind),
-		       v->owner, v->index, v->description, acl_action_name(v->action),
-		       (unsigned)v->priority);
+		printf("rule:     %s '%s' rule #%zu \"%s\" (%s, priority %u",
+		       acl_owner_kind_name(v->owner_kind), v->owner, v->index, v->description,
+		       acl_action_name(v->action), (unsigned)v->priority);
 		if (v->line)
 			printf(", %s:%d", acl_file, v->line);
 		printf(")\n");

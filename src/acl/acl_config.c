@@ -202,7 +202,7 @@ static bool rules_equal(const struct acl_rule *a, size_t na, const struct acl_ru
 		if (x->action != y->action || x->priority != y->priority ||
 		    x->protocols != y->protocols || strcmp(x->description, y->description) != 0 ||
 		    !strv_equal(x->destinations, x->n_destinations, y->destinations,
-				y->n_destinations) ||
+		                y->n_destinations) ||
 		    !strv_equal(x->ports, x->n_ports, y->ports, y->n_ports))
 			return false;
 	}
@@ -255,7 +255,7 @@ struct loader {
 };
 
 static void ld_msg(struct loader *ld, bool error, int line, int col, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 static void ld_msg(struct loader *ld, bool error, int line, int col, const char *fmt, ...)
 {
 	char buf[900];
@@ -266,12 +266,12 @@ static void ld_msg(struct loader *ld, bool error, int line, int col, const char 
 	if (error)
 		ld->errors++;
 	acl_msgs_add(ld->msgs, error, "%s:%d:%d: %s%s", ld->file, line, col,
-		     error ? "" : "warning: ", buf);
+	             error ? "" : "warning: ", buf);
 }
 
 /* Check a value's type; report "key: expected T, got U" when wrong. */
 static bool ld_type(struct loader *ld, const struct toml_kv *kv, enum toml_type want,
-		    const char *what)
+                    const char *what)
 {
 	if (kv->val->type == want)
 		return true;
@@ -315,8 +315,7 @@ static void ld_rule_destinations(struct loader *ld, const struct toml_kv *kv, st
 			acl_dest_format(&d, norm, sizeof(norm));
 			r->destinations[r->n_destinations++] = xstrdup(norm);
 		} else {
-			r->destinations[r->n_destinations++] =
-				xstrndup(e->u.str.ptr, e->u.str.len);
+			r->destinations[r->n_destinations++] = xstrndup(e->u.str.ptr, e->u.str.len);
 		}
 	}
 }
@@ -346,7 +345,8 @@ static void ld_rule_protocols(struct loader *ld, const struct toml_kv *kv, struc
 		unsigned bits;
 		if (acl_proto_parse(e->u.str.ptr, e->u.str.len, &bits) < 0) {
 			ld_msg(ld, true, e->line, e->col,
-			       "unknown protocol '%s' (expected tcp, udp, both or *)", e->u.str.ptr);
+			       "unknown protocol '%s' (expected tcp, udp, both or *)",
+			       e->u.str.ptr);
 			continue;
 		}
 		r->protocols |= bits;
@@ -354,7 +354,7 @@ static void ld_rule_protocols(struct loader *ld, const struct toml_kv *kv, struc
 }
 
 static void ld_rule(struct loader *ld, const char *owner, const struct toml_value *t,
-		    struct acl_rule *r)
+                    struct acl_rule *r)
 {
 	bool have_action = false, have_dest = false, have_ports = false;
 
@@ -371,7 +371,8 @@ static void ld_rule(struct loader *ld, const char *owner, const struct toml_valu
 			have_action = true;
 			if (acl_action_parse(v->u.str.ptr, v->u.str.len, &r->action) < 0)
 				ld_msg(ld, true, v->line, v->col,
-				       "unknown action '%s' (expected allow or block)", v->u.str.ptr);
+				       "unknown action '%s' (expected allow or block)",
+				       v->u.str.ptr);
 		} else if (strcmp(kv->key, "description") == 0) {
 			if (ld_type(ld, kv, TOML_STRING, "string")) {
 				free(r->description);
@@ -416,12 +417,14 @@ static void ld_rule(struct loader *ld, const char *owner, const struct toml_valu
 	if (!have_dest || !have_ports || r->protocols == 0)
 		ld_msg(ld, false, t->line, t->col,
 		       "rule of %s has no %s; it never matches (use [\"*\"] for any)", owner,
-		       !have_dest ? "destinations" : !have_ports ? "ports" : "protocols");
+		       !have_dest    ? "destinations"
+		       : !have_ports ? "ports"
+		                     : "protocols");
 }
 
 /* Load "rules = [ {..}, .. ]" (an array of tables) of an owner. */
 static void ld_rules(struct loader *ld, const char *owner, const struct toml_kv *kv,
-		     struct acl_rule **out, size_t *n_out)
+                     struct acl_rule **out, size_t *n_out)
 {
 	if (!ld_type(ld, kv, TOML_ARRAY, "array of tables"))
 		return;
@@ -539,8 +542,8 @@ static void ld_check_names(struct loader *ld, const struct acl_config *cfg)
 		for (size_t k = 0; k < i; k++)
 			if (u->username[0] && strcmp(cfg->users[k].username, u->username) == 0) {
 				ld_msg(ld, true, u->line, 1,
-				       "duplicate user '%s' (first defined at line %d)", u->username,
-				       cfg->users[k].line);
+				       "duplicate user '%s' (first defined at line %d)",
+				       u->username, cfg->users[k].line);
 				break;
 			}
 		for (size_t k = 0; k < u->n_groups; k++)
@@ -554,17 +557,18 @@ static void ld_check_names(struct loader *ld, const struct acl_config *cfg)
 		const struct acl_group *g = &cfg->groups[i];
 		for (size_t k = 0; k < i; k++)
 			if (g->name[0] && strcasecmp(cfg->groups[k].name, g->name) == 0) {
-				ld_msg(ld, true, g->line, 1,
-				       "duplicate group '%s' (first defined at line %d; group names "
-				       "compare case-insensitively)",
-				       g->name, cfg->groups[k].line);
+				ld_msg(
+				    ld, true, g->line, 1,
+				    "duplicate group '%s' (first defined at line %d; group names "
+				    "compare case-insensitively)",
+				    g->name, cfg->groups[k].line);
 				break;
 			}
 	}
 }
 
 static void ld_entries(struct loader *ld, const struct toml_kv *kv, struct acl_config *cfg,
-		       bool users)
+                       bool users)
 {
 	if (!ld_type(ld, kv, TOML_ARRAY, "array of tables"))
 		return;
@@ -610,7 +614,7 @@ static struct acl_config *ld_tree(struct loader *ld, const struct toml_value *ro
 }
 
 struct acl_config *acl_config_parse(const char *text, size_t len, const char *filename,
-				    struct acl_msgs *msgs)
+                                    struct acl_msgs *msgs)
 {
 	char err[512];
 	struct loader ld = {.file = filename ? filename : "acl", .msgs = msgs};
@@ -655,14 +659,14 @@ int acl_rule_validate(const struct acl_rule *r, char *err, size_t errlen)
 		struct acl_dest d;
 		const char *s = r->destinations[i];
 		if (!s || acl_dest_parse(s, strlen(s), &d, err ? err : e,
-					 err ? errlen : sizeof(e)) == ACL_PARSE_ERROR)
+		                         err ? errlen : sizeof(e)) == ACL_PARSE_ERROR)
 			return -EINVAL;
 	}
 	for (size_t i = 0; i < r->n_ports; i++) {
 		bool any;
 		const char *s = r->ports[i];
 		if (!s || acl_ports_parse(s, strlen(s), NULL, 0, &any, err ? err : e,
-					  err ? errlen : sizeof(e)) < 0)
+		                          err ? errlen : sizeof(e)) < 0)
 			return -EINVAL;
 	}
 	if (err && errlen)
@@ -671,7 +675,7 @@ int acl_rule_validate(const struct acl_rule *r, char *err, size_t errlen)
 }
 
 static void rules_validate(const char *owner, const struct acl_rule *r, size_t n,
-			   struct acl_msgs *msgs, size_t *errors)
+                           struct acl_msgs *msgs, size_t *errors)
 {
 	char err[300];
 	for (size_t i = 0; i < n; i++)
@@ -861,7 +865,7 @@ static void set_err(char *err, size_t errlen, const char *msg)
 
 /* Copy a rule, rewriting CIDRs with host bits to their network. */
 static int rule_copy_checked(struct acl_rule *dst, const struct acl_rule *src, char *err,
-			     size_t errlen)
+                             size_t errlen)
 {
 	int rc = acl_rule_validate(src, err, errlen);
 	if (rc < 0)
@@ -881,8 +885,8 @@ static int rule_copy_checked(struct acl_rule *dst, const struct acl_rule *src, c
 	return 0;
 }
 
-static int rules_copy_checked(struct acl_rule **out, const struct acl_rule *r, size_t n,
-			      char *err, size_t errlen)
+static int rules_copy_checked(struct acl_rule **out, const struct acl_rule *r, size_t n, char *err,
+                              size_t errlen)
 {
 	struct acl_rule *d = xcalloc(n ? n : 1, sizeof(*d));
 	for (size_t i = 0; i < n; i++) {
@@ -928,8 +932,7 @@ static int group_build(struct acl_group *dst, const struct acl_group *g, char *e
 	return 0;
 }
 
-int acl_config_user_add(struct acl_config *cfg, const struct acl_user *u, char *err,
-			size_t errlen)
+int acl_config_user_add(struct acl_config *cfg, const struct acl_user *u, char *err, size_t errlen)
 {
 	struct acl_user nu;
 	if (u->username && acl_config_find_user(cfg, u->username)) {
@@ -944,8 +947,8 @@ int acl_config_user_add(struct acl_config *cfg, const struct acl_user *u, char *
 	return 0;
 }
 
-int acl_config_user_replace(struct acl_config *cfg, const char *username,
-			    const struct acl_user *u, char *err, size_t errlen)
+int acl_config_user_replace(struct acl_config *cfg, const char *username, const struct acl_user *u,
+                            char *err, size_t errlen)
 {
 	struct acl_user nu, *old = acl_config_find_user(cfg, username);
 	if (!old) {
@@ -979,7 +982,7 @@ int acl_config_user_del(struct acl_config *cfg, const char *username)
 }
 
 int acl_config_group_add(struct acl_config *cfg, const struct acl_group *g, char *err,
-			 size_t errlen)
+                         size_t errlen)
 {
 	struct acl_group ng;
 	if (g->name && acl_config_find_group(cfg, g->name)) {
@@ -995,7 +998,7 @@ int acl_config_group_add(struct acl_config *cfg, const struct acl_group *g, char
 }
 
 int acl_config_group_replace(struct acl_config *cfg, const char *name, const struct acl_group *g,
-			     char *err, size_t errlen)
+                             char *err, size_t errlen)
 {
 	struct acl_group ng, *old = acl_config_find_group(cfg, name);
 	if (!old) {
@@ -1029,7 +1032,7 @@ int acl_config_group_del(struct acl_config *cfg, const char *name)
 }
 
 static int owner_rules(struct acl_config *cfg, enum acl_owner_kind kind, const char *owner,
-		       struct acl_rule ***rules, size_t **n)
+                       struct acl_rule ***rules, size_t **n)
 {
 	if (kind == ACL_OWNER_USER) {
 		struct acl_user *u = acl_config_find_user(cfg, owner);
@@ -1048,7 +1051,7 @@ static int owner_rules(struct acl_config *cfg, enum acl_owner_kind kind, const c
 }
 
 int acl_config_rule_add(struct acl_config *cfg, enum acl_owner_kind kind, const char *owner,
-			const struct acl_rule *r, char *err, size_t errlen)
+                        const struct acl_rule *r, char *err, size_t errlen)
 {
 	struct acl_rule **rules, nr;
 	size_t *n;
@@ -1065,7 +1068,7 @@ int acl_config_rule_add(struct acl_config *cfg, enum acl_owner_kind kind, const 
 }
 
 int acl_config_rule_replace(struct acl_config *cfg, enum acl_owner_kind kind, const char *owner,
-			    size_t index, const struct acl_rule *r, char *err, size_t errlen)
+                            size_t index, const struct acl_rule *r, char *err, size_t errlen)
 {
 	struct acl_rule **rules, nr;
 	size_t *n;
@@ -1083,7 +1086,7 @@ int acl_config_rule_replace(struct acl_config *cfg, enum acl_owner_kind kind, co
 }
 
 int acl_config_rule_del(struct acl_config *cfg, enum acl_owner_kind kind, const char *owner,
-			size_t index)
+                        size_t index)
 {
 	struct acl_rule **rules;
 	size_t *n;

@@ -26,7 +26,7 @@
 
 /* Collected validation messages. */
 struct acl_msgs {
-	char **v;      /* each NUL-terminated, owned */
+	char **v; /* each NUL-terminated, owned */
 	bool *is_error;
 	size_t n;
 	size_t n_errors, n_warnings;
@@ -35,7 +35,7 @@ struct acl_msgs {
 void acl_msgs_init(struct acl_msgs *m);
 void acl_msgs_fini(struct acl_msgs *m);
 void acl_msgs_add(struct acl_msgs *m, bool error, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* All messages joined by '\n' (caller frees), or NULL when there are none. */
 char *acl_msgs_join(const struct acl_msgs *m);
 
@@ -43,7 +43,7 @@ char *acl_msgs_join(const struct acl_msgs *m);
  * acl_config_free()) or NULL when there is any error; msgs (may be NULL)
  * receives every error and warning. filename is used in messages only. */
 struct acl_config *acl_config_parse(const char *text, size_t len, const char *filename,
-				    struct acl_msgs *msgs);
+                                    struct acl_msgs *msgs);
 struct acl_config *acl_config_load(const char *path, struct acl_msgs *msgs);
 
 void acl_config_free(struct acl_config *cfg);
@@ -70,22 +70,21 @@ int acl_config_write(const struct acl_config *cfg, const char *path);
  * rule index). err may be NULL. Users match by exact name, groups
  * case-insensitively. */
 int acl_config_set_default_policy(struct acl_config *cfg, enum acl_action policy);
-int acl_config_user_add(struct acl_config *cfg, const struct acl_user *u, char *err,
-			size_t errlen);
-int acl_config_user_replace(struct acl_config *cfg, const char *username,
-			    const struct acl_user *u, char *err, size_t errlen);
+int acl_config_user_add(struct acl_config *cfg, const struct acl_user *u, char *err, size_t errlen);
+int acl_config_user_replace(struct acl_config *cfg, const char *username, const struct acl_user *u,
+                            char *err, size_t errlen);
 int acl_config_user_del(struct acl_config *cfg, const char *username);
 int acl_config_group_add(struct acl_config *cfg, const struct acl_group *g, char *err,
-			 size_t errlen);
+                         size_t errlen);
 int acl_config_group_replace(struct acl_config *cfg, const char *name, const struct acl_group *g,
-			     char *err, size_t errlen);
+                             char *err, size_t errlen);
 int acl_config_group_del(struct acl_config *cfg, const char *name);
 int acl_config_rule_add(struct acl_config *cfg, enum acl_owner_kind kind, const char *owner,
-			const struct acl_rule *r, char *err, size_t errlen);
+                        const struct acl_rule *r, char *err, size_t errlen);
 int acl_config_rule_replace(struct acl_config *cfg, enum acl_owner_kind kind, const char *owner,
-			    size_t index, const struct acl_rule *r, char *err, size_t errlen);
+                            size_t index, const struct acl_rule *r, char *err, size_t errlen);
 int acl_config_rule_del(struct acl_config *cfg, enum acl_owner_kind kind, const char *owner,
-			size_t index);
+                        size_t index);
 
 /* Lookups (NULL when absent). Pointers borrow from cfg until it changes. */
 struct acl_user *acl_config_find_user(const struct acl_config *cfg, const char *username);

@@ -2,23 +2,25 @@
  *
  * Layout. Every rule of the file gets a rank (its position in evaluation
  * order); rules[] is stored in rank order and everything else refers to
- * ranks, so "better" is simply "smaller". Each owner (a user entry or a
- * group) has:
+ * ranks, so "better" is simply "smaller". Owners are user entries (ids
+ * 0..n_users-1) and groups (the ids after). Each owner has:
  *   - the ranks of its "*" rules,
  *   - the ranks of its rules with an IP/CIDR destination (for the
  *     provisional test of a name-only request),
  *   - its inner-wildcard patterns (few; scanned),
  *   - bitmaps of the IPv4/IPv6 prefix lengths it uses.
- * One open-addressing hash table holds every other key, each with its
- * posting list of ranks (ascending):
- *   (DOMAIN, owner, "www.example.com")   exact names
- *   (SUFFIX, owner, "example.com")       from "*.example.com"
- *   (V4, owner, plen + network bytes)    IPv4 addresses and CIDRs
- *   (V6, owner, plen + network bytes)    IPv6 addresses and CIDRs
- *   (USER, -, username)                  -> user entry
- *   (GROUP, -, lower-case group name)    -> group owner
- * Byte hashes are FNV-1a over the key read right to left, so one pass over
- * a requested name yields the hash of every suffix at once.
+ * One open-addressing hash table holds every other key, each with a
+ * posting list of (owner, rank) sorted by owner then rank:
+ *   (DOMAIN, "www.example.com")        exact names
+ *   (SUFFIX, "example.com")            from "*.example.com"
+ *   (V4, plen + network bytes)         IPv4 addresses and CIDRs
+ *   (V6, plen + network bytes)         IPv6 addresses and CIDRs
+ *   (USER, username)                   -> user entry
+ *   (GROUP, lower-case group name)     -> group owner
+ * Keys are shared by owners, so a request costs one probe per name suffix
+ * or prefix length however many groups the user has. Byte hashes are
+ * FNV-1a over the key read right to left, so one pass over a requested
+ * name yields the hash of every suffix at once.
  */
 #include "acl/acl_engine.h"
 
@@ -66,11 +68,17 @@ struct cuser {
 	uint32_t groups_off, groups_n; /* group owner ids in post[] */
 };
 
+/* A posting: rule `rank` of owner `owner` has this key. USER and GROUP keys
+ * have one posting whose rank field holds the user index / group owner id. */
+struct opost {
+	uint32_t owner, rank;
+};
+
 struct hent {
 	uint64_t h;
 	uint32_t key_off;
-	uint32_t owner;
-	uint32_t post_off, post_n;
+	uint32_t post_off, post_n; /* in opost[], sorted by (owner, rank) */
+	struct opost one;          /* the posting itself when post_n == 1 (no extra miss) */
 	uint16_t key_len;
 	uint8_t kind; /* 0 = empty slot */
 };
@@ -83,6 +91,7 @@ struct acl_snapshot {
 	size_t n_rules;
 	struct acl_port_range *ports;
 	uint32_t *post;
+	struct opost *opost;
 	struct cpat *pats;
 	struct acl_dest *dests;
 	struct cowner *owners;
@@ -90,12 +99,17 @@ struct acl_snapshot {
 	struct cuser *users;
 	struct hent *tab;
 	size_t tab_mask;
+	/* One bit per hash (top bits), 16+ bits per key: most lookups (suffixes
+	 * and prefixes nobody wrote) end here, in a small cache-resident array,
+	 * instead of in the table. */
+	uint64_t *filter;
+	unsigned filter_shift;
 	char *keys;
 	/* hits[rank]; hits[n_rules] default allow; hits[n_rules + 1] default block */
 	_Atomic uint64_t *hits;
 };
 
-#define FNV_OFF 0xcbf29ce484222325ull
+#define FNV_OFF   0xcbf29ce484222325ull
 #define FNV_PRIME 0x100000001b3ull
 
 static inline char lower(char c)
@@ -113,9 +127,9 @@ static uint64_t hash_rev(const char *p, size_t n, bool fold)
 	return h;
 }
 
-static inline uint64_t hash_key(uint64_t hb, unsigned kind, uint32_t owner)
+static inline uint64_t hash_key(uint64_t hb, unsigned kind)
 {
-	uint64_t x = hb ^ ((uint64_t)kind << 59) ^ ((uint64_t)owner * 0x9e3779b97f4a7c15ull);
+	uint64_t x = hb ^ ((uint64_t)kind * 0x9e3779b97f4a7c15ull);
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdull;
 	x ^= x >> 33;
@@ -125,13 +139,16 @@ static inline uint64_t hash_key(uint64_t hb, unsigned kind, uint32_t owner)
 }
 
 static const struct hent *lookup(const struct acl_snapshot *s, uint64_t h, unsigned kind,
-				 uint32_t owner, const char *key, size_t len, bool fold)
+                                 const char *key, size_t len, bool fold)
 {
+	uint64_t bit = h >> s->filter_shift;
+	if (!(s->filter[bit / 64] & (1ull << (bit % 64))))
+		return NULL;
 	for (size_t i = h & s->tab_mask;; i = (i + 1) & s->tab_mask) {
 		const struct hent *e = &s->tab[i];
 		if (!e->kind)
 			return NULL;
-		if (e->h != h || e->kind != kind || e->owner != owner || e->key_len != len)
+		if (e->h != h || e->kind != kind || e->key_len != len)
 			continue;
 		const char *k = s->keys + e->key_off;
 		size_t j = 0;
@@ -151,7 +168,7 @@ static const struct hent *lookup(const struct acl_snapshot *s, uint64_t h, unsig
 
 struct item {
 	uint64_t h;
-	uint32_t owner;
+	uint32_t owner; /* of the posting; not part of the key */
 	uint32_t key_off;
 	uint32_t val;
 	uint16_t key_len;
@@ -166,6 +183,8 @@ struct builder {
 	size_t n_keys, cap_keys;
 	uint32_t *post;
 	size_t n_post, cap_post;
+	struct opost *opost;
+	size_t n_opost, cap_opost;
 	struct acl_port_range *ports;
 	size_t n_ports, cap_ports;
 	struct cpat *pats;
@@ -176,11 +195,11 @@ struct builder {
 
 #define GROW(arr, n, cap)                                                                          \
 	((n) < (cap) ? (void)0                                                                     \
-		     : (void)((cap) = (cap) ? (cap) * 2 : 64,                                      \
-			      (arr) = xrealloc((arr), (cap) * sizeof(*(arr)))))
+	             : (void)((cap) = (cap) ? (cap)*2 : 64,                                        \
+	                      (arr) = xrealloc((arr), (cap) * sizeof(*(arr)))))
 
-static void add_item(struct builder *b, unsigned kind, uint32_t owner, const void *key,
-		     size_t len, bool fold, uint32_t val)
+static void add_item(struct builder *b, unsigned kind, uint32_t owner, const void *key, size_t len,
+                     bool fold, uint32_t val)
 {
 	if (len > UINT16_MAX)
 		return; /* cannot be matched anyway: requests are shorter */
@@ -193,12 +212,12 @@ static void add_item(struct builder *b, unsigned kind, uint32_t owner, const voi
 		k[i] = fold ? lower(((const char *)key)[i]) : ((const char *)key)[i];
 	GROW(b->items, b->n_items, b->cap_items);
 	b->items[b->n_items++] = (struct item){
-		.h = hash_key(hash_rev(k, len, false), kind, owner),
-		.owner = owner,
-		.key_off = (uint32_t)b->n_keys,
-		.val = val,
-		.key_len = (uint16_t)len,
-		.kind = (uint8_t)kind,
+	    .h = hash_key(hash_rev(k, len, false), kind),
+	    .owner = owner,
+	    .key_off = (uint32_t)b->n_keys,
+	    .val = val,
+	    .key_len = (uint16_t)len,
+	    .kind = (uint8_t)kind,
 	};
 	b->n_keys += len;
 }
@@ -218,20 +237,19 @@ static int item_cmp(const void *pa, const void *pb, void *ctx)
 		return a->h < b->h ? -1 : 1;
 	if (a->kind != b->kind)
 		return a->kind < b->kind ? -1 : 1;
-	if (a->owner != b->owner)
-		return a->owner < b->owner ? -1 : 1;
 	if (a->key_len != b->key_len)
 		return a->key_len < b->key_len ? -1 : 1;
 	int c = memcmp(keys + a->key_off, keys + b->key_off, a->key_len);
 	if (c)
 		return c;
+	if (a->owner != b->owner)
+		return a->owner < b->owner ? -1 : 1;
 	return a->val < b->val ? -1 : a->val > b->val;
 }
 
 static bool item_same_key(const struct builder *b, const struct item *x, const struct item *y)
 {
-	return x->h == y->h && x->kind == y->kind && x->owner == y->owner &&
-	       x->key_len == y->key_len &&
+	return x->h == y->h && x->kind == y->kind && x->key_len == y->key_len &&
 	       memcmp(b->keys + x->key_off, b->keys + y->key_off, x->key_len) == 0;
 }
 
@@ -241,7 +259,8 @@ static void build_table(struct builder *b)
 	struct acl_snapshot *s = b->s;
 	size_t n_entries = 0, cap = 16;
 
-	qsort_r(b->items, b->n_items, sizeof(*b->items), item_cmp, b->keys);
+	if (b->n_items > 1)
+		qsort_r(b->items, b->n_items, sizeof(*b->items), item_cmp, b->keys);
 	for (size_t i = 0; i < b->n_items; i++)
 		if (i == 0 || !item_same_key(b, &b->items[i - 1], &b->items[i]))
 			n_entries++;
@@ -249,19 +268,32 @@ static void build_table(struct builder *b)
 		cap *= 2;
 	s->tab = xcalloc(cap, sizeof(*s->tab));
 	s->tab_mask = cap - 1;
+	size_t fbits = 1024;
+	s->filter_shift = 54;
+	while (fbits < n_entries * 16) {
+		fbits *= 2;
+		s->filter_shift--;
+	}
+	s->filter = xcalloc(fbits / 64, sizeof(*s->filter));
 	for (size_t i = 0; i < b->n_items;) {
 		const struct item *it = &b->items[i];
 		struct hent e = {.h = it->h,
-				 .key_off = it->key_off,
-				 .owner = it->owner,
-				 .post_off = (uint32_t)b->n_post,
-				 .key_len = it->key_len,
-				 .kind = it->kind};
+		                 .key_off = it->key_off,
+		                 .post_off = (uint32_t)b->n_opost,
+		                 .key_len = it->key_len,
+		                 .kind = it->kind};
 		size_t j = i;
-		for (; j < b->n_items && item_same_key(b, it, &b->items[j]); j++)
-			if (j == i || b->items[j].val != b->items[j - 1].val)
-				add_post(b, b->items[j].val);
-		e.post_n = (uint32_t)(b->n_post - e.post_off);
+		for (; j < b->n_items && item_same_key(b, it, &b->items[j]); j++) {
+			const struct item *x = &b->items[j];
+			if (j > i && x->val == x[-1].val && x->owner == x[-1].owner)
+				continue; /* the same destination twice in one rule */
+			GROW(b->opost, b->n_opost, b->cap_opost);
+			b->opost[b->n_opost++] = (struct opost){.owner = x->owner, .rank = x->val};
+		}
+		e.post_n = (uint32_t)(b->n_opost - e.post_off);
+		e.one = b->opost[e.post_off];
+		uint64_t bit = e.h >> s->filter_shift;
+		s->filter[bit / 64] |= 1ull << (bit % 64);
 		size_t k = e.h & s->tab_mask;
 		while (s->tab[k].kind)
 			k = (k + 1) & s->tab_mask;
@@ -273,10 +305,10 @@ static void build_table(struct builder *b)
 struct rref {
 	const struct acl_rule *r;
 	enum acl_owner_kind kind;
-	uint32_t owner;    /* owner id: users first, then groups */
-	const char *name;  /* owner name */
-	size_t index;      /* in the owner's rules[] */
-	size_t seq;        /* model order */
+	uint32_t owner;   /* owner id: users first, then groups */
+	const char *name; /* owner name */
+	size_t index;     /* in the owner's rules[] */
+	size_t seq;       /* model order */
 };
 
 static int rref_cmp(const void *pa, const void *pb)
@@ -295,8 +327,8 @@ static int port_cmp(const void *pa, const void *pb)
 	return a->lo != b->lo ? (a->lo < b->lo ? -1 : 1) : (a->hi < b->hi ? -1 : a->hi > b->hi);
 }
 
-static int compile_ports(struct builder *b, const struct acl_rule *r, struct crule *c,
-			 char *err, size_t errlen)
+static int compile_ports(struct builder *b, const struct acl_rule *r, struct crule *c, char *err,
+                         size_t errlen)
 {
 	size_t start = b->n_ports;
 	for (size_t i = 0; i < r->n_ports; i++) {
@@ -317,7 +349,8 @@ static int compile_ports(struct builder *b, const struct acl_rule *r, struct cru
 	/* Sort and merge overlapping or adjacent ranges: lookups binary-search. */
 	struct acl_port_range *pr = b->ports + start;
 	size_t n = b->n_ports - start, m = 0;
-	qsort(pr, n, sizeof(*pr), port_cmp);
+	if (n > 1)
+		qsort(pr, n, sizeof(*pr), port_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (m && (uint32_t)pr[m - 1].hi + 1 >= pr[i].lo) {
 			if (pr[i].hi > pr[m - 1].hi)
@@ -349,7 +382,7 @@ static void olist_push(uint32_t **v, size_t *n, size_t *cap, uint32_t rank)
 }
 
 static int compile_dest(struct builder *b, struct olist *ol, struct cowner *o, uint32_t owner,
-			uint32_t rank, const char *str, char *err, size_t errlen)
+                        uint32_t rank, const char *str, char *err, size_t errlen)
 {
 	struct acl_dest d;
 	uint8_t key[17];
@@ -400,11 +433,13 @@ static void snapshot_free(struct acl_snapshot *s)
 	free(s->rules);
 	free(s->ports);
 	free(s->post);
+	free(s->opost);
 	free(s->pats);
 	free(s->dests);
 	free(s->owners);
 	free(s->users);
 	free(s->tab);
+	free(s->filter);
 	free(s->keys);
 	free((void *)s->hits);
 	free(s);
@@ -431,13 +466,20 @@ static struct rref *collect_rules(const struct acl_config *cfg, size_t *n_out)
 	struct rref *rr = xcalloc(n ? n : 1, sizeof(*rr));
 	for (size_t i = 0; i < cfg->n_users; i++)
 		for (size_t j = 0; j < cfg->users[i].n_rules; j++, k++)
-			rr[k] = (struct rref){&cfg->users[i].rules[j], ACL_OWNER_USER, (uint32_t)i,
-					      cfg->users[i].username, j, k};
+			rr[k] = (struct rref){&cfg->users[i].rules[j],
+			                      ACL_OWNER_USER,
+			                      (uint32_t)i,
+			                      cfg->users[i].username,
+			                      j,
+			                      k};
 	for (size_t i = 0; i < cfg->n_groups; i++)
 		for (size_t j = 0; j < cfg->groups[i].n_rules; j++, k++)
-			rr[k] = (struct rref){&cfg->groups[i].rules[j], ACL_OWNER_GROUP,
-					      (uint32_t)(cfg->n_users + i), cfg->groups[i].name, j,
-					      k};
+			rr[k] = (struct rref){&cfg->groups[i].rules[j],
+			                      ACL_OWNER_GROUP,
+			                      (uint32_t)(cfg->n_users + i),
+			                      cfg->groups[i].name,
+			                      j,
+			                      k};
 	qsort(rr, n, sizeof(*rr), rref_cmp);
 	*n_out = n;
 	return rr;
@@ -463,7 +505,7 @@ static void compile_users(struct builder *b, const struct acl_config *cfg)
 	}
 	for (size_t g = 0; g < cfg->n_groups; g++)
 		add_item(b, K_GROUP, 0, cfg->groups[g].name, strlen(cfg->groups[g].name), true,
-			 (uint32_t)(cfg->n_users + g));
+		         (uint32_t)(cfg->n_users + g));
 }
 
 struct acl_snapshot *acl_compile(const struct acl_config *cfg_in, char *err, size_t errlen)
@@ -490,19 +532,19 @@ struct acl_snapshot *acl_compile(const struct acl_config *cfg_in, char *err, siz
 		const struct rref *x = &rr[rank];
 		struct crule *c = &s->rules[rank];
 		c->view = (struct acl_rule_view){.id = (uint32_t)rank,
-						 .owner_kind = x->kind,
-						 .owner = x->name,
-						 .index = x->index,
-						 .action = x->r->action,
-						 .priority = x->r->priority,
-						 .description = x->r->description,
-						 .line = x->r->line};
+		                                 .owner_kind = x->kind,
+		                                 .owner = x->name,
+		                                 .index = x->index,
+		                                 .action = x->r->action,
+		                                 .priority = x->r->priority,
+		                                 .description = x->r->description,
+		                                 .line = x->r->line};
 		c->protos = x->r->protocols;
 		if (compile_ports(&b, x->r, c, err, errlen) < 0)
 			goto fail;
 		for (size_t i = 0; i < x->r->n_destinations; i++)
 			if (compile_dest(&b, &ol[x->owner], &s->owners[x->owner], x->owner,
-					 (uint32_t)rank, x->r->destinations[i], err, errlen) < 0)
+			                 (uint32_t)rank, x->r->destinations[i], err, errlen) < 0)
 				goto fail;
 	}
 	for (size_t i = 0; i < s->n_owners; i++) {
@@ -526,6 +568,7 @@ struct acl_snapshot *acl_compile(const struct acl_config *cfg_in, char *err, siz
 	build_table(&b);
 	s->keys = b.keys;
 	s->post = b.post;
+	s->opost = b.opost;
 	s->ports = b.ports;
 	s->pats = b.pats;
 	s->dests = b.dests;
@@ -535,6 +578,7 @@ struct acl_snapshot *acl_compile(const struct acl_config *cfg_in, char *err, siz
 fail:
 	s->keys = b.keys;
 	s->post = b.post;
+	s->opost = b.opost;
 	s->ports = b.ports;
 	s->pats = b.pats;
 	s->dests = b.dests;
@@ -564,11 +608,13 @@ void acl_snapshot_unref(struct acl_snapshot *s)
 /* ---- evaluation -------------------------------------------------------- */
 
 #define MAX_LABELS 128 /* a 253-byte name has at most 127 dots */
-#define MAX_SEEN 64    /* owners deduplicated per request; more only cost time */
+/* Distinct owners (the user entry + groups the file defines) considered per
+ * request. A user in more of the file's groups than this has the extra
+ * groups ignored; far beyond any real policy. */
+#define MAX_OWNERS 256
 
 struct ectx {
 	const struct acl_snapshot *s;
-	const struct acl_request *r;
 	unsigned proto;
 	uint16_t port;
 	int name_len; /* -1: no name to match */
@@ -581,8 +627,10 @@ struct ectx {
 	uint8_t addr[16];
 	uint32_t best; /* rank of the best match so far; n_rules = none */
 	bool provisional;
-	uint32_t seen[MAX_SEEN];
-	size_t n_seen;
+	size_t n_owners;
+	uint32_t owners[MAX_OWNERS];    /* sorted, distinct */
+	uint64_t v4_plens, v6_plens[3]; /* union over owners */
+	bool has_domain, has_suffix;    /* union over owners */
 };
 
 static bool port_ok(const struct acl_snapshot *s, const struct crule *c, uint16_t port)
@@ -607,7 +655,7 @@ static inline bool rule_ok(const struct ectx *c, uint32_t rank)
 	return (cr->protos & c->proto) && port_ok(c->s, cr, c->port);
 }
 
-/* Take the first rank of a posting list that beats the best so far and
+/* Take the first rank of an ascending list that beats the best so far and
  * passes the port and protocol test. */
 static void try_ranks(struct ectx *c, const uint32_t *ranks, size_t n)
 {
@@ -618,10 +666,38 @@ static void try_ranks(struct ectx *c, const uint32_t *ranks, size_t n)
 		}
 }
 
+/* First posting index with owner >= want, in [lo, n). */
+static size_t post_lower(const struct opost *p, size_t lo, size_t n, uint32_t want)
+{
+	size_t hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (p[mid].owner < want)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Postings are sorted by (owner, rank) and so are the request's owners:
+ * walk both, taking for each common owner its best acceptable rank. */
 static void try_entry(struct ectx *c, const struct hent *e)
 {
-	if (e)
-		try_ranks(c, c->s->post + e->post_off, e->post_n);
+	if (!e)
+		return;
+	const struct opost *p = e->post_n == 1 ? &e->one : c->s->opost + e->post_off;
+	size_t n = e->post_n, i = 0;
+	for (size_t k = 0; k < c->n_owners && i < n; k++) {
+		uint32_t want = c->owners[k];
+		if (p[i].owner < want)
+			i = post_lower(p, i, n, want);
+		for (; i < n && p[i].owner == want; i++)
+			if (p[i].rank < c->best && rule_ok(c, p[i].rank)) {
+				c->best = p[i].rank;
+				break;
+			}
+	}
 }
 
 static void mask_addr(uint8_t *out, const uint8_t *in, size_t bytes, unsigned plen)
@@ -629,46 +705,50 @@ static void mask_addr(uint8_t *out, const uint8_t *in, size_t bytes, unsigned pl
 	for (size_t i = 0; i < bytes; i++) {
 		unsigned bit0 = (unsigned)i * 8;
 		uint8_t keep = plen >= bit0 + 8 ? 0xff
-			       : plen <= bit0   ? 0
-						: (uint8_t)(0xff << (8 - (plen - bit0)));
+		               : plen <= bit0   ? 0
+		                                : (uint8_t)(0xff << (8 - (plen - bit0)));
 		out[i] = in[i] & keep;
 	}
 }
 
-static void match_addr(struct ectx *c, uint32_t owner, const struct cowner *o)
+/* One hash lookup per prefix length used by any applicable owner. */
+static void match_addr(struct ectx *c)
 {
 	uint8_t key[17];
 	bool v4 = c->family == 4;
 	size_t bytes = v4 ? 4 : 16;
 	unsigned kind = v4 ? K_V4 : K_V6;
 	for (unsigned w = 0; w < (v4 ? 1u : 3u); w++) {
-		uint64_t bits = v4 ? o->v4_plens : o->v6_plens[w];
+		uint64_t bits = v4 ? c->v4_plens : c->v6_plens[w];
 		while (bits) {
 			unsigned plen = w * 64 + (unsigned)__builtin_ctzll(bits);
 			bits &= bits - 1;
 			key[0] = (uint8_t)plen;
 			mask_addr(key + 1, c->addr, bytes, plen);
-			uint64_t h = hash_key(hash_rev((const char *)key, bytes + 1, false), kind,
-					      owner);
-			try_entry(c, lookup(c->s, h, kind, owner, (const char *)key, bytes + 1,
-					    false));
+			uint64_t h = hash_key(hash_rev((const char *)key, bytes + 1, false), kind);
+			try_entry(c, lookup(c->s, h, kind, (const char *)key, bytes + 1, false));
 		}
 	}
 }
 
-static void match_name(struct ectx *c, uint32_t owner, const struct cowner *o)
+/* The exact name and each of its suffixes: one lookup each, whatever the
+ * number of owners. */
+static void match_name(struct ectx *c)
 {
 	const struct acl_snapshot *s = c->s;
-	if (o->has_domain)
-		try_entry(c, lookup(s, hash_key(c->name_h, K_DOMAIN, owner), K_DOMAIN, owner,
-				    c->name, (size_t)c->name_len, false));
-	if (o->has_suffix)
-		for (size_t i = 0; i < c->n_suf; i++) {
-			const char *suf = c->name + c->suf_off[i];
-			size_t len = (size_t)c->name_len - c->suf_off[i];
-			try_entry(c, lookup(s, hash_key(c->suf_h[i], K_SUFFIX, owner), K_SUFFIX,
-					    owner, suf, len, false));
-		}
+	if (c->has_domain)
+		try_entry(c, lookup(s, hash_key(c->name_h, K_DOMAIN), K_DOMAIN, c->name,
+		                    (size_t)c->name_len, false));
+	for (size_t i = 0; c->has_suffix && i < c->n_suf; i++) {
+		const char *suf = c->name + c->suf_off[i];
+		size_t len = (size_t)c->name_len - c->suf_off[i];
+		try_entry(c, lookup(s, hash_key(c->suf_h[i], K_SUFFIX), K_SUFFIX, suf, len, false));
+	}
+}
+
+static void match_patterns(struct ectx *c, const struct cowner *o)
+{
+	const struct acl_snapshot *s = c->s;
 	for (size_t i = 0; i < o->pat_n; i++) {
 		const struct cpat *p = &s->pats[o->pat_off + i];
 		if (p->rank >= c->best)
@@ -681,55 +761,48 @@ static void match_name(struct ectx *c, uint32_t owner, const struct cowner *o)
 	}
 }
 
-static void eval_owner(struct ectx *c, uint32_t owner)
-{
-	const struct cowner *o = &c->s->owners[owner];
-	try_ranks(c, c->s->post + o->any_off, o->any_n);
-	if (c->name_len > 0)
-		match_name(c, owner, o);
-	if (c->family)
-		match_addr(c, owner, o);
-}
-
 /* Phase-1 test: could an IP/CIDR rule ranked above the decision match? */
-static void prov_owner(struct ectx *c, uint32_t owner)
+static bool addr_rule_could_win(const struct ectx *c, const struct cowner *o)
 {
-	const struct cowner *o = &c->s->owners[owner];
 	const uint32_t *ranks = c->s->post + o->addr_off;
 	for (size_t i = 0; i < o->addr_n && ranks[i] < c->best; i++)
-		if (rule_ok(c, ranks[i])) {
-			c->provisional = true;
-			return;
-		}
+		if (rule_ok(c, ranks[i]))
+			return true;
+	return false;
 }
 
-static void visit(struct ectx *c, uint32_t owner, bool prov)
+static void add_owner(struct ectx *c, uint32_t owner)
 {
-	for (size_t i = 0; i < c->n_seen; i++)
-		if (c->seen[i] == owner)
-			return;
-	if (c->n_seen < MAX_SEEN)
-		c->seen[c->n_seen++] = owner;
-	if (prov)
-		prov_owner(c, owner);
-	else
-		eval_owner(c, owner);
+	size_t i = c->n_owners;
+	if (i == MAX_OWNERS)
+		return;
+	while (i > 0 && c->owners[i - 1] > owner)
+		i--;
+	if (i > 0 && c->owners[i - 1] == owner)
+		return;
+	memmove(&c->owners[i + 1], &c->owners[i], (c->n_owners - i) * sizeof(c->owners[0]));
+	c->owners[i] = owner;
+	c->n_owners++;
+	const struct cowner *o = &c->s->owners[owner];
+	c->has_domain |= o->has_domain;
+	c->has_suffix |= o->has_suffix;
+	c->v4_plens |= o->v4_plens;
+	for (int w = 0; w < 3; w++)
+		c->v6_plens[w] |= o->v6_plens[w];
 }
 
-static void walk_owners(struct ectx *c, bool prov)
+static void collect_owners(struct ectx *c, const struct acl_request *r)
 {
 	const struct acl_snapshot *s = c->s;
-	const struct acl_request *r = c->r;
-	c->n_seen = 0;
 	if (r->user) {
 		size_t len = strlen(r->user);
-		const struct hent *e = lookup(s, hash_key(hash_rev(r->user, len, false), K_USER, 0),
-					      K_USER, 0, r->user, len, false);
+		const struct hent *e = lookup(s, hash_key(hash_rev(r->user, len, false), K_USER),
+		                              K_USER, r->user, len, false);
 		if (e) {
-			const struct cuser *u = &s->users[s->post[e->post_off]];
-			visit(c, u->owner, prov);
+			const struct cuser *u = &s->users[e->one.rank];
+			add_owner(c, u->owner);
 			for (size_t i = 0; i < u->groups_n; i++)
-				visit(c, s->post[u->groups_off + i], prov);
+				add_owner(c, s->post[u->groups_off + i]);
 		}
 	}
 	for (size_t i = 0; r->groups && i < r->n_groups; i++) {
@@ -737,32 +810,39 @@ static void walk_owners(struct ectx *c, bool prov)
 		if (!g)
 			continue;
 		size_t len = strlen(g);
-		const struct hent *e = lookup(s, hash_key(hash_rev(g, len, true), K_GROUP, 0),
-					      K_GROUP, 0, g, len, true);
+		const struct hent *e =
+		    lookup(s, hash_key(hash_rev(g, len, true), K_GROUP), K_GROUP, g, len, true);
 		if (e)
-			visit(c, s->post[e->post_off], prov);
+			add_owner(c, e->one.rank);
 	}
+}
+
+/* Could this be an IP literal? (Every IPv4 literal starts with a digit,
+ * every IPv6 one contains ':'; names with ':' are not valid anyway.) */
+static bool maybe_ip(const char *s, size_t len)
+{
+	return len && ((s[0] >= '0' && s[0] <= '9') || s[0] == '[' || memchr(s, ':', len));
 }
 
 static void prepare_name(struct ectx *c, const char *domain)
 {
 	size_t len = strlen(domain);
-	c->name_len = -1;
-	if (!c->family) {
-		int fam = acl_ip_literal_parse(domain, len, c->addr);
-		if (fam) { /* "10.1.2.3" sent as a name is that address */
+	uint8_t a[16];
+	int fam = maybe_ip(domain, len) ? acl_ip_literal_parse(domain, len, a) : 0;
+	if (fam) { /* "10.1.2.3" sent as a name is that address */
+		if (!c->family) {
 			c->family = fam;
-			return;
+			memcpy(c->addr, a, 16);
 		}
+		return;
 	}
 	int n = acl_domain_normalise(domain, len, c->name);
-	if (n <= 0 || acl_ip_literal_parse(c->name, (size_t)n, (uint8_t[16]){0}))
+	if (n <= 0)
 		return;
 	c->name_len = n;
 	/* Hash right to left: at each dot the running hash is that of the
-	 * suffix after it. */
+	 * suffix after it (a suffix needs a non-empty label before the dot). */
 	uint64_t h = FNV_OFF;
-	c->n_suf = 0;
 	for (size_t i = (size_t)n; i-- > 0;) {
 		if (c->name[i] == '.' && i > 0 && i + 1 < (size_t)n && c->n_suf < MAX_LABELS) {
 			c->suf_off[c->n_suf] = (uint16_t)(i + 1);
@@ -776,24 +856,37 @@ static void prepare_name(struct ectx *c, const char *domain)
 }
 
 void acl_evaluate(const struct acl_snapshot *s, const struct acl_request *r,
-		  struct acl_decision *out)
+                  struct acl_decision *out)
 {
 	struct ectx c;
 	c.s = s;
-	c.r = r;
 	c.proto = (unsigned)r->proto;
 	c.port = r->port;
 	c.name_len = -1;
 	c.n_suf = 0;
 	c.best = (uint32_t)s->n_rules;
 	c.provisional = false;
+	c.n_owners = 0;
+	c.has_domain = c.has_suffix = false;
+	c.v4_plens = c.v6_plens[0] = c.v6_plens[1] = c.v6_plens[2] = 0;
 	c.family = acl_addr_from_sockaddr(r->addr, c.addr);
 	if (r->domain)
 		prepare_name(&c, r->domain);
 
-	walk_owners(&c, false);
+	collect_owners(&c, r);
+	for (size_t i = 0; i < c.n_owners; i++) {
+		const struct cowner *o = &s->owners[c.owners[i]];
+		try_ranks(&c, s->post + o->any_off, o->any_n);
+		if (c.name_len > 0)
+			match_patterns(&c, o);
+	}
+	if (c.name_len > 0)
+		match_name(&c);
+	if (c.family)
+		match_addr(&c);
 	if (c.name_len > 0 && !c.family)
-		walk_owners(&c, true);
+		for (size_t i = 0; i < c.n_owners && !c.provisional; i++)
+			c.provisional = addr_rule_could_win(&c, &s->owners[c.owners[i]]);
 
 	out->provisional = c.provisional;
 	if (c.best < s->n_rules) {
@@ -840,8 +933,7 @@ uint64_t acl_snapshot_rule_hits(const struct acl_snapshot *s, size_t id)
 	return id < s->n_rules ? atomic_load_explicit(&s->hits[id], memory_order_relaxed) : 0;
 }
 
-void acl_snapshot_default_hits(const struct acl_snapshot *s, uint64_t *allowed,
-			       uint64_t *blocked)
+void acl_snapshot_default_hits(const struct acl_snapshot *s, uint64_t *allowed, uint64_t *blocked)
 {
 	*allowed = atomic_load_explicit(&s->hits[s->n_rules], memory_order_relaxed);
 	*blocked = atomic_load_explicit(&s->hits[s->n_rules + 1], memory_order_relaxed);
@@ -855,9 +947,9 @@ int acl_decision_format(const struct acl_decision *d, char *buf, size_t size)
 	const struct acl_rule_view *v = d->rule;
 	if (v->line)
 		return snprintf(buf, size, "%s by %s '%s' rule #%zu \"%s\" (priority %u, line %d)",
-				verdict, acl_owner_kind_name(v->owner_kind), v->owner, v->index,
-				v->description, (unsigned)v->priority, v->line);
+		                verdict, acl_owner_kind_name(v->owner_kind), v->owner, v->index,
+		                v->description, (unsigned)v->priority, v->line);
 	return snprintf(buf, size, "%s by %s '%s' rule #%zu \"%s\" (priority %u)", verdict,
-			acl_owner_kind_name(v->owner_kind), v->owner, v->index, v->description,
-			(unsigned)v->priority);
+	                acl_owner_kind_name(v->owner_kind), v->owner, v->index, v->description,
+	                (unsigned)v->priority);
 }

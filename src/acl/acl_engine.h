@@ -40,11 +40,15 @@
  * A request by IP address has one phase: domain NULL, addr set.
  * Sessions re-checked after a reload use domain + the connected address.
  *
- * Cost. acl_evaluate() allocates nothing and takes no lock: hash lookups
- * of the exact name and of each of its suffixes per applicable owner, one
- * hash lookup per distinct prefix length the owner's IP rules use, a
- * linear scan only of "*" rules and inner-wildcard patterns, each cut short
- * as soon as a better-ranked match is known.
+ * Cost. acl_evaluate() allocates nothing and takes no lock. It looks up the
+ * user and each resolved group (one hash probe each), then one probe for the
+ * exact name, one per suffix of the name and one per IPv4/IPv6 prefix length
+ * in use, each shared by all applicable owners (posting lists are merged
+ * with the sorted owner set); a small bit filter answers most misses
+ * without touching the table. Only "*" rules and inner-wildcard patterns
+ * are scanned, and every scan stops at the first rule that cannot beat
+ * the best match so far. At most 256 distinct owners (the user entry plus
+ * groups the file defines) count per request.
  */
 #ifndef CSOCKS_ACL_ENGINE_H
 #define CSOCKS_ACL_ENGINE_H
@@ -68,7 +72,7 @@ void acl_snapshot_unref(struct acl_snapshot *s);
 
 /* Decide. Never allocates, never blocks; out->rule borrows from s. */
 void acl_evaluate(const struct acl_snapshot *s, const struct acl_request *r,
-		  struct acl_decision *out);
+                  struct acl_decision *out);
 
 /* The model the snapshot was built from (read-only; lives as long as s). */
 const struct acl_config *acl_snapshot_config(const struct acl_snapshot *s);
@@ -83,8 +87,7 @@ const struct acl_rule_view *acl_snapshot_rule(const struct acl_snapshot *s, size
  * hit counter, or the default-policy allow/block counter. */
 void acl_snapshot_count(const struct acl_snapshot *s, const struct acl_decision *d);
 uint64_t acl_snapshot_rule_hits(const struct acl_snapshot *s, size_t id);
-void acl_snapshot_default_hits(const struct acl_snapshot *s, uint64_t *allowed,
-			       uint64_t *blocked);
+void acl_snapshot_default_hits(const struct acl_snapshot *s, uint64_t *allowed, uint64_t *blocked);
 
 /* "allow by group 'developers' rule #0 \"Dev servers\" (priority 50, line 40)"
  * or "block by default policy". Returns the length as snprintf(). */

@@ -18,7 +18,7 @@ const char *acl_owner_kind_name(enum acl_owner_kind k)
 }
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -177,7 +177,7 @@ static int parse_prefix(const char *s, size_t len, unsigned max, unsigned *out)
 }
 
 static int parse_ip_dest(const char *s, size_t len, bool v6, struct acl_dest *d, char *err,
-			 size_t errlen)
+                         size_t errlen)
 {
 	char q[80];
 	const char *slash = memchr(s, '/', len);
@@ -186,8 +186,9 @@ static int parse_ip_dest(const char *s, size_t len, bool v6, struct acl_dest *d,
 	uint8_t a[16] = {0};
 
 	if (!v6 ? !parse_ip4(s, alen, a) : !parse_ip6(s, alen, a)) {
-		seterr(err, errlen, "%s '%s'", slash ? (v6 ? "bad IPv6 CIDR" : "bad CIDR")
-						      : (v6 ? "bad IPv6 address" : "bad IPv4 address"),
+		seterr(err, errlen, "%s '%s'",
+		       slash ? (v6 ? "bad IPv6 CIDR" : "bad CIDR")
+		             : (v6 ? "bad IPv6 address" : "bad IPv4 address"),
 		       quote(s, len, q, sizeof(q)));
 		return ACL_PARSE_ERROR;
 	}
@@ -222,8 +223,7 @@ static bool label_char(char c)
 	return (c >= 'a' && c <= 'z') || is_digit(c) || c == '-' || c == '_';
 }
 
-static int parse_name_dest(const char *s, size_t len, struct acl_dest *d, char *err,
-			   size_t errlen)
+static int parse_name_dest(const char *s, size_t len, struct acl_dest *d, char *err, size_t errlen)
 {
 	char q[80];
 	size_t stars = 0, labels = 0;
@@ -243,7 +243,8 @@ static int parse_name_dest(const char *s, size_t len, struct acl_dest *d, char *
 		size_t l = i - start;
 		const char *lab = s + start;
 		if (l == 0) {
-			seterr(err, errlen, "bad domain '%s': empty label", quote(s, len, q, sizeof(q)));
+			seterr(err, errlen, "bad domain '%s': empty label",
+			       quote(s, len, q, sizeof(q)));
 			return ACL_PARSE_ERROR;
 		}
 		if (l > 63) {
@@ -259,7 +260,8 @@ static int parse_name_dest(const char *s, size_t len, struct acl_dest *d, char *
 			for (size_t k = 0; k < l; k++) {
 				char c = lower(lab[k]);
 				if (c == '*') {
-					seterr(err, errlen, "bad domain '%s': '*' must be a whole label",
+					seterr(err, errlen,
+					       "bad domain '%s': '*' must be a whole label",
 					       quote(s, len, q, sizeof(q)));
 					return ACL_PARSE_ERROR;
 				}
@@ -286,7 +288,8 @@ static int parse_name_dest(const char *s, size_t len, struct acl_dest *d, char *
 		if (i < len)
 			i++; /* the dot; a trailing one was stripped, so a label follows */
 		if (i == len && s[len - 1] == '.') {
-			seterr(err, errlen, "bad domain '%s': empty label", quote(s, len, q, sizeof(q)));
+			seterr(err, errlen, "bad domain '%s': empty label",
+			       quote(s, len, q, sizeof(q)));
 			return ACL_PARSE_ERROR;
 		}
 	}
@@ -376,7 +379,7 @@ static int parse_port(const char *s, size_t len, unsigned *out)
 }
 
 int acl_ports_parse(const char *s, size_t len, struct acl_port_range *out, size_t max, bool *any,
-		    char *err, size_t errlen)
+                    char *err, size_t errlen)
 {
 	char q[80];
 	int n = 0;
@@ -422,7 +425,8 @@ int acl_ports_parse(const char *s, size_t len, struct acl_port_range *out, size_
 			return -1;
 		}
 		if (r1 < 0 || r2 < 0) {
-			seterr(err, errlen, "bad port '%s': expected \"*\", N, N-M or a list N,M,...",
+			seterr(err, errlen,
+			       "bad port '%s': expected \"*\", N, N-M or a list N,M,...",
 			       quote(s + b, e - b, q, sizeof(q)));
 			return -1;
 		}
@@ -499,7 +503,7 @@ static bool pattern_match(const char *p, size_t plen, const char *n, size_t nlen
 		if (!(pl == 1 && p[ps] == '*') && (pl != nl || memcmp(p + ps, n + ns, pl) != 0))
 			return false;
 		if (ps == stop) /* pattern used up: the name must have exactly that
-				   many labels, or more under a leading '*' */
+		                   many labels, or more under a leading '*' */
 			return lead_any ? ns >= 2 : ns == 0;
 		if (ns == 0)
 			return false;

@@ -36,10 +36,10 @@ enum acl_dest_kind {
 
 struct acl_dest {
 	enum acl_dest_kind kind;
-	bool cidr;                  /* IP written with a /prefix */
-	uint8_t plen;               /* prefix length (IP kinds) */
-	uint8_t addr[16];           /* IP kinds: network address, host bits cleared;
-				       IPv4 in the first 4 bytes */
+	bool cidr;        /* IP written with a /prefix */
+	uint8_t plen;     /* prefix length (IP kinds) */
+	uint8_t addr[16]; /* IP kinds: network address, host bits cleared;
+	                     IPv4 in the first 4 bytes */
 	/* Name kinds: lower case, no trailing dot. DOMAIN: the name; SUFFIX: the
 	 * part after "*."; PATTERN: the whole pattern. NUL-terminated. */
 	char name[ACL_DOMAIN_MAX + 1];
@@ -66,7 +66,7 @@ struct acl_port_range {
  * only validate/count) and sets *any for "*". Returns the number of ranges
  * (0 for "*"), or -1 with err set. */
 int acl_ports_parse(const char *s, size_t len, struct acl_port_range *out, size_t max, bool *any,
-		    char *err, size_t errlen);
+                    char *err, size_t errlen);
 
 /* "tcp", "udp", "both", "*" (= both). Returns 0 and ACL_PROTO_* bits, or -1. */
 int acl_proto_parse(const char *s, size_t len, unsigned *bits);

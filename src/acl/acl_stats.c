@@ -72,9 +72,8 @@ static struct slot *find_or_claim(struct acl_stats *st, const char *user)
 			}
 			if (!mine)
 				mine = xstrdup(user);
-			if (atomic_compare_exchange_strong_explicit(&sl->name, &name, mine,
-								    memory_order_acq_rel,
-								    memory_order_acquire))
+			if (atomic_compare_exchange_strong_explicit(
+			        &sl->name, &name, mine, memory_order_acq_rel, memory_order_acquire))
 				return sl;
 			atomic_fetch_sub_explicit(&st->n_users, 1, memory_order_relaxed);
 			/* Lost the race: name now holds the winner's string. */

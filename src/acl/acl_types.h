@@ -38,19 +38,19 @@ enum acl_owner_kind {
 /* One rule as written in the file. Strings are owned by the rule. */
 struct acl_rule {
 	enum acl_action action;
-	char *description;     /* never NULL ("" when absent) */
-	char **destinations;   /* as written; CIDRs with host bits normalised */
+	char *description;   /* never NULL ("" when absent) */
+	char **destinations; /* as written; CIDRs with host bits normalised */
 	size_t n_destinations;
-	char **ports;          /* as written: "*", "443", "8000-9000", "80,443" */
+	char **ports; /* as written: "*", "443", "8000-9000", "80,443" */
 	size_t n_ports;
-	unsigned protocols;    /* ACL_PROTO_* bits; 0 = matches nothing */
-	uint32_t priority;     /* higher is evaluated first */
-	int line;              /* source line of [[...rules]], 0 if not from a file */
+	unsigned protocols; /* ACL_PROTO_* bits; 0 = matches nothing */
+	uint32_t priority;  /* higher is evaluated first */
+	int line;           /* source line of [[...rules]], 0 if not from a file */
 };
 
 struct acl_user {
-	char *username;        /* compared exactly */
-	char **groups;         /* static groups, compared case-insensitively */
+	char *username; /* compared exactly */
+	char **groups;  /* static groups, compared case-insensitively */
 	size_t n_groups;
 	struct acl_rule *rules;
 	size_t n_rules;
@@ -58,7 +58,7 @@ struct acl_user {
 };
 
 struct acl_group {
-	char *name;            /* compared case-insensitively (ASCII) */
+	char *name; /* compared case-insensitively (ASCII) */
 	struct acl_rule *rules;
 	size_t n_rules;
 	int line;
@@ -75,30 +75,30 @@ struct acl_config {
 /* A rule as the evaluator reports it. Valid while the snapshot that
  * returned it is referenced. */
 struct acl_rule_view {
-	uint32_t id;                   /* index in the snapshot's rule table */
+	uint32_t id; /* index in the snapshot's rule table */
 	enum acl_owner_kind owner_kind;
-	const char *owner;             /* username or group name */
-	size_t index;                  /* position in the owner's rules[] (file order) */
+	const char *owner; /* username or group name */
+	size_t index;      /* position in the owner's rules[] (file order) */
 	enum acl_action action;
 	uint32_t priority;
 	const char *description;
-	int line;                      /* source line, 0 if unknown */
+	int line; /* source line, 0 if unknown */
 };
 
 /* What is being decided. See acl_engine.h for the two-phase use. */
 struct acl_request {
-	const char *user;              /* authenticated user or the anonymous_user name */
-	const char *const *groups;     /* groups resolved at login (NSS), may be NULL */
+	const char *user;          /* authenticated user or the anonymous_user name */
+	const char *const *groups; /* groups resolved at login (NSS), may be NULL */
 	size_t n_groups;
-	const char *domain;            /* destination name as requested, or NULL */
-	const struct sockaddr *addr;   /* destination address (requested or resolved), or NULL */
+	const char *domain;          /* destination name as requested, or NULL */
+	const struct sockaddr *addr; /* destination address (requested or resolved), or NULL */
 	uint16_t port;
 	enum acl_proto proto;
 };
 
 struct acl_decision {
 	bool allow;
-	bool default_policy;           /* no rule matched */
+	bool default_policy; /* no rule matched */
 	/* Only for a name-only request (domain set, addr NULL): an IP/CIDR rule
 	 * that would outrank the rule that decided could still match once the
 	 * address is known, so the decision is not final. See acl_engine.h. */
@@ -106,7 +106,7 @@ struct acl_decision {
 	const struct acl_rule_view *rule; /* NULL for the default policy */
 };
 
-const char *acl_action_name(enum acl_action a);    /* "allow" / "block" */
+const char *acl_action_name(enum acl_action a);         /* "allow" / "block" */
 const char *acl_owner_kind_name(enum acl_owner_kind k); /* "user" / "group" */
 
 #endif

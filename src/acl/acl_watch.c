@@ -16,7 +16,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#define MAX_CALLBACKS 16
+#define MAX_CALLBACKS   16
 #define STATS_MAX_USERS 65536
 
 struct acl_manager {
@@ -128,14 +128,13 @@ static void log_msgs(const struct acl_msgs *msgs, size_t from)
 	}
 }
 
-static void log_loaded(const char *what, const char *path, const struct acl_snapshot *s,
-		       int64_t t0)
+static void log_loaded(const char *what, const char *path, const struct acl_snapshot *s, int64_t t0)
 {
 	const struct acl_config *c = acl_snapshot_config(s);
 	double ms = (double)(time_mono_us() - t0) / 1000.0;
 	log_info("ACL %s from %s in %.1f ms: %zu users, %zu groups, %zu rules, default %s", what,
-		 path, ms, c->n_users, c->n_groups, acl_snapshot_rule_count(s),
-		 acl_action_name(c->default_policy));
+	         path, ms, c->n_users, c->n_groups, acl_snapshot_rule_count(s),
+	         acl_action_name(c->default_policy));
 }
 
 int acl_manager_reload(struct acl_manager *m, struct acl_msgs *out)
@@ -238,7 +237,7 @@ static void *watch_main(void *arg)
 	int64_t due = -1;
 	for (;;) {
 		struct pollfd pfd[2] = {{.fd = m->inotify_fd, .events = POLLIN},
-					{.fd = m->stop_fd, .events = POLLIN}};
+		                        {.fd = m->stop_fd, .events = POLLIN}};
 		int timeout = -1;
 		if (due >= 0) {
 			int64_t left = due - time_mono_ms();
@@ -272,7 +271,7 @@ int acl_manager_watch_start(struct acl_manager *m, int debounce_ms)
 	if (m->inotify_fd < 0)
 		return -errno;
 	if (inotify_add_watch(m->inotify_fd, m->dir,
-			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR) < 0)
+	                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR) < 0)
 		goto fail_errno;
 	m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->stop_fd < 0)
@@ -310,7 +309,7 @@ void acl_manager_watch_stop(struct acl_manager *m)
 }
 
 void acl_manager_record(struct acl_manager *m, const struct acl_snapshot *snap, const char *user,
-			const struct acl_decision *d)
+                        const struct acl_decision *d)
 {
 	acl_stats_record(m->stats, user, d->allow);
 	acl_snapshot_count(snap, d);

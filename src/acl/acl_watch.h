@@ -42,8 +42,7 @@ int acl_manager_reload(struct acl_manager *mgr, struct acl_msgs *msgs);
 /* For the admin API: validate cfg, write it to the file atomically in
  * RustSocks' layout, compile and swap, run callbacks. cfg stays the
  * caller's. Same returns as reload; on error nothing changes. */
-int acl_manager_apply(struct acl_manager *mgr, const struct acl_config *cfg,
-		      struct acl_msgs *msgs);
+int acl_manager_apply(struct acl_manager *mgr, const struct acl_config *cfg, struct acl_msgs *msgs);
 
 /* Called after every successful swap with the new snapshot (borrowed: ref
  * it to keep it). Register before starting the watcher. 0 or -ENOSPC. */
@@ -58,8 +57,8 @@ void acl_manager_watch_stop(struct acl_manager *mgr);
 
 /* Count one final decision: per user (kept across reloads) and per rule
  * (in the snapshot that decided). */
-void acl_manager_record(struct acl_manager *mgr, const struct acl_snapshot *snap,
-			const char *user, const struct acl_decision *d);
+void acl_manager_record(struct acl_manager *mgr, const struct acl_snapshot *snap, const char *user,
+                        const struct acl_decision *d);
 struct acl_stats *acl_manager_stats(struct acl_manager *mgr);
 
 const char *acl_manager_path(const struct acl_manager *mgr);
