@@ -64,11 +64,12 @@ struct pipe_ent *pipepool_get_pipe(struct pipepool *p)
 		close(fds[1]);
 		return NULL;
 	}
-	if (p->pipes_alive == 0) {
-		int sz = fcntl(fds[0], F_GETPIPE_SZ);
-		if (sz > 0)
-			p->pipe_size = (uint32_t)sz;
-	}
+	/* A bigger pipe moves more per splice() pair. If the kernel refuses
+	 * (pipe-user-pages limits), the default size works too. */
+	(void)fcntl(fds[0], F_SETPIPE_SZ, PIPEPOOL_PIPE_SIZE);
+	int sz = fcntl(fds[0], F_GETPIPE_SZ);
+	if (sz > 0 && (p->pipes_alive == 0 || (uint32_t)sz < p->pipe_size))
+		p->pipe_size = (uint32_t)sz;
 	pe->rd = fds[0];
 	pe->wr = fds[1];
 	pe->next = NULL;

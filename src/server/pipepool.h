@@ -17,6 +17,9 @@
 #include <stdint.h>
 
 #define PIPEPOOL_BUF_SIZE (16 * 1024)
+/* Requested capacity of each pipe (F_SETPIPE_SZ); pages are only used
+ * while bytes sit in the pipe. */
+#define PIPEPOOL_PIPE_SIZE (256 * 1024)
 
 struct pipe_ent {
 	int rd, wr;		/* pipe ends */
