@@ -89,7 +89,7 @@ static int bench(const char *label, enum session_storage storage, const char *ur
 		.database_url = url,
 		.batch_size = batch,
 		.batch_interval_ms = 250,
-		.queue_capacity = 50000,
+		.queue_capacity = 20000,
 	};
 	struct session_writer *w = session_writer_start_opts(&o, err, sizeof(err));
 	if (!w) {

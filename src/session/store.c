@@ -52,6 +52,10 @@ struct session_store *session_store_open(const struct session_store_options *o, 
 					 size_t errlen)
 {
 	const char *url = o->database_url;
+	if (o->storage != STORAGE_SQLITE && o->storage != STORAGE_POSTGRES) {
+		store_set_err(err, errlen, "sessions.storage is \"memory\": no database to open");
+		return NULL;
+	}
 	if (!url || !*url) {
 		store_set_err(err, errlen, "sessions.database_url is empty");
 		return NULL;
@@ -63,16 +67,13 @@ struct session_store *session_store_open(const struct session_store_options *o, 
 		ops = &store_sqlite_ops;
 	} else if (o->storage == STORAGE_POSTGRES && is_pg) {
 		ops = &store_pg_ops;
-	} else if (o->storage == STORAGE_SQLITE || o->storage == STORAGE_POSTGRES) {
+	} else {
 		store_set_err(err, errlen,
 			      "sessions.storage = \"%s\" needs database_url \"%s\", got a different "
 			      "scheme",
 			      o->storage == STORAGE_SQLITE ? "sqlite" : "postgres",
 			      o->storage == STORAGE_SQLITE ? "sqlite://PATH"
 							   : "postgresql://...");
-		return NULL;
-	} else {
-		store_set_err(err, errlen, "sessions.storage is not a database (memory)");
 		return NULL;
 	}
 

@@ -7,6 +7,7 @@
  * "has not arrived yet" only where lateness cannot make it fail. */
 #include "test.h"
 
+#include "config/config.h"
 #include "session/batch.h"
 #include "session/store.h"
 #include "util/log.h"
@@ -937,6 +938,51 @@ static void t_fault_pg_outage(void)
 	free(sub);
 }
 
+/* The proxy's entry point: everything comes from [sessions]. */
+static void t_writer_from_config(void)
+{
+	char text[1024], err[512] = "";
+	snprintf(text, sizeof(text),
+		 "[sessions]\nenabled = true\nstorage = \"sqlite\"\n"
+		 "database_url = \"sqlite://%s/fromcfg.db\"\nbatch_size = 3\n"
+		 "batch_interval_ms = 60000\nretention_days = 30\nqueue_capacity = 50\n",
+		 tmpdir);
+	struct config_diag diag = { 0 };
+	struct csocks_config *cfg = config_load_string(text, strlen(text), "test.toml", &diag);
+	for (size_t i = 0; i < diag.n_errors; i++)
+		fprintf(stderr, "    %s\n", diag.errors[i]);
+	config_diag_free(&diag);
+	if (!CHECK(cfg))
+		return;
+	struct session_writer *w = session_writer_start(cfg, err, sizeof(err));
+	if (!CHECK(w)) {
+		fprintf(stderr, "    %s\n", err);
+		config_free(cfg);
+		return;
+	}
+	struct session_record r;
+	for (int i = 0; i < 3; i++) {
+		mkrec(&r, "cfg", "d", SESSION_CLOSED, time_wall_us());
+		CHECK(session_writer_submit(w, &r));
+	}
+	CHECK_INT(wait_rows(session_writer_store(w), 3, 5000), 3); /* batch_size 3 */
+	struct session_writer_stats s;
+	session_writer_get_stats(w, &s);
+	CHECK_INT(s.queue_capacity, 50);
+	session_writer_stop(w, 5000);
+
+	/* storage = memory: there is no store to start */
+	config_free(cfg);
+	const char *mem = "[sessions]\nenabled = true\nstorage = \"memory\"\n";
+	cfg = config_load_string(mem, strlen(mem), "mem.toml", &diag);
+	config_diag_free(&diag);
+	if (CHECK(cfg)) {
+		CHECK(session_writer_start(cfg, err, sizeof(err)) == NULL);
+		CHECK(strstr(err, "memory") != NULL);
+	}
+	config_free(cfg);
+}
+
 /* ---- driver ---- */
 
 static void run_on(struct backend *b, const char *name, void (*fn)(void))
@@ -971,6 +1017,7 @@ int main(void)
 
 	be = &sq;
 	RUN(t_bad_urls);
+	RUN(t_writer_from_config);
 	ON(&sq, t_adopts_rustsocks_db);
 	for (int i = 0; i < 2; i++) {
 		ON(all[i], t_schema_and_migrations);
