@@ -13,8 +13,8 @@
  * for the median and p99; batches of 1,000 give the mean without timer
  * noise. Run time is bounded: a fixed number of samples per size.
  *
- *   ninja -C build bench/acl_bench   (or: ninja -C build acl_bench)
- *   build/src/acl/acl_bench [samples]
+ *   ninja -C build src/acl/acl_bench && build/src/acl/acl_bench [samples]
+ * (built from src/acl/meson.build; not built by default)
  */
 #include "acl/acl_config.h"
 #include "acl/acl_engine.h"

@@ -356,7 +356,8 @@ static void ld_rule_protocols(struct loader *ld, const struct toml_kv *kv, struc
 static void ld_rule(struct loader *ld, const char *owner, const struct toml_value *t,
                     struct acl_rule *r)
 {
-	bool have_action = false, have_dest = false, have_ports = false;
+	bool have_action = false;
+	size_t errors_before = ld->errors;
 
 	memset(r, 0, sizeof(*r));
 	r->priority = ACL_DEFAULT_PRIORITY;
@@ -379,15 +380,11 @@ static void ld_rule(struct loader *ld, const char *owner, const struct toml_valu
 				r->description = xstrndup(v->u.str.ptr, v->u.str.len);
 			}
 		} else if (strcmp(kv->key, "destinations") == 0) {
-			if (ld_string_array(ld, kv)) {
-				have_dest = true;
+			if (ld_string_array(ld, kv))
 				ld_rule_destinations(ld, kv, r);
-			}
 		} else if (strcmp(kv->key, "ports") == 0) {
-			if (ld_string_array(ld, kv)) {
-				have_ports = true;
+			if (ld_string_array(ld, kv))
 				ld_rule_ports(ld, kv, r);
-			}
 		} else if (strcmp(kv->key, "protocols") == 0) {
 			if (ld_string_array(ld, kv))
 				ld_rule_protocols(ld, kv, r);
@@ -414,12 +411,15 @@ static void ld_rule(struct loader *ld, const char *owner, const struct toml_valu
 	if (!have_action)
 		ld_msg(ld, true, t->line, t->col, "rule of %s: missing 'action' (allow or block)",
 		       owner);
-	if (!have_dest || !have_ports || r->protocols == 0)
+	/* Missing or empty lists match nothing (as in RustSocks). Only said
+	 * when the rule had no errors: rejected elements also leave them empty. */
+	if (ld->errors == errors_before &&
+	    (r->n_destinations == 0 || r->n_ports == 0 || r->protocols == 0))
 		ld_msg(ld, false, t->line, t->col,
 		       "rule of %s has no %s; it never matches (use [\"*\"] for any)", owner,
-		       !have_dest    ? "destinations"
-		       : !have_ports ? "ports"
-		                     : "protocols");
+		       r->n_destinations == 0 ? "destinations"
+		       : r->n_ports == 0      ? "ports"
+		                              : "protocols");
 }
 
 /* Load "rules = [ {..}, .. ]" (an array of tables) of an owner. */

@@ -223,8 +223,10 @@ static bool read_events(struct acl_manager *m)
 			return hit;
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
-			if (ev->len && strcmp(ev->name, m->base) == 0 &&
-			    (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE)))
+			if (ev->mask & IN_Q_OVERFLOW)
+				hit = true; /* events were lost: reload to be safe */
+			else if (ev->len && strcmp(ev->name, m->base) == 0 &&
+			         (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE)))
 				hit = true;
 			p += sizeof(*ev) + ev->len;
 		}

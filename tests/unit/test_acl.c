@@ -689,6 +689,12 @@ static void t_validation(void)
 	     "destinations = [\"*\"]\n",
 	     true, 3, "warning: rule of user 'a' has no ports"},
 	    {"[[users]]\nusername = \"a\"\n[[users.rules]]\naction = \"allow\"\n"
+	     "destinations = []\nports = [\"*\"]\n",
+	     true, 3, "warning: rule of user 'a' has no destinations"},
+	    {"[[users]]\nusername = \"a\"\n[[users.rules]]\naction = \"allow\"\n"
+	     "destinations = [\"*\"]\nports = [\"*\"]\nprotocols = []\n",
+	     true, 3, "warning: rule of user 'a' has no protocols"},
+	    {"[[users]]\nusername = \"a\"\n[[users.rules]]\naction = \"allow\"\n"
 	     "destinations = [\"*\"]\nports = [\"*\"]\nweight = 3\n",
 	     true, 7, "warning: unknown key 'weight' in a rule of user 'a'"},
 	    {"[[groups]]\nname = \"g\"\n[[groups.rules]]\naction = \"block\"\n"
@@ -953,6 +959,12 @@ static void t_no_alloc(void)
 	     .proto = ACL_PROTO_TCP},
 	};
 	struct acl_decision d;
+	if (COUNT_MALLOC) { /* the counter does see allocations */
+		long b0 = atomic_load(&n_allocs);
+		void *volatile p = malloc(16);
+		CHECK(atomic_load(&n_allocs) == b0 + 1);
+		free(p);
+	}
 	long before = atomic_load(&n_allocs);
 	for (int i = 0; i < 1000; i++)
 		for (size_t k = 0; k < sizeof(reqs) / sizeof(reqs[0]); k++)
