@@ -57,9 +57,13 @@ static void split_path(struct acl_manager *m, const char *path)
 	}
 }
 
+static void log_loaded(const char *what, const char *path, const struct acl_snapshot *s,
+                       int64_t t0);
+
 struct acl_manager *acl_manager_new(const char *path, struct acl_msgs *msgs)
 {
 	char err[256];
+	int64_t t0 = time_mono_us();
 	struct acl_config *cfg = acl_config_load(path, msgs);
 	if (!cfg)
 		return NULL;
@@ -79,6 +83,7 @@ struct acl_manager *acl_manager_new(const char *path, struct acl_msgs *msgs)
 	m->stats = acl_stats_new(STATS_MAX_USERS);
 	m->inotify_fd = -1;
 	m->stop_fd = -1;
+	log_loaded("loaded", path, s, t0);
 	return m;
 }
 

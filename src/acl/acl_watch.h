@@ -21,8 +21,9 @@
 struct acl_manager;
 
 /* Load, validate and compile path. Returns NULL if the file is missing or
- * invalid; msgs (may be NULL) receives every error and warning either way
- * (nothing is logged: start-up prints them). */
+ * invalid; msgs (may be NULL) receives every error and warning either way.
+ * They are not logged (start-up prints them); a one-line summary with the
+ * load time is logged at info on success. */
 struct acl_manager *acl_manager_new(const char *path, struct acl_msgs *msgs);
 
 /* Stops the watcher if running, drops the snapshot reference. Snapshots
