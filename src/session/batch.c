@@ -19,9 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DROP_LOG_INTERVAL_MS  10000
 #define CLEANUP_RETRY_MS      (5 * 60 * 1000)
+#define START_BUSY_WAIT_MS    5000 /* a locked SQLite file at start: wait this long */
+#define CLEANUP_CHUNK	      5000 /* rows per retention transaction */
 
 struct session_writer {
 	struct session_writer_options o;
@@ -36,6 +39,7 @@ struct session_writer {
 	pthread_cond_t stopped; /* stop only: interrupts backoff sleeps */
 	struct session_record **ring;
 	size_t cap, head, count;
+	struct session_record **batch; /* thread-private: the batch being written */
 	bool stopping, flush_req;
 	int64_t stop_deadline_ms; /* monotonic */
 
@@ -194,6 +198,40 @@ static void flush_batch(struct session_writer *w, struct session_record **batch,
 		free(batch[i]);
 }
 
+/* With the lock held: move up to batch_size records from the ring into
+ * w->batch. */
+static size_t take_batch(struct session_writer *w)
+{
+	size_t n = w->count < w->o.batch_size ? w->count : w->o.batch_size;
+	for (size_t i = 0; i < n; i++) {
+		w->batch[i] = w->ring[w->head];
+		w->head = (w->head + 1) % w->cap;
+	}
+	w->count -= n;
+	if (w->count == 0)
+		w->flush_req = false;
+	return n;
+}
+
+/* Between retention chunks: write a full batch if one is waiting, so a
+ * long purge delays sessions by one chunk at most. */
+static void flush_if_full(struct session_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	size_t n = w->count >= w->o.batch_size ? take_batch(w) : 0;
+	pthread_mutex_unlock(&w->lock);
+	if (n)
+		flush_batch(w, w->batch, n);
+}
+
+static bool stopping(struct session_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	bool s = w->stopping;
+	pthread_mutex_unlock(&w->lock);
+	return s;
+}
+
 static void run_cleanup(struct session_writer *w, int64_t *next_ms)
 {
 	int64_t interval = (int64_t)w->o.cleanup_interval_hours * 3600 * 1000;
@@ -201,18 +239,25 @@ static void run_cleanup(struct session_writer *w, int64_t *next_ms)
 	if (w->o.retention_days == 0)
 		return;
 	char err[512];
-	uint64_t deleted = 0;
+	uint64_t total = 0, deleted;
 	int64_t cutoff = time_wall_us() - (int64_t)w->o.retention_days * 86400 * 1000000;
-	int rc = session_store_delete_older_than(w->store, cutoff, &deleted, err, sizeof(err));
-	if (rc != STORE_OK) {
-		log_warn("session retention cleanup failed (retrying in 5 min): %s", err);
-		*next_ms = time_mono_ms() + (interval < CLEANUP_RETRY_MS ? interval : CLEANUP_RETRY_MS);
-		return;
-	}
-	atomic_fetch_add(&w->cleanup_deleted, deleted);
-	if (deleted)
+	do {
+		deleted = 0;
+		int rc = session_store_delete_older_than(w->store, cutoff, CLEANUP_CHUNK, &deleted,
+							 err, sizeof(err));
+		if (rc != STORE_OK) {
+			log_warn("session retention cleanup failed (retrying in 5 min): %s", err);
+			*next_ms = time_mono_ms() +
+				   (interval < CLEANUP_RETRY_MS ? interval : CLEANUP_RETRY_MS);
+			break;
+		}
+		total += deleted;
+		atomic_fetch_add(&w->cleanup_deleted, deleted);
+		flush_if_full(w);
+	} while (deleted == CLEANUP_CHUNK && !stopping(w));
+	if (total)
 		log_info("session retention: deleted %" PRIu64 " sessions older than %u days",
-			 deleted, w->o.retention_days);
+			 total, w->o.retention_days);
 }
 
 /* ---- The thread ---- */
@@ -234,7 +279,6 @@ static void wait_for_work(struct session_writer *w, int64_t last_flush_ms, int64
 static void *writer_main(void *arg)
 {
 	struct session_writer *w = arg;
-	struct session_record **batch = xcalloc(w->o.batch_size, sizeof(*batch));
 	int64_t next_cleanup, last_flush = time_mono_ms();
 	run_cleanup(w, &next_cleanup);
 
@@ -258,24 +302,16 @@ static void *writer_main(void *arg)
 			}
 			continue;
 		}
-		size_t n = w->count < w->o.batch_size ? w->count : w->o.batch_size;
-		for (size_t i = 0; i < n; i++) {
-			batch[i] = w->ring[w->head];
-			w->head = (w->head + 1) % w->cap;
-		}
-		w->count -= n;
-		if (w->count == 0)
-			w->flush_req = false;
+		size_t n = take_batch(w);
 		pthread_mutex_unlock(&w->lock);
 
-		flush_batch(w, batch, n);
+		flush_batch(w, w->batch, n);
 		report_drops(w, false);
 		last_flush = time_mono_ms();
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
 	report_drops(w, true);
-	free(batch);
 	return NULL;
 }
 
@@ -313,6 +349,7 @@ static void writer_free(struct session_writer *w)
 	for (size_t i = 0; i < w->count; i++)
 		free(w->ring[(w->head + i) % w->cap]);
 	free(w->ring);
+	free(w->batch);
 	if (w->reader && w->reader != w->store)
 		session_store_close(w->reader);
 	session_store_close(w->store);
@@ -343,6 +380,7 @@ struct session_writer *session_writer_start_opts(const struct session_writer_opt
 	pthread_condattr_destroy(&ca);
 	w->cap = w->o.queue_capacity;
 	w->ring = xcalloc(w->cap, sizeof(*w->ring));
+	w->batch = xcalloc(w->o.batch_size, sizeof(*w->batch));
 
 	struct session_store_options so = {
 		.storage = w->o.storage,
@@ -350,12 +388,19 @@ struct session_writer *session_writer_start_opts(const struct session_writer_opt
 		.node = w->node,
 		.busy_timeout_ms = w->o.busy_timeout_ms,
 		.migrate = true,
+		.open_wait_ms = START_BUSY_WAIT_MS,
 	};
 	w->store = session_store_open(&so, err, errlen);
 	if (!w->store)
 		goto fail;
 	uint64_t stale = 0;
-	if (session_store_close_stale(w->store, 0, &stale, err, errlen) != STORE_OK)
+	int64_t until = time_mono_ms() + START_BUSY_WAIT_MS;
+	int rc;
+	while ((rc = session_store_close_stale(w->store, 0, &stale, err, errlen)) ==
+		       STORE_ERR_BUSY &&
+	       time_mono_ms() < until)
+		usleep(100000);
+	if (rc != STORE_OK)
 		goto fail;
 	if (stale)
 		log_info("session store: closed %" PRIu64 " sessions left active by a previous run",

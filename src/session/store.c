@@ -89,12 +89,19 @@ struct session_store *session_store_open(const struct session_store_options *o, 
 		st->node = xstrdup(host);
 	}
 	int busy = o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 200;
-	if (ops->open(st, url, busy, err, errlen) != STORE_OK)
-		goto fail;
-	if (o->migrate && ops->migrate(st, err, errlen) != STORE_OK)
-		goto fail;
-	return st;
-fail:
+	int64_t until = time_mono_ms() + (o->open_wait_ms > 0 ? o->open_wait_ms : 0);
+	for (;;) {
+		int rc = ops->open(st, url, busy, err, errlen);
+		if (rc == STORE_OK && o->migrate)
+			rc = ops->migrate(st, err, errlen);
+		if (rc == STORE_OK)
+			return st;
+		if (st->impl)
+			ops->close(st);
+		if (rc != STORE_ERR_BUSY || time_mono_ms() >= until)
+			break;
+		usleep(100000);
+	}
 	session_store_close(st);
 	return NULL;
 }
@@ -156,12 +163,12 @@ int session_store_close_stale(struct session_store *st, int64_t now_us, uint64_t
 	return rc;
 }
 
-int session_store_delete_older_than(struct session_store *st, int64_t cutoff_us,
+int session_store_delete_older_than(struct session_store *st, int64_t cutoff_us, uint32_t limit,
 				    uint64_t *deleted, char *err, size_t errlen)
 {
 	*deleted = 0;
 	pthread_mutex_lock(&st->lock);
-	int rc = st->ops->delete_older_than(st, cutoff_us, deleted, err, errlen);
+	int rc = st->ops->delete_older_than(st, cutoff_us, limit, deleted, err, errlen);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }

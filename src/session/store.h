@@ -43,6 +43,8 @@ struct session_store_options {
 			       * used to close only our own stale rows; NULL = hostname */
 	int busy_timeout_ms;  /* SQLite busy handler wait; 0 = 200 ms */
 	bool migrate;         /* apply pending migrations at open */
+	int open_wait_ms;     /* keep retrying "database locked" (another process
+			       * holds the SQLite write lock) this long; 0 = fail */
 };
 
 /* Connect (and migrate when asked). NULL + err on failure. */
@@ -75,8 +77,11 @@ int session_store_write_batch(struct session_store *st, const struct session_rec
 int session_store_close_stale(struct session_store *st, int64_t now_us, uint64_t *closed,
 			      char *err, size_t errlen);
 
-/* Retention: delete rows with start_time < cutoff that are not active. */
-int session_store_delete_older_than(struct session_store *st, int64_t cutoff_us,
+/* Retention: delete up to limit rows (0 = no limit) with start_time <
+ * cutoff that are not active, in one transaction. The writer deletes in
+ * chunks so that one day's purge neither holds the write lock for long nor
+ * grows the WAL without bound: call again while *deleted == limit. */
+int session_store_delete_older_than(struct session_store *st, int64_t cutoff_us, uint32_t limit,
 				    uint64_t *deleted, char *err, size_t errlen);
 
 /* History page (filters, paging, whitelisted sort). out is zeroed first;

@@ -24,8 +24,8 @@ struct store_ops {
 			   size_t n, char *err, size_t errlen);
 	int (*close_stale)(struct session_store *st, int64_t now_us, uint64_t *closed, char *err,
 			   size_t errlen);
-	int (*delete_older_than)(struct session_store *st, int64_t cutoff_us, uint64_t *deleted,
-				 char *err, size_t errlen);
+	int (*delete_older_than)(struct session_store *st, int64_t cutoff_us, uint32_t limit,
+				 uint64_t *deleted, char *err, size_t errlen);
 	int (*query)(struct session_store *st, const struct session_query *q,
 		     struct session_page *out, char *err, size_t errlen);
 	int (*get)(struct session_store *st, const char *id, struct session_record **out,

@@ -488,16 +488,18 @@ static int pg_close_stale(struct session_store *st, int64_t now_us, uint64_t *cl
 			    3, vals, closed, "close stale sessions", err, errlen);
 }
 
-static int pg_delete_older_than(struct session_store *st, int64_t cutoff_us, uint64_t *deleted,
-				char *err, size_t errlen)
+static int pg_delete_older_than(struct session_store *st, int64_t cutoff_us, uint32_t limit,
+				uint64_t *deleted, char *err, size_t errlen)
 {
-	char cutoff[SESSION_TIME_MAX];
+	char cutoff[SESSION_TIME_MAX], lim[16];
 	session_time_format(cutoff_us, cutoff, sizeof(cutoff));
-	const char *vals[] = { cutoff };
+	snprintf(lim, sizeof(lim), "%u", limit);
+	const char *vals[] = { cutoff, limit ? lim : NULL }; /* LIMIT NULL = no limit */
 	return changed_rows(st->impl,
-			    "DELETE FROM sessions WHERE start_time < $1::timestamptz "
-			    "AND status <> 'active'",
-			    1, vals, deleted, "retention delete", err, errlen);
+			    "DELETE FROM sessions WHERE ctid IN (SELECT ctid FROM sessions "
+			    "WHERE start_time < $1::timestamptz AND status <> 'active' "
+			    "LIMIT $2::bigint)",
+			    2, vals, deleted, "retention delete", err, errlen);
 }
 
 /* ---- Reads ---- */

@@ -67,7 +67,9 @@ static const char *const fixed_sql[ST_FIXED_COUNT] = {
 			   "end_time = ?1, duration_secs = MAX(0, CAST((julianday(?1) - "
 			   "julianday(start_time)) * 86400 AS INTEGER)) "
 			   "WHERE status = 'active' AND (node = ?3 OR node IS NULL)",
-	[ST_DELETE_OLD] = "DELETE FROM sessions WHERE start_time < ?1 AND status <> 'active'",
+	/* LIMIT -1 = no limit */
+	[ST_DELETE_OLD] = "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions "
+			  "WHERE start_time < ?1 AND status <> 'active' LIMIT ?2)",
 	[ST_STATS_TOTALS] =
 		"SELECT COUNT(*), COALESCE(SUM(bytes_sent), 0), COALESCE(SUM(bytes_received), 0), "
 		"COALESCE(SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END), 0), "
@@ -498,8 +500,8 @@ static int sq_close_stale(struct session_store *st, int64_t now_us, uint64_t *cl
 	return run_update(s, q, closed, "close stale sessions", err, errlen);
 }
 
-static int sq_delete_older_than(struct session_store *st, int64_t cutoff_us, uint64_t *deleted,
-				char *err, size_t errlen)
+static int sq_delete_older_than(struct session_store *st, int64_t cutoff_us, uint32_t limit,
+				uint64_t *deleted, char *err, size_t errlen)
 {
 	struct sqlite_store *s = st->impl;
 	sqlite3_stmt *q;
@@ -509,6 +511,7 @@ static int sq_delete_older_than(struct session_store *st, int64_t cutoff_us, uin
 		return r;
 	session_time_format(cutoff_us, cutoff, sizeof(cutoff));
 	sqlite3_bind_text(q, 1, cutoff, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, limit ? (sqlite3_int64)limit : -1);
 	return run_update(s, q, deleted, "retention delete", err, errlen);
 }
 

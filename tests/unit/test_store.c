@@ -524,11 +524,31 @@ static void t_retention(void)
 	CHECK_INT(s.cleanup_deleted, 2);
 	CHECK_INT(total_rows(session_writer_store(w)), 3);
 	uint64_t deleted = 9;
-	CHECK_INT(session_store_delete_older_than(session_writer_store(w), now - 90 * DAY_US,
+	CHECK_INT(session_store_delete_older_than(session_writer_store(w), now - 90 * DAY_US, 0,
 						  &deleted, err, sizeof(err)),
 		  STORE_OK);
 	CHECK_INT(deleted, 0);
 	session_writer_stop(w, 5000);
+
+	/* chunked: 25 old rows, limit 10 -> 10, 10, 5 */
+	st = open_store(NULL);
+	if (!CHECK(st))
+		return;
+	for (int i = 0; i < 25; i++) {
+		mkrec(&r, "old", "d", SESSION_CLOSED, now - 200 * DAY_US + i);
+		write1(st, &r);
+	}
+	uint64_t chunks[4] = { 0 };
+	for (int i = 0; i < 4; i++)
+		CHECK_INT(session_store_delete_older_than(st, now - 90 * DAY_US, 10, &chunks[i], err,
+							  sizeof(err)),
+			  STORE_OK);
+	CHECK_INT(chunks[0], 10);
+	CHECK_INT(chunks[1], 10);
+	CHECK_INT(chunks[2], 5);
+	CHECK_INT(chunks[3], 0);
+	CHECK_INT(total_rows(st), 3);
+	session_store_close(st);
 }
 
 /* 30 sessions with controlled users, destinations, statuses, times, bytes. */
@@ -899,6 +919,40 @@ static void t_fault_sqlite_locked(void)
 	free(sub);
 }
 
+static void *release_after_1s(void *arg)
+{
+	usleep(1000000);
+	sqlite3_exec(arg, "COMMIT", NULL, NULL, NULL);
+	return NULL;
+}
+
+/* Start-up while another process holds the write lock: the writer waits
+ * (bounded) instead of failing. */
+static void t_start_while_locked(void)
+{
+	fresh("start_locked");
+	struct session_store *st = open_store(NULL);
+	if (!CHECK(st))
+		return;
+	struct session_record r;
+	mkrec(&r, "u", "d", SESSION_ACTIVE, time_wall_us());
+	write1(st, &r);
+	session_store_close(st);
+	sqlite3 *lock;
+	CHECK_INT(sqlite3_open(be->path, &lock), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	pthread_t th;
+	pthread_create(&th, NULL, release_after_1s, lock);
+	int64_t t0 = time_mono_ms();
+	struct session_writer *w = start_writer(10, 50, 100, "other");
+	int64_t took = time_mono_ms() - t0;
+	pthread_join(th, NULL);
+	sqlite3_close(lock);
+	CHECK(w != NULL);
+	CHECK(took >= 800);
+	session_writer_stop(w, 5000);
+}
+
 /* FAULT (PostgreSQL): the server is stopped mid-run and started again
  * (scripts/pg-test.sh restart); submissions continue throughout; every
  * session ends up in the table. */
@@ -1032,6 +1086,7 @@ int main(void)
 	}
 	ON(&sq, t_queue_full_drops);
 	ON(&sq, t_fault_sqlite_locked);
+	ON(&sq, t_start_while_locked);
 	ON(&pg, t_fault_pg_outage);
 
 	char cmd[600];
