@@ -190,7 +190,7 @@ static int build_request(const struct test_opts *o, struct acl_request *r,
 }
 
 static void print_decision(const struct acl_config *cfg, const struct acl_request *r,
-                           const char *acl_file, const struct acl_decision *d)
+                           const char *dest, const char *acl_file, const struct acl_decision *d)
 {
 	const struct acl_user *u = acl_config_find_user(cfg, r->user);
 	printf("acl file: %s\n", acl_file);
@@ -203,9 +203,8 @@ static void print_decision(const struct acl_config *cfg, const struct acl_reques
 		printf(" %s%s", r->groups[i],
 		       acl_config_find_group(cfg, r->groups[i]) ? "" : "(undefined)");
 	printf("%s\n", (u && u->n_groups) || r->n_groups ? "" : " (none)");
-	printf("request:  %s %s:%u (%s)\n", r->proto == ACL_PROTO_UDP ? "udp" : "tcp",
-	       r->domain ? r->domain : "address", (unsigned)r->port,
-	       r->domain ? "by name, not resolved" : "by address");
+	printf("request:  %s %s:%u (%s)\n", r->proto == ACL_PROTO_UDP ? "udp" : "tcp", dest,
+	       (unsigned)r->port, r->domain ? "by name, not resolved" : "by address");
 	printf("decision: %s\n", d->allow ? "ALLOW" : "BLOCK");
 	if (d->rule) {
 		const struct acl_rule_view *v = d->rule;
@@ -255,7 +254,7 @@ static int cmd_test(int argc, char **argv)
 		goto out;
 	}
 	acl_evaluate(s, &r, &d);
-	print_decision(acl_snapshot_config(s), &r, acl_file, &d);
+	print_decision(acl_snapshot_config(s), &r, o.dest, acl_file, &d);
 	rc = d.allow ? 0 : 2;
 	acl_snapshot_unref(s);
 	acl_config_free(cfg);
