@@ -733,6 +733,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t 
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
+		__atomic_fetch_sub(w->sh->active_total, 1, __ATOMIC_RELAXED);
 		return;
 	}
 	/* Everything that conn_finish undoes is in a safe state first. */

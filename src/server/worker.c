@@ -201,7 +201,14 @@ static void *worker_main(void *arg)
 struct worker *worker_new(unsigned idx, const struct worker_shared *sh,
 			  const struct sockaddr *sa, socklen_t len, char *err, size_t errlen)
 {
-	struct worker *w = xcalloc(1, sizeof(*w));
+	/* The struct is cache-line aligned (its counters must not share a line
+	 * with another worker's): calloc does not promise that. */
+	struct worker *w = NULL;
+	if (posix_memalign((void **)&w, 64, sizeof(*w)) != 0) {
+		snprintf(err, errlen, "worker %u: out of memory", idx);
+		return NULL;
+	}
+	memset(w, 0, sizeof(*w));
 	w->idx = idx;
 	w->sh = sh;
 	w->evfd = -1;
