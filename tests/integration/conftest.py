@@ -194,7 +194,7 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 class Csocks:
     """A running csocks. stop() sends SIGTERM and asserts exit status 0."""
 
-    def __init__(self, binary, workdir, config_text, port, api_port, env=None):
+    def __init__(self, binary, workdir, config_text, port, api_port, env=None, nofile=None):
         self.binary = binary
         self.dir = Path(workdir)
         self.port = port
@@ -204,6 +204,7 @@ class Csocks:
         self.log_path = self.dir / "csocks.log"
         self.env = dict(os.environ)
         self.env.update(env or {})
+        self.nofile = nofile
         self.proc = None
 
     @property
@@ -215,10 +216,20 @@ class Csocks:
         self.proc = subprocess.Popen(
             [str(self.binary), "-c", str(self.config_path)],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            cwd=self.dir, env=self.env)
+            cwd=self.dir, env=self.env, preexec_fn=self._limits)
         if wait:
             self.wait_ready(timeout)
         return self
+
+    def _limits(self):
+        if self.nofile:
+            import resource
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+
+    def cpu_seconds(self):
+        """User+system CPU time the process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def wait_ready(self, timeout=5.0):
         deadline = time.monotonic() + timeout
@@ -295,27 +306,29 @@ def base_config(port, api_port):
 
 @pytest.fixture
 def start_csocks(csocks_bin, tmp_path):
-    """start_csocks(overrides=None, acl=None, extra_files=None, env=None, wait=True)
+    """start_csocks(overrides=None, acl=None, extra_files=None, env=None, wait=True,
+                    nofile=None)
 
     overrides: a dict deep-merged into the base config (bind 127.0.0.1 on a
     free port, API port free, ACL/sessions/metrics off, 2 workers), or a
     complete TOML text in which @PORT@, @API_PORT@ and @DIR@ are replaced.
     acl: text of an ACL file; enables [acl] with it. extra_files: {name:
     text} written next to the config. Every process is killed by PID at
-    teardown if a test left it running."""
+    teardown if a test left it running. nofile sets RLIMIT_NOFILE (soft and
+    hard) for the process."""
     started = []
 
-    def factory(overrides=None, acl=None, extra_files=None, env=None, wait=True):
+    def factory(overrides=None, acl=None, extra_files=None, env=None, wait=True, nofile=None):
         # A free port can be taken by someone else before csocks binds it
         # (other suites run in parallel): retry with new ports.
         for attempt in range(3):
             try:
-                return start_once(overrides, acl, extra_files, env, wait)
+                return start_once(overrides, acl, extra_files, env, wait, nofile)
             except AssertionError as e:
                 if "Address already in use" not in str(e) or attempt == 2:
                     raise
 
-    def start_once(overrides, acl, extra_files, env, wait):
+    def start_once(overrides, acl, extra_files, env, wait, nofile):
         port = free_port()
         api_port = free_port()
         while api_port == port:
@@ -335,7 +348,7 @@ def start_csocks(csocks_bin, tmp_path):
                               "watch": False}
             deep_merge(cfg, overrides or {})
             text = to_toml(cfg)
-        c = Csocks(csocks_bin, workdir, text, port, api_port, env)
+        c = Csocks(csocks_bin, workdir, text, port, api_port, env, nofile)
         started.append(c)
         return c.start(wait=wait)
 

@@ -587,3 +587,37 @@ def test_ipv6_listener(start_csocks, echo_server):
         c.send(b"v6")
         assert c.recv_exact(2) == b"v6"
     p.stop()
+
+
+def test_out_of_fds_no_busy_loop(start_csocks, echo_server):
+    """With a tiny fd limit, a crowd of idle clients exhausts the process's
+    descriptors: the listener sheds/pauses instead of spinning, and serves
+    again once fds are free."""
+    p = start_csocks({"server": {"handshake_timeout_secs": 30}}, nofile=48)
+    crowd = []
+    try:
+        for _ in range(80):
+            try:
+                crowd.append(socket.create_connection(("127.0.0.1", p.port), timeout=2))
+            except OSError:
+                break
+        assert p.wait_log("pausing accept")
+        cpu0 = p.cpu_seconds()
+        time.sleep(1.0)
+        busy = p.cpu_seconds() - cpu0
+        assert busy < 0.3, f"{busy:.2f} s of CPU in 1 s while out of fds"
+    finally:
+        for s in crowd:
+            s.close()
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            with Socks5(p.port, timeout=3) as c:
+                c.connect("127.0.0.1", echo_server.port)
+                c.send(b"back")
+                assert c.recv_exact(4) == b"back"
+            break
+        except (AssertionError, OSError):
+            assert time.monotonic() < deadline, p.log_text()[-2000:]
+            time.sleep(0.1)
+    p.stop()
