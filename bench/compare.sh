@@ -278,13 +278,18 @@ start_peer() {
 RESULTS="$WD/results.jsonl"
 : >"$RESULTS"
 
+# Clients connect from 127.0.0.2, so the TIME_WAIT sockets they leave do not
+# take ports on 127.0.0.1, where Dante binds its upstream sockets.
+SOURCE=127.0.0.2
+
 # sb NAME MODE ARGS...: run socksbench, keep its JSON lines tagged with NAME.
 sb() {
 	local name=$1 mode=$2
 	shift 2
 	local via=(--proxy "127.0.0.1:${PORT_OF[$name]:-}")
 	[ "$name" = direct ] && via=(--direct)
-	timeout 600 "$SB" "$mode" "${via[@]}" --target "$TARGET" --label "$name" --json "$@" \
+	timeout 600 "$SB" "$mode" "${via[@]}" --target "$TARGET" --source "$SOURCE" \
+		--label "$name" --json "$@" \
 		>>"$RESULTS" 2>>"$WD/$name.sb.err"
 }
 
@@ -305,7 +310,7 @@ error_notes() {
 wait_time_wait() {
 	local n i
 	for i in $(seq 70); do
-		n=$(ss -Htan state time-wait 2>/dev/null | wc -l)
+		n=$(ss -Htan state time-wait src 127.0.0.1 2>/dev/null | wc -l)
 		[ "$n" -lt 8000 ] && return 0
 		[ "$i" = 1 ] && log "waiting for $n TIME_WAIT sockets to expire before $1"
 		sleep 1

@@ -515,6 +515,15 @@ static void conn_start(struct sb_worker *w, struct cconn *c)
 	}
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (w->cfg.have_source) {
+		/* The port is picked at connect() time, per destination, so the
+		 * client does not exhaust ports of its own. */
+		setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(c->fd, (struct sockaddr *)&w->cfg.source, w->cfg.sourcelen) != 0) {
+			start_failed(w, c, SB_E_CONNECT);
+			return;
+		}
+	}
 	if (connect(c->fd, (struct sockaddr *)&w->cfg.addr, w->cfg.addrlen) != 0 &&
 	    errno != EINPROGRESS) {
 		start_failed(w, c, SB_E_CONNECT);

@@ -32,6 +32,9 @@ struct sb_client_cfg {
 	bool direct;
 	struct sockaddr_storage addr; /* proxy, or the target when direct */
 	socklen_t addrlen;
+	bool have_source;                /* bind client sockets to source (port 0) */
+	struct sockaddr_storage source;
+	socklen_t sourcelen;
 	const char *user; /* NULL: offer method 0x00 only; else 0x02 only */
 	const char *pass;
 	uint8_t req[262]; /* prebuilt SOCKS5 CONNECT request */

@@ -41,6 +41,7 @@ struct opts {
 	const char *label;
 	const char *dir;
 	const char *bind;
+	const char *source;
 	int conns;
 	uint64_t bytes;
 	double duration;
@@ -75,6 +76,8 @@ static void usage(FILE *f)
 	      "  --settle SECONDS    idle: wait before measuring (1)\n"
 	      "  --window N          idle: handshakes in flight per thread (64)\n"
 	      "  --target-threads N  built-in target threads (1)\n"
+	      "  --source ADDR       client source address (e.g. 127.0.0.2): keeps the client's\n"
+	      "                      TIME_WAIT ports apart from the proxy's\n"
 	      "  --label NAME        name printed with the results\n"
 	      "  --json              one JSON object per result line\n"
 	      "serve: --port P (0 = ephemeral, printed) --bind ADDR (127.0.0.1) -t N\n"
@@ -126,7 +129,7 @@ static int parse_double(const char *s, double *out)
 enum {
 	OPT_PROXY = 256, OPT_DIRECT, OPT_USER, OPT_PASS, OPT_TARGET, OPT_COUNT, OPT_DIR,
 	OPT_PID, OPT_TIMEOUT, OPT_SETTLE, OPT_WINDOW, OPT_TTHREADS, OPT_LABEL, OPT_JSON,
-	OPT_PORT, OPT_BIND, OPT_HELP,
+	OPT_PORT, OPT_BIND, OPT_SOURCE, OPT_HELP,
 };
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -140,7 +143,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"window", 1, 0, OPT_WINDOW},   {"target-threads", 1, 0, OPT_TTHREADS},
 		{"label", 1, 0, OPT_LABEL},     {"json", 0, 0, OPT_JSON},
 		{"port", 1, 0, OPT_PORT},       {"bind", 1, 0, OPT_BIND},
-		{"help", 0, 0, OPT_HELP},       {0, 0, 0, 0},
+		{"source", 1, 0, OPT_SOURCE},   {"help", 0, 0, OPT_HELP},
+		{0, 0, 0, 0},
 	};
 	if (argc < 2) {
 		usage(stderr);
@@ -175,6 +179,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_LABEL: o->label = a; break;
 		case OPT_JSON: o->json = true; break;
 		case OPT_BIND: o->bind = a; break;
+		case OPT_SOURCE: o->source = a; break;
 		case OPT_DIR:
 			o->dir = a;
 			bad = strcmp(a, "down") && strcmp(a, "up") && strcmp(a, "both");
@@ -707,6 +712,21 @@ int main(int argc, char **argv)
 		}
 		if (resolve(phost, pport, &cfg.addr, &cfg.addrlen) != 0)
 			goto out;
+	}
+
+	if (o.source) {
+		struct addrinfo hints = {.ai_family = cfg.addr.ss_family,
+					 .ai_flags = AI_NUMERICHOST | AI_PASSIVE},
+				*res;
+		if (getaddrinfo(o.source, "0", &hints, &res) != 0) {
+			fprintf(stderr, "socksbench: --source %s: not an address of the proxy's family\n",
+				o.source);
+			goto out;
+		}
+		memcpy(&cfg.source, res->ai_addr, res->ai_addrlen);
+		cfg.sourcelen = res->ai_addrlen;
+		cfg.have_source = true;
+		freeaddrinfo(res);
 	}
 
 	switch (o.mode) {
