@@ -35,21 +35,21 @@ static void *producer(void *arg)
 {
 	struct run *r = arg;
 	struct session_record rec = {
-		.user = "alice",
-		.dest_ip = "www.example.com",
-		.dest_port = 443,
-		.source_ip = "198.51.100.23",
-		.source_port = 50123,
-		.protocol = SESSION_PROTO_TCP,
-		.status = SESSION_CLOSED,
-		.close_reason = "client closed",
-		.acl_rule_matched = "Allow HTTPS",
-		.acl_decision = "allow",
-		.bytes_sent = 51234,
-		.bytes_received = 1234567,
-		.packets_sent = 40,
-		.packets_received = 900,
-		.duration_secs = 3,
+	    .user = "alice",
+	    .dest_ip = "www.example.com",
+	    .dest_port = 443,
+	    .source_ip = "198.51.100.23",
+	    .source_port = 50123,
+	    .protocol = SESSION_PROTO_TCP,
+	    .status = SESSION_CLOSED,
+	    .close_reason = "client closed",
+	    .acl_rule_matched = "Allow HTTPS",
+	    .acl_decision = "allow",
+	    .bytes_sent = 51234,
+	    .bytes_received = 1234567,
+	    .packets_sent = 40,
+	    .packets_received = 900,
+	    .duration_secs = 3,
 	};
 	uint64_t n = 0, full = 0, ns = 0;
 	while (time_mono_ms() < r->until_ms) {
@@ -80,23 +80,23 @@ static void drop_pg_table(const char *url)
 	PQfinish(c);
 }
 
-static int bench(const char *label, enum session_storage storage, const char *url,
-		 uint32_t batch, int seconds, int threads)
+static int bench(const char *label, enum session_storage storage, const char *url, uint32_t batch,
+                 int seconds, int threads)
 {
 	char err[512] = "";
 	struct session_writer_options o = {
-		.storage = storage,
-		.database_url = url,
-		.batch_size = batch,
-		.batch_interval_ms = 250,
-		.queue_capacity = 20000,
+	    .storage = storage,
+	    .database_url = url,
+	    .batch_size = batch,
+	    .batch_interval_ms = 250,
+	    .queue_capacity = 20000,
 	};
 	struct session_writer *w = session_writer_start_opts(&o, err, sizeof(err));
 	if (!w) {
 		fprintf(stderr, "store_bench: %s: %s\n", label, err);
 		return -1;
 	}
-	struct run r = { .w = w };
+	struct run r = {.w = w};
 	int64_t t0 = time_mono_ms();
 	r.until_ms = t0 + seconds * 1000;
 	pthread_t th[64];
@@ -110,19 +110,19 @@ static int bench(const char *label, enum session_storage storage, const char *ur
 	int64_t t_stop = time_mono_ms();
 	session_writer_get_stats(w, &s);
 	uint64_t batches_before = s.batches, flush_total = s.flush_total_us,
-		 flush_max = s.flush_max_us;
+	         flush_max = s.flush_max_us;
 	session_writer_stop(w, 60000);
 	int64_t t1 = time_mono_ms();
 	/* count what actually reached the table */
 	uint64_t written = 0, active = 0;
-	struct session_store_options so = { .storage = storage, .database_url = url };
+	struct session_store_options so = {.storage = storage, .database_url = url};
 	struct session_store *st = session_store_open(&so, err, sizeof(err));
 	if (!st || session_store_count(st, &active, &written, err, sizeof(err)) != STORE_OK)
 		fprintf(stderr, "store_bench: %s: count: %s\n", label, err);
 	session_store_close(st);
 	if (written != atomic_load(&r.submitted))
 		fprintf(stderr, "store_bench: %s: %llu submitted but %llu rows\n", label,
-			(unsigned long long)atomic_load(&r.submitted), (unsigned long long)written);
+		        (unsigned long long)atomic_load(&r.submitted), (unsigned long long)written);
 	double secs = (double)(t1 - t0) / 1000.0;
 	uint64_t subs = atomic_load(&r.submitted) + atomic_load(&r.full);
 	printf("%-9s batch=%-4u %8llu rows in %5.2f s = %8.0f rows/s  "
@@ -157,8 +157,9 @@ int main(int argc, char **argv)
 			pg = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-s SECONDS] [-t THREADS] [-d DIR] [-p PG_URL]\n",
-				argv[0]);
+			fprintf(stderr,
+			        "usage: %s [-s SECONDS] [-t THREADS] [-d DIR] [-p PG_URL]\n",
+			        argv[0]);
 			return 2;
 		}
 	}
@@ -167,7 +168,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_setup(LOGL_WARN, LOGF_TEXT);
-	const uint32_t batches[] = { 100, 400 };
+	const uint32_t batches[] = {100, 400};
 	int rc = 0;
 	for (size_t i = 0; i < 2; i++) {
 		char path[512], url[600];

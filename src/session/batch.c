@@ -21,10 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DROP_LOG_INTERVAL_MS  10000
-#define CLEANUP_RETRY_MS      (5 * 60 * 1000)
-#define START_BUSY_WAIT_MS    5000 /* a locked SQLite file at start: wait this long */
-#define CLEANUP_CHUNK	      5000 /* rows per retention transaction */
+#define DROP_LOG_INTERVAL_MS 10000
+#define CLEANUP_RETRY_MS     (5 * 60 * 1000)
+#define START_BUSY_WAIT_MS   5000 /* a locked SQLite file at start: wait this long */
+#define CLEANUP_CHUNK        5000 /* rows per retention transaction */
 
 struct session_writer {
 	struct session_writer_options o;
@@ -59,8 +59,8 @@ struct session_writer {
 
 static struct timespec abs_mono(int64_t deadline_ms)
 {
-	struct timespec ts = { .tv_sec = deadline_ms / 1000,
-			       .tv_nsec = (long)(deadline_ms % 1000) * 1000000 };
+	struct timespec ts = {.tv_sec = deadline_ms / 1000,
+	                      .tv_nsec = (long)(deadline_ms % 1000) * 1000000};
 	return ts;
 }
 
@@ -86,12 +86,11 @@ static void report_drops(struct session_writer *w, bool force)
 	int64_t now = time_mono_ms();
 	if (d == w->drops_logged)
 		return;
-	if (!force && w->drops_logged_at_ms &&
-	    now - w->drops_logged_at_ms < DROP_LOG_INTERVAL_MS)
+	if (!force && w->drops_logged_at_ms && now - w->drops_logged_at_ms < DROP_LOG_INTERVAL_MS)
 		return;
 	log_warn("session writer: queue full (capacity %zu), dropped %" PRIu64
-		 " session records (%" PRIu64 " in total)",
-		 w->cap, d - w->drops_logged, d);
+	         " session records (%" PRIu64 " in total)",
+	         w->cap, d - w->drops_logged, d);
 	w->drops_logged = d;
 	w->drops_logged_at_ms = now;
 }
@@ -105,7 +104,7 @@ static void note_outage(struct session_writer *w, size_t n, const char *err)
 	atomic_store(&w->outage, true);
 	w->outage_since_ms = time_mono_ms();
 	log_error("session store %s unavailable: %s; keeping %zu records and retrying",
-		  session_store_backend(w->store), err, n);
+	          session_store_backend(w->store), err, n);
 }
 
 static void note_recovery(struct session_writer *w)
@@ -114,8 +113,8 @@ static void note_recovery(struct session_writer *w)
 		return;
 	atomic_store(&w->outage, false);
 	log_info("session store %s recovered after %.1f s (%" PRIu64 " retries)",
-		 session_store_backend(w->store),
-		 (double)(time_mono_ms() - w->outage_since_ms) / 1000.0, w->outage_retries);
+	         session_store_backend(w->store),
+	         (double)(time_mono_ms() - w->outage_since_ms) / 1000.0, w->outage_retries);
 	w->outage_retries = 0;
 }
 
@@ -154,8 +153,8 @@ static size_t write_with_retry(struct session_writer *w, struct session_record *
 	for (;;) {
 		int64_t t0 = time_mono_us();
 		err[0] = '\0';
-		int rc = session_store_write_batch(w->store, (const struct session_record *const *)recs,
-						   n, err, sizeof(err));
+		int rc = session_store_write_batch(
+		    w->store, (const struct session_record *const *)recs, n, err, sizeof(err));
 		if (rc == STORE_OK) {
 			record_success(w, n, t0);
 			note_recovery(w);
@@ -165,8 +164,8 @@ static size_t write_with_retry(struct session_writer *w, struct session_record *
 			note_recovery(w); /* the database answered */
 			if (n == 1) {
 				atomic_fetch_add(&w->failed, 1);
-				log_warn("session writer: record %s refused: %s", recs[0]->session_id,
-					 err);
+				log_warn("session writer: record %s refused: %s",
+				         recs[0]->session_id, err);
 				return 0;
 			}
 			/* One bad row must not sink its batch: write them one by one. */
@@ -180,7 +179,8 @@ static size_t write_with_retry(struct session_writer *w, struct session_record *
 		if (past_stop_deadline(w))
 			return n;
 		if (rc == STORE_ERR_CONN)
-			session_store_reconnect(w->store, NULL, 0); /* failure = next attempt fails */
+			session_store_reconnect(w->store, NULL,
+			                        0); /* failure = next attempt fails */
 		backoff_sleep(w, backoff);
 		backoff = backoff * 2 > w->o.retry_max_ms ? w->o.retry_max_ms : backoff * 2;
 	}
@@ -192,7 +192,7 @@ static void flush_batch(struct session_writer *w, struct session_record **batch,
 	if (lost) {
 		atomic_fetch_add(&w->dropped, lost);
 		log_error("session writer: stop deadline passed, %zu session records not written",
-			  lost);
+		          lost);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(batch[i]);
@@ -244,11 +244,11 @@ static void run_cleanup(struct session_writer *w, int64_t *next_ms)
 	do {
 		deleted = 0;
 		int rc = session_store_delete_older_than(w->store, cutoff, CLEANUP_CHUNK, &deleted,
-							 err, sizeof(err));
+		                                         err, sizeof(err));
 		if (rc != STORE_OK) {
 			log_warn("session retention cleanup failed (retrying in 5 min): %s", err);
 			*next_ms = time_mono_ms() +
-				   (interval < CLEANUP_RETRY_MS ? interval : CLEANUP_RETRY_MS);
+			           (interval < CLEANUP_RETRY_MS ? interval : CLEANUP_RETRY_MS);
 			break;
 		}
 		total += deleted;
@@ -257,7 +257,7 @@ static void run_cleanup(struct session_writer *w, int64_t *next_ms)
 	} while (deleted == CLEANUP_CHUNK && !stopping(w));
 	if (total)
 		log_info("session retention: deleted %" PRIu64 " sessions older than %u days",
-			 total, w->o.retention_days);
+		         total, w->o.retention_days);
 }
 
 /* ---- The thread ---- */
@@ -294,7 +294,7 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		bool due = w->stopping || w->flush_req || w->count >= w->o.batch_size ||
-			   time_mono_ms() >= last_flush + w->o.batch_interval_ms;
+		           time_mono_ms() >= last_flush + w->o.batch_interval_ms;
 		if (!due || w->count == 0) {
 			if (w->count == 0) {
 				w->flush_req = false;
@@ -361,8 +361,8 @@ static void writer_free(struct session_writer *w)
 	free(w);
 }
 
-struct session_writer *session_writer_start_opts(const struct session_writer_options *o,
-						 char *err, size_t errlen)
+struct session_writer *session_writer_start_opts(const struct session_writer_options *o, char *err,
+                                                 size_t errlen)
 {
 	struct session_writer *w = xcalloc(1, sizeof(*w));
 	w->o = *o;
@@ -383,12 +383,12 @@ struct session_writer *session_writer_start_opts(const struct session_writer_opt
 	w->batch = xcalloc(w->o.batch_size, sizeof(*w->batch));
 
 	struct session_store_options so = {
-		.storage = w->o.storage,
-		.database_url = w->url,
-		.node = w->node,
-		.busy_timeout_ms = w->o.busy_timeout_ms,
-		.migrate = true,
-		.open_wait_ms = START_BUSY_WAIT_MS,
+	    .storage = w->o.storage,
+	    .database_url = w->url,
+	    .node = w->node,
+	    .busy_timeout_ms = w->o.busy_timeout_ms,
+	    .migrate = true,
+	    .open_wait_ms = START_BUSY_WAIT_MS,
 	};
 	w->store = session_store_open(&so, err, errlen);
 	if (!w->store)
@@ -397,14 +397,14 @@ struct session_writer *session_writer_start_opts(const struct session_writer_opt
 	int64_t until = time_mono_ms() + START_BUSY_WAIT_MS;
 	int rc;
 	while ((rc = session_store_close_stale(w->store, 0, &stale, err, errlen)) ==
-		       STORE_ERR_BUSY &&
+	           STORE_ERR_BUSY &&
 	       time_mono_ms() < until)
 		usleep(100000);
 	if (rc != STORE_OK)
 		goto fail;
 	if (stale)
 		log_info("session store: closed %" PRIu64 " sessions left active by a previous run",
-			 stale);
+		         stale);
 	if (w->url && is_memory_url(w->url)) {
 		w->reader = w->store;
 	} else {
@@ -417,13 +417,13 @@ struct session_writer *session_writer_start_opts(const struct session_writer_opt
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
 		if (err && errlen)
 			snprintf(err, errlen, "session writer: cannot start thread: %s",
-				 strerror(errno));
+			         strerror(errno));
 		goto fail;
 	}
 	w->started = true;
 	log_info("session store %s ready (batch %u / %u ms, queue %u, retention %u days)",
-		 session_store_backend(w->store), w->o.batch_size, w->o.batch_interval_ms,
-		 w->o.queue_capacity, w->o.retention_days);
+	         session_store_backend(w->store), w->o.batch_size, w->o.batch_interval_ms,
+	         w->o.queue_capacity, w->o.retention_days);
 	return w;
 fail:
 	writer_free(w);
@@ -431,19 +431,19 @@ fail:
 }
 
 struct session_writer *session_writer_start(const struct csocks_config *cfg, char *err,
-					    size_t errlen)
+                                            size_t errlen)
 {
 	const char *url = cfg->sessions.database_url;
 	if ((!url || !*url) && cfg->sessions.storage == STORAGE_SQLITE)
 		url = "sqlite://sessions.db"; /* RustSocks' example default */
 	struct session_writer_options o = {
-		.storage = cfg->sessions.storage,
-		.database_url = url,
-		.batch_size = cfg->sessions.batch_size,
-		.batch_interval_ms = cfg->sessions.batch_interval_ms,
-		.retention_days = cfg->sessions.retention_days,
-		.cleanup_interval_hours = cfg->sessions.cleanup_interval_hours,
-		.queue_capacity = cfg->sessions.queue_capacity,
+	    .storage = cfg->sessions.storage,
+	    .database_url = url,
+	    .batch_size = cfg->sessions.batch_size,
+	    .batch_interval_ms = cfg->sessions.batch_interval_ms,
+	    .retention_days = cfg->sessions.retention_days,
+	    .cleanup_interval_hours = cfg->sessions.cleanup_interval_hours,
+	    .queue_capacity = cfg->sessions.queue_capacity,
 	};
 	return session_writer_start_opts(&o, err, errlen);
 }
@@ -496,12 +496,13 @@ void session_writer_stop(struct session_writer *w, int deadline_ms)
 	if (w->count) {
 		atomic_fetch_add(&w->dropped, w->count);
 		log_error("session writer: stop deadline passed, %zu queued session records "
-			  "not written", w->count);
+		          "not written",
+		          w->count);
 	}
 	log_info("session writer stopped: %zu queued at stop, %" PRIu64 " written, %" PRIu64
-		 " dropped, %" PRIu64 " failed",
-		 queued, atomic_load(&w->written), atomic_load(&w->dropped),
-		 atomic_load(&w->failed));
+	         " dropped, %" PRIu64 " failed",
+	         queued, atomic_load(&w->written), atomic_load(&w->dropped),
+	         atomic_load(&w->failed));
 	writer_free(w);
 }
 

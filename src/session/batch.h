@@ -48,15 +48,15 @@ struct session_writer_options {
 
 #define SESSION_WRITER_BATCH_SIZE_DEFAULT     100
 #define SESSION_WRITER_BATCH_INTERVAL_DEFAULT 1000
-#define SESSION_WRITER_QUEUE_DEFAULT	      100000
+#define SESSION_WRITER_QUEUE_DEFAULT          100000
 
 /* Open the store from cfg->sessions, apply migrations, close stale active
  * rows, start the thread. NULL + err on failure (bad URL, unreachable or
  * unwritable database). */
 struct session_writer *session_writer_start(const struct csocks_config *cfg, char *err,
-					    size_t errlen);
-struct session_writer *session_writer_start_opts(const struct session_writer_options *o,
-						 char *err, size_t errlen);
+                                            size_t errlen);
+struct session_writer *session_writer_start_opts(const struct session_writer_options *o, char *err,
+                                                 size_t errlen);
 
 /* Queue a copy of r (its strings are copied too). Never blocks beyond a
  * short mutex; false = dropped (queue full or writer stopping). Any
@@ -75,19 +75,19 @@ void session_writer_stop(struct session_writer *w, int deadline_ms);
 struct session_store *session_writer_store(struct session_writer *w);
 
 struct session_writer_stats {
-	uint64_t submitted;     /* accepted into the queue */
-	uint64_t written;       /* rows committed */
-	uint64_t dropped;       /* queue full, or left at the stop deadline */
-	uint64_t failed;        /* rows the database refused permanently */
-	uint64_t retries;       /* failed transient attempts */
-	uint64_t batches;       /* committed transactions */
-	uint64_t queue_depth;   /* records waiting now */
+	uint64_t submitted;   /* accepted into the queue */
+	uint64_t written;     /* rows committed */
+	uint64_t dropped;     /* queue full, or left at the stop deadline */
+	uint64_t failed;      /* rows the database refused permanently */
+	uint64_t retries;     /* failed transient attempts */
+	uint64_t batches;     /* committed transactions */
+	uint64_t queue_depth; /* records waiting now */
 	uint64_t queue_capacity;
 	uint64_t flush_last_us; /* duration of the last committed batch */
 	uint64_t flush_max_us;
-	uint64_t flush_total_us; /* sum over batches, for an average */
+	uint64_t flush_total_us;  /* sum over batches, for an average */
 	uint64_t cleanup_deleted; /* rows removed by retention */
-	bool outage;             /* the store is failing right now */
+	bool outage;              /* the store is failing right now */
 };
 void session_writer_get_stats(struct session_writer *w, struct session_writer_stats *out);
 

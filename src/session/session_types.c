@@ -13,10 +13,10 @@
 #include <unistd.h>
 
 static const char *const status_names[SESSION_STATUS_COUNT] = {
-	[SESSION_ACTIVE] = "active",
-	[SESSION_CLOSED] = "closed",
-	[SESSION_FAILED] = "failed",
-	[SESSION_REJECTED_BY_ACL] = "rejected_by_acl",
+    [SESSION_ACTIVE] = "active",
+    [SESSION_CLOSED] = "closed",
+    [SESSION_FAILED] = "failed",
+    [SESSION_REJECTED_BY_ACL] = "rejected_by_acl",
 };
 
 const char *session_status_name(enum session_status s)
@@ -113,8 +113,8 @@ static char *dup_into(char **cursor, const char *s)
 
 struct session_record *session_record_dup(const struct session_record *r)
 {
-	const char *strs[] = { r->user, r->dest_ip, r->close_reason, r->acl_rule_matched,
-			       r->acl_decision };
+	const char *strs[] = {r->user, r->dest_ip, r->close_reason, r->acl_rule_matched,
+	                      r->acl_decision};
 	size_t extra = 0;
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		extra += strs[i] ? strlen(strs[i]) + 1 : 0;
@@ -142,7 +142,7 @@ void session_time_format(int64_t wall_us, char *buf, size_t size)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)frac);
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)frac);
 }
 
 /* Exactly n decimal digits at *p into *v. */
@@ -210,8 +210,12 @@ int session_time_parse(const char *s, int64_t *wall_us)
 	}
 	if (*p != '\0')
 		return -1;
-	struct tm tm = { .tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
-			 .tm_hour = h, .tm_min = m, .tm_sec = sec };
+	struct tm tm = {.tm_year = Y - 1900,
+	                .tm_mon = M - 1,
+	                .tm_mday = D,
+	                .tm_hour = h,
+	                .tm_min = m,
+	                .tm_sec = sec};
 	time_t t = timegm(&tm);
 	*wall_us = ((int64_t)t - (int64_t)off_min * 60) * 1000000 + us;
 	return 0;
@@ -223,20 +227,20 @@ static const struct {
 	const char *name;
 	enum session_sort sort;
 } sort_names[] = {
-	{ "start_time", SESSION_SORT_START_TIME },
-	{ "end_time", SESSION_SORT_END_TIME },
-	{ "duration", SESSION_SORT_DURATION },
-	{ "duration_secs", SESSION_SORT_DURATION },
-	{ "duration_seconds", SESSION_SORT_DURATION },
-	{ "bytes_sent", SESSION_SORT_BYTES_SENT },
-	{ "bytes_received", SESSION_SORT_BYTES_RECEIVED },
-	{ "user", SESSION_SORT_USER },
-	{ "source_ip", SESSION_SORT_SOURCE_IP },
-	{ "dest_ip", SESSION_SORT_DEST_IP },
-	{ "dest_port", SESSION_SORT_DEST_PORT },
-	{ "protocol", SESSION_SORT_PROTOCOL },
-	{ "status", SESSION_SORT_STATUS },
-	{ "acl_decision", SESSION_SORT_ACL_DECISION },
+    {"start_time", SESSION_SORT_START_TIME},
+    {"end_time", SESSION_SORT_END_TIME},
+    {"duration", SESSION_SORT_DURATION},
+    {"duration_secs", SESSION_SORT_DURATION},
+    {"duration_seconds", SESSION_SORT_DURATION},
+    {"bytes_sent", SESSION_SORT_BYTES_SENT},
+    {"bytes_received", SESSION_SORT_BYTES_RECEIVED},
+    {"user", SESSION_SORT_USER},
+    {"source_ip", SESSION_SORT_SOURCE_IP},
+    {"dest_ip", SESSION_SORT_DEST_IP},
+    {"dest_port", SESSION_SORT_DEST_PORT},
+    {"protocol", SESSION_SORT_PROTOCOL},
+    {"status", SESSION_SORT_STATUS},
+    {"acl_decision", SESSION_SORT_ACL_DECISION},
 };
 
 int session_sort_parse(const char *name, enum session_sort *out)

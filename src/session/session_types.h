@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SESSION_ID_LEN	 36 /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" */
-#define SESSION_IP_MAX	 46 /* INET6_ADDRSTRLEN */
+#define SESSION_ID_LEN   36 /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" */
+#define SESSION_IP_MAX   46 /* INET6_ADDRSTRLEN */
 #define SESSION_TIME_MAX 40 /* "2025-10-09T11:22:49.421595+00:00" + slack */
 
 /* The `status` column. Values are RustSocks' strings; the numbers are ours. */
@@ -104,16 +104,16 @@ int session_sort_parse(const char *name, enum session_sort *out);
 const char *session_sort_name(enum session_sort s);
 
 #define SESSION_PAGE_SIZE_DEFAULT 50
-#define SESSION_PAGE_SIZE_MAX	  1000
+#define SESSION_PAGE_SIZE_MAX     1000
 
 struct session_query {
 	const char *user;    /* exact match, NULL = any */
 	const char *dest_ip; /* exact match, NULL = any */
 	bool has_status;
 	enum session_status status;
-	uint32_t hours;  /* > 0: only sessions with start_time >= now - hours */
-	int64_t now_us;  /* "now" for the window; 0 = the wall clock */
-	uint32_t page;   /* 1-based; 0 is read as 1 */
+	uint32_t hours;     /* > 0: only sessions with start_time >= now - hours */
+	int64_t now_us;     /* "now" for the window; 0 = the wall clock */
+	uint32_t page;      /* 1-based; 0 is read as 1 */
 	uint32_t page_size; /* 0 = 50; clamped to 1000 */
 	enum session_sort sort;
 	bool sort_asc; /* default (false) = descending, as RustSocks */
@@ -148,7 +148,7 @@ struct session_stats {
 	uint64_t total_sessions;
 	uint64_t by_status[SESSION_STATUS_COUNT]; /* indexed by enum session_status */
 	uint64_t total_bytes_sent, total_bytes_received;
-	uint64_t acl_allowed, acl_blocked; /* acl_decision 'allow' / 'block' */
+	uint64_t acl_allowed, acl_blocked;                     /* acl_decision 'allow' / 'block' */
 	struct session_user_stat top_users[SESSION_STATS_TOP]; /* by session_count desc */
 	size_t n_top_users;
 	struct session_dest_stat top_destinations[SESSION_STATS_TOP];

@@ -49,7 +49,7 @@ static bool has_prefix(const char *s, const char *p)
 }
 
 struct session_store *session_store_open(const struct session_store_options *o, char *err,
-					 size_t errlen)
+                                         size_t errlen)
 {
 	const char *url = o->database_url;
 	if (o->storage != STORAGE_SQLITE && o->storage != STORAGE_POSTGRES) {
@@ -68,12 +68,12 @@ struct session_store *session_store_open(const struct session_store_options *o, 
 	} else if (o->storage == STORAGE_POSTGRES && is_pg) {
 		ops = &store_pg_ops;
 	} else {
-		store_set_err(err, errlen,
-			      "sessions.storage = \"%s\" needs database_url \"%s\", got a different "
-			      "scheme",
-			      o->storage == STORAGE_SQLITE ? "sqlite" : "postgres",
-			      o->storage == STORAGE_SQLITE ? "sqlite://PATH"
-							   : "postgresql://...");
+		store_set_err(
+		    err, errlen,
+		    "sessions.storage = \"%s\" needs database_url \"%s\", got a different "
+		    "scheme",
+		    o->storage == STORAGE_SQLITE ? "sqlite" : "postgres",
+		    o->storage == STORAGE_SQLITE ? "sqlite://PATH" : "postgresql://...");
 		return NULL;
 	}
 
@@ -132,8 +132,7 @@ int session_store_reconnect(struct session_store *st, char *err, size_t errlen)
 	return rc;
 }
 
-int session_store_schema_version(struct session_store *st, int *version, char *err,
-				 size_t errlen)
+int session_store_schema_version(struct session_store *st, int *version, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&st->lock);
 	int rc = st->ops->schema_version(st, version, err, errlen);
@@ -142,7 +141,7 @@ int session_store_schema_version(struct session_store *st, int *version, char *e
 }
 
 int session_store_write_batch(struct session_store *st, const struct session_record *const *recs,
-			      size_t n, char *err, size_t errlen)
+                              size_t n, char *err, size_t errlen)
 {
 	if (n == 0)
 		return STORE_OK;
@@ -152,19 +151,18 @@ int session_store_write_batch(struct session_store *st, const struct session_rec
 	return rc;
 }
 
-int session_store_close_stale(struct session_store *st, int64_t now_us, uint64_t *closed,
-			      char *err, size_t errlen)
+int session_store_close_stale(struct session_store *st, int64_t now_us, uint64_t *closed, char *err,
+                              size_t errlen)
 {
 	*closed = 0;
 	pthread_mutex_lock(&st->lock);
-	int rc = st->ops->close_stale(st, now_us ? now_us : time_wall_us(), closed, err,
-					errlen);
+	int rc = st->ops->close_stale(st, now_us ? now_us : time_wall_us(), closed, err, errlen);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
 int session_store_delete_older_than(struct session_store *st, int64_t cutoff_us, uint32_t limit,
-				    uint64_t *deleted, char *err, size_t errlen)
+                                    uint64_t *deleted, char *err, size_t errlen)
 {
 	*deleted = 0;
 	pthread_mutex_lock(&st->lock);
@@ -173,14 +171,26 @@ int session_store_delete_older_than(struct session_store *st, int64_t cutoff_us,
 	return rc;
 }
 
+/* Readers (the API) retry once on a fresh connection when the old one was
+ * found dead (a PostgreSQL restart since the last query). Lock held. */
+static bool relinked(struct session_store *st, int rc)
+{
+	return rc == STORE_ERR_CONN && st->ops->reconnect(st, NULL, 0) == STORE_OK;
+}
+
 int session_store_query(struct session_store *st, const struct session_query *q,
-			struct session_page *out, char *err, size_t errlen)
+                        struct session_page *out, char *err, size_t errlen)
 {
 	struct session_query nq;
 	store_query_normalise(q, &nq);
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
 	int rc = st->ops->query(st, &nq, out, err, errlen);
+	if (relinked(st, rc)) {
+		session_page_free(out);
+		memset(out, 0, sizeof(*out));
+		rc = st->ops->query(st, &nq, out, err, errlen);
+	}
 	pthread_mutex_unlock(&st->lock);
 	if (rc != STORE_OK)
 		session_page_free(out);
@@ -189,28 +199,32 @@ int session_store_query(struct session_store *st, const struct session_query *q,
 	return rc;
 }
 
-int session_store_get(struct session_store *st, const char *session_id,
-		      struct session_record **out, char *err, size_t errlen)
+int session_store_get(struct session_store *st, const char *session_id, struct session_record **out,
+                      char *err, size_t errlen)
 {
 	*out = NULL;
 	pthread_mutex_lock(&st->lock);
 	int rc = st->ops->get(st, session_id, out, err, errlen);
+	if (relinked(st, rc))
+		rc = st->ops->get(st, session_id, out, err, errlen);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
 int session_store_count(struct session_store *st, uint64_t *active, uint64_t *total, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	*active = *total = 0;
 	pthread_mutex_lock(&st->lock);
 	int rc = st->ops->count(st, active, total, err, errlen);
+	if (relinked(st, rc))
+		rc = st->ops->count(st, active, total, err, errlen);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
 int session_store_stats(struct session_store *st, uint32_t window_hours, int64_t now_us,
-			struct session_stats *out, char *err, size_t errlen)
+                        struct session_stats *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	out->window_hours = window_hours;
@@ -219,6 +233,10 @@ int session_store_stats(struct session_store *st, uint32_t window_hours, int64_t
 	int64_t since = window_hours ? now_us - (int64_t)window_hours * 3600 * 1000000 : INT64_MIN;
 	pthread_mutex_lock(&st->lock);
 	int rc = st->ops->stats(st, since, out, err, errlen);
+	if (relinked(st, rc)) {
+		session_stats_free(out);
+		rc = st->ops->stats(st, since, out, err, errlen);
+	}
 	pthread_mutex_unlock(&st->lock);
 	if (rc != STORE_OK)
 		session_stats_free(out);
@@ -231,18 +249,18 @@ int session_store_stats(struct session_store *st, uint32_t window_hours, int64_t
  * quoted because it is a reserved word in PostgreSQL (SQLite accepts the
  * quotes too). */
 static const char *const sort_columns[SESSION_SORT_COUNT] = {
-	[SESSION_SORT_START_TIME] = "start_time",
-	[SESSION_SORT_END_TIME] = "end_time",
-	[SESSION_SORT_DURATION] = "duration_secs",
-	[SESSION_SORT_BYTES_SENT] = "bytes_sent",
-	[SESSION_SORT_BYTES_RECEIVED] = "bytes_received",
-	[SESSION_SORT_USER] = "\"user\"",
-	[SESSION_SORT_SOURCE_IP] = "source_ip",
-	[SESSION_SORT_DEST_IP] = "dest_ip",
-	[SESSION_SORT_DEST_PORT] = "dest_port",
-	[SESSION_SORT_PROTOCOL] = "protocol",
-	[SESSION_SORT_STATUS] = "status",
-	[SESSION_SORT_ACL_DECISION] = "acl_decision",
+    [SESSION_SORT_START_TIME] = "start_time",
+    [SESSION_SORT_END_TIME] = "end_time",
+    [SESSION_SORT_DURATION] = "duration_secs",
+    [SESSION_SORT_BYTES_SENT] = "bytes_sent",
+    [SESSION_SORT_BYTES_RECEIVED] = "bytes_received",
+    [SESSION_SORT_USER] = "\"user\"",
+    [SESSION_SORT_SOURCE_IP] = "source_ip",
+    [SESSION_SORT_DEST_IP] = "dest_ip",
+    [SESSION_SORT_DEST_PORT] = "dest_port",
+    [SESSION_SORT_PROTOCOL] = "protocol",
+    [SESSION_SORT_STATUS] = "status",
+    [SESSION_SORT_ACL_DECISION] = "acl_decision",
 };
 
 const char *store_sort_column(enum session_sort s)
@@ -266,7 +284,7 @@ void store_query_normalise(const struct session_query *in, struct session_query 
 }
 
 static int append(char *sql, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int append(char *sql, size_t size, const char *fmt, ...)
 {
 	size_t len = strlen(sql);
@@ -293,7 +311,7 @@ static int param_int(struct store_params *p, int64_t i)
 }
 
 int store_sql_filters(const struct session_query *q, char ph, const char *time_cast, char *sql,
-		      size_t size, struct store_params *p)
+                      size_t size, struct store_params *p)
 {
 	const char *sep = " WHERE ";
 	int rc = 0;
@@ -307,27 +325,27 @@ int store_sql_filters(const struct session_query *q, char ph, const char *time_c
 	}
 	if (q->has_status) {
 		rc |= append(sql, size, "%sstatus = %c%d", sep, ph,
-			     param_text(p, session_status_name(q->status)));
+		             param_text(p, session_status_name(q->status)));
 		sep = " AND ";
 	}
 	if (q->hours > 0) {
 		int i = p->n;
 		session_time_format(q->now_us - (int64_t)q->hours * 3600 * 1000000, p->v[i].buf,
-				    sizeof(p->v[i].buf));
+		                    sizeof(p->v[i].buf));
 		rc |= append(sql, size, "%sstart_time >= %c%d%s", sep, ph,
-			     param_text(p, p->v[i].buf), time_cast);
+		             param_text(p, p->v[i].buf), time_cast);
 	}
 	return rc ? -1 : 0;
 }
 
 int store_sql_order_page(const struct session_query *q, char ph, char *sql, size_t size,
-			 struct store_params *p)
+                         struct store_params *p)
 {
 	const char *dir = q->sort_asc ? "ASC" : "DESC";
 	int lim = param_int(p, q->page_size);
 	int off = param_int(p, (int64_t)(q->page - 1) * q->page_size);
 	return append(sql, size, " ORDER BY %s %s NULLS LAST, session_id %s LIMIT %c%d OFFSET %c%d",
-		      store_sort_column(q->sort), dir, dir, ph, lim, ph, off);
+	              store_sort_column(q->sort), dir, dir, ph, lim, ph, off);
 }
 
 void store_page_finish(const struct session_query *q, struct session_page *out)

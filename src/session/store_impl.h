@@ -15,25 +15,25 @@ struct store_ops {
 	const char *name;
 	/* Connect to url (already validated for this backend); set st->impl. */
 	int (*open)(struct session_store *st, const char *url, int busy_timeout_ms, char *err,
-		    size_t errlen);
+	            size_t errlen);
 	void (*close)(struct session_store *st);
 	int (*reconnect)(struct session_store *st, char *err, size_t errlen);
 	int (*migrate)(struct session_store *st, char *err, size_t errlen);
 	int (*schema_version)(struct session_store *st, int *version, char *err, size_t errlen);
 	int (*write_batch)(struct session_store *st, const struct session_record *const *recs,
-			   size_t n, char *err, size_t errlen);
+	                   size_t n, char *err, size_t errlen);
 	int (*close_stale)(struct session_store *st, int64_t now_us, uint64_t *closed, char *err,
-			   size_t errlen);
+	                   size_t errlen);
 	int (*delete_older_than)(struct session_store *st, int64_t cutoff_us, uint32_t limit,
-				 uint64_t *deleted, char *err, size_t errlen);
+	                         uint64_t *deleted, char *err, size_t errlen);
 	int (*query)(struct session_store *st, const struct session_query *q,
-		     struct session_page *out, char *err, size_t errlen);
-	int (*get)(struct session_store *st, const char *id, struct session_record **out,
-		   char *err, size_t errlen);
+	             struct session_page *out, char *err, size_t errlen);
+	int (*get)(struct session_store *st, const char *id, struct session_record **out, char *err,
+	           size_t errlen);
 	int (*count)(struct session_store *st, uint64_t *active, uint64_t *total, char *err,
-		     size_t errlen);
+	             size_t errlen);
 	int (*stats)(struct session_store *st, int64_t since_us, struct session_stats *out,
-		     char *err, size_t errlen);
+	             char *err, size_t errlen);
 };
 
 struct session_store {
@@ -47,7 +47,7 @@ extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;
 
 void store_set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* The fixed ORDER BY column of a sort key (never user text). */
 const char *store_sort_column(enum session_sort s);
@@ -72,10 +72,10 @@ void store_query_normalise(const struct session_query *in, struct session_query 
  * values are bound as RFC 3339 text (time_cast is appended to them, e.g.
  * "::timestamptz"). Returns 0, or -1 when sql is too small. */
 int store_sql_filters(const struct session_query *q, char ph, const char *time_cast, char *sql,
-		      size_t size, struct store_params *p);
+                      size_t size, struct store_params *p);
 /* Append " ORDER BY col dir NULLS LAST, session_id dir LIMIT ph OFFSET ph". */
 int store_sql_order_page(const struct session_query *q, char ph, char *sql, size_t size,
-			 struct store_params *p);
+                         struct store_params *p);
 
 /* Fill total_pages etc. from total. */
 void store_page_finish(const struct session_query *q, struct session_page *out);

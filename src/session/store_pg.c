@@ -34,75 +34,75 @@ struct pg_store {
 };
 
 #define COLUMNS                                                                                    \
-	"session_id, \"user\", (EXTRACT(EPOCH FROM start_time) * 1000000)::bigint, "              \
+	"session_id, \"user\", (EXTRACT(EPOCH FROM start_time) * 1000000)::bigint, "               \
 	"(EXTRACT(EPOCH FROM end_time) * 1000000)::bigint, duration_secs, source_ip, "             \
 	"source_port, dest_ip, dest_port, protocol, bytes_sent, bytes_received, packets_sent, "    \
 	"packets_received, status, close_reason, acl_rule_matched, acl_decision"
 
 static const char upsert_sql[] =
-	"INSERT INTO sessions (session_id, \"user\", start_time, end_time, duration_secs, "
-	"source_ip, source_port, dest_ip, dest_port, protocol, bytes_sent, bytes_received, "
-	"packets_sent, packets_received, status, close_reason, acl_rule_matched, acl_decision, "
-	"node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-	"$17, $18, $19) ON CONFLICT (session_id) DO UPDATE SET \"user\" = excluded.\"user\", "
-	"start_time = excluded.start_time, end_time = excluded.end_time, "
-	"duration_secs = excluded.duration_secs, source_ip = excluded.source_ip, "
-	"source_port = excluded.source_port, dest_ip = excluded.dest_ip, "
-	"dest_port = excluded.dest_port, protocol = excluded.protocol, "
-	"bytes_sent = excluded.bytes_sent, bytes_received = excluded.bytes_received, "
-	"packets_sent = excluded.packets_sent, packets_received = excluded.packets_received, "
-	"status = excluded.status, close_reason = excluded.close_reason, "
-	"acl_rule_matched = excluded.acl_rule_matched, acl_decision = excluded.acl_decision, "
-	"node = excluded.node "
-	"WHERE sessions.status = 'active' OR excluded.status <> 'active'";
+    "INSERT INTO sessions (session_id, \"user\", start_time, end_time, duration_secs, "
+    "source_ip, source_port, dest_ip, dest_port, protocol, bytes_sent, bytes_received, "
+    "packets_sent, packets_received, status, close_reason, acl_rule_matched, acl_decision, "
+    "node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+    "$17, $18, $19) ON CONFLICT (session_id) DO UPDATE SET \"user\" = excluded.\"user\", "
+    "start_time = excluded.start_time, end_time = excluded.end_time, "
+    "duration_secs = excluded.duration_secs, source_ip = excluded.source_ip, "
+    "source_port = excluded.source_port, dest_ip = excluded.dest_ip, "
+    "dest_port = excluded.dest_port, protocol = excluded.protocol, "
+    "bytes_sent = excluded.bytes_sent, bytes_received = excluded.bytes_received, "
+    "packets_sent = excluded.packets_sent, packets_received = excluded.packets_received, "
+    "status = excluded.status, close_reason = excluded.close_reason, "
+    "acl_rule_matched = excluded.acl_rule_matched, acl_decision = excluded.acl_decision, "
+    "node = excluded.node "
+    "WHERE sessions.status = 'active' OR excluded.status <> 'active'";
 
 /* ---- Migrations (same numbering as SQLite) ---- */
 
 static const char mig_v1[] =
-	"CREATE TABLE IF NOT EXISTS sessions ("
-	" session_id TEXT PRIMARY KEY,"
-	" \"user\" TEXT NOT NULL,"
-	" start_time TIMESTAMPTZ NOT NULL,"
-	" end_time TIMESTAMPTZ,"
-	" duration_secs BIGINT,"
-	" source_ip TEXT NOT NULL,"
-	" source_port INTEGER NOT NULL,"
-	" dest_ip TEXT NOT NULL,"
-	" dest_port INTEGER NOT NULL,"
-	" protocol TEXT NOT NULL,"
-	" bytes_sent BIGINT DEFAULT 0,"
-	" bytes_received BIGINT DEFAULT 0,"
-	" packets_sent BIGINT DEFAULT 0,"
-	" packets_received BIGINT DEFAULT 0,"
-	" status TEXT NOT NULL,"
-	" close_reason TEXT,"
-	" acl_rule_matched TEXT,"
-	" acl_decision TEXT NOT NULL,"
-	" created_at TIMESTAMPTZ DEFAULT CURRENT_TIMESTAMP);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_user ON sessions(\"user\");"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_start_time ON sessions(start_time DESC);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_dest_ip ON sessions(dest_ip);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_status ON sessions(status);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_user_start"
-	" ON sessions(\"user\", start_time DESC);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_start_time_asc ON sessions(start_time ASC);";
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    " session_id TEXT PRIMARY KEY,"
+    " \"user\" TEXT NOT NULL,"
+    " start_time TIMESTAMPTZ NOT NULL,"
+    " end_time TIMESTAMPTZ,"
+    " duration_secs BIGINT,"
+    " source_ip TEXT NOT NULL,"
+    " source_port INTEGER NOT NULL,"
+    " dest_ip TEXT NOT NULL,"
+    " dest_port INTEGER NOT NULL,"
+    " protocol TEXT NOT NULL,"
+    " bytes_sent BIGINT DEFAULT 0,"
+    " bytes_received BIGINT DEFAULT 0,"
+    " packets_sent BIGINT DEFAULT 0,"
+    " packets_received BIGINT DEFAULT 0,"
+    " status TEXT NOT NULL,"
+    " close_reason TEXT,"
+    " acl_rule_matched TEXT,"
+    " acl_decision TEXT NOT NULL,"
+    " created_at TIMESTAMPTZ DEFAULT CURRENT_TIMESTAMP);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_user ON sessions(\"user\");"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_start_time ON sessions(start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_dest_ip ON sessions(dest_ip);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_status ON sessions(status);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_user_start"
+    " ON sessions(\"user\", start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_start_time_asc ON sessions(start_time ASC);";
 
 static const char mig_v2[] =
-	"CREATE INDEX IF NOT EXISTS idx_sessions_status_start ON sessions(status, start_time DESC);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_dest_user ON sessions(dest_ip, \"user\");"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision_start"
-	" ON sessions(acl_decision, start_time DESC);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_user_status_start"
-	" ON sessions(\"user\", status, start_time DESC);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_bytes_sent ON sessions(bytes_sent);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_bytes_received ON sessions(bytes_received);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_protocol ON sessions(protocol);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision ON sessions(acl_decision);"
-	"UPDATE sessions SET duration_secs = NULL WHERE duration_secs < 0;"
-	"DROP INDEX IF EXISTS idx_sessions_duration;"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_duration_order"
-	" ON sessions(duration_secs, session_id);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_source_ip ON sessions(source_ip, session_id);";
+    "CREATE INDEX IF NOT EXISTS idx_sessions_status_start ON sessions(status, start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_dest_user ON sessions(dest_ip, \"user\");"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision_start"
+    " ON sessions(acl_decision, start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_user_status_start"
+    " ON sessions(\"user\", status, start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_bytes_sent ON sessions(bytes_sent);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_bytes_received ON sessions(bytes_received);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_protocol ON sessions(protocol);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision ON sessions(acl_decision);"
+    "UPDATE sessions SET duration_secs = NULL WHERE duration_secs < 0;"
+    "DROP INDEX IF EXISTS idx_sessions_duration;"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_duration_order"
+    " ON sessions(duration_secs, session_id);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_source_ip ON sessions(source_ip, session_id);";
 
 static const char mig_v3[] = "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS node TEXT;";
 
@@ -111,9 +111,9 @@ static const struct {
 	const char *name;
 	const char *sql;
 } migrations[] = {
-	{ 1, "sessions table (RustSocks 001)", mig_v1 },
-	{ 2, "sessions indexes (RustSocks 002, 005, 006)", mig_v2 },
-	{ 3, "csocks: node column", mig_v3 },
+    {1, "sessions table (RustSocks 001)", mig_v1},
+    {2, "sessions indexes (RustSocks 002, 005, 006)", mig_v2},
+    {3, "csocks: node column", mig_v3},
 };
 
 /* Serialises migrations of nodes starting together: "csocks" in ASCII. */
@@ -148,7 +148,7 @@ static void notice_to_debug(void *arg, const char *msg)
 
 /* libpq messages end in a newline; fold them to one line. */
 static void pg_message(struct pg_store *s, const PGresult *res, const char *what, char *err,
-		       size_t errlen)
+                       size_t errlen)
 {
 	const char *msg = res ? PQresultErrorMessage(res) : "";
 	if ((!msg || !*msg) && s->conn)
@@ -161,8 +161,7 @@ static void pg_message(struct pg_store *s, const PGresult *res, const char *what
 	store_set_err(err, errlen, "postgres %s: %s", what, line);
 }
 
-static int fail(struct pg_store *s, const PGresult *res, const char *what, char *err,
-		size_t errlen)
+static int fail(struct pg_store *s, const PGresult *res, const char *what, char *err, size_t errlen)
 {
 	pg_message(s, res, what, err, errlen);
 	return classify(s, res);
@@ -184,10 +183,10 @@ static int connect_db(struct pg_store *s, char *err, size_t errlen)
 	/* Defaults first, the URL last: libpq keeps the last value of a
 	 * repeated keyword, so anything the URL sets wins. tcp_user_timeout
 	 * and keepalives bound how long a dead server can hold a call. */
-	const char *const keys[] = { "connect_timeout",  "keepalives",	     "keepalives_idle",
-				     "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-				     "application_name", "dbname",	     NULL };
-	const char *const vals[] = { "5", "1", "10", "5", "3", "15000", "csocks", s->url, NULL };
+	const char *const keys[] = {"connect_timeout",     "keepalives",       "keepalives_idle",
+	                            "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+	                            "application_name",    "dbname",           NULL};
+	const char *const vals[] = {"5", "1", "10", "5", "3", "15000", "csocks", s->url, NULL};
 	s->conn = PQconnectdbParams(keys, vals, 1);
 	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
 		pg_message(s, NULL, "connect", err, errlen);
@@ -196,8 +195,9 @@ static int connect_db(struct pg_store *s, char *err, size_t errlen)
 	}
 	PQsetNoticeProcessor(s->conn, notice_to_debug, NULL);
 	PGresult *res = PQexec(s->conn, "SET TIME ZONE 'UTC'");
-	int r = PQresultStatus(res) == PGRES_COMMAND_OK ? STORE_OK
-							 : fail(s, res, "set time zone", err, errlen);
+	int r = PQresultStatus(res) == PGRES_COMMAND_OK
+	            ? STORE_OK
+	            : fail(s, res, "set time zone", err, errlen);
 	PQclear(res);
 	return r;
 }
@@ -210,8 +210,7 @@ static int ensure_conn(struct pg_store *s, char *err, size_t errlen)
 	return connect_db(s, err, errlen);
 }
 
-static int pg_open(struct session_store *st, const char *url, int busy_ms, char *err,
-		   size_t errlen)
+static int pg_open(struct session_store *st, const char *url, int busy_ms, char *err, size_t errlen)
 {
 	(void)busy_ms;
 	struct pg_store *s = xcalloc(1, sizeof(*s));
@@ -237,13 +236,12 @@ static int pg_reconnect(struct session_store *st, char *err, size_t errlen)
 }
 
 /* A command without parameters or rows. */
-static int command(struct pg_store *s, const char *sql, const char *what, char *err,
-		   size_t errlen)
+static int command(struct pg_store *s, const char *sql, const char *what, char *err, size_t errlen)
 {
 	PGresult *res = PQexec(s->conn, sql);
 	int r = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK
-			? STORE_OK
-			: fail(s, res, what, err, errlen);
+	            ? STORE_OK
+	            : fail(s, res, what, err, errlen);
 	PQclear(res);
 	return r;
 }
@@ -257,7 +255,7 @@ static void rollback(struct pg_store *s)
 
 /* A parameterised statement; *out gets the result on success. */
 static int params_exec(struct pg_store *s, const char *sql, int n, const char *const *vals,
-		       PGresult **out, const char *what, char *err, size_t errlen)
+                       PGresult **out, const char *what, char *err, size_t errlen)
 {
 	*out = NULL;
 	PGresult *res = PQexecParams(s->conn, sql, n, NULL, vals, NULL, NULL, 0);
@@ -277,7 +275,7 @@ static int read_version(struct pg_store *s, int *version, char *err, size_t errl
 {
 	PGresult *res;
 	int r = params_exec(s, "SELECT COALESCE(MAX(version), 0) FROM csocks_schema_migrations", 0,
-			    NULL, &res, "schema version", err, errlen);
+	                    NULL, &res, "schema version", err, errlen);
 	if (r == STORE_OK) {
 		*version = atoi(PQgetvalue(res, 0, 0));
 		PQclear(res);
@@ -291,17 +289,19 @@ static int pg_migrate(struct session_store *st, char *err, size_t errlen)
 	int r = ensure_conn(s, err, errlen);
 	if (r == STORE_OK)
 		r = command(s,
-			    "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ");"
-			    "CREATE TABLE IF NOT EXISTS csocks_schema_migrations ("
-			    " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-			    " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-			    "begin migration", err, errlen);
+		            "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ");"
+		            "CREATE TABLE IF NOT EXISTS csocks_schema_migrations ("
+		            " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+		            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+		            "begin migration", err, errlen);
 	int version = 0;
 	if (r == STORE_OK)
 		r = read_version(s, &version, err, errlen);
 	if (r == STORE_OK && version > STORE_SCHEMA_LATEST) {
-		store_set_err(err, errlen, "postgres: schema version %d is newer than this csocks "
-					   "knows (%d)", version, STORE_SCHEMA_LATEST);
+		store_set_err(err, errlen,
+		              "postgres: schema version %d is newer than this csocks "
+		              "knows (%d)",
+		              version, STORE_SCHEMA_LATEST);
 		r = STORE_ERR_INTERNAL;
 	}
 	for (size_t i = 0; r == STORE_OK && i < sizeof(migrations) / sizeof(migrations[0]); i++) {
@@ -310,16 +310,17 @@ static int pg_migrate(struct session_store *st, char *err, size_t errlen)
 		r = command(s, migrations[i].sql, migrations[i].name, err, errlen);
 		char v[16];
 		snprintf(v, sizeof(v), "%d", migrations[i].version);
-		const char *vals[] = { v, migrations[i].name };
+		const char *vals[] = {v, migrations[i].name};
 		PGresult *res = NULL;
 		if (r == STORE_OK)
-			r = params_exec(s, "INSERT INTO csocks_schema_migrations (version, name) "
-					   "VALUES ($1, $2)", 2, vals, &res, "record migration",
-					err, errlen);
+			r = params_exec(s,
+			                "INSERT INTO csocks_schema_migrations (version, name) "
+			                "VALUES ($1, $2)",
+			                2, vals, &res, "record migration", err, errlen);
 		PQclear(res);
 		if (r == STORE_OK)
 			log_info("sessions store postgres: applied migration %d (%s)",
-				 migrations[i].version, migrations[i].name);
+			         migrations[i].version, migrations[i].name);
 	}
 	if (r == STORE_OK)
 		r = command(s, "COMMIT", "commit migration", err, errlen);
@@ -357,25 +358,25 @@ static void record_args(const struct session_record *r, const char *node, struct
 	snprintf(a->num[5], sizeof(a->num[5]), "%" PRId64, (int64_t)r->packets_sent);
 	snprintf(a->num[6], sizeof(a->num[6]), "%" PRId64, (int64_t)r->packets_received);
 	const char *v[UPSERT_PARAMS] = {
-		r->session_id,
-		r->user ? r->user : "",
-		a->start,
-		r->end_us ? a->end : NULL,
-		r->duration_secs >= 0 ? a->num[0] : NULL,
-		r->source_ip,
-		a->num[1],
-		r->dest_ip ? r->dest_ip : "",
-		a->num[2],
-		session_protocol_name(r->protocol),
-		a->num[3],
-		a->num[4],
-		a->num[5],
-		a->num[6],
-		session_status_name(r->status),
-		r->close_reason,
-		r->acl_rule_matched,
-		r->acl_decision ? r->acl_decision : "",
-		node,
+	    r->session_id,
+	    r->user ? r->user : "",
+	    a->start,
+	    r->end_us ? a->end : NULL,
+	    r->duration_secs >= 0 ? a->num[0] : NULL,
+	    r->source_ip,
+	    a->num[1],
+	    r->dest_ip ? r->dest_ip : "",
+	    a->num[2],
+	    session_protocol_name(r->protocol),
+	    a->num[3],
+	    a->num[4],
+	    a->num[5],
+	    a->num[6],
+	    session_status_name(r->status),
+	    r->close_reason,
+	    r->acl_rule_matched,
+	    r->acl_decision ? r->acl_decision : "",
+	    node,
 	};
 	memcpy(a->v, v, sizeof(v));
 }
@@ -385,8 +386,9 @@ static int prepare_upsert(struct pg_store *s, char *err, size_t errlen)
 	if (s->prepared)
 		return STORE_OK;
 	PGresult *res = PQprepare(s->conn, UPSERT_NAME, upsert_sql, UPSERT_PARAMS, NULL);
-	int r = PQresultStatus(res) == PGRES_COMMAND_OK ? STORE_OK
-							 : fail(s, res, "prepare upsert", err, errlen);
+	int r = PQresultStatus(res) == PGRES_COMMAND_OK
+	            ? STORE_OK
+	            : fail(s, res, "prepare upsert", err, errlen);
 	PQclear(res);
 	s->prepared = r == STORE_OK;
 	return r;
@@ -417,7 +419,7 @@ static int drain_chunk(struct pg_store *s, size_t k, char *err, size_t errlen)
 }
 
 static int send_chunk(struct pg_store *s, const struct session_record *const *recs, size_t n,
-		      const char *node, char *err, size_t errlen)
+                      const char *node, char *err, size_t errlen)
 {
 	struct upsert_args a;
 	for (size_t i = 0; i < n; i++) {
@@ -431,7 +433,7 @@ static int send_chunk(struct pg_store *s, const struct session_record *const *re
 }
 
 static int pg_write_batch(struct session_store *st, const struct session_record *const *recs,
-			  size_t n, char *err, size_t errlen)
+                          size_t n, char *err, size_t errlen)
 {
 	struct pg_store *s = st->impl;
 	int r = ensure_conn(s, err, errlen);
@@ -462,7 +464,7 @@ static int pg_write_batch(struct session_store *st, const struct session_record 
 }
 
 static int changed_rows(struct pg_store *s, const char *sql, int n, const char *const *vals,
-			uint64_t *changed, const char *what, char *err, size_t errlen)
+                        uint64_t *changed, const char *what, char *err, size_t errlen)
 {
 	int r = ensure_conn(s, err, errlen);
 	PGresult *res = NULL;
@@ -475,31 +477,31 @@ static int changed_rows(struct pg_store *s, const char *sql, int n, const char *
 }
 
 static int pg_close_stale(struct session_store *st, int64_t now_us, uint64_t *closed, char *err,
-			  size_t errlen)
+                          size_t errlen)
 {
 	char now[SESSION_TIME_MAX];
 	session_time_format(now_us, now, sizeof(now));
-	const char *vals[] = { now, SESSION_STALE_CLOSE_REASON, st->node };
+	const char *vals[] = {now, SESSION_STALE_CLOSE_REASON, st->node};
 	return changed_rows(st->impl,
-			    "UPDATE sessions SET status = 'closed', close_reason = $2, "
-			    "end_time = $1::timestamptz, duration_secs = GREATEST(0, "
-			    "floor(EXTRACT(EPOCH FROM ($1::timestamptz - start_time))))::bigint "
-			    "WHERE status = 'active' AND (node = $3 OR node IS NULL)",
-			    3, vals, closed, "close stale sessions", err, errlen);
+	                    "UPDATE sessions SET status = 'closed', close_reason = $2, "
+	                    "end_time = $1::timestamptz, duration_secs = GREATEST(0, "
+	                    "floor(EXTRACT(EPOCH FROM ($1::timestamptz - start_time))))::bigint "
+	                    "WHERE status = 'active' AND (node = $3 OR node IS NULL)",
+	                    3, vals, closed, "close stale sessions", err, errlen);
 }
 
 static int pg_delete_older_than(struct session_store *st, int64_t cutoff_us, uint32_t limit,
-				uint64_t *deleted, char *err, size_t errlen)
+                                uint64_t *deleted, char *err, size_t errlen)
 {
 	char cutoff[SESSION_TIME_MAX], lim[16];
 	session_time_format(cutoff_us, cutoff, sizeof(cutoff));
 	snprintf(lim, sizeof(lim), "%u", limit);
-	const char *vals[] = { cutoff, limit ? lim : NULL }; /* LIMIT NULL = no limit */
+	const char *vals[] = {cutoff, limit ? lim : NULL}; /* LIMIT NULL = no limit */
 	return changed_rows(st->impl,
-			    "DELETE FROM sessions WHERE ctid IN (SELECT ctid FROM sessions "
-			    "WHERE start_time < $1::timestamptz AND status <> 'active' "
-			    "LIMIT $2::bigint)",
-			    2, vals, deleted, "retention delete", err, errlen);
+	                    "DELETE FROM sessions WHERE ctid IN (SELECT ctid FROM sessions "
+	                    "WHERE start_time < $1::timestamptz AND status <> 'active' "
+	                    "LIMIT $2::bigint)",
+	                    2, vals, deleted, "retention delete", err, errlen);
 }
 
 /* ---- Reads ---- */
@@ -517,7 +519,7 @@ static int64_t val_i64(const PGresult *res, int row, int col)
 
 static struct session_record *row_to_record(const PGresult *res, int row)
 {
-	struct session_record r = { 0 };
+	struct session_record r = {0};
 	cs_strlcpy(r.session_id, PQgetvalue(res, row, 0), sizeof(r.session_id));
 	r.user = val(res, row, 1);
 	r.start_us = val_i64(res, row, 2);
@@ -540,8 +542,7 @@ static struct session_record *row_to_record(const PGresult *res, int row)
 }
 
 /* store_params -> text values (integers formatted into nums). */
-static void param_values(const struct store_params *p, const char **vals,
-			 char nums[][24])
+static void param_values(const struct store_params *p, const char **vals, char nums[][24])
 {
 	for (int i = 0; i < p->n; i++) {
 		if (p->v[i].is_int) {
@@ -554,7 +555,7 @@ static void param_values(const struct store_params *p, const char **vals,
 }
 
 static int pg_query(struct session_store *st, const struct session_query *q,
-		    struct session_page *out, char *err, size_t errlen)
+                    struct session_page *out, char *err, size_t errlen)
 {
 	struct pg_store *s = st->impl;
 	int r = ensure_conn(s, err, errlen);
@@ -563,7 +564,7 @@ static int pg_query(struct session_store *st, const struct session_query *q,
 	char sql[1024];
 	const char *vals[STORE_MAX_PARAMS];
 	char nums[STORE_MAX_PARAMS][24];
-	struct store_params p = { 0 };
+	struct store_params p = {0};
 	PGresult *res;
 
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM sessions");
@@ -591,16 +592,16 @@ static int pg_query(struct session_store *st, const struct session_query *q,
 	return STORE_OK;
 }
 
-static int pg_get(struct session_store *st, const char *id, struct session_record **out,
-		  char *err, size_t errlen)
+static int pg_get(struct session_store *st, const char *id, struct session_record **out, char *err,
+                  size_t errlen)
 {
 	struct pg_store *s = st->impl;
 	int r = ensure_conn(s, err, errlen);
 	PGresult *res = NULL;
-	const char *vals[] = { id };
+	const char *vals[] = {id};
 	if (r == STORE_OK)
 		r = params_exec(s, "SELECT " COLUMNS " FROM sessions WHERE session_id = $1", 1,
-				vals, &res, "get session", err, errlen);
+		                vals, &res, "get session", err, errlen);
 	if (r == STORE_OK && PQntuples(res) > 0)
 		*out = row_to_record(res, 0);
 	PQclear(res);
@@ -608,14 +609,16 @@ static int pg_get(struct session_store *st, const char *id, struct session_recor
 }
 
 static int pg_count(struct session_store *st, uint64_t *active, uint64_t *total, char *err,
-		    size_t errlen)
+                    size_t errlen)
 {
 	struct pg_store *s = st->impl;
 	int r = ensure_conn(s, err, errlen);
 	PGresult *res = NULL;
 	if (r == STORE_OK)
-		r = params_exec(s, "SELECT COUNT(*) FILTER (WHERE status = 'active'), COUNT(*) "
-				   "FROM sessions", 0, NULL, &res, "count sessions", err, errlen);
+		r = params_exec(s,
+		                "SELECT COUNT(*) FILTER (WHERE status = 'active'), COUNT(*) "
+		                "FROM sessions",
+		                0, NULL, &res, "count sessions", err, errlen);
 	if (r == STORE_OK) {
 		*active = (uint64_t)val_i64(res, 0, 0);
 		*total = (uint64_t)val_i64(res, 0, 1);
@@ -625,27 +628,27 @@ static int pg_count(struct session_store *st, uint64_t *active, uint64_t *total,
 }
 
 static int pg_stats(struct session_store *st, int64_t since_us, struct session_stats *out,
-		    char *err, size_t errlen)
+                    char *err, size_t errlen)
 {
 	struct pg_store *s = st->impl;
 	char since[SESSION_TIME_MAX] = "-infinity";
 	if (since_us != INT64_MIN)
 		session_time_format(since_us, since, sizeof(since));
-	const char *vals[] = { since };
+	const char *vals[] = {since};
 	int r = ensure_conn(s, err, errlen);
 	PGresult *res = NULL;
 	if (r == STORE_OK)
 		r = params_exec(s,
-				"SELECT COUNT(*), COALESCE(SUM(bytes_sent), 0)::bigint, "
-				"COALESCE(SUM(bytes_received), 0)::bigint, "
-				"COUNT(*) FILTER (WHERE status = 'active'), "
-				"COUNT(*) FILTER (WHERE status = 'closed'), "
-				"COUNT(*) FILTER (WHERE status = 'failed'), "
-				"COUNT(*) FILTER (WHERE status = 'rejected_by_acl'), "
-				"COUNT(*) FILTER (WHERE acl_decision = 'allow'), "
-				"COUNT(*) FILTER (WHERE acl_decision = 'block') "
-				"FROM sessions WHERE start_time >= $1::timestamptz",
-				1, vals, &res, "stats", err, errlen);
+		                "SELECT COUNT(*), COALESCE(SUM(bytes_sent), 0)::bigint, "
+		                "COALESCE(SUM(bytes_received), 0)::bigint, "
+		                "COUNT(*) FILTER (WHERE status = 'active'), "
+		                "COUNT(*) FILTER (WHERE status = 'closed'), "
+		                "COUNT(*) FILTER (WHERE status = 'failed'), "
+		                "COUNT(*) FILTER (WHERE status = 'rejected_by_acl'), "
+		                "COUNT(*) FILTER (WHERE acl_decision = 'allow'), "
+		                "COUNT(*) FILTER (WHERE acl_decision = 'block') "
+		                "FROM sessions WHERE start_time >= $1::timestamptz",
+		                1, vals, &res, "stats", err, errlen);
 	if (r != STORE_OK)
 		return r;
 	out->total_sessions = (uint64_t)val_i64(res, 0, 0);
@@ -658,11 +661,11 @@ static int pg_stats(struct session_store *st, int64_t since_us, struct session_s
 	PQclear(res);
 
 	r = params_exec(s,
-			"SELECT \"user\", COUNT(*) AS n, COALESCE(SUM(bytes_sent), 0)::bigint, "
-			"COALESCE(SUM(bytes_received), 0)::bigint FROM sessions "
-			"WHERE start_time >= $1::timestamptz GROUP BY \"user\" "
-			"ORDER BY n DESC, \"user\" LIMIT 10",
-			1, vals, &res, "stats top users", err, errlen);
+	                "SELECT \"user\", COUNT(*) AS n, COALESCE(SUM(bytes_sent), 0)::bigint, "
+	                "COALESCE(SUM(bytes_received), 0)::bigint FROM sessions "
+	                "WHERE start_time >= $1::timestamptz GROUP BY \"user\" "
+	                "ORDER BY n DESC, \"user\" LIMIT 10",
+	                1, vals, &res, "stats top users", err, errlen);
 	if (r != STORE_OK)
 		return r;
 	for (int i = 0; i < PQntuples(res) && i < SESSION_STATS_TOP; i++) {
@@ -675,12 +678,12 @@ static int pg_stats(struct session_store *st, int64_t since_us, struct session_s
 	PQclear(res);
 
 	r = params_exec(s,
-			"SELECT dest_ip, dest_port, COUNT(*) AS n, "
-			"COALESCE(SUM(bytes_sent), 0)::bigint, "
-			"COALESCE(SUM(bytes_received), 0)::bigint FROM sessions "
-			"WHERE start_time >= $1::timestamptz GROUP BY dest_ip, dest_port "
-			"ORDER BY n DESC, dest_ip, dest_port LIMIT 10",
-			1, vals, &res, "stats top destinations", err, errlen);
+	                "SELECT dest_ip, dest_port, COUNT(*) AS n, "
+	                "COALESCE(SUM(bytes_sent), 0)::bigint, "
+	                "COALESCE(SUM(bytes_received), 0)::bigint FROM sessions "
+	                "WHERE start_time >= $1::timestamptz GROUP BY dest_ip, dest_port "
+	                "ORDER BY n DESC, dest_ip, dest_port LIMIT 10",
+	                1, vals, &res, "stats top destinations", err, errlen);
 	if (r != STORE_OK)
 		return r;
 	for (int i = 0; i < PQntuples(res) && i < SESSION_STATS_TOP; i++) {
@@ -696,17 +699,17 @@ static int pg_stats(struct session_store *st, int64_t since_us, struct session_s
 }
 
 const struct store_ops store_pg_ops = {
-	.name = "postgres",
-	.open = pg_open,
-	.close = pg_close,
-	.reconnect = pg_reconnect,
-	.migrate = pg_migrate,
-	.schema_version = pg_schema_version,
-	.write_batch = pg_write_batch,
-	.close_stale = pg_close_stale,
-	.delete_older_than = pg_delete_older_than,
-	.query = pg_query,
-	.get = pg_get,
-	.count = pg_count,
-	.stats = pg_stats,
+    .name = "postgres",
+    .open = pg_open,
+    .close = pg_close,
+    .reconnect = pg_reconnect,
+    .migrate = pg_migrate,
+    .schema_version = pg_schema_version,
+    .write_batch = pg_write_batch,
+    .close_stale = pg_close_stale,
+    .delete_older_than = pg_delete_older_than,
+    .query = pg_query,
+    .get = pg_get,
+    .count = pg_count,
+    .stats = pg_stats,
 };

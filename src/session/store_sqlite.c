@@ -45,97 +45,97 @@ struct sqlite_store {
 	"packets_received, status, close_reason, acl_rule_matched, acl_decision"
 
 static const char *const fixed_sql[ST_FIXED_COUNT] = {
-	[ST_UPSERT] = "INSERT INTO sessions (" COLUMNS ", node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-		      "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) "
-		      "ON CONFLICT(session_id) DO UPDATE SET \"user\" = excluded.\"user\", "
-		      "start_time = excluded.start_time, end_time = excluded.end_time, "
-		      "duration_secs = excluded.duration_secs, source_ip = excluded.source_ip, "
-		      "source_port = excluded.source_port, dest_ip = excluded.dest_ip, "
-		      "dest_port = excluded.dest_port, protocol = excluded.protocol, "
-		      "bytes_sent = excluded.bytes_sent, bytes_received = excluded.bytes_received, "
-		      "packets_sent = excluded.packets_sent, "
-		      "packets_received = excluded.packets_received, status = excluded.status, "
-		      "close_reason = excluded.close_reason, "
-		      "acl_rule_matched = excluded.acl_rule_matched, "
-		      "acl_decision = excluded.acl_decision, node = excluded.node "
-		      /* a finished row never goes back to active */
-		      "WHERE sessions.status = 'active' OR excluded.status <> 'active'",
-	[ST_GET] = "SELECT " COLUMNS " FROM sessions WHERE session_id = ?1",
-	[ST_COUNT] = "SELECT COALESCE(SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END), 0), "
-		     "COUNT(*) FROM sessions",
-	[ST_CLOSE_STALE] = "UPDATE sessions SET status = 'closed', close_reason = ?2, "
-			   "end_time = ?1, duration_secs = MAX(0, CAST((julianday(?1) - "
-			   "julianday(start_time)) * 86400 AS INTEGER)) "
-			   "WHERE status = 'active' AND (node = ?3 OR node IS NULL)",
-	/* LIMIT -1 = no limit */
-	[ST_DELETE_OLD] = "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions "
-			  "WHERE start_time < ?1 AND status <> 'active' LIMIT ?2)",
-	[ST_STATS_TOTALS] =
-		"SELECT COUNT(*), COALESCE(SUM(bytes_sent), 0), COALESCE(SUM(bytes_received), 0), "
-		"COALESCE(SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END), 0), "
-		"COALESCE(SUM(CASE WHEN status = 'closed' THEN 1 ELSE 0 END), 0), "
-		"COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0), "
-		"COALESCE(SUM(CASE WHEN status = 'rejected_by_acl' THEN 1 ELSE 0 END), 0), "
-		"COALESCE(SUM(CASE WHEN acl_decision = 'allow' THEN 1 ELSE 0 END), 0), "
-		"COALESCE(SUM(CASE WHEN acl_decision = 'block' THEN 1 ELSE 0 END), 0) "
-		"FROM sessions WHERE start_time >= ?1",
-	[ST_STATS_USERS] = "SELECT \"user\", COUNT(*) AS n, COALESCE(SUM(bytes_sent), 0), "
-			   "COALESCE(SUM(bytes_received), 0) FROM sessions "
-			   "WHERE start_time >= ?1 GROUP BY \"user\" ORDER BY n DESC, \"user\" "
-			   "LIMIT 10",
-	[ST_STATS_DESTS] = "SELECT dest_ip, dest_port, COUNT(*) AS n, "
-			   "COALESCE(SUM(bytes_sent), 0), COALESCE(SUM(bytes_received), 0) "
-			   "FROM sessions WHERE start_time >= ?1 GROUP BY dest_ip, dest_port "
-			   "ORDER BY n DESC, dest_ip, dest_port LIMIT 10",
+    [ST_UPSERT] = "INSERT INTO sessions (" COLUMNS ", node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                  "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) "
+                  "ON CONFLICT(session_id) DO UPDATE SET \"user\" = excluded.\"user\", "
+                  "start_time = excluded.start_time, end_time = excluded.end_time, "
+                  "duration_secs = excluded.duration_secs, source_ip = excluded.source_ip, "
+                  "source_port = excluded.source_port, dest_ip = excluded.dest_ip, "
+                  "dest_port = excluded.dest_port, protocol = excluded.protocol, "
+                  "bytes_sent = excluded.bytes_sent, bytes_received = excluded.bytes_received, "
+                  "packets_sent = excluded.packets_sent, "
+                  "packets_received = excluded.packets_received, status = excluded.status, "
+                  "close_reason = excluded.close_reason, "
+                  "acl_rule_matched = excluded.acl_rule_matched, "
+                  "acl_decision = excluded.acl_decision, node = excluded.node "
+                  /* a finished row never goes back to active */
+                  "WHERE sessions.status = 'active' OR excluded.status <> 'active'",
+    [ST_GET] = "SELECT " COLUMNS " FROM sessions WHERE session_id = ?1",
+    [ST_COUNT] = "SELECT COALESCE(SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END), 0), "
+                 "COUNT(*) FROM sessions",
+    [ST_CLOSE_STALE] = "UPDATE sessions SET status = 'closed', close_reason = ?2, "
+                       "end_time = ?1, duration_secs = MAX(0, CAST((julianday(?1) - "
+                       "julianday(start_time)) * 86400 AS INTEGER)) "
+                       "WHERE status = 'active' AND (node = ?3 OR node IS NULL)",
+    /* LIMIT -1 = no limit */
+    [ST_DELETE_OLD] = "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions "
+                      "WHERE start_time < ?1 AND status <> 'active' LIMIT ?2)",
+    [ST_STATS_TOTALS] =
+        "SELECT COUNT(*), COALESCE(SUM(bytes_sent), 0), COALESCE(SUM(bytes_received), 0), "
+        "COALESCE(SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN status = 'closed' THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN status = 'rejected_by_acl' THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN acl_decision = 'allow' THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN acl_decision = 'block' THEN 1 ELSE 0 END), 0) "
+        "FROM sessions WHERE start_time >= ?1",
+    [ST_STATS_USERS] = "SELECT \"user\", COUNT(*) AS n, COALESCE(SUM(bytes_sent), 0), "
+                       "COALESCE(SUM(bytes_received), 0) FROM sessions "
+                       "WHERE start_time >= ?1 GROUP BY \"user\" ORDER BY n DESC, \"user\" "
+                       "LIMIT 10",
+    [ST_STATS_DESTS] = "SELECT dest_ip, dest_port, COUNT(*) AS n, "
+                       "COALESCE(SUM(bytes_sent), 0), COALESCE(SUM(bytes_received), 0) "
+                       "FROM sessions WHERE start_time >= ?1 GROUP BY dest_ip, dest_port "
+                       "ORDER BY n DESC, dest_ip, dest_port LIMIT 10",
 };
 
 /* ---- Migrations. Version 1 and 2 are RustSocks' sessions schema
  * (its migrations 001, 002, 005, 006), version 3 is csocks' node column. ---- */
 
 static const char mig_v1[] =
-	"CREATE TABLE IF NOT EXISTS sessions ("
-	" session_id TEXT PRIMARY KEY,"
-	" user TEXT NOT NULL,"
-	" start_time TEXT NOT NULL,"
-	" end_time TEXT,"
-	" duration_secs INTEGER,"
-	" source_ip TEXT NOT NULL,"
-	" source_port INTEGER NOT NULL,"
-	" dest_ip TEXT NOT NULL,"
-	" dest_port INTEGER NOT NULL,"
-	" protocol TEXT NOT NULL,"
-	" bytes_sent INTEGER DEFAULT 0,"
-	" bytes_received INTEGER DEFAULT 0,"
-	" packets_sent INTEGER DEFAULT 0,"
-	" packets_received INTEGER DEFAULT 0,"
-	" status TEXT NOT NULL,"
-	" close_reason TEXT,"
-	" acl_rule_matched TEXT,"
-	" acl_decision TEXT NOT NULL,"
-	" created_at TEXT DEFAULT CURRENT_TIMESTAMP);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_user ON sessions(user);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_start_time ON sessions(start_time DESC);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_dest_ip ON sessions(dest_ip);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_status ON sessions(status);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_user_start ON sessions(user, start_time DESC);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_start_time_asc ON sessions(start_time ASC);";
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    " session_id TEXT PRIMARY KEY,"
+    " user TEXT NOT NULL,"
+    " start_time TEXT NOT NULL,"
+    " end_time TEXT,"
+    " duration_secs INTEGER,"
+    " source_ip TEXT NOT NULL,"
+    " source_port INTEGER NOT NULL,"
+    " dest_ip TEXT NOT NULL,"
+    " dest_port INTEGER NOT NULL,"
+    " protocol TEXT NOT NULL,"
+    " bytes_sent INTEGER DEFAULT 0,"
+    " bytes_received INTEGER DEFAULT 0,"
+    " packets_sent INTEGER DEFAULT 0,"
+    " packets_received INTEGER DEFAULT 0,"
+    " status TEXT NOT NULL,"
+    " close_reason TEXT,"
+    " acl_rule_matched TEXT,"
+    " acl_decision TEXT NOT NULL,"
+    " created_at TEXT DEFAULT CURRENT_TIMESTAMP);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_user ON sessions(user);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_start_time ON sessions(start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_dest_ip ON sessions(dest_ip);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_status ON sessions(status);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_user_start ON sessions(user, start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_start_time_asc ON sessions(start_time ASC);";
 
 static const char mig_v2[] =
-	"CREATE INDEX IF NOT EXISTS idx_sessions_status_start ON sessions(status, start_time DESC);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_dest_user ON sessions(dest_ip, user);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision_start"
-	" ON sessions(acl_decision, start_time DESC);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_user_status_start"
-	" ON sessions(user, status, start_time DESC);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_bytes_sent ON sessions(bytes_sent);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_bytes_received ON sessions(bytes_received);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_protocol ON sessions(protocol);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision ON sessions(acl_decision);"
-	"UPDATE sessions SET duration_secs = NULL WHERE duration_secs < 0;"
-	"DROP INDEX IF EXISTS idx_sessions_duration;"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_duration_order"
-	" ON sessions(duration_secs, session_id);"
-	"CREATE INDEX IF NOT EXISTS idx_sessions_source_ip ON sessions(source_ip, session_id);";
+    "CREATE INDEX IF NOT EXISTS idx_sessions_status_start ON sessions(status, start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_dest_user ON sessions(dest_ip, user);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision_start"
+    " ON sessions(acl_decision, start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_user_status_start"
+    " ON sessions(user, status, start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_bytes_sent ON sessions(bytes_sent);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_bytes_received ON sessions(bytes_received);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_protocol ON sessions(protocol);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision ON sessions(acl_decision);"
+    "UPDATE sessions SET duration_secs = NULL WHERE duration_secs < 0;"
+    "DROP INDEX IF EXISTS idx_sessions_duration;"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_duration_order"
+    " ON sessions(duration_secs, session_id);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_source_ip ON sessions(source_ip, session_id);";
 
 /* v3 adds a column; SQLite has no ADD COLUMN IF NOT EXISTS, see migrate(). */
 static const char mig_v3[] = "ALTER TABLE sessions ADD COLUMN node TEXT;";
@@ -145,9 +145,9 @@ static const struct {
 	const char *name;
 	const char *sql;
 } migrations[] = {
-	{ 1, "sessions table (RustSocks 001)", mig_v1 },
-	{ 2, "sessions indexes (RustSocks 002, 005, 006)", mig_v2 },
-	{ 3, "csocks: node column", mig_v3 },
+    {1, "sessions table (RustSocks 001)", mig_v1},
+    {2, "sessions indexes (RustSocks 002, 005, 006)", mig_v2},
+    {3, "csocks: node column", mig_v3},
 };
 
 /* ---- Errors ---- */
@@ -186,13 +186,12 @@ static int classify(int rc)
 static int fail(struct sqlite_store *s, int rc, const char *what, char *err, size_t errlen)
 {
 	store_set_err(err, errlen, "sqlite %s (%s): %s", what, s->path,
-		      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	              s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 	int r = classify(rc);
 	return r == STORE_OK ? STORE_ERR_INTERNAL : r;
 }
 
-static int exec(struct sqlite_store *s, const char *sql, const char *what, char *err,
-		size_t errlen)
+static int exec(struct sqlite_store *s, const char *sql, const char *what, char *err, size_t errlen)
 {
 	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 	return rc == SQLITE_OK ? STORE_OK : fail(s, rc, what, err, errlen);
@@ -248,7 +247,7 @@ static int connect_db(struct sqlite_store *s, char *err, size_t errlen)
 	 * fsyncs) measured about 1.5x the default rate (docs/sessions.md). */
 	if (r == STORE_OK)
 		r = exec(s, "PRAGMA cache_size = -16000; PRAGMA wal_autocheckpoint = 4000",
-			 "PRAGMA cache_size", err, errlen);
+		         "PRAGMA cache_size", err, errlen);
 	return r;
 }
 
@@ -257,7 +256,7 @@ static int stmt(struct sqlite_store *s, int which, sqlite3_stmt **out, char *err
 {
 	if (!s->fixed[which]) {
 		int rc = sqlite3_prepare_v3(s->db, fixed_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
-					    &s->fixed[which], NULL);
+		                            &s->fixed[which], NULL);
 		if (rc != SQLITE_OK)
 			return fail(s, rc, "prepare", err, errlen);
 	}
@@ -278,8 +277,7 @@ static char *url_path(const char *url)
 	return xstrndup(p, n);
 }
 
-static int sq_open(struct session_store *st, const char *url, int busy_ms, char *err,
-		   size_t errlen)
+static int sq_open(struct session_store *st, const char *url, int busy_ms, char *err, size_t errlen)
 {
 	struct sqlite_store *s = xcalloc(1, sizeof(*s));
 	st->impl = s;
@@ -318,9 +316,8 @@ static int sq_reconnect(struct session_store *st, char *err, size_t errlen)
 static int current_version(struct sqlite_store *s, int *version, char *err, size_t errlen)
 {
 	sqlite3_stmt *q = NULL;
-	int rc = sqlite3_prepare_v2(s->db,
-				    "SELECT COALESCE(MAX(version), 0) FROM csocks_schema_migrations",
-				    -1, &q, NULL);
+	int rc = sqlite3_prepare_v2(
+	    s->db, "SELECT COALESCE(MAX(version), 0) FROM csocks_schema_migrations", -1, &q, NULL);
 	if (rc == SQLITE_OK) {
 		rc = sqlite3_step(q);
 		if (rc == SQLITE_ROW) {
@@ -336,8 +333,8 @@ static bool column_exists(struct sqlite_store *s, const char *table, const char 
 {
 	sqlite3_stmt *q = NULL;
 	bool found = false;
-	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1,
-			       &q, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &q,
+	                       NULL) == SQLITE_OK) {
 		sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 2, col, -1, SQLITE_STATIC);
 		found = sqlite3_step(q) == SQLITE_ROW;
@@ -354,10 +351,11 @@ static int apply_migration(struct sqlite_store *s, size_t i, char *err, size_t e
 	if (r != STORE_OK)
 		return r;
 	sqlite3_stmt *q = NULL;
-	int rc = sqlite3_prepare_v2(s->db,
-				    "INSERT INTO csocks_schema_migrations (version, name, applied_at) "
-				    "VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
-				    -1, &q, NULL);
+	int rc =
+	    sqlite3_prepare_v2(s->db,
+	                       "INSERT INTO csocks_schema_migrations (version, name, applied_at) "
+	                       "VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+	                       -1, &q, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int(q, 1, migrations[i].version);
 		sqlite3_bind_text(q, 2, migrations[i].name, -1, SQLITE_STATIC);
@@ -372,9 +370,9 @@ static int sq_migrate(struct session_store *st, char *err, size_t errlen)
 {
 	struct sqlite_store *s = st->impl;
 	int r = exec(s,
-		     "CREATE TABLE IF NOT EXISTS csocks_schema_migrations ("
-		     " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-		     "create csocks_schema_migrations", err, errlen);
+	             "CREATE TABLE IF NOT EXISTS csocks_schema_migrations ("
+	             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+	             "create csocks_schema_migrations", err, errlen);
 	if (r == STORE_OK)
 		r = exec(s, "BEGIN IMMEDIATE", "begin migration", err, errlen);
 	if (r != STORE_OK)
@@ -383,8 +381,8 @@ static int sq_migrate(struct session_store *st, char *err, size_t errlen)
 	r = current_version(s, &version, err, errlen);
 	if (r == STORE_OK && version > STORE_SCHEMA_LATEST) {
 		store_set_err(err, errlen,
-			      "%s: schema version %d is newer than this csocks knows (%d)", s->path,
-			      version, STORE_SCHEMA_LATEST);
+		              "%s: schema version %d is newer than this csocks knows (%d)", s->path,
+		              version, STORE_SCHEMA_LATEST);
 		r = STORE_ERR_INTERNAL;
 	}
 	for (size_t i = 0; r == STORE_OK && i < sizeof(migrations) / sizeof(migrations[0]); i++) {
@@ -393,7 +391,7 @@ static int sq_migrate(struct session_store *st, char *err, size_t errlen)
 		r = apply_migration(s, i, err, errlen);
 		if (r == STORE_OK)
 			log_info("sessions store %s: applied migration %d (%s)", s->path,
-				 migrations[i].version, migrations[i].name);
+			         migrations[i].version, migrations[i].name);
 	}
 	if (r == STORE_OK)
 		r = exec(s, "COMMIT", "commit migration", err, errlen);
@@ -447,7 +445,7 @@ static void bind_record(sqlite3_stmt *q, const struct session_record *r, const c
 }
 
 static int sq_write_batch(struct session_store *st, const struct session_record *const *recs,
-			  size_t n, char *err, size_t errlen)
+                          size_t n, char *err, size_t errlen)
 {
 	struct sqlite_store *s = st->impl;
 	sqlite3_stmt *q;
@@ -473,8 +471,8 @@ static int sq_write_batch(struct session_store *st, const struct session_record 
 	return r;
 }
 
-static int run_update(struct sqlite_store *s, sqlite3_stmt *q, uint64_t *changed,
-		      const char *what, char *err, size_t errlen)
+static int run_update(struct sqlite_store *s, sqlite3_stmt *q, uint64_t *changed, const char *what,
+                      char *err, size_t errlen)
 {
 	int rc = sqlite3_step(q);
 	sqlite3_reset(q);
@@ -485,7 +483,7 @@ static int run_update(struct sqlite_store *s, sqlite3_stmt *q, uint64_t *changed
 }
 
 static int sq_close_stale(struct session_store *st, int64_t now_us, uint64_t *closed, char *err,
-			  size_t errlen)
+                          size_t errlen)
 {
 	struct sqlite_store *s = st->impl;
 	sqlite3_stmt *q;
@@ -501,7 +499,7 @@ static int sq_close_stale(struct session_store *st, int64_t now_us, uint64_t *cl
 }
 
 static int sq_delete_older_than(struct session_store *st, int64_t cutoff_us, uint32_t limit,
-				uint64_t *deleted, char *err, size_t errlen)
+                                uint64_t *deleted, char *err, size_t errlen)
 {
 	struct sqlite_store *s = st->impl;
 	sqlite3_stmt *q;
@@ -533,13 +531,13 @@ static int64_t col_time(sqlite3_stmt *q, int i)
 /* A row in COLUMNS order -> an owned record. */
 static struct session_record *row_to_record(sqlite3_stmt *q)
 {
-	struct session_record r = { 0 };
+	struct session_record r = {0};
 	cs_strlcpy(r.session_id, col_text(q, 0) ? col_text(q, 0) : "", sizeof(r.session_id));
 	r.user = col_text(q, 1);
 	r.start_us = col_time(q, 2);
 	r.end_us = col_time(q, 3);
-	r.duration_secs = sqlite3_column_type(q, 4) == SQLITE_NULL ? -1
-								    : sqlite3_column_int64(q, 4);
+	r.duration_secs =
+	    sqlite3_column_type(q, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 4);
 	cs_strlcpy(r.source_ip, col_text(q, 5) ? col_text(q, 5) : "", sizeof(r.source_ip));
 	r.source_port = (uint16_t)sqlite3_column_int(q, 6);
 	r.dest_ip = col_text(q, 7);
@@ -574,7 +572,7 @@ static unsigned filter_set(const struct session_query *q)
 }
 
 static int cached(struct sqlite_store *s, sqlite3_stmt **slot, const char *sql, char *err,
-		  size_t errlen)
+                  size_t errlen)
 {
 	if (!*slot) {
 		int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
@@ -587,12 +585,12 @@ static int cached(struct sqlite_store *s, sqlite3_stmt **slot, const char *sql, 
 }
 
 static int sq_query(struct session_store *st, const struct session_query *qq,
-		    struct session_page *out, char *err, size_t errlen)
+                    struct session_page *out, char *err, size_t errlen)
 {
 	struct sqlite_store *s = st->impl;
 	unsigned f = filter_set(qq);
 	char sql[1024];
-	struct store_params p = { 0 };
+	struct store_params p = {0};
 
 	/* total */
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM sessions");
@@ -628,8 +626,8 @@ static int sq_query(struct session_store *st, const struct session_query *qq,
 	return rc == SQLITE_DONE ? STORE_OK : fail(s, rc, "query history", err, errlen);
 }
 
-static int sq_get(struct session_store *st, const char *id, struct session_record **out,
-		  char *err, size_t errlen)
+static int sq_get(struct session_store *st, const char *id, struct session_record **out, char *err,
+                  size_t errlen)
 {
 	struct sqlite_store *s = st->impl;
 	sqlite3_stmt *q;
@@ -642,11 +640,11 @@ static int sq_get(struct session_store *st, const char *id, struct session_recor
 		*out = row_to_record(q);
 	sqlite3_reset(q);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK
-						     : fail(s, rc, "get session", err, errlen);
+	                                             : fail(s, rc, "get session", err, errlen);
 }
 
 static int sq_count(struct session_store *st, uint64_t *active, uint64_t *total, char *err,
-		    size_t errlen)
+                    size_t errlen)
 {
 	struct sqlite_store *s = st->impl;
 	sqlite3_stmt *q;
@@ -663,7 +661,7 @@ static int sq_count(struct session_store *st, uint64_t *active, uint64_t *total,
 }
 
 static int sq_stats(struct session_store *st, int64_t since_us, struct session_stats *out,
-		    char *err, size_t errlen)
+                    char *err, size_t errlen)
 {
 	struct sqlite_store *s = st->impl;
 	char since[SESSION_TIME_MAX] = ""; /* "" sorts before every time: no window */
@@ -723,17 +721,17 @@ static int sq_stats(struct session_store *st, int64_t since_us, struct session_s
 }
 
 const struct store_ops store_sqlite_ops = {
-	.name = "sqlite",
-	.open = sq_open,
-	.close = sq_close,
-	.reconnect = sq_reconnect,
-	.migrate = sq_migrate,
-	.schema_version = sq_schema_version,
-	.write_batch = sq_write_batch,
-	.close_stale = sq_close_stale,
-	.delete_older_than = sq_delete_older_than,
-	.query = sq_query,
-	.get = sq_get,
-	.count = sq_count,
-	.stats = sq_stats,
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .reconnect = sq_reconnect,
+    .migrate = sq_migrate,
+    .schema_version = sq_schema_version,
+    .write_batch = sq_write_batch,
+    .close_stale = sq_close_stale,
+    .delete_older_than = sq_delete_older_than,
+    .query = sq_query,
+    .get = sq_get,
+    .count = sq_count,
+    .stats = sq_stats,
 };

@@ -36,7 +36,7 @@ static const char *pg_url;
 static struct backend *be; /* the backend the current case runs on */
 
 #define HOUR_US (3600LL * 1000000)
-#define DAY_US	(24 * HOUR_US)
+#define DAY_US  (24 * HOUR_US)
 
 /* ---- helpers ---- */
 
@@ -83,7 +83,10 @@ static struct session_store *open_store(const char *node)
 {
 	char err[512] = "";
 	struct session_store_options o = {
-		.storage = be->storage, .database_url = be->url, .node = node, .migrate = true,
+	    .storage = be->storage,
+	    .database_url = be->url,
+	    .node = node,
+	    .migrate = true,
 	};
 	struct session_store *st = session_store_open(&o, err, sizeof(err));
 	if (!st)
@@ -92,7 +95,7 @@ static struct session_store *open_store(const char *node)
 }
 
 static void mkrec(struct session_record *r, const char *user, const char *dest,
-		  enum session_status status, int64_t start_us)
+                  enum session_status status, int64_t start_us)
 {
 	memset(r, 0, sizeof(*r));
 	session_id_generate(r->session_id);
@@ -116,7 +119,7 @@ static void mkrec(struct session_record *r, const char *user, const char *dest,
 static int write1(struct session_store *st, const struct session_record *r)
 {
 	char err[512] = "";
-	const struct session_record *one[] = { r };
+	const struct session_record *one[] = {r};
 	int rc = session_store_write_batch(st, one, 1, err, sizeof(err));
 	if (rc != STORE_OK)
 		fprintf(stderr, "    write: %s\n", err);
@@ -143,17 +146,17 @@ static uint64_t wait_rows(struct session_store *st, uint64_t want, int timeout_m
 }
 
 static struct session_writer *start_writer(uint32_t batch, uint32_t interval_ms, uint32_t cap,
-					   const char *node)
+                                           const char *node)
 {
 	char err[512] = "";
 	struct session_writer_options o = {
-		.storage = be->storage,
-		.database_url = be->url,
-		.batch_size = batch,
-		.batch_interval_ms = interval_ms,
-		.queue_capacity = cap,
-		.node = node,
-		.retry_max_ms = 500,
+	    .storage = be->storage,
+	    .database_url = be->url,
+	    .batch_size = batch,
+	    .batch_interval_ms = interval_ms,
+	    .queue_capacity = cap,
+	    .node = node,
+	    .retry_max_ms = 500,
 	};
 	struct session_writer *w = session_writer_start_opts(&o, err, sizeof(err));
 	if (!w)
@@ -188,21 +191,28 @@ static void t_schema_and_migrations(void)
 		sqlite3 *db;
 		CHECK_INT(sqlite3_open(be->path, &db), SQLITE_OK);
 		sqlite3_stmt *q;
-		const char *cols[] = { "session_id", "user", "start_time", "end_time",
-				       "duration_secs", "source_ip", "source_port", "dest_ip",
-				       "dest_port", "protocol", "bytes_sent", "bytes_received",
-				       "packets_sent", "packets_received", "status",
-				       "close_reason", "acl_rule_matched", "acl_decision",
-				       "created_at", "node" };
+		const char *cols[] = {"session_id",       "user",
+		                      "start_time",       "end_time",
+		                      "duration_secs",    "source_ip",
+		                      "source_port",      "dest_ip",
+		                      "dest_port",        "protocol",
+		                      "bytes_sent",       "bytes_received",
+		                      "packets_sent",     "packets_received",
+		                      "status",           "close_reason",
+		                      "acl_rule_matched", "acl_decision",
+		                      "created_at",       "node"};
 		int n = 0;
-		sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('sessions') ORDER BY cid",
-				   -1, &q, NULL);
+		sqlite3_prepare_v2(db,
+		                   "SELECT name FROM pragma_table_info('sessions') ORDER BY cid",
+		                   -1, &q, NULL);
 		while (sqlite3_step(q) == SQLITE_ROW && n < 20)
 			CHECK_STR((const char *)sqlite3_column_text(q, 0), cols[n++]);
 		sqlite3_finalize(q);
 		CHECK_INT(n, 20);
-		sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
-				       "name LIKE 'idx_sessions_%'", -1, &q, NULL);
+		sqlite3_prepare_v2(db,
+		                   "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
+		                   "name LIKE 'idx_sessions_%'",
+		                   -1, &q, NULL);
 		CHECK_INT(sqlite3_step(q), SQLITE_ROW);
 		CHECK_INT(sqlite3_column_int(q, 0), 16);
 		sqlite3_finalize(q);
@@ -225,23 +235,24 @@ static void t_adopts_rustsocks_db(void)
 	fresh("rustsocks");
 	sqlite3 *db;
 	CHECK_INT(sqlite3_open(be->path, &db), SQLITE_OK);
-	CHECK_INT(sqlite3_exec(db,
-			       "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, user TEXT NOT "
-			       "NULL, start_time TEXT NOT NULL, end_time TEXT, duration_secs "
-			       "INTEGER, source_ip TEXT NOT NULL, source_port INTEGER NOT NULL, "
-			       "dest_ip TEXT NOT NULL, dest_port INTEGER NOT NULL, protocol TEXT NOT "
-			       "NULL, bytes_sent INTEGER DEFAULT 0, bytes_received INTEGER DEFAULT "
-			       "0, packets_sent INTEGER DEFAULT 0, packets_received INTEGER DEFAULT "
-			       "0, status TEXT NOT NULL, close_reason TEXT, acl_rule_matched TEXT, "
-			       "acl_decision TEXT NOT NULL, created_at TEXT DEFAULT "
-			       "CURRENT_TIMESTAMP);"
-			       "INSERT INTO sessions VALUES ('6f1c2d3e-0000-4000-8000-000000000001', "
-			       "'alice', '2025-10-09T11:22:49.421595123+00:00', "
-			       "'2025-10-09T11:22:59.421595123+00:00', 10, '10.0.0.1', 5000, "
-			       "'example.com', 443, 'tcp', 2048, 1024, 15, 12, 'closed', 'Finished', "
-			       "'Allow HTTPS', 'allow', CURRENT_TIMESTAMP)",
-			       NULL, NULL, NULL),
-		  SQLITE_OK);
+	CHECK_INT(
+	    sqlite3_exec(db,
+	                 "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, user TEXT NOT "
+	                 "NULL, start_time TEXT NOT NULL, end_time TEXT, duration_secs "
+	                 "INTEGER, source_ip TEXT NOT NULL, source_port INTEGER NOT NULL, "
+	                 "dest_ip TEXT NOT NULL, dest_port INTEGER NOT NULL, protocol TEXT NOT "
+	                 "NULL, bytes_sent INTEGER DEFAULT 0, bytes_received INTEGER DEFAULT "
+	                 "0, packets_sent INTEGER DEFAULT 0, packets_received INTEGER DEFAULT "
+	                 "0, status TEXT NOT NULL, close_reason TEXT, acl_rule_matched TEXT, "
+	                 "acl_decision TEXT NOT NULL, created_at TEXT DEFAULT "
+	                 "CURRENT_TIMESTAMP);"
+	                 "INSERT INTO sessions VALUES ('6f1c2d3e-0000-4000-8000-000000000001', "
+	                 "'alice', '2025-10-09T11:22:49.421595123+00:00', "
+	                 "'2025-10-09T11:22:59.421595123+00:00', 10, '10.0.0.1', 5000, "
+	                 "'example.com', 443, 'tcp', 2048, 1024, 15, 12, 'closed', 'Finished', "
+	                 "'Allow HTTPS', 'allow', CURRENT_TIMESTAMP)",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
 	sqlite3_close(db);
 
 	struct session_store *st = open_store(NULL);
@@ -249,9 +260,9 @@ static void t_adopts_rustsocks_db(void)
 		return;
 	struct session_record *r = NULL;
 	char err[512];
-	CHECK_INT(session_store_get(st, "6f1c2d3e-0000-4000-8000-000000000001", &r, err,
-				    sizeof(err)),
-		  STORE_OK);
+	CHECK_INT(
+	    session_store_get(st, "6f1c2d3e-0000-4000-8000-000000000001", &r, err, sizeof(err)),
+	    STORE_OK);
 	if (CHECK(r)) {
 		CHECK_STR(r->user, "alice");
 		CHECK_INT(r->start_us, 1760008969421595LL);
@@ -326,9 +337,9 @@ static void t_upsert_active_then_closed(void)
 	CHECK_INT(total, 1);
 
 	got = (struct session_record *)1;
-	CHECK_INT(session_store_get(st, "00000000-0000-4000-8000-000000000000", &got, err,
-				    sizeof(err)),
-		  STORE_OK);
+	CHECK_INT(
+	    session_store_get(st, "00000000-0000-4000-8000-000000000000", &got, err, sizeof(err)),
+	    STORE_OK);
 	CHECK(got == NULL);
 	session_store_close(st);
 }
@@ -341,10 +352,10 @@ static void t_bytes_exact(void)
 		return;
 	struct session_record r;
 	mkrec(&r, "bob", "2001:db8::1", SESSION_CLOSED, time_wall_us());
-	r.bytes_sent = 5000000000123ULL;            /* > 2^32 */
-	r.bytes_received = (1ULL << 62) + 7;       /* near the top of int64 */
-	r.packets_sent = 4294967297ULL;            /* 2^32 + 1 */
-	r.packets_received = 9007199254740993ULL;  /* 2^53 + 1: not a double */
+	r.bytes_sent = 5000000000123ULL;          /* > 2^32 */
+	r.bytes_received = (1ULL << 62) + 7;      /* near the top of int64 */
+	r.packets_sent = 4294967297ULL;           /* 2^32 + 1 */
+	r.packets_received = 9007199254740993ULL; /* 2^53 + 1: not a double */
 	r.protocol = SESSION_PROTO_UDP;
 	CHECK_INT(write1(st, &r), STORE_OK);
 	struct session_record *got = NULL;
@@ -452,7 +463,7 @@ static void t_restart_closes_stale(void)
 	struct session_record *got = NULL;
 	char err[512];
 	CHECK_INT(session_store_get(session_writer_store(w), a.session_id, &got, err, sizeof(err)),
-		  STORE_OK);
+	          STORE_OK);
 	if (CHECK(got))
 		CHECK_INT(got->status, SESSION_ACTIVE);
 	free(got);
@@ -464,7 +475,7 @@ static void t_restart_closes_stale(void)
 		return;
 	got = NULL;
 	CHECK_INT(session_store_get(session_writer_store(w), a.session_id, &got, err, sizeof(err)),
-		  STORE_OK);
+	          STORE_OK);
 	if (CHECK(got)) {
 		CHECK_INT(got->status, SESSION_CLOSED);
 		CHECK_STR(got->close_reason, SESSION_STALE_CLOSE_REASON);
@@ -475,7 +486,7 @@ static void t_restart_closes_stale(void)
 	free(got);
 	got = NULL;
 	CHECK_INT(session_store_get(session_writer_store(w), b.session_id, &got, err, sizeof(err)),
-		  STORE_OK);
+	          STORE_OK);
 	if (CHECK(got)) {
 		CHECK_STR(got->close_reason, "eof");
 		CHECK_INT(got->duration_secs, 5);
@@ -507,8 +518,10 @@ static void t_retention(void)
 	/* the writer cleans up at start (retention_days = 90) */
 	char err[512] = "";
 	struct session_writer_options o = {
-		.storage = be->storage, .database_url = be->url, .retention_days = 90,
-		.node = "other-node", /* so the active row is not closed as stale */
+	    .storage = be->storage,
+	    .database_url = be->url,
+	    .retention_days = 90,
+	    .node = "other-node", /* so the active row is not closed as stale */
 	};
 	struct session_writer *w = session_writer_start_opts(&o, err, sizeof(err));
 	if (!CHECK(w)) {
@@ -525,8 +538,8 @@ static void t_retention(void)
 	CHECK_INT(total_rows(session_writer_store(w)), 3);
 	uint64_t deleted = 9;
 	CHECK_INT(session_store_delete_older_than(session_writer_store(w), now - 90 * DAY_US, 0,
-						  &deleted, err, sizeof(err)),
-		  STORE_OK);
+	                                          &deleted, err, sizeof(err)),
+	          STORE_OK);
 	CHECK_INT(deleted, 0);
 	session_writer_stop(w, 5000);
 
@@ -538,11 +551,11 @@ static void t_retention(void)
 		mkrec(&r, "old", "d", SESSION_CLOSED, now - 200 * DAY_US + i);
 		write1(st, &r);
 	}
-	uint64_t chunks[4] = { 0 };
+	uint64_t chunks[4] = {0};
 	for (int i = 0; i < 4; i++)
-		CHECK_INT(session_store_delete_older_than(st, now - 90 * DAY_US, 10, &chunks[i], err,
-							  sizeof(err)),
-			  STORE_OK);
+		CHECK_INT(session_store_delete_older_than(st, now - 90 * DAY_US, 10, &chunks[i],
+		                                          err, sizeof(err)),
+		          STORE_OK);
 	CHECK_INT(chunks[0], 10);
 	CHECK_INT(chunks[1], 10);
 	CHECK_INT(chunks[2], 5);
@@ -554,14 +567,14 @@ static void t_retention(void)
 /* 30 sessions with controlled users, destinations, statuses, times, bytes. */
 static void seed_history(struct session_store *st, int64_t now)
 {
-	const char *users[] = { "alice", "bob", "carol" };
-	const char *dests[] = { "example.com", "10.0.0.5", "example.org" };
+	const char *users[] = {"alice", "bob", "carol"};
+	const char *dests[] = {"example.com", "10.0.0.5", "example.org"};
 	const struct session_record *batch[30];
 	struct session_record recs[30];
 	for (int i = 0; i < 30; i++) {
-		enum session_status s = i % 5 == 0 ? SESSION_FAILED
-				      : i % 7 == 0 ? SESSION_REJECTED_BY_ACL
-						   : SESSION_CLOSED;
+		enum session_status s = i % 5 == 0   ? SESSION_FAILED
+		                        : i % 7 == 0 ? SESSION_REJECTED_BY_ACL
+		                                     : SESSION_CLOSED;
 		mkrec(&recs[i], users[i % 3], dests[i % 3 == 0 ? 0 : (i % 2) + 1], s,
 		      now - (int64_t)i * HOUR_US); /* one session per hour back */
 		recs[i].bytes_sent = (uint64_t)(i * 1000 + 7) % 9973;
@@ -583,7 +596,7 @@ static void t_history_queries(void)
 	seed_history(st, now);
 	char err[512];
 	struct session_page p;
-	struct session_query q = { .now_us = now };
+	struct session_query q = {.now_us = now};
 
 	/* defaults: newest first, 50 per page */
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
@@ -597,33 +610,36 @@ static void t_history_queries(void)
 	session_page_free(&p);
 
 	/* filters */
-	q = (struct session_query){ .now_us = now, .user = "alice" };
+	q = (struct session_query){.now_us = now, .user = "alice"};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	CHECK_INT(p.total, 10);
 	for (size_t i = 0; i < p.n; i++)
 		CHECK_STR(p.items[i]->user, "alice");
 	session_page_free(&p);
-	q = (struct session_query){ .now_us = now, .dest_ip = "example.com" };
+	q = (struct session_query){.now_us = now, .dest_ip = "example.com"};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	CHECK_INT(p.total, 10);
 	session_page_free(&p);
-	q = (struct session_query){ .now_us = now, .has_status = true, .status = SESSION_FAILED };
+	q = (struct session_query){.now_us = now, .has_status = true, .status = SESSION_FAILED};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	CHECK_INT(p.total, 6); /* i = 0, 5, 10, 15, 20, 25 */
 	session_page_free(&p);
 	/* hours window: i = 0..4 start within the last 4.5 hours */
-	q = (struct session_query){ .now_us = now + HOUR_US / 2, .hours = 5 };
+	q = (struct session_query){.now_us = now + HOUR_US / 2, .hours = 5};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	CHECK_INT(p.total, 5);
 	session_page_free(&p);
-	q = (struct session_query){ .now_us = now, .user = "bob", .has_status = true,
-				    .status = SESSION_CLOSED, .hours = 12 };
+	q = (struct session_query){.now_us = now,
+	                           .user = "bob",
+	                           .has_status = true,
+	                           .status = SESSION_CLOSED,
+	                           .hours = 12};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	CHECK_INT(p.total, 2); /* bob: i = 1, 4, 7(rejected), 10(failed) within 12 h */
 	session_page_free(&p);
 
 	/* paging */
-	q = (struct session_query){ .now_us = now, .page = 2, .page_size = 7 };
+	q = (struct session_query){.now_us = now, .page = 2, .page_size = 7};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	CHECK_INT(p.total, 30);
 	CHECK_INT(p.n, 7);
@@ -631,32 +647,32 @@ static void t_history_queries(void)
 	if (p.n == 7)
 		CHECK_INT(p.items[0]->start_us, now - 7 * HOUR_US);
 	session_page_free(&p);
-	q = (struct session_query){ .now_us = now, .page = 5, .page_size = 7 };
+	q = (struct session_query){.now_us = now, .page = 5, .page_size = 7};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	CHECK_INT(p.n, 2);
 	session_page_free(&p);
-	q = (struct session_query){ .now_us = now, .page = 9, .page_size = 7 };
+	q = (struct session_query){.now_us = now, .page = 9, .page_size = 7};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	CHECK_INT(p.n, 0);
 	session_page_free(&p);
-	q = (struct session_query){ .now_us = now, .page_size = 5000 };
+	q = (struct session_query){.now_us = now, .page_size = 5000};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	CHECK_INT(p.page_size, SESSION_PAGE_SIZE_MAX);
 	session_page_free(&p);
 
 	/* sorting */
-	q = (struct session_query){ .now_us = now, .sort = SESSION_SORT_BYTES_SENT,
-				    .sort_asc = true };
+	q = (struct session_query){
+	    .now_us = now, .sort = SESSION_SORT_BYTES_SENT, .sort_asc = true};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	for (size_t i = 1; i < p.n; i++)
 		CHECK(p.items[i - 1]->bytes_sent <= p.items[i]->bytes_sent);
 	session_page_free(&p);
-	q = (struct session_query){ .now_us = now, .sort = SESSION_SORT_DURATION };
+	q = (struct session_query){.now_us = now, .sort = SESSION_SORT_DURATION};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	for (size_t i = 1; i < p.n; i++)
 		CHECK(p.items[i - 1]->duration_secs >= p.items[i]->duration_secs);
 	session_page_free(&p);
-	q = (struct session_query){ .now_us = now, .sort = SESSION_SORT_USER, .sort_asc = true };
+	q = (struct session_query){.now_us = now, .sort = SESSION_SORT_USER, .sort_asc = true};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	for (size_t i = 1; i < p.n; i++)
 		CHECK(strcmp(p.items[i - 1]->user, p.items[i]->user) <= 0);
@@ -672,12 +688,12 @@ static void t_history_queries(void)
 	CHECK_INT(session_sort_parse("start_time; DROP TABLE sessions", &s), -1);
 	CHECK_INT(session_sort_parse("created_at", &s), -1);
 	CHECK_INT(session_sort_parse("", &s), -1);
-	q = (struct session_query){ .now_us = now, .sort = (enum session_sort)999 };
+	q = (struct session_query){.now_us = now, .sort = (enum session_sort)999};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	CHECK_INT(p.total, 30);
 	session_page_free(&p);
 	/* filter values are bound, never spliced */
-	q = (struct session_query){ .now_us = now, .user = "alice' OR '1'='1" };
+	q = (struct session_query){.now_us = now, .user = "alice' OR '1'='1"};
 	CHECK_INT(session_store_query(st, &q, &p, err, sizeof(err)), STORE_OK);
 	CHECK_INT(p.total, 0);
 	session_page_free(&p);
@@ -773,26 +789,26 @@ static void t_stats_window(void)
 static void t_bad_urls(void)
 {
 	char err[512] = "";
-	struct session_store_options o = { .storage = STORAGE_SQLITE,
-					   .database_url = "postgresql://x/y" };
+	struct session_store_options o = {.storage = STORAGE_SQLITE,
+	                                  .database_url = "postgresql://x/y"};
 	CHECK(session_store_open(&o, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "sqlite") != NULL);
-	o = (struct session_store_options){ .storage = STORAGE_POSTGRES,
-					    .database_url = "sqlite://x.db" };
+	o = (struct session_store_options){.storage = STORAGE_POSTGRES,
+	                                   .database_url = "sqlite://x.db"};
 	CHECK(session_store_open(&o, err, sizeof(err)) == NULL);
-	o = (struct session_store_options){ .storage = STORAGE_SQLITE, .database_url = "" };
+	o = (struct session_store_options){.storage = STORAGE_SQLITE, .database_url = ""};
 	CHECK(session_store_open(&o, err, sizeof(err)) == NULL);
-	o = (struct session_store_options){ .storage = STORAGE_SQLITE,
-					    .database_url = "sqlite:///nonexistent-dir/x/y.db",
-					    .migrate = true };
+	o = (struct session_store_options){.storage = STORAGE_SQLITE,
+	                                   .database_url = "sqlite:///nonexistent-dir/x/y.db",
+	                                   .migrate = true};
 	err[0] = '\0';
 	CHECK(session_store_open(&o, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "/nonexistent-dir/x/y.db") != NULL);
 	/* "sqlite:path" and sqlx-style "?mode=rwc" are accepted */
 	char url[600];
 	snprintf(url, sizeof(url), "sqlite:%s/plain.db?mode=rwc", tmpdir);
-	o = (struct session_store_options){ .storage = STORAGE_SQLITE, .database_url = url,
-					    .migrate = true };
+	o = (struct session_store_options){
+	    .storage = STORAGE_SQLITE, .database_url = url, .migrate = true};
 	struct session_store *st = session_store_open(&o, err, sizeof(err));
 	CHECK(st != NULL);
 	session_store_close(st);
@@ -800,8 +816,8 @@ static void t_bad_urls(void)
 	snprintf(path, sizeof(path), "%s/plain.db", tmpdir);
 	CHECK(access(path, F_OK) == 0);
 	/* in-memory database: the reader shares the writer's connection */
-	o = (struct session_store_options){ .storage = STORAGE_SQLITE,
-					    .database_url = "sqlite::memory:", .migrate = true };
+	o = (struct session_store_options){
+	    .storage = STORAGE_SQLITE, .database_url = "sqlite::memory:", .migrate = true};
 	st = session_store_open(&o, err, sizeof(err));
 	if (CHECK(st != NULL)) {
 		struct session_record r;
@@ -972,7 +988,7 @@ static void t_fault_pg_outage(void)
 	const char *root = getenv("CSOCKS_SOURCE_ROOT");
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), "%s/scripts/pg-test.sh restart 2 >/dev/null",
-		 root ? root : "../..");
+	         root ? root : "../..");
 	int64_t t0 = time_mono_ms();
 	int rc = system(cmd);
 	CHECK_INT(rc, 0);
@@ -982,6 +998,11 @@ static void t_fault_pg_outage(void)
 	struct session_writer_stats s;
 	session_writer_get_stats(w, &s);
 	CHECK(s.retries > 0);
+	/* the API's connection died in the restart too: it reconnects by itself */
+	uint64_t active, total;
+	char err[512];
+	CHECK_INT(session_store_count(session_writer_store(w), &active, &total, err, sizeof(err)),
+	          STORE_OK);
 	session_writer_stop(w, 30000);
 	struct session_store *st = open_store(NULL);
 	if (CHECK(st)) {
@@ -997,11 +1018,11 @@ static void t_writer_from_config(void)
 {
 	char text[1024], err[512] = "";
 	snprintf(text, sizeof(text),
-		 "[sessions]\nenabled = true\nstorage = \"sqlite\"\n"
-		 "database_url = \"sqlite://%s/fromcfg.db\"\nbatch_size = 3\n"
-		 "batch_interval_ms = 60000\nretention_days = 30\nqueue_capacity = 50\n",
-		 tmpdir);
-	struct config_diag diag = { 0 };
+	         "[sessions]\nenabled = true\nstorage = \"sqlite\"\n"
+	         "database_url = \"sqlite://%s/fromcfg.db\"\nbatch_size = 3\n"
+	         "batch_interval_ms = 60000\nretention_days = 30\nqueue_capacity = 50\n",
+	         tmpdir);
+	struct config_diag diag = {0};
 	struct csocks_config *cfg = config_load_string(text, strlen(text), "test.toml", &diag);
 	for (size_t i = 0; i < diag.n_errors; i++)
 		fprintf(stderr, "    %s\n", diag.errors[i]);
@@ -1065,9 +1086,9 @@ int main(void)
 	pg_url = getenv("CSOCKS_TEST_PG_URL");
 	if (pg_url && !*pg_url)
 		pg_url = NULL;
-	struct backend sq = { .name = "sqlite", .storage = STORAGE_SQLITE };
-	struct backend pg = { .name = "postgres", .storage = STORAGE_POSTGRES };
-	struct backend *all[] = { &sq, &pg };
+	struct backend sq = {.name = "sqlite", .storage = STORAGE_SQLITE};
+	struct backend pg = {.name = "postgres", .storage = STORAGE_POSTGRES};
+	struct backend *all[] = {&sq, &pg};
 
 	be = &sq;
 	RUN(t_bad_urls);
@@ -1093,7 +1114,6 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tmpdir);
-	printf("store: %d passed, %d failed, %d skipped\n", test_passed, test_failed,
-	       test_skipped);
+	printf("store: %d passed, %d failed, %d skipped\n", test_passed, test_failed, test_skipped);
 	return test_failed ? 1 : 0;
 }
