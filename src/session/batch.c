@@ -452,7 +452,7 @@ bool session_writer_submit(struct session_writer *w, const struct session_record
 {
 	if (!w)
 		return false;
-	struct session_record *copy = session_record_dup(r);
+	struct session_record *copy = session_record_dup_clean(r);
 	pthread_mutex_lock(&w->lock);
 	if (w->stopping || w->count == w->cap) {
 		pthread_mutex_unlock(&w->lock);

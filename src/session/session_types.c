@@ -129,6 +129,67 @@ struct session_record *session_record_dup(const struct session_record *r)
 	return d;
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p)
+{
+	unsigned char c = p[0];
+	if (c < 0x80)
+		return 1;
+	size_t n;
+	uint32_t cp;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+size_t session_text_sanitize(char *s)
+{
+	size_t bad = 0;
+	unsigned char *p = (unsigned char *)s;
+	while (p && *p) {
+		size_t n = utf8_seq(p);
+		if (n == 0) {
+			*p++ = '?';
+			bad++;
+		} else {
+			p += n;
+		}
+	}
+	return bad;
+}
+
+struct session_record *session_record_dup_clean(const struct session_record *r)
+{
+	struct session_record *d = session_record_dup(r);
+	/* the strings live in d's own allocation, so they are ours to edit */
+	char *strs[] = {(char *)d->user, (char *)d->dest_ip, (char *)d->close_reason,
+	                (char *)d->acl_rule_matched, (char *)d->acl_decision};
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		session_text_sanitize(strs[i]);
+	d->session_id[SESSION_ID_LEN] = '\0';
+	d->source_ip[SESSION_IP_MAX - 1] = '\0';
+	return d;
+}
+
 /* ---- Time ---- */
 
 void session_time_format(int64_t wall_us, char *buf, size_t size)

@@ -67,6 +67,14 @@ void session_id_generate(char out[SESSION_ID_LEN + 1]);
  * with free(). Never NULL (aborts on OOM). */
 struct session_record *session_record_dup(const struct session_record *r);
 
+/* Replace every byte that is not part of valid UTF-8 with '?', in place
+ * (PostgreSQL refuses such text and JSON cannot carry it; a SOCKS username
+ * or domain is arbitrary bytes). Returns the number replaced. */
+size_t session_text_sanitize(char *s);
+
+/* session_record_dup, then session_text_sanitize on every string. */
+struct session_record *session_record_dup_clean(const struct session_record *r);
+
 /* Timestamps as RustSocks stores them in SQLite: chrono's to_rfc3339() of a
  * UTC time, "YYYY-MM-DDTHH:MM:SS.ffffff+00:00" (we always write 6 fractional
  * digits, so our rows sort correctly as text). buf >= SESSION_TIME_MAX. */

@@ -786,6 +786,40 @@ static void t_stats_window(void)
 	session_store_close(st);
 }
 
+static void t_utf8_sanitize(void)
+{
+	char a[] = "plain ascii", b[] = "zaż\xc3\xb3\xc5\x82\xc4\x87 \xe2\x82\xac \xf0\x9f\x98\x80";
+	char c[] = "\xff\xfe", d[] = "\xc0\xaf" /* overlong '/' */,
+	     e[] = "\xed\xa0\x80" /* surrogate */;
+	char f[] = "cut\xe2\x82";
+	CHECK_INT(session_text_sanitize(a), 0);
+	CHECK_INT(session_text_sanitize(b), 0);
+	CHECK_INT(session_text_sanitize(c), 2);
+	CHECK_STR(c, "??");
+	CHECK_INT(session_text_sanitize(d), 2);
+	CHECK_INT(session_text_sanitize(e), 3);
+	CHECK_INT(session_text_sanitize(f), 2);
+	CHECK_STR(f, "cut??");
+	CHECK_INT(session_text_sanitize(NULL), 0);
+	char id[SESSION_ID_LEN + 1];
+	session_id_generate(id);
+	CHECK_INT(strlen(id), 36);
+	CHECK(id[14] == '4');
+	CHECK(strchr("89ab", id[19]) != NULL);
+	int64_t us;
+	CHECK_INT(session_time_parse("2025-10-09T11:22:49Z", &us), 0);
+	CHECK_INT(us, 1760008969000000LL);
+	CHECK_INT(session_time_parse("2025-10-09 13:22:49.5+02:00", &us), 0);
+	CHECK_INT(us, 1760008969500000LL);
+	CHECK_INT(session_time_parse("2025-10-09T11:22:49.421595", &us), 0);
+	CHECK_INT(us, 1760008969421595LL);
+	CHECK_INT(session_time_parse("2025-10-09T11:22", &us), -1);
+	CHECK_INT(session_time_parse("2025-10-09T11:22:49Zjunk", &us), -1);
+	char buf[SESSION_TIME_MAX];
+	session_time_format(1760008969421595LL, buf, sizeof(buf));
+	CHECK_STR(buf, "2025-10-09T11:22:49.421595+00:00");
+}
+
 static void t_bad_urls(void)
 {
 	char err[512] = "";
@@ -933,6 +967,56 @@ static void t_fault_sqlite_locked(void)
 	}
 	session_store_close(st);
 	free(sub);
+}
+
+/* A row the database refuses costs only itself: its batch is retried row
+ * by row. (The refusal is a trigger / CHECK constraint the test adds.)
+ * Invalid UTF-8 is not a refusal: it is replaced with '?' at submit. */
+static void t_bad_row_only_loses_itself(void)
+{
+	fresh("bad_row");
+	struct session_writer *w = start_writer(10, 50, 100, NULL);
+	if (!CHECK(w))
+		return;
+	if (be->storage == STORAGE_SQLITE) {
+		sqlite3 *db;
+		CHECK_INT(sqlite3_open(be->path, &db), SQLITE_OK);
+		CHECK_INT(
+		    sqlite3_exec(db,
+		                 "CREATE TRIGGER no_evil BEFORE INSERT ON sessions "
+		                 "WHEN NEW.user = 'evil' BEGIN SELECT RAISE(ABORT, 'evil'); END",
+		                 NULL, NULL, NULL),
+		    SQLITE_OK);
+		sqlite3_close(db);
+	} else {
+		pg_exec("ALTER TABLE sessions ADD CONSTRAINT no_evil CHECK (\"user\" <> 'evil')");
+	}
+	struct session_record r;
+	char bad_id[SESSION_ID_LEN + 1] = "";
+	for (int i = 0; i < 10; i++) {
+		mkrec(&r,
+		      i == 4   ? "evil"
+		      : i == 6 ? "bad\xff\xc3x"
+		               : "good",
+		      "d", SESSION_CLOSED, time_wall_us());
+		if (i == 6)
+			memcpy(bad_id, r.session_id, sizeof(bad_id));
+		CHECK(session_writer_submit(w, &r));
+	}
+	CHECK_INT(wait_rows(session_writer_store(w), 9, 5000), 9);
+	struct session_writer_stats s;
+	session_writer_get_stats(w, &s);
+	CHECK_INT(s.failed, 1);
+	CHECK_INT(s.written, 9);
+	CHECK(!s.outage);
+	struct session_record *got = NULL;
+	char err[512];
+	CHECK_INT(session_store_get(session_writer_store(w), bad_id, &got, err, sizeof(err)),
+	          STORE_OK);
+	if (CHECK(got))
+		CHECK_STR(got->user, "bad??x");
+	free(got);
+	session_writer_stop(w, 5000);
 }
 
 static void *release_after_1s(void *arg)
@@ -1091,6 +1175,7 @@ int main(void)
 	struct backend *all[] = {&sq, &pg};
 
 	be = &sq;
+	RUN(t_utf8_sanitize);
 	RUN(t_bad_urls);
 	RUN(t_writer_from_config);
 	ON(&sq, t_adopts_rustsocks_db);
@@ -1104,6 +1189,7 @@ int main(void)
 		ON(all[i], t_retention);
 		ON(all[i], t_history_queries);
 		ON(all[i], t_stats_window);
+		ON(all[i], t_bad_row_only_loses_itself);
 	}
 	ON(&sq, t_queue_full_drops);
 	ON(&sq, t_fault_sqlite_locked);
