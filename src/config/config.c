@@ -445,6 +445,39 @@ static bool valid_ip(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
+/* "1.2.3.4", "1.2.3.4:53", "::1", "[::1]:53" */
+static bool valid_dns_server(const char *s)
+{
+	char host[64];
+	const char *port = NULL;
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (!end || (size_t)(end - s - 1) >= sizeof(host))
+			return false;
+		memcpy(host, s + 1, (size_t)(end - s - 1));
+		host[end - s - 1] = '\0';
+		if (end[1] == ':')
+			port = end + 2;
+		else if (end[1])
+			return false;
+	} else {
+		const char *colon = strchr(s, ':');
+		if (colon && !strchr(colon + 1, ':')) { /* one colon: IPv4 with a port */
+			if ((size_t)(colon - s) >= sizeof(host))
+				return false;
+			memcpy(host, s, (size_t)(colon - s));
+			host[colon - s] = '\0';
+			port = colon + 1;
+		} else if (cs_strlcpy(host, s, sizeof(host)) >= sizeof(host)) {
+			return false;
+		}
+	}
+	uint64_t p;
+	if (port && cs_parse_u64(port, 1, 65535, &p) != 0)
+		return false;
+	return valid_ip(host);
+}
+
 char *config_sqlite_path(const char *url)
 {
 	if (!url)
@@ -573,6 +606,10 @@ int config_validate(const struct csocks_config *cfg, struct config_diag *d)
 	if (log_format_parse(cfg->logging.format, &fmt) != 0)
 		key_error(d, cfg, "logging.format", "unknown format '%s' (\"pretty\" or \"json\")",
 			  cfg->logging.format);
+	for (size_t i = 0; i < cfg->server.n_dns_servers; i++)
+		if (!valid_dns_server(cfg->server.dns_servers[i]))
+			key_error(d, cfg, "server.dns_servers", "'%s' is not \"ip\" or \"ip:port\"",
+				  cfg->server.dns_servers[i]);
 	if (cfg->acl.enabled)
 		validate_required_file(d, cfg, "acl.config_file", cfg->acl.config_file);
 	if (cfg->qos.algorithm && strcmp(cfg->qos.algorithm, "htb"))

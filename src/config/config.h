@@ -57,6 +57,8 @@ struct csocks_config {
 		uint32_t udp_timeout_secs;
 		uint32_t shutdown_timeout_secs;
 		uint32_t dns_cache_ttl_secs; /* 0 = no cache */
+		char **dns_servers;          /* "ip" or "ip:port"; none = /etc/resolv.conf */
+		size_t n_dns_servers;
 		bool socks4;
 		bool proxy_protocol;
 		char *user;  /* drop privileges to this user after binding */

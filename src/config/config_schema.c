@@ -38,6 +38,8 @@ const struct cfg_field cfg_schema[] = {
 	    "csocks: on SIGTERM, how long active sessions may drain"),
 	U32("server.dns_cache_ttl_secs", server.dns_cache_ttl_secs, 0, 86400, "30",
 	    "csocks: positive/negative DNS cache lifetime (0 = no cache)"),
+	{ "server.dns_servers", CT_STRLIST, OFF(server.dns_servers), 0, 0, "[]",
+	  "csocks: DNS servers (\"ip\" or \"ip:port\"); empty = /etc/resolv.conf" },
 	BOOL("server.socks4", server.socks4, "false",
 	     "csocks: also accept SOCKS4/4a CONNECT (USERID is never trusted)"),
 	BOOL("server.proxy_protocol", server.proxy_protocol, "false",

@@ -17,8 +17,12 @@
 
 #include "auth/authpool.h"
 #include "auth/userpass.h"
+#include "acl/acl_engine.h"
+#include "acl/acl_watch.h"
+#include "api/metrics.h"
 #include "config/config.h"
 #include "protocol/sockaddr.h"
+#include "server/server.h"
 #include "server/conn_events.h"
 #include "server/connect.h"
 #include "server/worker.h"
@@ -301,6 +305,12 @@ static enum step ph_auth_wait(struct conn *c)
 						   : SOCKS5_USERPASS_FAILURE));
 	if (!ok) {
 		stats_add(&c->w->stats.auth_failures, 1);
+		metrics_auth_failure(cfg_of(c)->auth.socks_method);
+		/* A refused login is a session too (status failed), under the
+		 * name that was tried. */
+		c->info.user = c->user;
+		c->info.status = CONN_ST_REJECTED;
+		c->info.reject = CONN_REJ_AUTH;
 		return conn_fail(c, CONN_REPLY_NONE, "authentication failed");
 	}
 	c->info.user = c->user;
@@ -336,12 +346,60 @@ static enum step ph_request(struct conn *c)
 	return STEP_NEXT;
 }
 
-/* ACL hook #1: the request as written (domain or address), before any DNS.
- * The ACL engine (src/acl) plugs in here: a BLOCK decision answers 0x02 and
- * reports conn_event_rejected. Until it lands every request passes. */
+/* ---- ACL ---------------------------------------------------------------- */
+
+/* Who is asking, for what: the authenticated user (or the ACL's anonymous
+ * name), the destination port, TCP. The name and address are set by the
+ * caller. */
+static void acl_request_init(const struct conn *c, struct acl_request *rq)
+{
+	memset(rq, 0, sizeof(*rq));
+	rq->user = c->info.user && *c->info.user ? c->info.user : cfg_of(c)->acl.anonymous_user;
+	rq->port = c->info.dest.port;
+	rq->proto = ACL_PROTO_TCP;
+	if (c->info.dest.atyp == SOCKS5_ATYP_DOMAIN)
+		rq->domain = c->info.dest.u.domain.name;
+}
+
+/* Count one final decision and remember it for the session record. The
+ * rule's description stays valid while c->acl holds the snapshot. */
+static void acl_settle(struct conn *c, const char *user, const struct acl_decision *d)
+{
+	acl_manager_record(c->w->sh->ctx->acl, c->acl, user, d);
+	metrics_acl_decision(d->allow);
+	c->info.acl_decision = d->allow ? CONN_ACL_ALLOW : CONN_ACL_BLOCK;
+	c->info.acl_rule = d->rule ? d->rule->description : "default policy";
+}
+
+static enum step acl_block(struct conn *c, const char *user, const struct acl_decision *d)
+{
+	char why[256];
+	acl_decision_format(d, why, sizeof(why));
+	log_debug("conn %llu: %s", (unsigned long long)c->info.id, why);
+	acl_settle(c, user, d);
+	c->info.status = CONN_ST_REJECTED;
+	c->info.reject = CONN_REJ_ACL;
+	return conn_fail(c, SOCKS5_REP_NOT_ALLOWED, "blocked by ACL");
+}
+
+/* ACL check #1: a domain request by name, before any DNS. A block that a
+ * higher-priority IP/CIDR rule could still overturn (provisional) waits for
+ * the addresses. Address requests are checked once, in ph_acl_addr. */
 static enum step ph_acl_name(struct conn *c)
 {
+	struct acl_manager *mgr = c->w->sh->ctx->acl;
 	c->phase = CONN_PH_RESOLVE;
+	if (!mgr || c->info.dest.atyp != SOCKS5_ATYP_DOMAIN)
+		return STEP_NEXT;
+	c->action = "checking ACL";
+	if (!c->acl)
+		c->acl = acl_manager_acquire(mgr);
+	struct acl_request rq;
+	struct acl_decision d;
+	acl_request_init(c, &rq);
+	acl_evaluate(c->acl, &rq, &d);
+	if (!d.allow && !d.provisional)
+		return acl_block(c, rq.user, &d);
 	return STEP_NEXT;
 }
 
@@ -395,16 +453,76 @@ static enum step ph_resolve(struct conn *c)
 	}
 }
 
-/* ACL hook #2: every resolved address against IP/CIDR rules (a name that
- * points into a blocked range is blocked). The ACL engine plugs in here;
- * until it lands every address passes. Then the session starts. */
+/* ACL check #2: every address to connect to (with the name, for a domain
+ * request), so a name pointing into a blocked range is blocked. Blocked
+ * addresses are dropped; none left answers 0x02. */
+static enum step acl_check_addrs(struct conn *c, struct acl_manager *mgr)
+{
+	struct acl_request rq;
+	struct acl_decision d, allowed = { 0 }, blocked = { 0 };
+	uint8_t kept = 0, n = c->addrs.n;
+	if (!c->acl)
+		c->acl = acl_manager_acquire(mgr);
+	acl_request_init(c, &rq);
+	for (uint8_t i = 0; i < n; i++) {
+		rq.addr = &c->addrs.addr[i].sa;
+		acl_evaluate(c->acl, &rq, &d);
+		if (!d.allow) {
+			blocked = d;
+			continue;
+		}
+		if (!kept)
+			allowed = d;
+		c->addrs.addr[kept++] = c->addrs.addr[i];
+	}
+	if (!kept)
+		return acl_block(c, rq.user, &blocked);
+	if (kept < n)
+		log_debug("conn %llu: ACL dropped %u of %u addresses", (unsigned long long)c->info.id,
+			  (unsigned)(n - kept), (unsigned)n);
+	c->addrs.n = kept;
+	acl_settle(c, rq.user, &allowed);
+	return STEP_NEXT;
+}
+
+/* Then the session starts. */
 static enum step ph_acl_addr(struct conn *c)
 {
+	struct acl_manager *mgr = c->w->sh->ctx->acl;
+	if (mgr) {
+		c->action = "checking ACL";
+		enum step st = acl_check_addrs(c, mgr);
+		if (st != STEP_NEXT)
+			return st;
+	}
 	c->info.status = CONN_ST_ACTIVE;
 	c->flags |= CONN_F_OPENED;
-	conn_event_open(&c->info);
+	c->session = conn_event_open(c->w->sh->ctx, cfg_of(c), &c->info);
 	c->phase = CONN_PH_CONNECT;
 	return STEP_NEXT;
+}
+
+void conn_acl_recheck(struct conn *c)
+{
+	struct acl_manager *mgr = c->w->sh->ctx->acl;
+	if (!mgr || c->phase != CONN_PH_RELAY)
+		return; /* earlier phases are decided with the new rules anyway */
+	struct acl_snapshot *snap = acl_manager_acquire(mgr);
+	struct acl_request rq;
+	struct acl_decision d;
+	acl_request_init(c, &rq);
+	rq.addr = &c->info.upstream.sa;
+	acl_evaluate(snap, &rq, &d);
+	if (c->acl)
+		acl_snapshot_unref(c->acl);
+	c->acl = snap;
+	if (d.allow)
+		return;
+	char why[200], reason[256];
+	acl_decision_format(&d, why, sizeof(why));
+	snprintf(reason, sizeof(reason), "ACL reload: %s", why);
+	acl_settle(c, rq.user, &d);
+	conn_terminate(c, reason); /* finishes now, while reason is in scope */
 }
 
 static int attempts_in_flight(const struct conn *c)
@@ -537,6 +655,7 @@ static enum step ph_reply(struct conn *c)
 	c->info.reply = SOCKS5_REP_SUCCESS;
 	stats_add(&c->w->stats.replies[SOCKS5_REP_SUCCESS], 1);
 	c->info.connected_ms = loop_now(c->w->loop);
+	metrics_handshake_latency((double)(c->info.connected_ms - c->info.start_ms) / 1000.0);
 	/* Bytes the client pipelined after its request go first. */
 	if (c->hs_len)
 		relay_preload(&c->relay, RELAY_UP, c->hs, c->hs_len);
@@ -593,7 +712,7 @@ static enum step ph_relay(struct conn *c)
 		if (every && reads - c->traffic_mark >= every) {
 			c->traffic_mark = reads;
 			sync_counters(c);
-			conn_event_traffic(&c->info);
+			conn_event_traffic(c->session, &c->info);
 		}
 	}
 	switch (st) {
@@ -812,6 +931,9 @@ static void access_log(struct conn *c)
 		LOG_NUM("bytes_down", ci->bytes_down),
 		LOG_NUM("duration_ms", ci->end_ms - ci->start_ms),
 		LOG_STR("reason", ci->close_reason),
+		LOG_STR("acl", ci->acl_decision == CONN_ACL_NONE ? NULL
+				: ci->acl_decision == CONN_ACL_ALLOW ? "allow" : "block"),
+		LOG_STR("rule", ci->acl_rule),
 		ci->reply == CONN_REPLY_NONE ? LOG_STR("reply", NULL) : LOG_NUM("reply", ci->reply),
 		LOG_STR("phase", conn_phase_name(c->phase)),
 	};
@@ -866,6 +988,8 @@ static void conn_finish(struct conn *c)
 		c->reply_owed = 0;
 		if (rep < STATS_REPLY_CODES)
 			stats_add(&w->stats.replies[rep], 1);
+		metrics_connect_error(rep);
+		metrics_handshake_latency((double)(loop_now(w->loop) - c->info.start_ms) / 1000.0);
 	}
 	bool told = false;
 	if (c->out_off < c->out_len && client_fd(c) >= 0) {
@@ -881,12 +1005,19 @@ static void conn_finish(struct conn *c)
 	ci->close_reason = c->reason;
 	if (c->flags & CONN_F_OPENED) {
 		ci->status = ci->connected_ms ? CONN_ST_CLOSED : CONN_ST_FAILED;
-		conn_event_close(ci);
+		conn_event_close(w->sh->ctx, w->sh->cfg, c->session, ci);
+		c->session = NULL;
+	} else if (ci->status == CONN_ST_REJECTED) {
+		conn_event_rejected(w->sh->ctx, w->sh->cfg, ci);
 	}
 	if (ci->cmd == 0)
 		stats_add(&w->stats.handshake_failures, 1);
 	if (w->sh->cfg->logging.access_log)
 		access_log(c);
+	if (c->acl) { /* after the events and the log: they read the rule */
+		acl_snapshot_unref(c->acl);
+		c->acl = NULL;
+	}
 
 	relay_release(&c->relay);
 	close_client(c, told);

@@ -17,6 +17,8 @@
 
 struct worker;
 struct conn_auth_job;
+struct session_live;
+struct acl_snapshot;
 
 /* Room for the largest handshake message (RFC 1929: 513 bytes), so a
  * message never has to be parsed in pieces; bytes after the request
@@ -54,6 +56,8 @@ struct conn {
 	uint64_t last_active;	/* loop time of the last relay progress */
 	uint64_t traffic_mark;	/* reads at the last conn_event_traffic */
 
+	struct session_live *session;	  /* from conn_event_open, until close */
+	struct acl_snapshot *acl;	  /* rules that decided (ref), until close */
 	struct resolve_req *dns;	  /* pending lookup, to cancel */
 	struct conn_auth_job *auth;	  /* pending auth job, to abandon */
 	struct resolve_result addrs;	  /* where to connect, in order */
@@ -75,6 +79,9 @@ void conn_run_busy(struct worker *w);
 /* Close now with reason (borrowed: must stay valid until conn_finish
  * returns); a reply owed is 0x01. */
 void conn_terminate(struct conn *c, const char *reason);
+/* Re-check a live tunnel against the current ACL (after a reload) and
+ * close it, naming the rule, when the rules now block it. */
+void conn_acl_recheck(struct conn *c);
 /* Free a finished connection (the worker does this at the end of a turn). */
 void conn_free(struct conn *c);
 

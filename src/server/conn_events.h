@@ -1,6 +1,6 @@
 /* The session seam: the connection calls these at its lifecycle points, on
- * its worker thread. The default implementation (conn_events.c) does
- * nothing; it is the one place the session manager is wired in.
+ * its worker thread. They feed the session manager (when sessions are
+ * enabled) and the metrics (always).
  *
  * Implementations must not block and must copy what they keep: `ci` and the
  * strings it points to are only valid during the call. */
@@ -9,17 +9,26 @@
 
 #include "server/conn_types.h"
 
-/* A request was accepted for service (after the ACL hooks, before
- * connecting): a session starts. status is CONN_ST_ACTIVE. */
-void conn_event_open(const struct conn_info *ci);
+struct server_ctx;
+struct csocks_config;
+struct session_live;
+
+/* A request was accepted for service (after the ACL checks, before
+ * connecting): a session starts. status is CONN_ST_ACTIVE. Returns the
+ * session handle to pass to the calls below (NULL when sessions are off). */
+struct session_live *conn_event_open(const struct server_ctx *ctx,
+				     const struct csocks_config *cfg, const struct conn_info *ci);
 /* Traffic update while relaying: every
  * sessions.traffic_update_packet_interval reads (counters are current). */
-void conn_event_traffic(const struct conn_info *ci);
+void conn_event_traffic(struct session_live *s, const struct conn_info *ci);
 /* A session that was opened ended (status CLOSED or FAILED, close_reason,
- * final counters and reply set). */
-void conn_event_close(const struct conn_info *ci);
-/* A connection refused by a limit or policy (no conn_event_open was sent;
- * status CONN_ST_REJECTED, close_reason says why). */
-void conn_event_rejected(const struct conn_info *ci);
+ * final counters and reply set). s is freed. */
+void conn_event_close(const struct server_ctx *ctx, const struct csocks_config *cfg,
+		      struct session_live *s, const struct conn_info *ci);
+/* A request refused by a limit, authentication or the ACL (no
+ * conn_event_open was sent; status CONN_ST_REJECTED, ci->reject says why,
+ * close_reason the details). */
+void conn_event_rejected(const struct server_ctx *ctx, const struct csocks_config *cfg,
+			 const struct conn_info *ci);
 
 #endif

@@ -43,6 +43,17 @@ const char *conn_status_name(int status);
 #define CONN_PROTO_UDP 1
 #define CONN_REPLY_NONE 0xFF /* no SOCKS5 reply sent */
 
+/* conn_info.acl_decision */
+#define CONN_ACL_NONE 0  /* no ACL decision (ACL disabled, or not reached) */
+#define CONN_ACL_ALLOW 1
+#define CONN_ACL_BLOCK 2
+
+/* conn_info.reject: why a CONN_ST_REJECTED request was refused */
+#define CONN_REJ_OTHER 0
+#define CONN_REJ_ACL 1   /* the ACL blocked it */
+#define CONN_REJ_AUTH 2  /* authentication failed or throttled */
+#define CONN_REJ_LIMIT 3 /* a connection limit */
+
 /* The public, read-only view of a connection: what session records, the
  * access log and the API need. Written only by the owning worker; other
  * threads see copies made by the session hooks. Pointers are valid while
@@ -64,6 +75,9 @@ struct conn_info {
 	uint64_t bytes_up, bytes_down;	   /* delivered client->upstream / back */
 	uint64_t packets_up, packets_down; /* reads from client / from upstream */
 	const char *close_reason;   /* NULL while open */
+	const char *acl_rule;	    /* description of the deciding ACL rule, or NULL */
+	uint8_t acl_decision;	    /* CONN_ACL_* */
+	uint8_t reject;		    /* CONN_REJ_* when status is CONN_ST_REJECTED */
 };
 
 #endif

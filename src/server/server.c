@@ -9,10 +9,13 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "acl/acl_watch.h"
+#include "api/metrics.h"
 #include "auth/authpool.h"
 #include "auth/userpass.h"
 #include "config/config.h"
 #include "protocol/sockaddr.h"
+#include "server/conn.h"
 #include "server/worker.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -110,6 +113,51 @@ static void server_teardown(struct server *s)
 		worker_free(s->workers[i]);
 	free(s->workers);
 	userpass_db_free(s->sh.users);
+	free(s->sh.dns_servers);
+}
+
+unsigned server_worker_count(const struct csocks_config *cfg)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	return cfg->server.worker_threads ? cfg->server.worker_threads
+					  : (unsigned)(ncpu > 0 ? ncpu : 1);
+}
+
+/* c-ares wants "a,b:53,[c]:53". */
+static char *dns_servers_csv(const struct csocks_config *cfg)
+{
+	if (cfg->server.n_dns_servers == 0) {
+		const char *env = getenv("CSOCKS_DNS_SERVERS"); /* tests without a config key */
+		return env && *env ? xstrdup(env) : NULL;
+	}
+	size_t len = 1;
+	for (size_t i = 0; i < cfg->server.n_dns_servers; i++)
+		len += strlen(cfg->server.dns_servers[i]) + 1;
+	char *csv = xmalloc(len), *p = csv;
+	for (size_t i = 0; i < cfg->server.n_dns_servers; i++)
+		p += sprintf(p, "%s%s", i ? "," : "", cfg->server.dns_servers[i]);
+	return csv;
+}
+
+/* ---- ACL reload: re-check live tunnels on every worker ---- */
+
+static void on_acl_reload(struct acl_snapshot *snap, void *arg)
+{
+	struct server *s = arg;
+	(void)snap; /* each worker acquires the current snapshot itself */
+	for (unsigned i = 0; i < s->n_workers; i++)
+		worker_post_acl_recheck(s->workers[i]);
+}
+
+static void reload_acl(struct server *s)
+{
+	struct acl_manager *acl = s->sh.ctx->acl;
+	if (!acl) {
+		log_info("SIGHUP: ACL is not enabled; nothing to reload");
+		return;
+	}
+	int rc = acl_manager_reload(acl, NULL); /* logs the outcome and file:line */
+	metrics_acl_reload(rc == 0);
 }
 
 static int server_setup(struct server *s, int *sigfd)
@@ -146,13 +194,11 @@ static int server_setup(struct server *s, int *sigfd)
 	}
 
 	uint64_t nofile = raise_nofile();
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	s->n_workers = cfg->server.worker_threads ? cfg->server.worker_threads
-						  : (unsigned)(ncpu > 0 ? ncpu : 1);
+	s->n_workers = server_worker_count(cfg);
 	s->sh.cfg = cfg;
 	s->sh.active_total = &s->active_total;
 	s->sh.max_connections = cfg->server.max_connections;
-	s->sh.dns_servers = getenv("CSOCKS_DNS_SERVERS");
+	s->sh.dns_servers = dns_servers_csv(cfg);
 	/* Pipes may use a quarter of the fd budget (each pipe is two fds);
 	 * past that, tunnels copy through buffers instead. */
 	uint64_t pipes = nofile / 8 / s->n_workers;
@@ -191,6 +237,8 @@ static int server_setup(struct server *s, int *sigfd)
 	}
 
 	__atomic_store_n(&g_server, s, __ATOMIC_RELEASE);
+	if (s->sh.ctx->acl && acl_manager_on_reload(s->sh.ctx->acl, on_acl_reload, s) != 0)
+		log_warn("acl: cannot subscribe to reloads; live sessions are not re-checked");
 	for (unsigned i = 0; i < s->n_workers; i++) {
 		if (worker_start(s->workers[i], err, sizeof(err)) < 0) {
 			log_error("%s", err);
@@ -208,21 +256,35 @@ static int server_setup(struct server *s, int *sigfd)
 	return 0;
 }
 
-int server_main(struct csocks_config *cfg)
+void server_block_signals(void)
 {
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN); /* splice/write to a closed peer: EPIPE, not death */
+}
+
+int server_main(struct csocks_config *cfg, const struct server_ctx *ctx)
+{
+	static const struct server_ctx none;
 	struct server s;
 	memset(&s, 0, sizeof(s));
 	s.cfg = cfg;
+	s.sh.ctx = ctx ? ctx : &none;
 	int sigfd = -1;
 
-	/* Before any thread exists, so every thread inherits the mask. */
+	/* Before any thread of ours exists, so every thread inherits the mask
+	 * (main() has normally done this already, before its own threads). */
 	sigset_t set, old;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	signal(SIGPIPE, SIG_IGN); /* splice/write to a closed peer: EPIPE, not death */
+	signal(SIGPIPE, SIG_IGN);
 
 	if (server_setup(&s, &sigfd) < 0) {
 		server_teardown(&s);
@@ -242,7 +304,7 @@ int server_main(struct csocks_config *cfg)
 			break;
 		}
 		if (si.ssi_signo == SIGHUP) {
-			log_info("SIGHUP: reload requested (nothing reloadable yet)");
+			reload_acl(&s);
 			continue;
 		}
 		log_info("%s: stopping; draining connections for up to %u s",

@@ -15,8 +15,24 @@
 #include "server/stats.h"
 
 struct csocks_config;
+struct acl_manager;
+struct session_manager;
 
-int server_main(struct csocks_config *cfg);
+/* What the server shares with the rest of the program (borrowed; built by
+ * main before the server starts, freed after it returns). */
+struct server_ctx {
+	struct acl_manager *acl;          /* NULL: ACL disabled */
+	struct session_manager *sessions; /* NULL: sessions disabled */
+};
+
+/* server.worker_threads, or one per online CPU when 0. */
+unsigned server_worker_count(const struct csocks_config *cfg);
+
+/* Block the signals server_main waits for, in the calling thread and every
+ * thread it creates later. Call before starting any thread. */
+void server_block_signals(void);
+
+int server_main(struct csocks_config *cfg, const struct server_ctx *ctx);
 
 /* Ask the owning worker to close connection `id` with `reason` (copied).
  * Any thread. 0 when the request was posted (the connection may already

@@ -85,6 +85,24 @@ static void terminate_handler(struct worker *w, struct worker_msg *m)
 	free(t);
 }
 
+static void acl_recheck_handler(struct worker *w, struct worker_msg *m)
+{
+	free(m);
+	/* conn_acl_recheck may finish c (moving it to the dead list), so take
+	 * the next pointer first. */
+	for (struct conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		conn_acl_recheck(c);
+	}
+}
+
+void worker_post_acl_recheck(struct worker *w)
+{
+	struct worker_msg *m = xcalloc(1, sizeof(*m));
+	m->fn = acl_recheck_handler;
+	worker_post(w, m);
+}
+
 void worker_terminate_conn(struct worker *w, uint64_t id, const char *reason)
 {
 	struct terminate_msg *t = xcalloc(1, sizeof(*t));
@@ -137,9 +155,10 @@ static void reject_over_limit(struct worker *w, int fd, const struct sockaddr *s
 	ci.start_wall_ms = time_wall_ms();
 	ci.start_ms = ci.end_ms = loop_now(w->loop);
 	ci.close_reason = "max_connections reached";
+	ci.reject = CONN_REJ_LIMIT;
 	close(fd);
 	stats_add(&w->stats.rejected_limit, 1);
-	conn_event_rejected(&ci);
+	conn_event_rejected(w->sh->ctx, w->sh->cfg, &ci);
 
 	uint64_t now = loop_now(w->loop);
 	if (w->limit_log_ms && now - w->limit_log_ms < 1000) {

@@ -20,6 +20,7 @@
 #include "server/stats.h"
 
 struct csocks_config;
+struct server_ctx;
 struct userpass_db;
 struct authpool;
 struct resolver;
@@ -29,11 +30,12 @@ struct worker;
 /* Read-only state shared by all workers (owned by the server). */
 struct worker_shared {
 	const struct csocks_config *cfg;
+	const struct server_ctx *ctx; /* ACL, sessions (never NULL; members may be) */
 	struct userpass_db *users;    /* NULL unless auth.socks_method = userpass */
 	struct authpool *authpool;    /* NULL when no check needs it */
 	uint64_t *active_total;	      /* open connections in the process (atomic) */
 	uint32_t max_connections;     /* 0 = no limit */
-	const char *dns_servers;      /* c-ares CSV, NULL = /etc/resolv.conf */
+	char *dns_servers;            /* c-ares CSV, NULL = /etc/resolv.conf */
 	uint32_t max_pipes_per_worker;
 };
 
@@ -91,6 +93,9 @@ void worker_post(struct worker *w, struct worker_msg *m);
 void worker_drain(struct worker *w, uint32_t timeout_ms);
 /* Ask the worker to close the connection `id` with `reason` (any thread). */
 void worker_terminate_conn(struct worker *w, uint64_t id, const char *reason);
+/* After an ACL reload: re-check every live tunnel of w against the new
+ * rules and close those it now blocks. Any thread. */
+void worker_post_acl_recheck(struct worker *w);
 /* Wait for the thread to end (after worker_drain). */
 void worker_join(struct worker *w);
 /* Run messages still queued (late auth answers), then free. The thread

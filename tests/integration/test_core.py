@@ -270,9 +270,10 @@ def test_reply_01_general_failure(start_csocks):
     assert _reply_for(p.port, "fe80::1", 80) == 0x01
 
 
-@pytest.mark.skip(reason="0x02 needs the ACL engine; the ACL hook passes everything for now")
-def test_reply_02_not_allowed():
-    pass
+def test_reply_02_not_allowed(start_csocks, echo_server):
+    acl = ('[global]\ndefault_policy = "block"\n')
+    p = start_csocks(acl=acl)
+    assert _reply_for(p.port, "127.0.0.1", echo_server.port) == 0x02
 
 
 def test_reply_03_network_unreachable(start_csocks):
@@ -548,7 +549,7 @@ def test_sigint_exits_zero(start_csocks):
 def test_sighup_logs_reload(start_csocks, echo_server):
     p = start_csocks()
     p.signal(signal.SIGHUP)
-    assert p.wait_log("reload requested")
+    assert p.wait_log("SIGHUP")
     with Socks5(p.port) as c:
         c.connect("127.0.0.1", echo_server.port)
     p.stop()
