@@ -145,6 +145,17 @@ static uint64_t wait_rows(struct session_store *st, uint64_t want, int timeout_m
 	return n;
 }
 
+/* The counters move just after the commit that makes rows visible. */
+static void wait_written(struct session_writer *w, uint64_t n, struct session_writer_stats *s)
+{
+	int64_t until = time_mono_ms() + 2000;
+	session_writer_get_stats(w, s);
+	while (s->written < n && time_mono_ms() < until) {
+		usleep(10000);
+		session_writer_get_stats(w, s);
+	}
+}
+
 static struct session_writer *start_writer(uint32_t batch, uint32_t interval_ms, uint32_t cap,
                                            const char *node)
 {
@@ -434,7 +445,7 @@ static void t_flush_by_interval(void)
 		CHECK_INT(total_rows(rd), 1);
 	CHECK_INT(wait_rows(rd, 4, 5000), 4);
 	struct session_writer_stats s;
-	session_writer_get_stats(w, &s);
+	wait_written(w, 4, &s);
 	CHECK_INT(s.written, 4);
 	CHECK_INT(s.batches, 2);
 	CHECK_INT(s.dropped, 0);
@@ -1005,7 +1016,7 @@ static void t_bad_row_only_loses_itself(void)
 	}
 	CHECK_INT(wait_rows(session_writer_store(w), 9, 5000), 9);
 	struct session_writer_stats s;
-	session_writer_get_stats(w, &s);
+	wait_written(w, 9, &s);
 	CHECK_INT(s.failed, 1);
 	CHECK_INT(s.written, 9);
 	CHECK(!s.outage);
