@@ -1,0 +1,172 @@
+"""Sessions through the real binary: exact byte counts in SQLite (and
+PostgreSQL when the test runner started one), rejected requests recorded,
+flush on graceful shutdown, stale rows closed after a crash, the API view."""
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from conftest import Socks5, SocksError, recv_exact
+
+PG_URL = os.environ.get("CSOCKS_TEST_PG_URL")
+
+
+def sqlite_cfg(db, **extra):
+    s = {"enabled": True, "storage": "sqlite", "database_url": f"sqlite://{db}",
+         "batch_size": 50, "batch_interval_ms": 100}
+    s.update(extra)
+    return {"sessions": s}
+
+
+def rows(db, where="1=1", args=()):
+    con = sqlite3.connect(db, timeout=5)
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute(f"SELECT * FROM sessions WHERE {where}", args)]
+    finally:
+        con.close()
+
+
+def wait_rows(fetch, pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    got = []
+    while time.monotonic() < deadline:
+        got = fetch()
+        if pred(got):
+            return got
+        time.sleep(0.05)
+    return got
+
+
+def transfer(port, echo_port, nbytes):
+    """Send nbytes through an echo tunnel and read them back; returns sha256."""
+    data = os.urandom(nbytes)
+    with Socks5(port) as c:
+        c.connect("127.0.0.1", echo_port)
+        sent = 0
+        back = bytearray()
+        while sent < nbytes:
+            chunk = data[sent:sent + 65536]
+            c.send(chunk)
+            sent += len(chunk)
+            back += recv_exact(c.sock, len(chunk))
+        assert bytes(back) == data
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_sqlite_exact_byte_counts(start_csocks, echo_server, tmp_path):
+    db = tmp_path / "s.db"
+    p = start_csocks(sqlite_cfg(db))
+    sizes = [1, 1000, 3 * 1024 * 1024 + 7]
+    for n in sizes:
+        transfer(p.port, echo_server.port, n)
+    got = wait_rows(lambda: rows(db, "status = 'closed'"), lambda r: len(r) == len(sizes))
+    assert sorted(r["bytes_sent"] for r in got) == sizes
+    assert sorted(r["bytes_received"] for r in got) == sizes
+    for r in got:
+        assert r["protocol"] == "tcp"
+        assert r["dest_ip"] == "127.0.0.1" and r["dest_port"] == echo_server.port
+        assert r["source_ip"] == "127.0.0.1"
+        assert r["user"] == "anonymous"
+        assert r["end_time"] and r["duration_secs"] is not None
+        assert len(r["session_id"]) == 36
+    p.stop()
+
+
+def test_rejected_and_failed_sessions_recorded(start_csocks, echo_server, tmp_path):
+    db = tmp_path / "s.db"
+    acl = ('[global]\ndefault_policy = "allow"\n[[users]]\nusername = "anonymous"\n'
+           'groups = []\n[[users.rules]]\naction = "block"\ndescription = "no echo"\n'
+           f'destinations = ["127.0.0.1"]\nports = ["{echo_server.port}"]\n'
+           'protocols = ["tcp"]\npriority = 100\n')
+    p = start_csocks(sqlite_cfg(db), acl=acl)
+    with pytest.raises(SocksError):
+        with Socks5(p.port) as c:
+            c.connect("127.0.0.1", echo_server.port)
+    closed_port = echo_server.port + 1 if echo_server.port < 65000 else 1
+    with pytest.raises(SocksError):
+        with Socks5(p.port) as c:
+            c.connect("127.0.0.1", closed_port)
+    got = wait_rows(lambda: rows(db), lambda r: len(r) >= 2)
+    by_status = {r["status"]: r for r in got}
+    assert by_status["rejected_by_acl"]["acl_decision"] == "block"
+    assert by_status["rejected_by_acl"]["acl_rule_matched"] == "no echo"
+    assert by_status["failed"]["close_reason"]
+    p.stop()
+
+
+def test_graceful_shutdown_flushes_everything(start_csocks, echo_server, tmp_path):
+    db = tmp_path / "s.db"
+    # A long interval and a big batch: only the shutdown flush writes them.
+    p = start_csocks(sqlite_cfg(db, batch_size=10000, batch_interval_ms=600000))
+    for _ in range(25):
+        with Socks5(p.port) as c:
+            c.connect("127.0.0.1", echo_server.port)
+            c.send(b"hi")
+            c.recv_exact(2)
+    time.sleep(0.2)
+    p.stop()
+    assert len(rows(db, "status = 'closed'")) == 25
+
+
+def test_crash_leaves_active_rows_closed_at_restart(start_csocks, echo_server, tmp_path):
+    db = tmp_path / "s.db"
+    cfg = sqlite_cfg(db)
+    p = start_csocks(cfg)
+    c = Socks5(p.port)
+    c.connect("127.0.0.1", echo_server.port)
+    assert wait_rows(lambda: rows(db, "status = 'active'"), lambda r: len(r) == 1)
+    p.kill()  # SIGKILL: no chance to close the row
+    c.close()
+    assert len(rows(db, "status = 'active'")) == 1
+    p2 = start_csocks(cfg)
+    got = wait_rows(lambda: rows(db), lambda r: r and all(x["status"] != "active" for x in r))
+    assert got and got[0]["status"] == "closed"
+    assert got[0]["close_reason"] == "Server restart"
+    p2.stop()
+
+
+def api_get(p, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{p.api_port}{path}", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def test_api_history_and_stats_from_sqlite(start_csocks, echo_server, tmp_path):
+    db = tmp_path / "s.db"
+    cfg = sqlite_cfg(db, stats_api_enabled=True)
+    p = start_csocks(cfg)
+    for n in (10, 20, 30):
+        transfer(p.port, echo_server.port, n)
+    wait_rows(lambda: rows(db, "status = 'closed'"), lambda r: len(r) == 3)
+    hist = api_get(p, "/api/sessions/history?page=1&page_size=2&sort_by=bytes_sent&sort_dir=asc")
+    assert hist["total"] == 3 and hist["total_pages"] == 2 and len(hist["data"]) == 2
+    assert [s["bytes_sent"] for s in hist["data"]] == [10, 20]
+    stats = api_get(p, "/api/sessions/stats?window_hours=1")
+    assert stats["total_sessions"] == 3
+    assert stats["total_bytes_sent"] == 60
+    p.stop()
+
+
+@pytest.mark.skipif(not PG_URL, reason="no PostgreSQL (CSOCKS_TEST_PG_URL unset; "
+                    "scripts/test-setup.sh starts one)")
+def test_postgres_exact_byte_counts(start_csocks, echo_server):
+    p = start_csocks({"sessions": {"enabled": True, "storage": "postgres",
+                                   "database_url": PG_URL, "batch_size": 50,
+                                   "batch_interval_ms": 100}})
+    tag = os.urandom(3).hex()
+    n = 123457
+    transfer(p.port, echo_server.port, n)
+    p.stop()
+    out = subprocess.run(
+        ["psql", PG_URL, "-At", "-c",
+         f"SELECT bytes_sent, bytes_received, status FROM sessions "
+         f"WHERE dest_port = {echo_server.port} AND bytes_sent = {n}"],
+        capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    assert f"{n}|{n}|closed" in out.stdout.split("\n"), (tag, out.stdout)
