@@ -37,6 +37,7 @@ enum cstate {
 	C_ECHO_RECV,  /* echo: the request bytes coming back */
 	C_HOLD_ACK,   /* hold: the target's 'K' */
 	C_HELD,       /* hold: tunnel established and idle (terminal for the job) */
+	C_RETRY,      /* repeat jobs: the start failed locally; retried by the scan */
 };
 
 enum step {
@@ -485,16 +486,21 @@ static void conn_drive(struct sb_worker *w, struct cconn *c)
 	}
 }
 
-/* A start that fails at once only counts the error and frees the slot: no
- * restart from here, so a local failure (EMFILE, EADDRNOTAVAIL) cannot recurse. */
+/* A start that fails at once (EMFILE, EADDRNOTAVAIL) counts the error. No
+ * restart from here, so it cannot recurse: a repeat job's slot waits in
+ * C_RETRY for the next scan (~100 ms), any other slot is freed. */
 static void start_failed(struct sb_worker *w, struct cconn *c, enum sb_err e)
 {
 	fail(w, c, e);
 	w->st.err[e]++;
-	w->inflight--;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	if (w->job.repeat) {
+		c->state = C_RETRY;
+		return;
+	}
+	w->inflight--;
 	c->state = C_FREE;
 }
 
@@ -541,6 +547,13 @@ static void scan_timeouts(struct sb_worker *w, uint64_t now, bool all)
 		struct cconn *c = &w->conns[i];
 		if (c->state == C_FREE || c->state == C_HELD)
 			continue;
+		if (c->state == C_RETRY) {
+			w->inflight--;
+			c->state = C_FREE;
+			if (!all && may_start(w))
+				conn_start(w, c);
+			continue;
+		}
 		if (all || (w->job.conn_timeout_ns && now - c->t_start > w->job.conn_timeout_ns)) {
 			c->err = SB_E_TIMEOUT;
 			/* No restart once the hard deadline has passed. */
@@ -561,7 +574,7 @@ static void *worker_run(void *arg)
 			uint64_t tag = evs[i].data.u64;
 			struct cconn *c = &w->conns[(uint32_t)tag];
 			if ((uint32_t)(tag >> 32) == c->gen && c->state != C_FREE &&
-			    c->state != C_HELD)
+			    c->state != C_HELD && c->state != C_RETRY)
 				conn_drive(w, c);
 		}
 		uint64_t now = sb_now_ns();
