@@ -118,22 +118,27 @@ void auth_manager_set_pam_confdir(struct auth_manager *m, const char *dir)
 	m->pam.confdir = dir;
 }
 
+int auth_manager_fork_monitors(struct auth_manager *m, char *err, size_t errlen)
+{
+	if (m->ps || !(m->pam_username || m->pam_address))
+		return 0;
+	struct privsep_params pp = {
+		.pam = m->pam,
+		.allow_username = m->pam_username,
+		.allow_address = m->pam_address,
+		.nlinks = m->cfg->auth.threads ? m->cfg->auth.threads : 1,
+	};
+	m->ps = privsep_start(&pp, err, errlen);
+	return m->ps ? 0 : -1;
+}
+
 int auth_manager_start(struct auth_manager *m, char *err, size_t errlen)
 {
 	const struct csocks_config *cfg = m->cfg;
 	unsigned threads = cfg->auth.threads ? cfg->auth.threads : 1;
 	CSOCKS_BUG_ON(m->pool != NULL);
-	if (m->pam_username || m->pam_address) {
-		struct privsep_params pp = {
-			.pam = m->pam,
-			.allow_username = m->pam_username,
-			.allow_address = m->pam_address,
-			.nlinks = threads,
-		};
-		m->ps = privsep_start(&pp, err, errlen);
-		if (!m->ps)
-			return -1;
-	}
+	if (auth_manager_fork_monitors(m, err, errlen) != 0)
+		return -1;
 	if (privsep_drop_privileges(cfg->server.user, cfg->server.group, err, errlen) != 0)
 		return -1;
 	if (cfg->server.user || cfg->server.group)
@@ -141,15 +146,25 @@ int auth_manager_start(struct auth_manager *m, char *err, size_t errlen)
 			 cfg->server.user ? cfg->server.user : "-",
 			 cfg->server.group ? cfg->server.group : "-", (unsigned)getuid(),
 			 (unsigned)getgid(), m->ps ? "; PAM runs in privileged monitors" : "");
+	if (cfg->auth.client_method == AUTH_NONE && cfg->auth.socks_method == AUTH_NONE)
+		return 0; /* auth_start never needs a thread */
 	m->pool = authpool_new(threads, err, errlen);
 	return m->pool ? 0 : -1;
+}
+
+void auth_manager_stop(struct auth_manager *m)
+{
+	if (!m)
+		return;
+	authpool_free(m->pool); /* runs what is queued first (monitors still up) */
+	m->pool = NULL;
 }
 
 void auth_manager_free(struct auth_manager *m)
 {
 	if (!m)
 		return;
-	authpool_free(m->pool); /* runs what is queued first (monitors still up) */
+	auth_manager_stop(m);
 	privsep_free(m->ps);
 	group_cache_free(m->groups);
 	throttle_free(m->throttle);

@@ -97,15 +97,27 @@ struct auth_task {
 struct auth_manager *auth_manager_new(const struct csocks_config *cfg, char *err,
 				      size_t errlen);
 
-/* Bring auth up, in this order; call once, after the listeners are bound
- * and before any other thread exists:
- *   1. fork the PAM monitors (only when a PAM method is configured) — the
- *      process must be single-threaded and still root for pam_unix;
+/* Fork the PAM monitors (only when a PAM method is configured). Call while
+ * the process is still single-threaded and root: before the ACL watcher,
+ * session writer, API server or any other thread starts (fork copies only
+ * the calling thread; a lock another thread held would stay locked in the
+ * monitor). Idempotent. 0, or -1 with a message in err. */
+int auth_manager_fork_monitors(struct auth_manager *m, char *err, size_t errlen);
+
+/* Bring auth up, once, after the listeners are bound and before the workers
+ * start:
+ *   1. fork the monitors if auth_manager_fork_monitors() did not;
  *   2. drop privileges to server.user / server.group when set (verified;
  *      a failure is returned: the caller must exit rather than run as root);
  *   3. start the auth thread pool (auth.threads).
  * 0, or -1 with a message in err. */
 int auth_manager_start(struct auth_manager *m, char *err, size_t errlen);
+
+/* Finish the queued checks (their done() still runs) and join the auth
+ * threads; after this auth_start must not be called. For the server's
+ * shutdown, before the workers whose mailboxes receive the answers are
+ * freed. Safe to call twice; auth_manager_free does it too. */
+void auth_manager_stop(struct auth_manager *m);
 
 /* Whether a tier has anything to check (false for method none). Cheap. */
 bool auth_manager_tier_enabled(const struct auth_manager *m, enum auth_tier tier);
@@ -120,7 +132,7 @@ enum auth_start_result auth_start(struct auth_manager *m, struct auth_task *t);
  * and on a zeroed task; never while the task is pending. */
 void auth_task_release(struct auth_task *t);
 
-/* Stop: finish queued checks, join the auth threads, close the monitors. */
+/* auth_manager_stop, then close the monitors (they exit) and free. */
 void auth_manager_free(struct auth_manager *m);
 
 /* Counters since start, for /metrics. */
