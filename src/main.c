@@ -15,6 +15,7 @@
 #include "api/api_server.h"
 #include "api/api_wire.h"
 #include "api/metrics.h"
+#include "auth/auth.h"
 #include "auth/userpass.h"
 #include "server/server.h"
 #include "session/batch.h"
@@ -255,6 +256,13 @@ static int app_start_acl(struct app *a, const struct csocks_config *cfg)
 static int app_start(struct app *a, const struct csocks_config *cfg)
 {
 	char err[512];
+	/* First, while the process is single-threaded and root: the PAM
+	 * monitors are forked here (the privilege drop comes after binding). */
+	a->ctx.auth = auth_manager_new(cfg, err, sizeof(err));
+	if (!a->ctx.auth || auth_manager_fork_monitors(a->ctx.auth, err, sizeof(err)) != 0) {
+		log_error("auth: %s", err);
+		return -1;
+	}
 	metrics_init(cfg);
 	if (cfg->acl.enabled && app_start_acl(a, cfg) != 0)
 		return -1;
@@ -295,6 +303,7 @@ static void app_stop(struct app *a, const struct csocks_config *cfg)
 		session_writer_stop(a->writer, (int)cfg->server.shutdown_timeout_secs * 1000 + 5000);
 	acl_manager_free(a->ctx.acl);
 	metrics_fini();
+	auth_manager_free(a->ctx.auth); /* closes the monitors */
 }
 
 static int run(struct csocks_config *cfg)

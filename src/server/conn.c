@@ -15,8 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "auth/authpool.h"
-#include "auth/userpass.h"
+#include "auth/auth.h"
 #include "acl/acl_engine.h"
 #include "acl/acl_watch.h"
 #include "api/metrics.h"
@@ -38,16 +37,13 @@
 
 enum step { STEP_NEXT, STEP_WAIT, STEP_DONE };
 
-/* A credential check sent to the auth pool. */
+/* An authentication check (auth/auth.h). Heap-allocated: when it goes to
+ * the auth pool it must outlive a connection that closes meanwhile. */
 struct conn_auth_job {
-	struct auth_job job;		/* runs on the pool */
+	struct auth_task task;		/* in and out; task.owner = this */
 	struct worker_msg msg;		/* comes back through the mailbox */
 	struct worker *w;
 	struct conn *conn;		/* NULL once abandoned (worker thread only) */
-	const struct userpass_db *db;
-	bool ok;
-	char user[256];
-	char pass[256];
 };
 
 static void conn_finish(struct conn *c);
@@ -167,10 +163,30 @@ static int conn_flush(struct conn *c)
 
 /* ---- phases ------------------------------------------------------------ */
 
+static enum step conn_auth_begin(struct conn *c, enum auth_tier tier,
+				 const struct socks5_userpass *up);
+
 /* PROXY protocol v1/v2 header (server.proxy_protocol): not implemented yet;
- * this is where it will be read, before any SOCKS byte. */
+ * this is where it will be read, before any SOCKS byte. Then the client
+ * tier (auth.client_method = pam.address) decides by address before any
+ * SOCKS byte is read; a refusal closes without a word. */
 static enum step ph_proxy_hdr(struct conn *c)
 {
+	c->action = "checking the client address";
+	if (!auth_manager_tier_enabled(c->w->sh->auth, AUTH_TIER_CLIENT)) {
+		c->phase = CONN_PH_GREETING;
+		return STEP_NEXT;
+	}
+	if (c->auth)
+		return STEP_WAIT; /* the answer will drive us */
+	if (c->auth_result == 0)
+		return conn_auth_begin(c, AUTH_TIER_CLIENT, NULL);
+	if (c->auth_result != 1) {
+		c->info.status = CONN_ST_REJECTED;
+		c->info.reject = CONN_REJ_AUTH;
+		return conn_close_io(c, c->auth_reason);
+	}
+	c->auth_result = 0; /* the SOCKS tier starts afresh */
 	c->phase = CONN_PH_GREETING;
 	return STEP_NEXT;
 }
@@ -182,12 +198,17 @@ static uint8_t select_method(const struct conn *c, const struct socks5_greeting 
 		if (socks5_greeting_offers(g, SOCKS5_METHOD_NONE))
 			return SOCKS5_METHOD_NONE;
 		break;
+	case AUTH_PAM_ADDRESS: /* no credentials: the address decides */
+		if (socks5_greeting_offers(g, SOCKS5_METHOD_NONE))
+			return SOCKS5_METHOD_NONE;
+		break;
 	case AUTH_USERPASS:
+	case AUTH_PAM_USERNAME:
 		if (socks5_greeting_offers(g, SOCKS5_METHOD_USERPASS))
 			return SOCKS5_METHOD_USERPASS;
 		break;
 	default:
-		break; /* refused at start-up (server.c) */
+		break; /* refused at start-up (auth_manager_new) */
 	}
 	return SOCKS5_METHOD_NO_ACCEPTABLE;
 }
@@ -208,6 +229,8 @@ static enum step ph_greeting(struct conn *c)
 	conn_consume(c, used);
 	uint8_t m = select_method(c, &g);
 	uint8_t out[2];
+	if (m == SOCKS5_METHOD_NONE && cfg_of(c)->auth.socks_method == AUTH_PAM_ADDRESS)
+		return conn_auth_begin(c, AUTH_TIER_SOCKS, NULL); /* method sent after */
 	conn_queue(c, out, socks5_write_method(out, sizeof(out), m));
 	if (m == SOCKS5_METHOD_NO_ACCEPTABLE)
 		return conn_fail(c, CONN_REPLY_NONE, "no acceptable auth method");
@@ -215,17 +238,30 @@ static enum step ph_greeting(struct conn *c)
 	return STEP_NEXT;
 }
 
-static void auth_job_run(struct auth_job *job)
+/* On an auth thread: hand the answer to the owning worker. */
+static void auth_job_complete(struct auth_task *t)
 {
-	struct conn_auth_job *j = (struct conn_auth_job *)job;
-	j->ok = userpass_verify(j->db, j->user, j->pass);
-	explicit_bzero(j->pass, sizeof(j->pass));
+	struct conn_auth_job *j = t->owner;
+	worker_post(j->w, &j->msg);
 }
 
-static void auth_job_complete(struct auth_job *job)
+/* Take the outcome: the user name PAM settled on (or the one tried, for
+ * the session record of a refusal) and the groups for the ACL. */
+static void conn_auth_settle(struct conn *c, struct conn_auth_job *j)
 {
-	struct conn_auth_job *j = (struct conn_auth_job *)job;
-	worker_post(j->w, &j->msg);
+	struct auth_task *t = &j->task;
+	c->auth_result = t->outcome == AUTH_OK ? 1 : 2;
+	c->auth_reason = t->outcome == AUTH_FAIL_THROTTLED ? "authentication throttled"
+							   : "authentication failed";
+	if (t->outcome == AUTH_OK && t->user[0])
+		cs_strlcpy(c->user, t->user, sizeof(c->user));
+	if (t->outcome == AUTH_OK && t->groups) {
+		group_list_unref(c->groups);
+		c->groups = group_list_ref(t->groups);
+	}
+	auth_task_release(t);
+	explicit_bzero(j, sizeof(*j));
+	free(j);
 }
 
 /* Back on the worker. */
@@ -235,14 +271,47 @@ static void auth_job_done(struct worker *w, struct worker_msg *m)
 		(struct conn_auth_job *)((char *)m - offsetof(struct conn_auth_job, msg));
 	(void)w;
 	struct conn *c = j->conn;
-	bool ok = j->ok;
-	explicit_bzero(j, sizeof(*j));
-	free(j);
-	if (!c)
-		return; /* the connection went away meanwhile */
+	if (!c) { /* the connection went away meanwhile */
+		auth_task_release(&j->task);
+		explicit_bzero(j, sizeof(*j));
+		free(j);
+		return;
+	}
 	c->auth = NULL;
-	c->auth_result = ok ? 1 : 2;
+	conn_auth_settle(c, j);
 	conn_drive(c);
+}
+
+/* Start a check for tier (credentials in up for the SOCKS tier's
+ * userpass/pam.username). NEXT when it was answered at once (throttled,
+ * plaintext password, cached groups), WAIT while the auth pool works. */
+static enum step conn_auth_begin(struct conn *c, enum auth_tier tier,
+				 const struct socks5_userpass *up)
+{
+	struct conn_auth_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return conn_fail(c, CONN_REPLY_NONE, "out of memory");
+	j->task.tier = tier;
+	memcpy(&j->task.client, &c->info.client, sizeof(c->info.client) < sizeof(j->task.client)
+							 ? sizeof(c->info.client)
+							 : sizeof(j->task.client));
+	if (up) {
+		cs_strlcpy(j->task.username, up->user, sizeof(j->task.username));
+		memcpy(j->task.password, up->pass, sizeof(j->task.password));
+	}
+	j->task.done = auth_job_complete;
+	j->task.owner = j;
+	j->msg.fn = auth_job_done;
+	j->w = c->w;
+	j->conn = c;
+	if (tier == AUTH_TIER_SOCKS)
+		c->phase = CONN_PH_AUTH_WAIT;
+	if (auth_start(c->w->sh->auth, &j->task) == AUTH_PENDING) {
+		c->auth = j;
+		return STEP_WAIT;
+	}
+	conn_auth_settle(c, j);
+	return STEP_NEXT;
 }
 
 static enum step ph_auth(struct conn *c)
@@ -264,56 +333,41 @@ static enum step ph_auth(struct conn *c)
 	conn_consume(c, used);
 	explicit_bzero(c->hs + c->hs_len, used); /* the password's old place */
 	cs_strlcpy(c->user, up.user, sizeof(c->user));
-	const struct worker_shared *sh = c->w->sh;
-	c->phase = CONN_PH_AUTH_WAIT;
-	if (sh->authpool && userpass_is_slow(sh->users, up.user)) {
-		struct conn_auth_job *j = calloc(1, sizeof(*j));
-		if (!j) {
-			explicit_bzero(&up, sizeof(up));
-			return conn_fail(c, CONN_REPLY_NONE, "out of memory");
-		}
-		j->job.run = auth_job_run;
-		j->job.complete = auth_job_complete;
-		j->msg.fn = auth_job_done;
-		j->w = c->w;
-		j->conn = c;
-		j->db = sh->users;
-		memcpy(j->user, up.user, sizeof(j->user));
-		memcpy(j->pass, up.pass, sizeof(j->pass));
-		explicit_bzero(&up, sizeof(up));
-		c->auth = j;
-		authpool_submit(sh->authpool, &j->job);
-		return STEP_WAIT;
-	}
-	/* Plaintext passwords: a constant-time compare, cheap enough inline. */
-	bool ok = sh->users && userpass_verify(sh->users, up.user, up.pass);
+	enum step st = conn_auth_begin(c, AUTH_TIER_SOCKS, &up);
 	explicit_bzero(&up, sizeof(up));
-	c->auth_result = ok ? 1 : 2;
-	return STEP_NEXT;
+	return st;
 }
 
+/* The SOCKS tier's answer: RFC 1929 status for credentials, the method
+ * byte (0x00, or 0xFF when refused) for pam.address. */
 static enum step ph_auth_wait(struct conn *c)
 {
 	c->action = "checking credentials";
 	if (c->auth_result == 0)
 		return STEP_WAIT;
 	bool ok = c->auth_result == 1;
+	bool by_address = cfg_of(c)->auth.socks_method == AUTH_PAM_ADDRESS;
 	uint8_t out[2];
-	conn_queue(c, out,
-		   socks5_write_userpass_status(out, sizeof(out),
-						ok ? SOCKS5_USERPASS_SUCCESS
-						   : SOCKS5_USERPASS_FAILURE));
+	if (by_address)
+		conn_queue(c, out, socks5_write_method(out, sizeof(out),
+						       ok ? SOCKS5_METHOD_NONE
+							  : SOCKS5_METHOD_NO_ACCEPTABLE));
+	else
+		conn_queue(c, out,
+			   socks5_write_userpass_status(out, sizeof(out),
+							ok ? SOCKS5_USERPASS_SUCCESS
+							   : SOCKS5_USERPASS_FAILURE));
 	if (!ok) {
 		stats_add(&c->w->stats.auth_failures, 1);
 		metrics_auth_failure(cfg_of(c)->auth.socks_method);
 		/* A refused login is a session too (status failed), under the
 		 * name that was tried. */
-		c->info.user = c->user;
+		c->info.user = c->user[0] ? c->user : NULL;
 		c->info.status = CONN_ST_REJECTED;
 		c->info.reject = CONN_REJ_AUTH;
-		return conn_fail(c, CONN_REPLY_NONE, "authentication failed");
+		return conn_fail(c, CONN_REPLY_NONE, c->auth_reason);
 	}
-	c->info.user = c->user;
+	c->info.user = c->user[0] ? c->user : NULL;
 	c->phase = CONN_PH_REQUEST;
 	return STEP_NEXT;
 }
@@ -355,6 +409,10 @@ static void acl_request_init(const struct conn *c, struct acl_request *rq)
 {
 	memset(rq, 0, sizeof(*rq));
 	rq->user = c->info.user && *c->info.user ? c->info.user : cfg_of(c)->acl.anonymous_user;
+	if (c->groups) { /* resolved at login (NSS) */
+		rq->groups = c->groups->names;
+		rq->n_groups = c->groups->n;
+	}
 	rq->port = c->info.dest.port;
 	rq->proto = ACL_PROTO_TCP;
 	if (c->info.dest.atyp == SOCKS5_ATYP_DOMAIN)
@@ -1044,5 +1102,6 @@ static void conn_finish(struct conn *c)
 
 void conn_free(struct conn *c)
 {
+	group_list_unref(c->groups);
 	free(c);
 }

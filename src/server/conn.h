@@ -17,6 +17,7 @@
 
 struct worker;
 struct conn_auth_job;
+struct group_list;
 struct session_live;
 struct acl_snapshot;
 
@@ -60,6 +61,8 @@ struct conn {
 	struct acl_snapshot *acl;	  /* rules that decided (ref), until close */
 	struct resolve_req *dns;	  /* pending lookup, to cancel */
 	struct conn_auth_job *auth;	  /* pending auth job, to abandon */
+	struct group_list *groups;	  /* NSS groups after login (ref), or NULL */
+	const char *auth_reason;	  /* close reason when auth refused (static) */
 	struct resolve_result addrs;	  /* where to connect, in order */
 
 	uint8_t out[SOCKS5_REPLY_MAX];	  /* handshake bytes not yet sent */

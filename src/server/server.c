@@ -11,8 +11,7 @@
 
 #include "acl/acl_watch.h"
 #include "api/metrics.h"
-#include "auth/authpool.h"
-#include "auth/userpass.h"
+#include "auth/auth.h"
 #include "config/config.h"
 #include "protocol/sockaddr.h"
 #include "server/conn.h"
@@ -26,6 +25,7 @@ struct server {
 	struct worker **workers;
 	unsigned n_workers;
 	uint64_t active_total;
+	struct auth_manager *own_auth; /* when main did not pass one */
 };
 
 /* The running server, for server_terminate_conn/server_stats from other
@@ -106,13 +106,13 @@ static void server_teardown(struct server *s)
 	for (unsigned i = 0; i < s->n_workers; i++)
 		worker_join(s->workers[i]);
 	__atomic_store_n(&g_server, NULL, __ATOMIC_RELEASE);
-	/* Pool threads finish their jobs and post the answers to the workers'
+	/* Auth threads finish their jobs and post the answers to the workers'
 	 * mailboxes; worker_free runs those (freeing abandoned jobs). */
-	authpool_free(s->sh.authpool);
+	auth_manager_stop(s->sh.auth);
 	for (unsigned i = 0; i < s->n_workers; i++)
 		worker_free(s->workers[i]);
 	free(s->workers);
-	userpass_db_free(s->sh.users);
+	auth_manager_free(s->own_auth);
 	free(s->sh.dns_servers);
 }
 
@@ -165,31 +165,12 @@ static int server_setup(struct server *s, int *sigfd)
 	struct csocks_config *cfg = s->cfg;
 	char err[256];
 
-	if (cfg->auth.socks_method != AUTH_NONE && cfg->auth.socks_method != AUTH_USERPASS) {
-		log_error("auth.socks_method = \"%s\" is not supported yet (use none or userpass)",
-			  auth_method_name(cfg->auth.socks_method));
-		return -1;
-	}
-	if (cfg->auth.client_method != AUTH_NONE) {
-		log_error("auth.client_method = \"%s\" is not supported yet",
-			  auth_method_name(cfg->auth.client_method));
-		return -1;
-	}
-	if (cfg->auth.socks_method == AUTH_USERPASS) {
-		s->sh.users = userpass_db_new(cfg, err, sizeof(err));
-		if (!s->sh.users) {
+	s->sh.auth = s->sh.ctx->auth;
+	if (!s->sh.auth) {
+		s->sh.auth = s->own_auth = auth_manager_new(cfg, err, sizeof(err));
+		if (!s->sh.auth) {
 			log_error("%s", err);
 			return -1;
-		}
-		/* Hash checks go to the pool; is_slow("") is true exactly when
-		 * some user has a password_hash. */
-		if (userpass_is_slow(s->sh.users, "")) {
-			unsigned n = cfg->auth.threads ? cfg->auth.threads : 2;
-			s->sh.authpool = authpool_new(n, err, sizeof(err));
-			if (!s->sh.authpool) {
-				log_error("%s", err);
-				return -1;
-			}
 		}
 	}
 
@@ -233,6 +214,12 @@ static int server_setup(struct server *s, int *sigfd)
 	*sigfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (*sigfd < 0) {
 		log_error("signalfd: %s", strerror(errno));
+		return -1;
+	}
+	/* Listeners are bound: drop privileges (server.user/group; PAM stays
+	 * in the root monitors), then start the auth threads. */
+	if (auth_manager_start(s->sh.auth, err, sizeof(err)) < 0) {
+		log_error("%s", err);
 		return -1;
 	}
 

@@ -16,6 +16,7 @@
 
 struct csocks_config;
 struct acl_manager;
+struct auth_manager;
 struct session_manager;
 
 /* What the server shares with the rest of the program (borrowed; built by
@@ -23,6 +24,9 @@ struct session_manager;
 struct server_ctx {
 	struct acl_manager *acl;          /* NULL: ACL disabled */
 	struct session_manager *sessions; /* NULL: sessions disabled */
+	struct auth_manager *auth;        /* NULL: the server builds its own (then
+					   * PAM monitors are forked late, after
+					   * other threads may exist) */
 };
 
 /* server.worker_threads, or one per online CPU when 0. */

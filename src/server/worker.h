@@ -21,8 +21,7 @@
 
 struct csocks_config;
 struct server_ctx;
-struct userpass_db;
-struct authpool;
+struct auth_manager;
 struct resolver;
 struct conn;
 struct worker;
@@ -31,8 +30,7 @@ struct worker;
 struct worker_shared {
 	const struct csocks_config *cfg;
 	const struct server_ctx *ctx; /* ACL, sessions (never NULL; members may be) */
-	struct userpass_db *users;    /* NULL unless auth.socks_method = userpass */
-	struct authpool *authpool;    /* NULL when no check needs it */
+	struct auth_manager *auth;    /* both auth tiers (auth/auth.h); never NULL */
 	uint64_t *active_total;	      /* open connections in the process (atomic) */
 	uint32_t max_connections;     /* 0 = no limit */
 	char *dns_servers;            /* c-ares CSV, NULL = /etc/resolv.conf */
