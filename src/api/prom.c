@@ -38,6 +38,7 @@ void prom_writer_free(struct prom_writer *w)
 		return;
 	for (size_t i = 0; i < w->n_seen; i++)
 		free(w->seen[i]);
+	free(w->family);
 	free(w->buf);
 	free(w);
 }
