@@ -8,7 +8,8 @@
 #   scripts/pg-test.sh stop         stop and remove everything
 #   scripts/pg-test.sh status       exit 0 when running
 #
-# The cluster lives in $CSOCKS_PG_DIR (default /tmp/csocks-pg-test), listens
+# The cluster lives in $CSOCKS_PG_DIR (default /tmp/csocks-pg-test; give
+# each concurrent test run its own), listens
 # on 127.0.0.1 on a free port and on a unix socket in that directory, and has
 # a role csocks (password csocks) owning database csocks_test:
 #   postgresql://csocks:csocks@127.0.0.1:PORT/csocks_test
@@ -62,8 +63,9 @@ url() {
 server_start() {
 	local port
 	port=$(cat "$DIR/port")
+	# 9>&-: the server must not inherit (and so hold forever) our lock
 	as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DIR/server.log" -w -t "$WAIT" \
-		-o "-p $port -k $SOCK -c listen_addresses=127.0.0.1" start >/dev/null ||
+		-o "-p $port -k $SOCK -c listen_addresses=127.0.0.1" start >/dev/null 9>&- ||
 		{ tail -20 "$DIR/server.log" >&2 || true; die "server did not start"; }
 }
 
@@ -120,6 +122,11 @@ cmd_restart() {
 	server_start
 	url
 }
+
+# One invocation at a time per cluster: test runs in parallel (several
+# engineers, CI) otherwise race between start, restart and stop.
+exec 9>>"$DIR.lock"
+flock -w 300 9 || die "timed out waiting for $DIR.lock"
 
 case "${1:-}" in
 start) cmd_start ;;

@@ -342,10 +342,18 @@ int store_sql_order_page(const struct session_query *q, char ph, char *sql, size
                          struct store_params *p)
 {
 	const char *dir = q->sort_asc ? "ASC" : "DESC";
+	/* Only end_time and duration_secs can be NULL (active sessions): put
+	 * those last in both backends. Elsewhere the backend's default NULL
+	 * order is kept, because PostgreSQL uses an index for ORDER BY only
+	 * when the NULLS clause matches the index's. The session_id tie-break
+	 * keeps pages stable; both backends sort just the ties (SQLite "right
+	 * part of ORDER BY", PostgreSQL incremental sort) after an index scan. */
+	bool nullable = q->sort == SESSION_SORT_END_TIME || q->sort == SESSION_SORT_DURATION;
 	int lim = param_int(p, q->page_size);
 	int off = param_int(p, (int64_t)(q->page - 1) * q->page_size);
-	return append(sql, size, " ORDER BY %s %s NULLS LAST, session_id %s LIMIT %c%d OFFSET %c%d",
-	              store_sort_column(q->sort), dir, dir, ph, lim, ph, off);
+	return append(sql, size, " ORDER BY %s %s%s, session_id %s LIMIT %c%d OFFSET %c%d",
+	              store_sort_column(q->sort), dir, nullable ? " NULLS LAST" : "", dir, ph, lim,
+	              ph, off);
 }
 
 void store_page_finish(const struct session_query *q, struct session_page *out)
