@@ -421,6 +421,7 @@ struct session_writer *session_writer_start_opts(const struct session_writer_opt
 		goto fail;
 	}
 	w->started = true;
+	pthread_setname_np(w->thread, "csocks-sessdb");
 	log_info("session store %s ready (batch %u / %u ms, queue %u, retention %u days)",
 	         session_store_backend(w->store), w->o.batch_size, w->o.batch_interval_ms,
 	         w->o.queue_capacity, w->o.retention_days);

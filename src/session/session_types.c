@@ -186,6 +186,8 @@ struct session_record *session_record_dup_clean(const struct session_record *r)
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		session_text_sanitize(strs[i]);
 	d->session_id[SESSION_ID_LEN] = '\0';
+	if (!d->session_id[0]) /* a row needs a key: never let two share "" */
+		session_id_generate(d->session_id);
 	d->source_ip[SESSION_IP_MAX - 1] = '\0';
 	return d;
 }
