@@ -22,8 +22,10 @@
 #include "config/config.h"
 #include "protocol/sockaddr.h"
 #include "server/server.h"
+#include "server/bind.h"
 #include "server/conn_events.h"
 #include "server/connect.h"
+#include "server/udp.h"
 #include "server/worker.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -52,7 +54,7 @@ const char *conn_phase_name(int phase)
 {
 	static const char *const names[] = {
 		"proxy_header", "greeting", "auth", "auth_wait", "request", "acl_name",
-		"resolve", "acl_addr", "connect", "reply", "relay", "closed",
+		"resolve", "acl_addr", "connect", "reply", "relay", "closed", "bind", "udp",
 	};
 	if (phase < 0 || (size_t)phase >= sizeof(names) / sizeof(names[0]))
 		return "unknown";
@@ -394,10 +396,17 @@ static enum step ph_request(struct conn *c)
 	/* The handshake is over: from here the connect timeout runs. */
 	loop_timer_in(c->w->loop, &c->t_phase,
 		      (uint64_t)cfg_of(c)->server.connect_timeout_secs * 1000);
-	if (q.cmd != SOCKS5_CMD_CONNECT) /* BIND and UDP ASSOCIATE: a later issue */
-		return conn_fail(c, SOCKS5_REP_CMD_NOT_SUPPORTED, "command not supported");
-	c->phase = CONN_PH_ACL_NAME;
-	return STEP_NEXT;
+	switch (q.cmd) {
+	case SOCKS5_CMD_CONNECT:
+	case SOCKS5_CMD_BIND: /* the same ACL checks on DST, then ph_bind */
+		c->phase = CONN_PH_ACL_NAME;
+		return STEP_NEXT;
+	case SOCKS5_CMD_UDP_ASSOCIATE: /* DST is the client's own: the ACL judges datagrams */
+		c->info.proto = CONN_PROTO_UDP;
+		c->phase = CONN_PH_UDP;
+		return STEP_NEXT;
+	}
+	return conn_fail(c, SOCKS5_REP_CMD_NOT_SUPPORTED, "command not supported");
 }
 
 /* ---- ACL ---------------------------------------------------------------- */
@@ -417,6 +426,14 @@ static void acl_request_init(const struct conn *c, struct acl_request *rq)
 	rq->proto = ACL_PROTO_TCP;
 	if (c->info.dest.atyp == SOCKS5_ATYP_DOMAIN)
 		rq->domain = c->info.dest.u.domain.name;
+}
+
+void conn_acl_request(const struct conn *c, struct acl_request *rq)
+{
+	acl_request_init(c, rq);
+	rq->domain = NULL;
+	rq->addr = NULL;
+	rq->port = 0;
 }
 
 /* Count one final decision and remember it for the session record. The
@@ -556,13 +573,17 @@ static enum step ph_acl_addr(struct conn *c)
 	c->info.status = CONN_ST_ACTIVE;
 	c->flags |= CONN_F_OPENED;
 	c->session = conn_event_open(c->w->sh->ctx, cfg_of(c), &c->info);
-	c->phase = CONN_PH_CONNECT;
+	c->phase = c->info.cmd == SOCKS5_CMD_BIND ? CONN_PH_BIND : CONN_PH_CONNECT;
 	return STEP_NEXT;
 }
 
 void conn_acl_recheck(struct conn *c)
 {
 	struct acl_manager *mgr = c->w->sh->ctx->acl;
+	if (mgr && c->phase == CONN_PH_UDP) {
+		udp_assoc_acl_reload(c); /* datagrams are judged one by one */
+		return;
+	}
 	if (!mgr || c->phase != CONN_PH_RELAY)
 		return; /* earlier phases are decided with the new rules anyway */
 	struct acl_snapshot *snap = acl_manager_acquire(mgr);
@@ -699,6 +720,20 @@ static void arm_idle(struct conn *c)
 		loop_timer_cancel(c->w->loop, &c->t_phase);
 }
 
+/* Queue the (last) success reply with BND.ADDR/PORT b (NULL: 0.0.0.0:0). */
+static void reply_success(struct conn *c, const struct sockaddr *b)
+{
+	uint8_t out[SOCKS5_REPLY_MAX];
+	conn_queue(c, out, socks5_write_reply(out, sizeof(out), SOCKS5_REP_SUCCESS, b));
+	c->reply_owed = 0;
+	c->info.reply = SOCKS5_REP_SUCCESS;
+	stats_add(&c->w->stats.replies[SOCKS5_REP_SUCCESS], 1);
+	c->info.connected_ms = loop_now(c->w->loop);
+	metrics_handshake_latency((double)(c->info.connected_ms - c->info.start_ms) / 1000.0);
+}
+
+static enum step relay_start(struct conn *c);
+
 static enum step ph_reply(struct conn *c)
 {
 	struct sockaddr_storage bnd;
@@ -707,13 +742,13 @@ static enum step ph_reply(struct conn *c)
 	const struct sockaddr *b = (const struct sockaddr *)&bnd;
 	if (getsockname(c->relay.end[RELAY_UPSTREAM].fd, (struct sockaddr *)&bnd, &len) < 0)
 		b = NULL;
-	uint8_t out[SOCKS5_REPLY_MAX];
-	conn_queue(c, out, socks5_write_reply(out, sizeof(out), SOCKS5_REP_SUCCESS, b));
-	c->reply_owed = 0;
-	c->info.reply = SOCKS5_REP_SUCCESS;
-	stats_add(&c->w->stats.replies[SOCKS5_REP_SUCCESS], 1);
-	c->info.connected_ms = loop_now(c->w->loop);
-	metrics_handshake_latency((double)(c->info.connected_ms - c->info.start_ms) / 1000.0);
+	reply_success(c, b);
+	return relay_start(c);
+}
+
+/* After the success reply: the tunnel's data phase. */
+static enum step relay_start(struct conn *c)
+{
 	/* Bytes the client pipelined after its request go first. */
 	if (c->hs_len)
 		relay_preload(&c->relay, RELAY_UP, c->hs, c->hs_len);
@@ -725,6 +760,8 @@ static enum step ph_reply(struct conn *c)
 
 static void sync_counters(struct conn *c)
 {
+	if (c->info.proto == CONN_PROTO_UDP)
+		return; /* udp.c counts datagrams into c->info itself */
 	c->info.bytes_up = c->relay.dir[RELAY_UP].bytes;
 	c->info.bytes_down = c->relay.dir[RELAY_DOWN].bytes;
 	c->info.packets_up = c->relay.dir[RELAY_UP].reads;
@@ -800,6 +837,110 @@ void conn_run_busy(struct worker *w)
 	}
 }
 
+/* BIND (bind.c): listen on the control connection's address and send the
+ * first reply; then wait for the peer (deadline server.bind_timeout_secs,
+ * reply 0x06 on expiry), send the second reply with its address and relay.
+ * While waiting, the client's socket is only peeked: EOF or an error ends
+ * it; bytes the client sends early stay in its socket for the relay. */
+static enum step ph_bind(struct conn *c)
+{
+	union cs_sockaddr a;
+	if (!c->bind) {
+		c->action = "binding";
+		int err = bind_wait_start(c, &a);
+		if (err) {
+			log_debug("conn %llu: bind: %s", (unsigned long long)c->info.id,
+				  strerror(err));
+			return conn_fail(c, SOCKS5_REP_GENERAL_FAILURE, "bind: cannot listen");
+		}
+		uint8_t out[SOCKS5_REPLY_MAX];
+		conn_queue(c, out, socks5_write_reply(out, sizeof(out), SOCKS5_REP_SUCCESS, &a.sa));
+		/* reply_owed stays set: the second reply is owed now. */
+		loop_timer_in(c->w->loop, &c->t_phase,
+			      (uint64_t)cfg_of(c)->server.bind_timeout_secs * 1000);
+		return STEP_NEXT; /* the driver sends the first reply, then waits here */
+	}
+	c->action = "waiting for the bind peer";
+	struct relay_end *e = &c->relay.end[RELAY_CLIENT];
+	if (e->can_read) {
+		uint8_t b;
+		ssize_t n = recv(e->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0)
+			return conn_close_io(c, "client closed while waiting for the bind peer");
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			e->can_read = 0;
+		else if (n < 0 && errno != EINTR)
+			return conn_close_io(c, "client error while waiting for the bind peer");
+	}
+	int fd;
+	int r = bind_wait_accept(c, &fd, &a);
+	if (r == 0)
+		return STEP_WAIT;
+	if (r < 0) {
+		log_debug("conn %llu: bind: accept: %s", (unsigned long long)c->info.id,
+			  strerror(fd));
+		return conn_fail(c, SOCKS5_REP_GENERAL_FAILURE, "bind: accept failed");
+	}
+	bind_wait_close(c); /* one BIND, one connection */
+	/* The peer takes the upstream slot, so conn_finish closes it. */
+	if (loop_io_add(c->w->loop, &c->io_up[0], fd, LOOP_READ | LOOP_WRITE | LOOP_EDGE) < 0) {
+		close(fd);
+		return conn_fail(c, SOCKS5_REP_GENERAL_FAILURE, "epoll_ctl failed");
+	}
+	c->attempt_fd[0] = fd;
+	c->up_slot = 0;
+	c->relay.end[RELAY_UPSTREAM].fd = fd;
+	c->relay.end[RELAY_UPSTREAM].can_read = 1;
+	c->relay.end[RELAY_UPSTREAM].can_write = 1;
+	c->info.upstream = a;
+	reply_success(c, &a.sa);
+	return relay_start(c);
+}
+
+/* UDP ASSOCIATE (udp.c): open the association and reply with the relay
+ * socket's address; then the datagrams flow on udp.c's sockets and this
+ * phase only watches the control connection, which carries nothing more
+ * (RFC 1928 section 7): bytes on it are read and dropped, EOF or an error
+ * ends the association, as does server.udp_timeout_secs without a
+ * relayed datagram (the phase timer). */
+static enum step ph_udp(struct conn *c)
+{
+	struct relay_end *e = &c->relay.end[RELAY_CLIENT];
+	if (!c->udp) {
+		union cs_sockaddr bnd;
+		c->action = "opening udp association";
+		c->info.status = CONN_ST_ACTIVE;
+		c->flags |= CONN_F_OPENED;
+		c->session = conn_event_open(c->w->sh->ctx, cfg_of(c), &c->info);
+		int err = udp_assoc_start(c, &bnd);
+		if (err) {
+			log_debug("conn %llu: udp: %s", (unsigned long long)c->info.id,
+				  strerror(err));
+			return conn_fail(c, SOCKS5_REP_GENERAL_FAILURE, "udp: cannot open relay socket");
+		}
+		reply_success(c, &bnd.sa);
+		c->hs_len = 0; /* nothing may follow the request */
+		loop_timer_in(c->w->loop, &c->t_phase,
+			      (uint64_t)cfg_of(c)->server.udp_timeout_secs * 1000);
+		return STEP_NEXT;
+	}
+	c->action = "relaying udp";
+	for (int i = 0; i < 16 && e->can_read; i++) {
+		ssize_t n = recv(e->fd, c->hs, sizeof(c->hs), MSG_DONTWAIT);
+		if (n > 0)
+			continue;
+		if (n == 0)
+			return conn_close_io(c, "closed");
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			e->can_read = 0;
+		else if (errno != EINTR)
+			return conn_close_io(c, "client error on the control connection");
+	}
+	if (e->can_read)
+		busy_add(c); /* more to drop: next turn, after the others */
+	return STEP_WAIT;
+}
+
 static enum step ph_closed(struct conn *c)
 {
 	(void)c;
@@ -813,6 +954,7 @@ static enum step (*const phase_fn[])(struct conn *) = {
 	[CONN_PH_RESOLVE] = ph_resolve,	    [CONN_PH_ACL_ADDR] = ph_acl_addr,
 	[CONN_PH_CONNECT] = ph_connect,	    [CONN_PH_REPLY] = ph_reply,
 	[CONN_PH_RELAY] = ph_relay,	    [CONN_PH_CLOSED] = ph_closed,
+	[CONN_PH_BIND] = ph_bind,	    [CONN_PH_UDP] = ph_udp,
 };
 
 /* ---- driver, events, timers -------------------------------------------- */
@@ -895,6 +1037,22 @@ static void on_phase_timer(struct timer *t)
 			return;
 		}
 		conn_close_io(c, "idle timeout");
+		break;
+	}
+	case CONN_PH_BIND:
+		/* No peer in time: RFC 1928 has no code for it; 0x06 as for
+		 * a connect timeout. */
+		conn_fail(c, SOCKS5_REP_TTL_EXPIRED, "bind timeout");
+		break;
+	case CONN_PH_UDP: {
+		/* As the relay idle timer: datagrams only stamp a time. */
+		uint64_t idle = (uint64_t)cfg_of(c)->server.udp_timeout_secs * 1000;
+		uint64_t last = udp_assoc_last_active(c->udp);
+		if (timer_before(loop_now(c->w->loop), last + idle)) {
+			timer_arm(loop_timers(c->w->loop), &c->t_phase, last + idle);
+			return;
+		}
+		conn_close_io(c, "udp idle timeout");
 		break;
 	}
 	default:
@@ -1032,6 +1190,8 @@ static void conn_finish(struct conn *c)
 		c->auth->conn = NULL; /* freed when it comes back */
 		c->auth = NULL;
 	}
+	udp_assoc_close(c);
+	bind_wait_close(c);
 	if (!c->reason)
 		c->reason = "closed";
 
@@ -1102,6 +1262,8 @@ static void conn_finish(struct conn *c)
 
 void conn_free(struct conn *c)
 {
+	udp_assoc_free(c->udp); /* memory only: closed in conn_finish */
+	bind_wait_free(c->bind);
 	group_list_unref(c->groups);
 	free(c);
 }

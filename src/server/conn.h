@@ -20,6 +20,9 @@ struct conn_auth_job;
 struct group_list;
 struct session_live;
 struct acl_snapshot;
+struct acl_request;
+struct udp_assoc;
+struct bind_wait;
 
 /* Room for the largest handshake message (RFC 1929: 513 bytes), so a
  * message never has to be parsed in pieces; bytes after the request
@@ -64,6 +67,8 @@ struct conn {
 	struct group_list *groups;	  /* NSS groups after login (ref), or NULL */
 	const char *auth_reason;	  /* close reason when auth refused (static) */
 	struct resolve_result addrs;	  /* where to connect, in order */
+	struct udp_assoc *udp;		  /* UDP ASSOCIATE: the association (udp.c) */
+	struct bind_wait *bind;		  /* BIND: the listener (bind.c) */
 
 	uint8_t out[SOCKS5_REPLY_MAX];	  /* handshake bytes not yet sent */
 	uint8_t out_len, out_off;
@@ -85,6 +90,10 @@ void conn_terminate(struct conn *c, const char *reason);
 /* Re-check a live tunnel against the current ACL (after a reload) and
  * close it, naming the rule, when the rules now block it. */
 void conn_acl_recheck(struct conn *c);
+/* Who is asking, for the ACL: rq zeroed, then the user (or the ACL's
+ * anonymous name) and whatever else identifies the client; the caller sets
+ * destination, port and protocol. For the UDP relay. */
+void conn_acl_request(const struct conn *c, struct acl_request *rq);
 /* Free a finished connection (the worker does this at the end of a turn). */
 void conn_free(struct conn *c);
 

@@ -12,7 +12,10 @@
 #include "server/relay.h"
 #include "server/resolver.h"
 
-/* Phases, in order. A connection only moves forward. */
+/* Phases, in pipeline order (BIND and UDP were added after CLOSED, so
+ * their numbers are not in order): CONNECT goes ... ACL_ADDR -> CONNECT ->
+ * REPLY -> RELAY; BIND goes ... ACL_ADDR -> BIND -> RELAY; UDP ASSOCIATE
+ * goes REQUEST -> UDP. A connection only moves along its pipeline. */
 enum conn_phase {
 	CONN_PH_PROXY_HDR = 0, /* PROXY protocol header (slot: passes through for now) */
 	CONN_PH_GREETING = 1,  /* read VER NMETHODS METHODS, answer the method */
@@ -26,6 +29,8 @@ enum conn_phase {
 	CONN_PH_REPLY = 9,     /* send the success reply */
 	CONN_PH_RELAY = 10,    /* move bytes both ways */
 	CONN_PH_CLOSED = 11,   /* finished; freed at the end of the loop turn */
+	CONN_PH_BIND = 12,     /* BIND: listen, first reply, wait for the peer (bind.c) */
+	CONN_PH_UDP = 13,      /* UDP ASSOCIATE: relay datagrams, watch the TCP (udp.c) */
 };
 const char *conn_phase_name(int phase);
 
