@@ -22,7 +22,7 @@ usage() {
 	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
 	cat <<'EOF'
 options:
-  --quick         ~1 minute: smaller transfers, 3 s rate runs, 1 repetition
+  --quick         ~1-1.5 minutes: smaller transfers, 3 s rate runs, 1 repetition
   --reps N        repetitions of bulk and rate (median reported; default 3, quick 1)
   --only LIST     peers to run, from: direct csocks dante microsocks
   --csocks PATH   csocks binary (default: build it in build-bench/, else build/csocks)
@@ -52,8 +52,10 @@ done
 NPROC=$(nproc)
 if [ "$QUICK" = 1 ]; then
 	BULK_C=4; BULK_N=128M; RATE_C=32; RATE_D=3; REPS=${REPS:-1}
+	TW_MAX=15000 # a 3 s Dante round binds ~7,000 ports
 else
 	BULK_C=4; BULK_N=256M; RATE_C=32; RATE_D=10; REPS=${REPS:-3}
+	TW_MAX=4000 # a 10 s Dante round binds ~20,000 of the 28,000 ports
 fi
 
 WD=$(mktemp -d /tmp/csocks-compare.XXXXXX)
@@ -86,6 +88,15 @@ stop_pid() {
 	wait "$pid" 2>/dev/null
 	for p in $kids; do
 		kill -KILL "$p" 2>/dev/null
+	done
+	# Orphaned helpers are reaped by init; give that a moment.
+	for i in $(seq 20); do
+		local left=0
+		for p in $kids; do
+			[ -d "/proc/$p" ] && left=1
+		done
+		[ "$left" = 0 ] && break
+		sleep 0.1
 	done
 	return 0
 }
@@ -174,9 +185,9 @@ if want csocks && [ -z "$CSOCKS" ]; then
 	if { [ -d "$ROOT/build-bench" ] || meson setup "$ROOT/build-bench" "$ROOT" >"$WD/csocks-build.log" 2>&1; } &&
 		ninja -C "$ROOT/build-bench" csocks >>"$WD/csocks-build.log" 2>&1; then
 		CSOCKS="$ROOT/build-bench/csocks"
-	elif [ -x "$ROOT/build/csocks" ]; then
-		CSOCKS="$ROOT/build/csocks"
-		note "csocks did not build in build-bench/; using existing build/csocks"
+	elif CSOCKS=$(ls -t "$ROOT/build/csocks" "$ROOT/build-bench/csocks" 2>/dev/null | head -1) &&
+		[ -n "$CSOCKS" ]; then
+		note "csocks did not build in build-bench/ now; using ${CSOCKS#"$ROOT"/} of $(date -r "$CSOCKS" '+%H:%M')"
 	else
 		note "csocks: no binary (build failed, see meson/ninja output) - skipped"
 	fi
@@ -304,14 +315,14 @@ error_notes() {
 	done
 }
 
-# Wait (at most 70 s) until under 4,000 TIME_WAIT sockets remain: Dante binds its
+# Wait (at most 70 s) until under TW_MAX TIME_WAIT sockets remain: Dante binds its
 # upstream socket to a port before connecting, and TIME_WAIT left by an earlier
 # test would make it fail. Other peers are not affected.
 wait_time_wait() {
 	local n i
 	for i in $(seq 70); do
 		n=$(ss -Htan state time-wait src 127.0.0.1 2>/dev/null | wc -l)
-		[ "$n" -lt 4000 ] && return 0
+		[ "$n" -lt "$TW_MAX" ] && return 0
 		[ "$i" = 1 ] && log "waiting for $n TIME_WAIT sockets to expire before $1"
 		sleep 1
 	done
@@ -343,12 +354,8 @@ for peer in dante microsocks csocks; do
 done
 want direct && RUN="$RUN direct"
 
-for r in $(seq "$REPS"); do
-	for peer in $RUN; do
-		log "$peer: bulk ($BULK_C x $BULK_N each way), round $r/$REPS"
-		sb "$peer" bulk -c "$BULK_C" -n "$BULK_N" -d 120
-	done
-done
+# Idle first: the TIME_WAIT sockets its 5,000 closes leave expire during the
+# bulk rounds, before the rate rounds need the ports.
 for peer in $RUN; do
 	log "$peer: idle ($IDLE_N tunnels)"
 	if [ "$peer" = direct ]; then
@@ -356,6 +363,12 @@ for peer in $RUN; do
 	else
 		sb "$peer" idle -c "$IDLE_N" -d 120 --pid "${PID_OF[$peer]}" --settle 2
 	fi
+done
+for r in $(seq "$REPS"); do
+	for peer in $RUN; do
+		log "$peer: bulk ($BULK_C x $BULK_N each way), round $r/$REPS"
+		sb "$peer" bulk -c "$BULK_C" -n "$BULK_N" -d 120
+	done
 done
 # Connection churn last. Dante binds its upstream socket to a port before
 # connecting: one rate round leaves ~20,000 of the 28,000 ephemeral ports in
