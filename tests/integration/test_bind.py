@@ -180,7 +180,7 @@ def test_client_gone_closes_listener(start_csocks):
     deadline = time.monotonic() + 5
     while fd_count(p.pid) > before and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert fd_count(p.pid) == before
+    assert fd_count(p.pid) <= before
     with pytest.raises(OSError):
         peer_connect((host, port), timeout=2).close()
 
