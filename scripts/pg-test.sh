@@ -125,8 +125,8 @@ cmd_restart() {
 
 # One invocation at a time per cluster: test runs in parallel (several
 # engineers, CI) otherwise race between start, restart and stop.
-exec 9>>"$DIR.lock"
-flock -w 300 9 || die "timed out waiting for $DIR.lock"
+exec 9>>"$DIR.flock"
+flock -w 300 9 || die "timed out waiting for $DIR.flock"
 
 case "${1:-}" in
 start) cmd_start ;;
