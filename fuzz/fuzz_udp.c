@@ -39,6 +39,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ASSERT(n == strlen(s2) && n < sizeof(s2));
 		n = socks5_udp_write_header(out, sizeof(out), (struct sockaddr *)&ss);
 		ASSERT(n > 0);
+		/* The relay wraps replies this way: they must parse back to
+		 * the same sender (IPv4-mapped comes back as IPv4). */
+		struct socks5_udp_header back;
+		ASSERT(socks5_udp_parse(out, n, &back) == PROTO_OK && back.header_len == n);
+		ASSERT(back.frag == 0 && back.dst.port == h.dst.port);
+		struct sockaddr_storage ss2;
+		socklen_t len2;
+		ASSERT(socks_addr_to_sockaddr(&back.dst, &ss2, &len2) == 0);
+		sockaddr_unmap_v4(&ss, &len);
+		ASSERT(len2 == len && memcmp(&ss2, &ss, len) == 0);
 	} else {
 		ASSERT(h.dst.atyp == SOCKS5_ATYP_DOMAIN);
 	}
