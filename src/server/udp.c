@@ -130,6 +130,19 @@ bool udp_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b, bool
 	       (!ports || x.in6.sin6_port == y.in6.sin6_port);
 }
 
+/* The hot-path compare: both already unmapped (everything inside an
+ * association is), address and port. */
+static bool same_endpoint(const union cs_sockaddr *a, const union cs_sockaddr *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr &&
+		       a->in.sin_port == b->in.sin_port;
+	return a->in6.sin6_port == b->in6.sin6_port &&
+	       memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof(a->in6.sin6_addr)) == 0;
+}
+
 static void set_port(union cs_sockaddr *a, uint16_t port)
 {
 	if (a->sa.sa_family == AF_INET6)
@@ -440,7 +453,7 @@ static struct udp_dest *dest_get(struct udp_assoc *a, const struct socks_addr *d
 		if (d->state == UDP_DEST_EMPTY || d->port != dst->port || !d->name != !named)
 			continue;
 		if (named ? strcasecmp(d->name, dst->u.domain.name) != 0
-			  : !udp_sockaddr_equal(&d->addr.sa, &sa.sa, true))
+			  : !same_endpoint(&d->addr, &sa))
 			continue;
 		/* A name in use is looked up again now and then (old answer
 		 * used meanwhile). */
@@ -465,11 +478,11 @@ static struct udp_dest *dest_get(struct udp_assoc *a, const struct socks_addr *d
 }
 
 /* An upstream datagram's sender, if the client sent to it. */
-static struct udp_dest *dest_by_sender(struct udp_assoc *a, const struct sockaddr *src)
+static struct udp_dest *dest_by_sender(struct udp_assoc *a, const union cs_sockaddr *src)
 {
 	for (int i = 0; i < UDP_DEST_MAX; i++) {
 		struct udp_dest *d = &a->dests[i];
-		if (d->state == UDP_DEST_ALLOW && udp_sockaddr_equal(&d->addr.sa, src, true))
+		if (d->state == UDP_DEST_ALLOW && same_endpoint(&d->addr, src))
 			return d;
 	}
 	return NULL;
@@ -516,7 +529,7 @@ static void send_up(struct udp_assoc *a, struct udp_dest *d, const uint8_t *p, s
  * from a destination the client sent to. */
 static void upstream_datagram(struct udp_assoc *a, const union cs_sockaddr *src, size_t n)
 {
-	struct udp_dest *d = dest_by_sender(a, &src->sa);
+	struct udp_dest *d = dest_by_sender(a, src);
 	if (!d || !a->filter.port_fixed) {
 		a->drops.reply++;
 		return;
