@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -575,6 +576,12 @@ static void validate_sessions(const struct csocks_config *cfg, struct config_dia
 static void validate_tls(const struct csocks_config *cfg, struct config_diag *d)
 {
 	const char *mv = cfg->server.tls.min_protocol_version;
+	if (cfg->server.tls.enabled) {
+		key_error(d, cfg, "server.tls.enabled",
+			  "SOCKS over TLS is not supported by this version of csocks (refusing "
+			  "to serve plaintext where TLS was asked for)");
+		return;
+	}
 	if (mv && strcmp(mv, "TLS12") && strcmp(mv, "TLS13"))
 		key_error(d, cfg, "server.tls.min_protocol_version",
 			  "'%s' (expected \"TLS12\" or \"TLS13\")", mv);
@@ -622,6 +629,39 @@ int config_validate(const struct csocks_config *cfg, struct config_diag *d)
 
 /* ---- entry points ---- */
 
+/* Keys RustSocks files turn on for features csocks does not have yet. They
+ * load (the files must work unchanged), but silently ignoring them would
+ * mislead: each one gets a warning at its line. TLS is refused instead
+ * (config_validate): serving plaintext where TLS was asked for fails open. */
+static void warn_unsupported(const struct csocks_config *cfg, struct config_diag *d)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+		const char *what;
+	} feats[] = {
+		{ "qos.enabled", offsetof(struct csocks_config, qos.enabled),
+		  "bandwidth shaping and per-user connection limits are not implemented yet; "
+		  "only server.max_connections is enforced" },
+		{ "server.pool.enabled", offsetof(struct csocks_config, server.pool.enabled),
+		  "the upstream connection pool is not implemented yet; every CONNECT dials" },
+		{ "telemetry.enabled", offsetof(struct csocks_config, telemetry.enabled),
+		  "the telemetry event log is not implemented yet" },
+		{ "sessions.dashboard_auth.enabled",
+		  offsetof(struct csocks_config, sessions.dashboard_auth.enabled),
+		  "there is no web dashboard yet; protect the API with [api] token" },
+	};
+	char loc[300];
+	for (size_t i = 0; i < sizeof(feats) / sizeof(feats[0]); i++)
+		if (*(const bool *)((const char *)cfg + feats[i].off))
+			diag_warn(d, "%s: %s: %s", where(cfg, feats[i].key, loc, sizeof(loc)),
+				  feats[i].key, feats[i].what);
+	if (cfg->sessions.stats_api_enabled && cfg->sessions.dashboard_enabled)
+		diag_warn(d, "%s: sessions.dashboard_enabled: there is no web dashboard yet; "
+			     "the API and /metrics are served",
+			  where(cfg, "sessions.dashboard_enabled", loc, sizeof(loc)));
+}
+
 static struct csocks_config *load_tree(const struct toml_value *root, const char *name,
 				       struct config_diag *diag)
 {
@@ -629,8 +669,10 @@ static struct csocks_config *load_tree(const struct toml_value *root, const char
 	struct load_ctx c = { cfg, diag, name };
 	cfg->path = xstrdup(name);
 	walk_table(&c, root, "");
-	if (diag->n_errors == 0)
+	if (diag->n_errors == 0) {
+		warn_unsupported(cfg, diag);
 		config_validate(cfg, diag);
+	}
 	if (diag->n_errors) {
 		config_free(cfg);
 		return NULL;

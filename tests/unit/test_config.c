@@ -96,7 +96,11 @@ static void t_ref_rustsocks_toml(void)
 		CHECK_INT(c->qos.htb.global_bandwidth_bytes_per_sec, 125000000);
 		CHECK_INT(c->qos.connection_limits.max_connections_per_user, 10000);
 		CHECK_INT(c->metrics.collection_interval_secs, 5);
-		CHECK_INT(d.n_warnings, 0);
+		/* Features it turns on that csocks lacks are named, at their line. */
+		CHECK(has_msg(d.warnings, d.n_warnings, "rustsocks.toml:12: server.pool.enabled"));
+		CHECK(has_msg(d.warnings, d.n_warnings, "qos.enabled: bandwidth shaping"));
+		CHECK(has_msg(d.warnings, d.n_warnings, "telemetry.enabled"));
+		CHECK(has_msg(d.warnings, d.n_warnings, "sessions.dashboard_enabled"));
 	}
 	config_free(c);
 	config_diag_free(&d);
@@ -225,6 +229,11 @@ static void t_cross_key_rules(void)
 	c = load_str("[sessions]\nenabled = true\nstorage = \"sqlite\"\n", &d);
 	CHECK(c == NULL);
 	CHECK(has_msg(d.errors, d.n_errors, "sessions.database_url"));
+	config_diag_free(&d);
+
+	c = load_str("[server.tls]\nenabled = true\n", &d);
+	CHECK(c == NULL);
+	CHECK(has_msg(d.errors, d.n_errors, "t.toml:2: server.tls.enabled: SOCKS over TLS is not"));
 	config_diag_free(&d);
 
 	c = load_str("[server]\nbind_address = \"localhost\"\n", &d);
