@@ -16,14 +16,14 @@
 #include "server/worker.h"
 #include "util/log.h"
 
-#define BIND_BACKLOG 8
+#define BIND_BACKLOG      8
 #define BIND_ACCEPT_BURST 16 /* peers looked at per readiness event */
 
 struct bind_wait {
 	struct conn *c;
 	struct loop_io io;
-	int fd;		   /* listener, -1 once closed */
-	unsigned refused;  /* peers closed because their address did not match */
+	int fd;           /* listener, -1 once closed */
+	unsigned refused; /* peers closed because their address did not match */
 };
 
 static bool addr_is_any(const struct sockaddr *sa)
@@ -32,8 +32,8 @@ static bool addr_is_any(const struct sockaddr *sa)
 	if (sa->sa_family == AF_INET)
 		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
 	if (sa->sa_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, &any6,
-			      sizeof(any6)) == 0;
+		return memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, &any6, sizeof(any6)) ==
+		       0;
 	return false;
 }
 
@@ -111,7 +111,7 @@ int bind_wait_accept(struct conn *c, int *fd, union cs_sockaddr *peer)
 			char who[SOCKADDR_STR_MAX];
 			sockaddr_str((struct sockaddr *)&ss, who, sizeof(who));
 			log_debug("conn %llu: bind: refused peer %s (not the requested address)",
-				  (unsigned long long)c->info.id, who);
+			          (unsigned long long)c->info.id, who);
 			close(s);
 			b->refused++;
 			continue;

@@ -26,7 +26,7 @@
 /* Largest UDP payload, and room before it for the SOCKS header of a reply
  * (RSV FRAG ATYP IPv6 PORT = 22 bytes), so replies are wrapped in place. */
 #define UDP_DATAGRAM_MAX 65535
-#define UDP_HDR_ROOM 22
+#define UDP_HDR_ROOM     22
 
 /* One buffer per worker thread for the datagram in hand: datagrams are
  * handled one at a time, start to finish, on the owning worker, so no
@@ -35,24 +35,24 @@ static __thread uint8_t udp_buf[UDP_HDR_ROOM + UDP_DATAGRAM_MAX];
 
 /* udp_dest.state */
 enum {
-	UDP_DEST_EMPTY = 0,	/* free slot */
+	UDP_DEST_EMPTY = 0,     /* free slot */
 	UDP_DEST_RESOLVING = 1, /* first lookup of a name in flight; datagrams queue */
-	UDP_DEST_ALLOW = 2,	/* addr is where datagrams go */
-	UDP_DEST_BLOCK = 3,	/* the ACL blocks it: datagrams dropped */
-	UDP_DEST_FAILED = 4,	/* the name did not resolve: dropped until until_ms */
+	UDP_DEST_ALLOW = 2,     /* addr is where datagrams go */
+	UDP_DEST_BLOCK = 3,     /* the ACL blocks it: datagrams dropped */
+	UDP_DEST_FAILED = 4,    /* the name did not resolve: dropped until until_ms */
 };
 
 struct udp_lookup;
 
 /* A destination the client sent to. */
 struct udp_dest {
-	uint8_t state;		 /* UDP_DEST_* */
-	uint16_t port;		 /* requested port (host order) */
-	char *name;		 /* requested name (owned), NULL for an address */
-	union cs_sockaddr addr;	 /* the address (ALLOW), or the requested one */
-	uint64_t used_ms;	 /* last datagram either way (replacement order) */
-	uint64_t until_ms;	 /* names: look up again from this time on */
-	struct udp_lookup *dns;	 /* lookup in flight (first or refresh), or NULL */
+	uint8_t state;          /* UDP_DEST_* */
+	uint16_t port;          /* requested port (host order) */
+	char *name;             /* requested name (owned), NULL for an address */
+	union cs_sockaddr addr; /* the address (ALLOW), or the requested one */
+	uint64_t used_ms;       /* last datagram either way (replacement order) */
+	uint64_t until_ms;      /* names: look up again from this time on */
+	struct udp_lookup *dns; /* lookup in flight (first or refresh), or NULL */
 };
 
 /* A name lookup in flight; freed when it completes or is cancelled. */
@@ -75,19 +75,19 @@ struct udp_pending {
 struct udp_drops {
 	uint64_t foreign;   /* not from the client's address (and port) */
 	uint64_t malformed; /* header did not parse */
-	uint64_t frag;	    /* FRAG != 0 */
-	uint64_t acl;	    /* destination blocked by the ACL */
-	uint64_t dns;	    /* destination name did not resolve */
-	uint64_t queue;	    /* no room while names resolve */
-	uint64_t send;	    /* sendto failed (buffer full, unreachable, too big) */
-	uint64_t reply;	    /* upstream datagram from a sender the client did not contact */
+	uint64_t frag;      /* FRAG != 0 */
+	uint64_t acl;       /* destination blocked by the ACL */
+	uint64_t dns;       /* destination name did not resolve */
+	uint64_t queue;     /* no room while names resolve */
+	uint64_t send;      /* sendto failed (buffer full, unreachable, too big) */
+	uint64_t reply;     /* upstream datagram from a sender the client did not contact */
 };
 
 struct udp_assoc {
 	struct conn *c;
 	bool closed;
-	int relay_fd;		   /* faces the client */
-	int out_fd[2];		   /* upstream: [0] IPv4, [1] IPv6; -1 until needed */
+	int relay_fd;  /* faces the client */
+	int out_fd[2]; /* upstream: [0] IPv4, [1] IPv6; -1 until needed */
 	struct loop_io io_relay;
 	struct loop_io io_out[2];
 	union cs_sockaddr relay_addr; /* BND.ADDR/PORT, for the log */
@@ -104,8 +104,8 @@ struct udp_assoc {
 static void sockaddr_copy_unmapped(union cs_sockaddr *out, const struct sockaddr *sa)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						  : sizeof(struct sockaddr_in);
+	socklen_t len =
+	    sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	memset(&ss, 0, sizeof(ss));
 	memcpy(&ss, sa, len);
 	sockaddr_unmap_v4(&ss, &len);
@@ -152,7 +152,7 @@ static void set_port(union cs_sockaddr *a, uint16_t port)
 }
 
 void udp_client_filter_init(struct udp_client_filter *f, const struct sockaddr *client,
-			    uint16_t port)
+                            uint16_t port)
 {
 	memset(f, 0, sizeof(*f));
 	if (client->sa_family == AF_INET || client->sa_family == AF_INET6)
@@ -234,7 +234,7 @@ static void account(struct udp_assoc *a, int dir, size_t bytes)
 
 /* Evaluate one destination (addr may be NULL: by name only). */
 static void acl_decide(struct udp_assoc *a, const char *name, const struct sockaddr *addr,
-		       uint16_t port, struct acl_decision *d)
+                       uint16_t port, struct acl_decision *d)
 {
 	struct conn *c = a->c;
 	struct acl_request rq;
@@ -255,7 +255,7 @@ static void acl_decide(struct udp_assoc *a, const char *name, const struct socka
 /* Count a final decision for a new (or re-decided) destination: per-user
  * and per-rule counters, metrics. Once per destination, not per datagram. */
 static void acl_record(struct udp_assoc *a, const char *name, uint16_t port,
-		       const struct acl_decision *d)
+                       const struct acl_decision *d)
 {
 	struct conn *c = a->c;
 	if (!c->acl)
@@ -268,7 +268,7 @@ static void acl_record(struct udp_assoc *a, const char *name, uint16_t port,
 		char why[256];
 		acl_decision_format(d, why, sizeof(why));
 		log_debug("conn %llu: udp to %s port %u: %s", (unsigned long long)c->info.id,
-			  name ? name : "address", (unsigned)port, why);
+		          name ? name : "address", (unsigned)port, why);
 	}
 }
 
@@ -353,7 +353,7 @@ static struct udp_dest *dest_alloc(struct udp_assoc *a)
 
 /* Choose the first allowed address of a finished lookup. */
 static void dest_resolved(struct udp_assoc *a, struct udp_dest *d, int status,
-			  const struct resolve_result *res)
+                          const struct resolve_result *res)
 {
 	uint64_t now = now_of(a);
 	if (status != RESOLVE_OK || res->n == 0) {
@@ -402,8 +402,8 @@ static void dest_lookup(struct udp_assoc *a, struct udp_dest *d)
 	}
 	l->a = a;
 	l->d = d;
-	int st = resolver_lookup(a->c->w->resolver, d->name, d->port, &l->res, on_resolved, l,
-				 &l->req);
+	int st =
+	    resolver_lookup(a->c->w->resolver, d->name, d->port, &l->res, on_resolved, l, &l->req);
 	if (st >= 0) { /* answered at once (cache, literal, hosts file) */
 		dest_resolved(a, d, st, &l->res);
 		free(l);
@@ -453,7 +453,7 @@ static struct udp_dest *dest_get(struct udp_assoc *a, const struct socks_addr *d
 		if (d->state == UDP_DEST_EMPTY || d->port != dst->port || !d->name != !named)
 			continue;
 		if (named ? strcasecmp(d->name, dst->u.domain.name) != 0
-			  : !same_endpoint(&d->addr, &sa))
+		          : !same_endpoint(&d->addr, &sa))
 			continue;
 		/* A name in use is looked up again now and then (old answer
 		 * used meanwhile). */
@@ -515,7 +515,7 @@ static void send_up(struct udp_assoc *a, struct udp_dest *d, const uint8_t *p, s
 	ssize_t r;
 	do {
 		r = sendto(a->out_fd[k], p, n, MSG_DONTWAIT | MSG_NOSIGNAL, &d->addr.sa,
-			   cs_sockaddr_len(&d->addr));
+		           cs_sockaddr_len(&d->addr));
 	} while (r < 0 && errno == EINTR);
 	if (r < 0) {
 		a->drops.send++;
@@ -544,7 +544,7 @@ static void upstream_datagram(struct udp_assoc *a, const union cs_sockaddr *src,
 	ssize_t r;
 	do {
 		r = sendto(a->relay_fd, p, hl + n, MSG_DONTWAIT | MSG_NOSIGNAL, &to->sa,
-			   cs_sockaddr_len(to));
+		           cs_sockaddr_len(to));
 	} while (r < 0 && errno == EINTR);
 	if (r < 0) {
 		a->drops.send++;
@@ -563,7 +563,7 @@ static void on_upstream(struct loop_io *io, uint32_t events)
 		union cs_sockaddr src;
 		socklen_t sl = sizeof(src);
 		ssize_t n = recvfrom(a->out_fd[k], udp_buf + UDP_HDR_ROOM, UDP_DATAGRAM_MAX,
-				     MSG_DONTWAIT, &src.sa, &sl);
+		                     MSG_DONTWAIT, &src.sa, &sl);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -626,8 +626,8 @@ static void on_relay(struct loop_io *io, uint32_t events)
 	for (int i = 0; i < UDP_BURST && a->relay_fd >= 0; i++) {
 		union cs_sockaddr src;
 		socklen_t sl = sizeof(src);
-		ssize_t n = recvfrom(a->relay_fd, udp_buf, UDP_DATAGRAM_MAX, MSG_DONTWAIT, &src.sa,
-				     &sl);
+		ssize_t n =
+		    recvfrom(a->relay_fd, udp_buf, UDP_DATAGRAM_MAX, MSG_DONTWAIT, &src.sa, &sl);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -639,7 +639,8 @@ static void on_relay(struct loop_io *io, uint32_t events)
 	}
 }
 
-/* ---- lifetime --------------------------------------------------------------------------------- */
+/* ---- lifetime ---------------------------------------------------------------------------------
+ */
 
 int udp_assoc_start(struct conn *c, union cs_sockaddr *bnd)
 {
@@ -740,21 +741,21 @@ static void log_summary(struct udp_assoc *a)
 		cs_strlcpy(client, "-", sizeof(client));
 	const struct udp_drops *d = &a->drops;
 	struct log_field f[] = {
-		LOG_NUM("conn", c->info.id),
-		LOG_STR("relay", relay),
-		LOG_STR("client_udp", client),
-		LOG_NUM("packets_up", c->info.packets_up),
-		LOG_NUM("packets_down", c->info.packets_down),
-		LOG_NUM("bytes_up", c->info.bytes_up),
-		LOG_NUM("bytes_down", c->info.bytes_down),
-		LOG_NUM("dropped_foreign", d->foreign),
-		LOG_NUM("dropped_malformed", d->malformed),
-		LOG_NUM("dropped_frag", d->frag),
-		LOG_NUM("dropped_acl", d->acl),
-		LOG_NUM("dropped_dns", d->dns),
-		LOG_NUM("dropped_queue", d->queue),
-		LOG_NUM("dropped_send", d->send),
-		LOG_NUM("dropped_reply", d->reply),
+	    LOG_NUM("conn", c->info.id),
+	    LOG_STR("relay", relay),
+	    LOG_STR("client_udp", client),
+	    LOG_NUM("packets_up", c->info.packets_up),
+	    LOG_NUM("packets_down", c->info.packets_down),
+	    LOG_NUM("bytes_up", c->info.bytes_up),
+	    LOG_NUM("bytes_down", c->info.bytes_down),
+	    LOG_NUM("dropped_foreign", d->foreign),
+	    LOG_NUM("dropped_malformed", d->malformed),
+	    LOG_NUM("dropped_frag", d->frag),
+	    LOG_NUM("dropped_acl", d->acl),
+	    LOG_NUM("dropped_dns", d->dns),
+	    LOG_NUM("dropped_queue", d->queue),
+	    LOG_NUM("dropped_send", d->send),
+	    LOG_NUM("dropped_reply", d->reply),
 	};
 	log_fields(LOGL_INFO, "udp association closed", f, sizeof(f) / sizeof(f[0]));
 }

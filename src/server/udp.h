@@ -62,12 +62,12 @@
 
 #include "server/resolver.h"
 
-#define UDP_BURST 64		  /* datagrams per socket per readiness event */
-#define UDP_DEST_MAX 32		  /* destinations remembered per association */
-#define UDP_PENDING_MAX 8	  /* datagrams waiting for names, per association */
-#define UDP_PENDING_BYTES 65536	  /* and their payload bytes */
-#define UDP_NAME_TTL_MS 30000	  /* a name in use is looked up again after this */
-#define UDP_NAME_FAIL_MS 5000	  /* a name that did not resolve is retried after this */
+#define UDP_BURST         64    /* datagrams per socket per readiness event */
+#define UDP_DEST_MAX      32    /* destinations remembered per association */
+#define UDP_PENDING_MAX   8     /* datagrams waiting for names, per association */
+#define UDP_PENDING_BYTES 65536 /* and their payload bytes */
+#define UDP_NAME_TTL_MS   30000 /* a name in use is looked up again after this */
+#define UDP_NAME_FAIL_MS  5000  /* a name that did not resolve is retried after this */
 
 struct conn;
 struct udp_assoc;
@@ -75,13 +75,13 @@ struct udp_assoc;
 /* Which source a client datagram may come from (pure; unit-tested). */
 struct udp_client_filter {
 	union cs_sockaddr addr; /* client IP (IPv4-mapped unmapped); port once pinned */
-	bool port_fixed;	/* addr's port is pinned */
+	bool port_fixed;        /* addr's port is pinned */
 };
 
 /* client: the control connection's peer; port: DST.PORT of the request
  * (host order), 0 when the client did not name one. */
 void udp_client_filter_init(struct udp_client_filter *f, const struct sockaddr *client,
-			    uint16_t port);
+                            uint16_t port);
 /* True when a datagram from src is the client's; the first one from the
  * client's IP pins the port when the request did not. */
 bool udp_client_filter_accept(struct udp_client_filter *f, const struct sockaddr *src);

@@ -143,7 +143,7 @@ static void t_bind_peer_match(void)
 /* What the relay writes in front of a reply parses back to the sender. */
 static void t_reply_header_round_trip(void)
 {
-	const char *hosts[] = { "198.51.100.7", "2001:db8::42", "::ffff:10.1.2.3" };
+	const char *hosts[] = {"198.51.100.7", "2001:db8::42", "::ffff:10.1.2.3"};
 	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
 		union cs_sockaddr src = ip(hosts[i], 5353);
 		uint8_t buf[SOCKS5_UDP_HEADER_MAX + 4];
