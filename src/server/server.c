@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "protocol/sockaddr.h"
 #include "server/conn.h"
+#include "server/pidfile.h"
 #include "server/worker.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -26,6 +27,7 @@ struct server {
 	unsigned n_workers;
 	uint64_t active_total;
 	struct auth_manager *own_auth; /* when main did not pass one */
+	bool pid_written;	       /* server.pid_file is ours to remove */
 };
 
 /* The running server, for server_terminate_conn/server_stats from other
@@ -114,6 +116,8 @@ static void server_teardown(struct server *s)
 	free(s->workers);
 	auth_manager_free(s->own_auth);
 	free(s->sh.dns_servers);
+	if (s->pid_written)
+		pidfile_remove(s->cfg->server.pid_file);
 }
 
 unsigned server_worker_count(const struct csocks_config *cfg)
@@ -204,6 +208,18 @@ static int server_setup(struct server *s, int *sigfd)
 			getsockname(s->workers[0]->listener.fd, (struct sockaddr *)&got, &gl);
 			set_port(&ss, sockaddr_port((struct sockaddr *)&got));
 		}
+	}
+
+	/* Listeners are bound: the pid file says this process holds the port.
+	 * Written before privileges drop, so it may live in a root-owned
+	 * directory (removing it then needs a directory server.user can write;
+	 * see docs/operations.md). */
+	if (cfg->server.pid_file) {
+		if (pidfile_write(cfg->server.pid_file, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return -1;
+		}
+		s->pid_written = true;
 	}
 
 	sigset_t set;
