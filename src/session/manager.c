@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config/config.h"
 #include "protocol/sockaddr.h"
@@ -24,6 +25,7 @@ struct session_live {
 	int64_t start_us;
 	_Atomic uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
 	const char *acl_decision; /* static string */
+	bool row_written;         /* an `active` row went to the store (registry lock) */
 	char *user, *dest, *acl_rule; /* point into strs (acl_rule may be NULL) */
 	char strs[];
 };
@@ -44,7 +46,20 @@ struct session_manager {
 	unsigned nregs;
 	struct session_writer *writer;
 	int64_t max_age_us; /* 0 = no age bound */
+
+	/* The publisher thread writes `active` rows for sessions that have
+	 * lived ACTIVE_ROW_AFTER_US, so other nodes see long tunnels and a
+	 * crash leaves rows to close at restart, while the many short
+	 * sessions cost the store one row each instead of two. */
+	pthread_t publisher;
+	bool publisher_running;
+	bool stop;
+	pthread_mutex_t stop_mu;
+	pthread_cond_t stop_cv;
+	unsigned publish_ms;
 };
+
+#define ACTIVE_ROW_AFTER_US 1000000
 
 static const char *decision_str(const char *d)
 {
@@ -54,6 +69,8 @@ static const char *decision_str(const char *d)
 		return "allow";
 	return "";
 }
+
+static void *publisher_main(void *arg);
 
 struct session_manager *session_manager_new(const struct csocks_config *cfg, unsigned nworkers,
 					    struct session_writer *writer)
@@ -74,6 +91,13 @@ struct session_manager *session_manager_new(const struct csocks_config *cfg, uns
 		m->regs[i].cap = per;
 		m->regs[i].ring = per ? xcalloc(per, sizeof(struct session_record *)) : NULL;
 	}
+	pthread_mutex_init(&m->stop_mu, NULL);
+	pthread_cond_init(&m->stop_cv, NULL);
+	m->publish_ms = cfg->sessions.batch_interval_ms < 100 ? 100 : cfg->sessions.batch_interval_ms;
+	if (m->publish_ms > 1000)
+		m->publish_ms = 1000;
+	if (writer)
+		m->publisher_running = pthread_create(&m->publisher, NULL, publisher_main, m) == 0;
 	return m;
 }
 
@@ -81,6 +105,15 @@ void session_manager_free(struct session_manager *m)
 {
 	if (!m)
 		return;
+	if (m->publisher_running) {
+		pthread_mutex_lock(&m->stop_mu);
+		m->stop = true;
+		pthread_cond_signal(&m->stop_cv);
+		pthread_mutex_unlock(&m->stop_mu);
+		pthread_join(m->publisher, NULL);
+	}
+	pthread_cond_destroy(&m->stop_cv);
+	pthread_mutex_destroy(&m->stop_mu);
 	for (unsigned i = 0; i < m->nregs; i++) {
 		struct registry *r = &m->regs[i];
 		struct session_live *s = r->head;
@@ -198,13 +231,50 @@ struct session_live *session_manager_open(struct session_manager *m, unsigned wo
 	r->n_active++;
 	r->opened++;
 	pthread_mutex_unlock(&r->lock);
-
-	/* The active row makes the session visible to other nodes sharing the
-	 * store, and is what a crash leaves for close_stale to finish. */
-	struct session_record rec;
-	live_record(s, &rec);
-	submit(m, &rec);
 	return s;
+}
+
+/* One pass of the publisher: `active` rows for sessions old enough and not
+ * yet written. Runs under each registry's lock, so a session cannot close
+ * (and submit its final row) in between: the final row always comes after. */
+static void publish_active(struct session_manager *m)
+{
+	int64_t cutoff = time_wall_us() - ACTIVE_ROW_AFTER_US;
+	for (unsigned i = 0; i < m->nregs; i++) {
+		struct registry *r = &m->regs[i];
+		pthread_mutex_lock(&r->lock);
+		for (struct session_live *s = r->head; s; s = s->next) {
+			if (s->row_written || s->start_us > cutoff)
+				continue;
+			struct session_record rec;
+			live_record(s, &rec);
+			submit(m, &rec);
+			s->row_written = true;
+		}
+		pthread_mutex_unlock(&r->lock);
+	}
+}
+
+static void *publisher_main(void *arg)
+{
+	struct session_manager *m = arg;
+	pthread_setname_np(pthread_self(), "csocks-sessions");
+	pthread_mutex_lock(&m->stop_mu);
+	while (!m->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)(m->publish_ms % 1000) * 1000000L;
+		ts.tv_sec += m->publish_ms / 1000 + ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&m->stop_cv, &m->stop_mu, &ts);
+		if (m->stop)
+			break;
+		pthread_mutex_unlock(&m->stop_mu);
+		publish_active(m);
+		pthread_mutex_lock(&m->stop_mu);
+	}
+	pthread_mutex_unlock(&m->stop_mu);
+	return NULL;
 }
 
 void session_live_traffic(struct session_live *s, uint64_t bytes_sent, uint64_t bytes_received,
@@ -239,9 +309,10 @@ void session_manager_close(struct session_manager *m, struct session_live *s,
 	rec.end_us = time_wall_us();
 	rec.duration_secs = duration_secs(rec.start_us, rec.end_us);
 	rec.close_reason = reason;
-	submit(m, &rec);
 	struct session_record *copy = session_record_dup(&rec);
 
+	/* Unlinked first: from here the publisher cannot write an `active` row
+	 * for s, so the final row below is the last one for this session. */
 	pthread_mutex_lock(&r->lock);
 	if (s->prev)
 		s->prev->next = s->next;
@@ -253,6 +324,7 @@ void session_manager_close(struct session_manager *m, struct session_live *s,
 	r->closed++;
 	history_push(m, r, copy);
 	pthread_mutex_unlock(&r->lock);
+	submit(m, &rec);
 	free(s);
 }
 

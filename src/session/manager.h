@@ -8,6 +8,11 @@
  * copies a snapshot. Live traffic counters are relaxed atomics written only
  * by the owning worker (session_live_traffic) and read by anyone.
  *
+ * Store rows: a session that ends within a second is written once, at
+ * close; a longer one also gets an `active` row (written by the manager's
+ * publisher thread) so that nodes sharing the store see it, and a crash
+ * leaves a row that the next start closes.
+ *
  * Ownership: a struct session_live belongs to the manager from
  * session_manager_open() until session_manager_close(), which frees it; the
  * worker holds the pointer in its connection and must not use it after
