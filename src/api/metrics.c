@@ -37,6 +37,7 @@ struct shard {
 	uint64_t connect_err[REPLY_CODES];
 	uint64_t reload_ok, reload_fail;
 	uint64_t store_dropped;
+	uint64_t proxy_hdr_fail;
 	struct histogram duration;
 	struct histogram handshake;
 } __attribute__((aligned(64)));
@@ -211,6 +212,11 @@ void metrics_store_dropped(uint64_t n)
 	add_u64(&shard_get()->store_dropped, n);
 }
 
+void metrics_proxy_header_failure(void)
+{
+	add_u64(&shard_get()->proxy_hdr_fail, 1);
+}
+
 /* ---- reading ---- */
 
 /* Everything but the histograms, summed over shards. */
@@ -222,6 +228,7 @@ struct sums {
 	uint64_t acl_allow, acl_block;
 	uint64_t connect_err[REPLY_CODES];
 	uint64_t reload_ok, reload_fail, store_dropped;
+	uint64_t proxy_hdr_fail;
 };
 
 static void sum_shards(struct sums *o)
@@ -245,6 +252,7 @@ static void sum_shards(struct sums *o)
 		o->reload_ok += ld(&s->reload_ok);
 		o->reload_fail += ld(&s->reload_fail);
 		o->store_dropped += ld(&s->store_dropped);
+		o->proxy_hdr_fail += ld(&s->proxy_hdr_fail);
 	}
 	if (o->active < 0) /* a close counted before its open was summed */
 		o->active = 0;
@@ -397,6 +405,9 @@ void metrics_collect(struct prom_writer *w, void *arg)
 	prom_counter(w, "csocks_store_dropped_total",
 		     "Session records the store writer dropped (queue full or permanent error)",
 		     s.store_dropped);
+	prom_counter(w, "csocks_proxy_header_failures_total",
+		     "Connections closed for a missing or malformed PROXY protocol header",
+		     s.proxy_hdr_fail);
 	if (prom_family(w, "csocks_build_info", "csocks build information; always 1",
 			PROM_GAUGE) == 0) {
 		struct prom_label l = { "version", CSOCKS_VERSION };

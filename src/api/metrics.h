@@ -63,6 +63,9 @@ void metrics_acl_decision(bool allow);
 void metrics_acl_reload(bool ok);
 /* Session records the store writer had to drop. */
 void metrics_store_dropped(uint64_t n);
+/* A connection closed because its PROXY protocol header was missing or
+ * malformed (server.proxy_protocol). */
+void metrics_proxy_header_failure(void);
 
 /* Totals for the metrics history sampler and tests. */
 struct metrics_totals {

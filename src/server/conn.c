@@ -20,7 +20,9 @@
 #include "acl/acl_watch.h"
 #include "api/metrics.h"
 #include "config/config.h"
+#include "protocol/proxyproto.h"
 #include "protocol/sockaddr.h"
+#include "protocol/socks4.h"
 #include "server/server.h"
 #include "server/bind.h"
 #include "server/conn_events.h"
@@ -36,6 +38,8 @@
 #define CONN_F_RESOLVED 0x02	 /* c->addrs is final (c->dns_status in rep) */
 #define CONN_F_BUSY 0x04	 /* on the worker's busy list */
 #define CONN_F_CONNECTING 0x08	 /* CONNECT phase started its attempts */
+#define CONN_F_SOCKS4 0x10	 /* a SOCKS4 request: replies are SOCKS4's */
+#define CONN_F_PROXY_HDR 0x20	 /* the PROXY protocol header has been read */
 
 enum step { STEP_NEXT, STEP_WAIT, STEP_DONE };
 
@@ -55,6 +59,7 @@ const char *conn_phase_name(int phase)
 	static const char *const names[] = {
 		"proxy_header", "greeting", "auth", "auth_wait", "request", "acl_name",
 		"resolve", "acl_addr", "connect", "reply", "relay", "closed", "bind", "udp",
+		"socks4_request",
 	};
 	if (phase < 0 || (size_t)phase >= sizeof(names) / sizeof(names[0]))
 		return "unknown";
@@ -168,12 +173,88 @@ static int conn_flush(struct conn *c)
 static enum step conn_auth_begin(struct conn *c, enum auth_tier tier,
 				 const struct socks5_userpass *up);
 
-/* PROXY protocol v1/v2 header (server.proxy_protocol): not implemented yet;
- * this is where it will be read, before any SOCKS byte. Then the client
+/* A missing or malformed PROXY header: someone reached the listener
+ * without the balancer, or the balancer does not send headers. Closed
+ * without a word, counted, and logged with the peer's real address. */
+static enum step proxy_hdr_fail(struct conn *c, const char *why)
+{
+	char peer[SOCKADDR_STR_MAX];
+	sockaddr_str(&c->info.client.sa, peer, sizeof(peer));
+	log_warn("conn %llu: %s from %s", (unsigned long long)c->info.id, why, peer);
+	stats_add(&c->w->stats.proxy_hdr_failures, 1);
+	metrics_proxy_header_failure();
+	return conn_close_io(c, why);
+}
+
+/* The balancer's PROXY protocol v1/v2 header (server.proxy_protocol), before
+ * any SOCKS byte. It is peeked, not read, until it is complete (a v2 header
+ * with TLVs may be larger than c->hs; HAProxy reads headers the same way),
+ * then exactly its bytes are taken, so the SOCKS stream behind it stays in
+ * the socket untouched. Its source address becomes the client address for
+ * everything after: the client auth tier (PAM_RHOST), throttling, the ACL,
+ * sessions and logs. LOCAL (v2) and UNKNOWN (v1) keep the peer's address. */
+static enum step proxy_hdr_read(struct conn *c)
+{
+	struct relay_end *e = &c->relay.end[RELAY_CLIENT];
+	uint8_t buf[PROXYPROTO_MAX];
+	struct proxyproto_info pi;
+	size_t used = 0;
+	c->action = "reading the PROXY protocol header";
+	if (!e->can_read)
+		return STEP_WAIT;
+	ssize_t n = recv(e->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0)
+		return conn_close_io(c, "client closed during handshake");
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			e->can_read = 0;
+			return STEP_WAIT;
+		}
+		if (errno == EINTR)
+			return STEP_NEXT;
+		return conn_close_io(c, "client error during handshake");
+	}
+	int r = proxyproto_parse(buf, (size_t)n, &pi, &used);
+	if (r == PROTO_INCOMPLETE) {
+		/* The peeked bytes stay queued, so no EAGAIN will come: wait
+		 * for the next arrival (epoll reports an edge for each). */
+		e->can_read = 0;
+		return STEP_WAIT;
+	}
+	if (r != PROTO_OK)
+		return proxy_hdr_fail(c, r == PROTO_BAD_VERSION ? "no PROXY protocol header"
+								: "malformed PROXY protocol header");
+	/* All of it was peeked, so this takes exactly the header. */
+	if (recv(e->fd, buf, used, MSG_DONTWAIT) != (ssize_t)used)
+		return conn_close_io(c, "client error during handshake");
+	e->can_read = 1; /* bytes behind the header raise no new edge */
+	c->flags |= CONN_F_PROXY_HDR;
+	if (!pi.local) {
+		char peer[SOCKADDR_STR_MAX], src[SOCKADDR_STR_MAX];
+		socklen_t len = sizeof(pi.src);
+		sockaddr_unmap_v4(&pi.src, &len);
+		sockaddr_str(&c->info.client.sa, peer, sizeof(peer));
+		sockaddr_str((const struct sockaddr *)&pi.src, src, sizeof(src));
+		log_debug("conn %llu: PROXY header from %s: client %s", (unsigned long long)c->info.id,
+			  peer, src);
+		memset(&c->info.client, 0, sizeof(c->info.client));
+		memcpy(&c->info.client, &pi.src,
+		       sizeof(c->info.client) < sizeof(pi.src) ? sizeof(c->info.client)
+							    : sizeof(pi.src));
+	}
+	return STEP_NEXT;
+}
+
+/* The PROXY header first (when server.proxy_protocol is on). Then the client
  * tier (auth.client_method = pam.address) decides by address before any
  * SOCKS byte is read; a refusal closes without a word. */
 static enum step ph_proxy_hdr(struct conn *c)
 {
+	if (cfg_of(c)->server.proxy_protocol && !(c->flags & CONN_F_PROXY_HDR)) {
+		enum step st = proxy_hdr_read(c);
+		if (st != STEP_NEXT || !(c->flags & CONN_F_PROXY_HDR))
+			return st;
+	}
 	c->action = "checking the client address";
 	if (!auth_manager_tier_enabled(c->w->sh->auth, AUTH_TIER_CLIENT)) {
 		c->phase = CONN_PH_GREETING;
@@ -224,8 +305,12 @@ static enum step ph_greeting(struct conn *c)
 	if (r == PROTO_INCOMPLETE)
 		return conn_read_more(c);
 	if (r != PROTO_OK) {
-		if (c->hs_len > 0 && c->hs[0] == 0x04)
-			return conn_close_io(c, "socks4 request (not enabled)");
+		if (c->hs_len > 0 && c->hs[0] == SOCKS4_VERSION) {
+			if (!cfg_of(c)->server.socks4)
+				return conn_close_io(c, "socks4 request (not enabled)");
+			c->phase = CONN_PH_SOCKS4;
+			return STEP_NEXT;
+		}
 		return conn_close_io(c, r == PROTO_BAD_VERSION ? "not socks5" : "bad greeting");
 	}
 	conn_consume(c, used);
@@ -407,6 +492,44 @@ static enum step ph_request(struct conn *c)
 		return STEP_NEXT;
 	}
 	return conn_fail(c, SOCKS5_REP_CMD_NOT_SUPPORTED, "command not supported");
+}
+
+/* SOCKS4/4a (server.socks4): VN 4 where the SOCKS5 greeting would be. Only
+ * CONNECT (BIND and anything else: 0x5B). The request then takes the SOCKS5
+ * path (ACL, resolver, connect, session, limits, timeouts) with
+ * CONN_F_SOCKS4 set, so every reply is SOCKS4's: 0x5A with the bound
+ * address, 0x5B for any failure. SOCKS4 cannot authenticate and its USERID
+ * is whatever the client claims, so it is never an identity: with any
+ * auth.socks_method but none the request is refused, and the session is
+ * the anonymous user's. */
+static enum step ph_socks4(struct conn *c)
+{
+	struct socks4_request q;
+	size_t used = 0;
+	c->action = "reading socks4 request";
+	int r = socks4_parse_request(c->hs, c->hs_len, &q, &used);
+	if (r == PROTO_INCOMPLETE)
+		return conn_read_more(c);
+	c->flags |= CONN_F_SOCKS4;
+	c->reply_owed = 1;
+	if (r != PROTO_OK)
+		return conn_fail(c, SOCKS5_REP_GENERAL_FAILURE, "malformed socks4 request");
+	conn_consume(c, used);
+	socks4_request_to_addr(&q, &c->info.dest);
+	c->info.cmd = q.cmd;
+	if (cfg_of(c)->auth.socks_method != AUTH_NONE) {
+		c->info.status = CONN_ST_REJECTED;
+		c->info.reject = CONN_REJ_AUTH;
+		return conn_fail(c, SOCKS5_REP_NOT_ALLOWED,
+				 "socks4 refused: auth.socks_method needs credentials");
+	}
+	if (q.cmd != SOCKS4_CMD_CONNECT)
+		return conn_fail(c, SOCKS5_REP_CMD_NOT_SUPPORTED, "socks4: command not supported");
+	/* The handshake is over: from here the connect timeout runs. */
+	loop_timer_in(c->w->loop, &c->t_phase,
+		      (uint64_t)cfg_of(c)->server.connect_timeout_secs * 1000);
+	c->phase = CONN_PH_ACL_NAME;
+	return STEP_NEXT;
 }
 
 /* ---- ACL ---------------------------------------------------------------- */
@@ -720,11 +843,25 @@ static void arm_idle(struct conn *c)
 		loop_timer_cancel(c->w->loop, &c->t_phase);
 }
 
+/* The reply rep (a SOCKS5 code: what sessions and counters record) in the
+ * client's protocol. SOCKS4 knows only granted (0x5A) and rejected (0x5B),
+ * and carries no IPv6 BND (written as 0.0.0.0:0). */
+static size_t write_reply(const struct conn *c, uint8_t *out, size_t cap, uint8_t rep,
+			  const struct sockaddr *b)
+{
+	if (c->flags & CONN_F_SOCKS4)
+		return socks4_write_reply(out, cap,
+					  rep == SOCKS5_REP_SUCCESS ? SOCKS4_REP_GRANTED
+								    : SOCKS4_REP_REJECTED,
+					  b);
+	return socks5_write_reply(out, cap, rep, b);
+}
+
 /* Queue the (last) success reply with BND.ADDR/PORT b (NULL: 0.0.0.0:0). */
 static void reply_success(struct conn *c, const struct sockaddr *b)
 {
 	uint8_t out[SOCKS5_REPLY_MAX];
-	conn_queue(c, out, socks5_write_reply(out, sizeof(out), SOCKS5_REP_SUCCESS, b));
+	conn_queue(c, out, write_reply(c, out, sizeof(out), SOCKS5_REP_SUCCESS, b));
 	c->reply_owed = 0;
 	c->info.reply = SOCKS5_REP_SUCCESS;
 	stats_add(&c->w->stats.replies[SOCKS5_REP_SUCCESS], 1);
@@ -955,6 +1092,7 @@ static enum step (*const phase_fn[])(struct conn *) = {
 	[CONN_PH_CONNECT] = ph_connect,	    [CONN_PH_REPLY] = ph_reply,
 	[CONN_PH_RELAY] = ph_relay,	    [CONN_PH_CLOSED] = ph_closed,
 	[CONN_PH_BIND] = ph_bind,	    [CONN_PH_UDP] = ph_udp,
+	[CONN_PH_SOCKS4] = ph_socks4,
 };
 
 /* ---- driver, events, timers -------------------------------------------- */
@@ -1011,6 +1149,13 @@ static void on_phase_timer(struct timer *t)
 	struct conn *c = t->data;
 	switch (c->phase) {
 	case CONN_PH_PROXY_HDR:
+		if (cfg_of(c)->server.proxy_protocol && !(c->flags & CONN_F_PROXY_HDR)) {
+			proxy_hdr_fail(c, "no PROXY protocol header (handshake timeout)");
+			break;
+		}
+		conn_close_io(c, "handshake timeout");
+		break;
+	case CONN_PH_SOCKS4:
 	case CONN_PH_GREETING:
 	case CONN_PH_AUTH:
 	case CONN_PH_AUTH_WAIT:
@@ -1199,7 +1344,7 @@ static void conn_finish(struct conn *c)
 	if (c->reply_owed) {
 		uint8_t rep = c->rep == CONN_REPLY_NONE ? SOCKS5_REP_GENERAL_FAILURE : c->rep;
 		uint8_t out[SOCKS5_REPLY_MAX];
-		size_t n = socks5_write_reply(out, sizeof(out), rep, NULL);
+		size_t n = write_reply(c, out, sizeof(out), rep, NULL);
 		if (c->out_len + n <= sizeof(c->out))
 			conn_queue(c, out, n);
 		c->info.reply = rep;

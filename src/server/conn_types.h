@@ -12,12 +12,13 @@
 #include "server/relay.h"
 #include "server/resolver.h"
 
-/* Phases, in pipeline order (BIND and UDP were added after CLOSED, so
- * their numbers are not in order): CONNECT goes ... ACL_ADDR -> CONNECT ->
- * REPLY -> RELAY; BIND goes ... ACL_ADDR -> BIND -> RELAY; UDP ASSOCIATE
- * goes REQUEST -> UDP. A connection only moves along its pipeline. */
+/* Phases, in pipeline order (BIND, UDP and SOCKS4 were added after CLOSED,
+ * so their numbers are not in order): CONNECT goes ... ACL_ADDR -> CONNECT
+ * -> REPLY -> RELAY; BIND goes ... ACL_ADDR -> BIND -> RELAY; UDP ASSOCIATE
+ * goes REQUEST -> UDP; a SOCKS4 CONNECT goes PROXY_HDR -> SOCKS4 ->
+ * ACL_NAME -> ... as CONNECT. A connection only moves along its pipeline. */
 enum conn_phase {
-	CONN_PH_PROXY_HDR = 0, /* PROXY protocol header (slot: passes through for now) */
+	CONN_PH_PROXY_HDR = 0, /* PROXY protocol header, then the client auth tier */
 	CONN_PH_GREETING = 1,  /* read VER NMETHODS METHODS, answer the method */
 	CONN_PH_AUTH = 2,      /* read RFC 1929 credentials */
 	CONN_PH_AUTH_WAIT = 3, /* credentials being checked (maybe on the auth pool) */
@@ -31,6 +32,7 @@ enum conn_phase {
 	CONN_PH_CLOSED = 11,   /* finished; freed at the end of the loop turn */
 	CONN_PH_BIND = 12,     /* BIND: listen, first reply, wait for the peer (bind.c) */
 	CONN_PH_UDP = 13,      /* UDP ASSOCIATE: relay datagrams, watch the TCP (udp.c) */
+	CONN_PH_SOCKS4 = 14,   /* read a SOCKS4/4a request (server.socks4) */
 };
 const char *conn_phase_name(int phase);
 
@@ -70,9 +72,11 @@ struct conn_info {
 	struct socks_addr dest;	    /* destination as requested (atyp 0 before the request) */
 	union cs_sockaddr upstream; /* address connected to (family 0 until connected) */
 	uint8_t proto;		    /* CONN_PROTO_* */
-	uint8_t cmd;		    /* SOCKS5 command (0 before the request) */
+	uint8_t cmd;		    /* SOCKS5 command (0 before the request; SOCKS4's
+				     * CONNECT and BIND have the same numbers) */
 	uint8_t status;		    /* enum conn_status */
-	uint8_t reply;		    /* SOCKS5 reply code sent, or CONN_REPLY_NONE */
+	uint8_t reply;		    /* SOCKS5 reply code sent, or CONN_REPLY_NONE (a
+				     * SOCKS4 client got 0x5A for 0x00, else 0x5B) */
 	int64_t start_wall_ms;	    /* accept time, Unix epoch ms */
 	uint64_t start_ms;	    /* accept time, monotonic ms */
 	uint64_t connected_ms;	    /* monotonic ms of the success reply, 0 if none */

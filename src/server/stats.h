@@ -20,8 +20,9 @@ struct stats {
 	uint64_t auth_failures;	     /* RFC 1929 rejected */
 	uint64_t replies[STATS_REPLY_CODES]; /* SOCKS5 replies sent, by code */
 	uint64_t accept_errors;	     /* accept() failures (EMFILE, ...) */
+	uint64_t proxy_hdr_failures; /* PROXY header missing or malformed */
 	/* Pad to a cache line multiple so workers' blocks never share one. */
-	uint64_t pad_[2];
+	uint64_t pad_[1];
 };
 
 /* Owner thread only. */
