@@ -207,6 +207,9 @@ def children(pid):
 def test_privilege_drop_to_nobody_pam_still_works(start_csocks, echo_server):
     nobody = pwd.getpwnam("nobody")
     cs = start_csocks(pam_username(server={"user": "nobody"}))
+    # The port accepts as soon as it is bound, which is before the drop:
+    # wait for the start-up to finish ("listening on" is logged after it).
+    assert cs.wait_log("listening on")
     uids, gids = proc_ids(cs.pid)
     assert uids == [nobody.pw_uid] * 4, f"worker process uids {uids}"
     assert gids == [nobody.pw_gid] * 4, f"worker process gids {gids}"
