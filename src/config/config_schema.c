@@ -41,13 +41,16 @@ const struct cfg_field cfg_schema[] = {
 	{ "server.dns_servers", CT_STRLIST, OFF(server.dns_servers), 0, 0, "[]",
 	  "csocks: DNS servers (\"ip\" or \"ip:port\"); empty = /etc/resolv.conf" },
 	BOOL("server.socks4", server.socks4, "false",
-	     "csocks: also accept SOCKS4/4a CONNECT (USERID is never trusted)"),
+	     "csocks: also accept SOCKS4/4a CONNECT, anonymously: refused (0x5B) unless "
+	     "auth.socks_method = \"none\"; the USERID is never trusted"),
 	BOOL("server.proxy_protocol", server.proxy_protocol, "false",
-	     "csocks: expect a PROXY protocol v1/v2 header on every connection"),
+	     "csocks: require a PROXY protocol v1/v2 header on every connection; "
+	     "only behind a trusted load balancer"),
 	STR("server.user", server.user, NULL,
 	    "csocks: drop privileges to this user after binding"),
 	STR("server.group", server.group, NULL, "csocks: ... and this group"),
-	STR("server.pid_file", server.pid_file, NULL, "csocks: write the process id here"),
+	STR("server.pid_file", server.pid_file, NULL,
+	    "csocks: write the process id here once the listener is bound; removed at exit"),
 
 	SECTION("server.tls", "SOCKS over TLS (client side)"),
 	BOOL("server.tls.enabled", server.tls.enabled, "false", "Wrap client connections in TLS"),

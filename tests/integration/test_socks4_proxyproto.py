@@ -412,6 +412,11 @@ def test_pid_file_written_and_removed(start_csocks, tmp_path):
     pid_path = tmp_path / "run" / "csocks.pid"
     pid_path.parent.mkdir()
     p = start_csocks({"server": {"pid_file": str(pid_path)}})
+    # The port accepts (kernel backlog) as soon as it listens, a moment
+    # before the file is written.
+    deadline = time.monotonic() + 5
+    while not pid_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert pid_path.read_text() == f"{p.pid}\n"
     assert [x.name for x in pid_path.parent.iterdir()] == ["csocks.pid"]  # no temp file
     p.stop()
