@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "protocol/socks5.h"
 #include "server/connect.h"
 #include "server/loop.h"
+#include "server/pidfile.h"
 #include "server/resolver.h"
 #include "test.h"
 #include "util/strutil.h"
@@ -255,6 +257,46 @@ static void t_authpool(void)
 	CHECK(ok);
 }
 
+/* server.pid_file: "PID\n", no temporary left behind, an unwritable path
+ * names itself and the errno, removal only of a file that is still ours. */
+static void t_pidfile(void)
+{
+	char dir[] = "/tmp/csocks-pidfile-XXXXXX", path[128], tmp[160], buf[64], err[256];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/csocks.pid", dir);
+	CHECK_INT(pidfile_write(path, err, sizeof(err)), 0);
+	FILE *f = fopen(path, "r");
+	CHECK(f != NULL);
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	char want[32];
+	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+	CHECK_STR(buf, want);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	CHECK(access(tmp, F_OK) < 0);
+	pidfile_remove(path);
+	CHECK(access(path, F_OK) < 0);
+
+	/* Another process's file stays. */
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fprintf(f, "%ld\n", (long)getpid() + 1);
+		fclose(f);
+	}
+	pidfile_remove(path);
+	CHECK(access(path, F_OK) == 0);
+	unlink(path);
+
+	snprintf(path, sizeof(path), "%s/missing/csocks.pid", dir);
+	CHECK_INT(pidfile_write(path, err, sizeof(err)), -1);
+	CHECK(strstr(err, path) != NULL);
+	CHECK(strstr(err, strerror(ENOENT)) != NULL);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	RUN(t_errno_map);
@@ -262,5 +304,6 @@ int main(void)
 	RUN(t_loop);
 	RUN(t_userpass);
 	RUN(t_authpool);
+	RUN(t_pidfile);
 	return TEST_END("server");
 }
