@@ -230,13 +230,15 @@ static enum step proxy_hdr_read(struct conn *c)
 	e->can_read = 1; /* bytes behind the header raise no new edge */
 	c->flags |= CONN_F_PROXY_HDR;
 	if (!pi.local) {
-		char peer[SOCKADDR_STR_MAX], src[SOCKADDR_STR_MAX];
 		socklen_t len = sizeof(pi.src);
 		sockaddr_unmap_v4(&pi.src, &len);
-		sockaddr_str(&c->info.client.sa, peer, sizeof(peer));
-		sockaddr_str((const struct sockaddr *)&pi.src, src, sizeof(src));
-		log_debug("conn %llu: PROXY header from %s: client %s", (unsigned long long)c->info.id,
-			  peer, src);
+		if (log_enabled(LOGL_DEBUG)) {
+			char peer[SOCKADDR_STR_MAX], src[SOCKADDR_STR_MAX];
+			sockaddr_str(&c->info.client.sa, peer, sizeof(peer));
+			sockaddr_str((const struct sockaddr *)&pi.src, src, sizeof(src));
+			log_debug("conn %llu: PROXY header from %s: client %s",
+				  (unsigned long long)c->info.id, peer, src);
+		}
 		memset(&c->info.client, 0, sizeof(c->info.client));
 		memcpy(&c->info.client, &pi.src,
 		       sizeof(c->info.client) < sizeof(pi.src) ? sizeof(c->info.client)
