@@ -38,6 +38,11 @@ def _fixtures_missing():
     return None
 
 
+# The test runner (scripts/test.sh) sets CSOCKS_TEST_PAM=1 after setting the
+# fixtures up: then a missing fixture is a failure, not a skip.
+if os.environ.get("CSOCKS_TEST_PAM") == "1" and _fixtures_missing():
+    raise RuntimeError(f"PAM fixtures were set up but are missing: {_fixtures_missing()}")
+
 pytestmark = pytest.mark.skipif(_fixtures_missing() is not None,
                                 reason=_fixtures_missing() or "")
 

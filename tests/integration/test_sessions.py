@@ -15,6 +15,9 @@ import pytest
 from conftest import Socks5, SocksError, recv_exact
 
 PG_URL = os.environ.get("CSOCKS_TEST_PG_URL")
+# Under scripts/test.sh (CI) PostgreSQL is part of the suite: no silent skip.
+if os.environ.get("CSOCKS_TEST_REQUIRE_PG") == "1" and not PG_URL:
+    raise RuntimeError("CSOCKS_TEST_REQUIRE_PG=1 but PostgreSQL did not start")
 
 
 def sqlite_cfg(db, **extra):

@@ -1177,6 +1177,13 @@ static void run_on(struct backend *b, const char *name, void (*fn)(void))
 	char label[128];
 	snprintf(label, sizeof(label), "%s/%s", b->name, name);
 	if (b->storage == STORAGE_POSTGRES && !pg_url) {
+		const char *req = getenv("CSOCKS_TEST_REQUIRE_PG");
+		if (req && !strcmp(req, "1")) { /* the test runner started one: a failure */
+			test_failed++;
+			printf("FAIL %s (CSOCKS_TEST_REQUIRE_PG=1 but no PostgreSQL)\n", label);
+			fflush(stdout);
+			return;
+		}
 		test_skipped++;
 		printf("SKIP %s (CSOCKS_TEST_PG_URL not set; scripts/pg-test.sh start)\n", label);
 		fflush(stdout);
