@@ -280,6 +280,9 @@ static void *writer_main(void *arg)
 {
 	struct session_writer *w = arg;
 	int64_t next_cleanup, last_flush = time_mono_ms();
+	/* Records wait in the queue while workers need the CPUs; the writer
+	 * catches up when they don't (the queue absorbs bursts). */
+	thread_set_background(10);
 	run_cleanup(w, &next_cleanup);
 
 	pthread_mutex_lock(&w->lock);

@@ -259,6 +259,7 @@ static void *publisher_main(void *arg)
 {
 	struct session_manager *m = arg;
 	pthread_setname_np(pthread_self(), "csocks-sessions");
+	thread_set_background(10);
 	pthread_mutex_lock(&m->stop_mu);
 	while (!m->stop) {
 		struct timespec ts;

@@ -1,6 +1,8 @@
 #include "util/timeutil.h"
 
 #include <stdio.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <time.h>
 
 static int64_t clock_ns(clockid_t id)
@@ -24,4 +26,10 @@ void time_format_rfc3339(int64_t wall_us, char *buf, size_t size)
 	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		 (long)(wall_us % 1000000));
+}
+
+void thread_set_background(int n)
+{
+	/* On Linux, PRIO_PROCESS with a thread id sets that thread's nice. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), n);
 }

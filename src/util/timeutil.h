@@ -15,4 +15,9 @@ int64_t time_wall_ms(void);
 void time_format_rfc3339(int64_t wall_us, char *buf, size_t size);
 int64_t time_wall_us(void);
 
+/* Lower the calling thread's scheduling priority (nice +n, Linux per-thread)
+ * for background work (store writer, publishers) so the event loops win
+ * when the CPUs are busy. Best effort: failure is ignored. */
+void thread_set_background(int n);
+
 #endif
