@@ -61,94 +61,10 @@ fi
 WD=$(mktemp -d /tmp/csocks-compare.XXXXXX)
 PIDS=()
 NOTES=()
-
-note() { NOTES+=("$*"); echo "note: $*" >&2; }
-log() { echo "== $*" >&2; }
-
-# Children of a pid, recursively (Dante forks helpers), by walking ps output.
-descendants() {
-	local p c
-	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
-		echo "$c"
-		descendants "$c"
-	done
-}
-
-# Stop one started process and everything it forked, by PID only.
-stop_pid() {
-	local pid=$1 kids i
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-	kids=$(descendants "$pid")
-	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	for p in $kids; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	# Orphaned helpers are reaped by init; give that a moment.
-	for i in $(seq 20); do
-		local left=0
-		for p in $kids; do
-			[ -d "/proc/$p" ] && left=1
-		done
-		[ "$left" = 0 ] && break
-		sleep 0.1
-	done
-	return 0
-}
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		stop_pid "$p"
-	done
-	PIDS=()
-	if [ "$KEEP" = 1 ]; then
-		echo "work directory kept: $WD" >&2
-	else
-		rm -rf "$WD"
-	fi
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
-
-forget_pid() {
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-# A TCP port in 20000-29999 (below the ephemeral range) nobody listens on.
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 10000))
-		if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-# wait_port PORT PID: until something accepts on 127.0.0.1:PORT (5 s).
-wait_port() {
-	local i
-	for i in $(seq 50); do
-		kill -0 "$2" 2>/dev/null || return 1
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
 
 # ---- tools ----
 
@@ -313,20 +229,6 @@ error_notes() {
 			tr -d '"' | tr '\n' ' '
 		echo
 	done
-}
-
-# Wait (at most 70 s) until under TW_MAX TIME_WAIT sockets remain: Dante binds its
-# upstream socket to a port before connecting, and TIME_WAIT left by an earlier
-# test would make it fail. Other peers are not affected.
-wait_time_wait() {
-	local n i
-	for i in $(seq 70); do
-		n=$(ss -Htan state time-wait src 127.0.0.1 2>/dev/null | wc -l)
-		[ "$n" -lt "$TW_MAX" ] && return 0
-		[ "$i" = 1 ] && log "waiting for $n TIME_WAIT sockets to expire before $1"
-		sleep 1
-	done
-	note "$1: started with $n sockets in TIME_WAIT"
 }
 
 START=$(date +%s)

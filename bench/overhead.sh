@@ -62,111 +62,14 @@ WD=$(mktemp -d /tmp/csocks-overhead.XXXXXX)
 PIDS=()
 NOTES=()
 FAIL=0
-
-note() { NOTES+=("$*"); echo "note: $*" >&2; }
-fail() { NOTES+=("FAIL: $*"); echo "FAIL: $*" >&2; FAIL=1; }
-log() { echo "== $*" >&2; }
-
-# ---- process handling (as in compare.sh) ----
-
-descendants() {
-	local c
-	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
-		echo "$c"
-		descendants "$c"
-	done
-}
-
-# Stop one started process and everything it forked, by PID only.
-stop_pid() {
-	local pid=$1 kids i p
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-	kids=$(descendants "$pid")
-	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	for p in $kids; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	return 0
-}
-
-forget_pid() {
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		stop_pid "$p"
-	done
-	PIDS=()
-	if [ "$KEEP" = 1 ]; then
-		echo "work directory kept: $WD" >&2
-	else
-		rm -rf "$WD"
-	fi
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
+# Count the clients' TIME_WAIT sockets (127.0.0.2) too.
+TW_SRC='( src 127.0.0.1 or src 127.0.0.2 )'
 
-# A TCP port in 20000-29999 (below the ephemeral range) nobody listens on and
-# this script has not handed out yet.
-USED_PORTS=" "
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 10000))
-		case "$USED_PORTS" in *" $p "*) continue ;; esac
-		if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then
-			USED_PORTS="$USED_PORTS$p "
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-# wait_port PORT PID: until something accepts on 127.0.0.1:PORT (10 s).
-wait_port() {
-	local i
-	for i in $(seq 100); do
-		kill -0 "$2" 2>/dev/null || return 1
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
-
-# Loopback sockets in TIME_WAIT (clients on 127.0.0.2, csocks' upstream
-# sockets and the target on 127.0.0.1).
-time_wait_count() {
-	ss -Htan state time-wait '( src 127.0.0.1 or src 127.0.0.2 )' 2>/dev/null | wc -l
-}
-
-# Wait (at most 70 s) until fewer than TW_MAX TIME_WAIT sockets remain, so
-# that every rate round starts on a similar port table: each one leaves tens
-# of thousands behind for 60 s.
-wait_time_wait() {
-	local n i
-	for i in $(seq 70); do
-		n=$(time_wait_count)
-		[ "$n" -lt "$TW_MAX" ] && return 0
-		[ "$i" = 1 ] && log "waiting for $n TIME_WAIT sockets to expire before $1"
-		sleep 1
-	done
-	note "$1: started with $n sockets in TIME_WAIT"
-}
+fail() { NOTES+=("FAIL: $*"); echo "FAIL: $*" >&2; FAIL=1; }
 
 # ---- tools ----
 
