@@ -23,7 +23,7 @@ unit() {
 	fi
 	mkdir -p "$logdir"
 	out=$logdir/unit-$name.log
-	meson test -C "$dir" --print-errorlogs --verbose >"$out" 2>&1
+	meson test -C "$dir" --print-errorlogs --verbose "${MESON_TEST_ARGS[@]}" >"$out" 2>&1
 	local p f s sf meson_fail
 	read -r p f s sf < <(awk '
 		/^[A-Za-z0-9_-]+: [0-9]+ passed, [0-9]+ failed/ {
@@ -68,8 +68,16 @@ scripts/test-setup.sh start "$logdir/test-env.sh"
 trap 'scripts/test-setup.sh stop' EXIT
 # shellcheck disable=SC1091
 . "$logdir/test-env.sh"
+MESON_TEST_ARGS=()
 unit build normal
 unit build-asan asan -Dasan=true
+# The pure-logic suites once more under valgrind (memcheck: invalid accesses
+# and definite leaks fail the run). PAM and the stores are covered by ASan.
+MESON_TEST_ARGS=(--wrapper "valgrind --error-exitcode=1 --leak-check=full
+	--errors-for-leak-kinds=definite -q" --timeout-multiplier 4
+	log config session protocol acl timer relay udp api toml server)
+unit build valgrind
+MESON_TEST_ARGS=()
 integration "$root/build/csocks" normal
 integration "$root/build-asan/csocks" asan
 echo "total time: $(( $(date +%s) - start )) s"
