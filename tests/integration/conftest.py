@@ -15,6 +15,7 @@ Fixtures and helpers:
   dns_server            a tiny UDP DNS responder (A/AAAA from a dict, NXDOMAIN otherwise)
   Socks5                raw socket-level SOCKS5 client (greeting, auth, request, reply)
   gen_content(n)        deterministic bytes served by /size/N
+  fd_count(pid), wait_fds(pid, want)   a process's open fds (leak checks)
 """
 import hashlib
 import http.server
@@ -60,6 +61,21 @@ def has_ipv6_loopback():
         return True
     except OSError:
         return False
+
+
+def fd_count(pid):
+    """Open file descriptors of a process."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def wait_fds(pid, want, timeout=10.0):
+    """Wait (bounded) until pid has at most want fds; returns the last count."""
+    deadline = time.monotonic() + timeout
+    n = fd_count(pid)
+    while n > want and time.monotonic() < deadline:
+        time.sleep(0.05)
+        n = fd_count(pid)
+    return n
 
 
 def recv_exact(sock, n, timeout=10.0):

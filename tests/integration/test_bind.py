@@ -3,13 +3,13 @@ half-close, a peer from the wrong address refused (and the right one still
 accepted), DST.ADDR 0.0.0.0 accepting anyone, the timeout answered with an
 error reply, the ACL on the request, the listener closed when the client
 goes, and no fd left behind."""
-import os
 import socket
 import time
 
 import pytest
 
-from conftest import Socks5, has_ipv6_loopback, is_closed, recv_all, LOOPBACK6
+from conftest import (LOOPBACK6, Socks5, fd_count, has_ipv6_loopback, is_closed, recv_all,
+                      wait_fds)
 
 LOCAL2 = "127.0.0.2"
 
@@ -38,10 +38,6 @@ def can_bind(host):
         return True
     except OSError:
         return False
-
-
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def test_two_replies_and_data_both_ways(start_csocks):
@@ -177,10 +173,7 @@ def test_client_gone_closes_listener(start_csocks):
     assert rep == 0
     c.close()
     assert p.wait_log("while waiting for the bind peer")
-    deadline = time.monotonic() + 5
-    while fd_count(p.pid) > before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert fd_count(p.pid) <= before
+    assert wait_fds(p.pid, before, timeout=5) <= before
     with pytest.raises(OSError):
         peer_connect((host, port), timeout=2).close()
 
@@ -226,7 +219,4 @@ def test_many_binds_no_fd_leak(start_csocks):
                 peer.sendall(b"z")
                 assert c.recv_exact(1) == b"z"
         c.close()
-    deadline = time.monotonic() + 10
-    while fd_count(p.pid) > base and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert fd_count(p.pid) == base
+    assert wait_fds(p.pid, base) == base

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from conftest import LOOPBACK6, Socks5, has_ipv6_loopback, is_closed
+from conftest import LOOPBACK6, Socks5, fd_count, has_ipv6_loopback, is_closed, wait_fds
 
 LOCAL2 = "127.0.0.2"  # another loopback address: a "foreign" client IP
 
@@ -148,19 +148,6 @@ class Assoc:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def wait_fds(pid, want, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    n = fd_count(pid)
-    while n > want and time.monotonic() < deadline:
-        time.sleep(0.05)
-        n = fd_count(pid)
-    return n
 
 
 def closed_count(p):
