@@ -21,10 +21,8 @@ import hashlib
 import http.server
 import ipaddress
 import os
-import shutil
 import signal
 import socket
-import socketserver
 import struct
 import subprocess
 import threading

@@ -2,7 +2,6 @@
 transfers, half-close, handshake edge cases, every reply code, auth,
 timeouts, max_connections, graceful shutdown."""
 import hashlib
-import errno
 import os
 import signal
 import socket
@@ -12,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import (Socks5, SocksError, content_sha256, free_port, gen_content,
+from conftest import (Socks5, content_sha256, free_port, gen_content,
                       greeting_bytes, has_ipv6_loopback, is_closed, recv_all, recv_exact,
                       request_bytes, userpass_bytes)
 

@@ -4,7 +4,6 @@ flush on graceful shutdown, stale rows closed after a crash, the API view."""
 import hashlib
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import time

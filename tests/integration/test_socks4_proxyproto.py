@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import (Socks5, gen_content, greeting_bytes, has_ipv6_loopback, is_closed,
+from conftest import (Socks5, gen_content, greeting_bytes, is_closed,
                       recv_all, recv_exact, request_bytes)
 
 SOCKS4 = {"server": {"socks4": True}}
