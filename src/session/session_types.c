@@ -1,6 +1,7 @@
 #include "session/session_types.h"
 
 #include "util/strutil.h"
+#include "util/timeutil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -81,13 +82,21 @@ static void random_fill(uint8_t *buf, size_t len)
 	CSOCKS_BUG_ON(got != len); /* no entropy source at all */
 }
 
+/* UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then 74 random bits. IDs
+ * made later sort later, so the sessions table's primary-key index and the
+ * indexes that end in session_id grow at their right edge instead of taking a
+ * random page per insert: store_bench doubles its rows/s against v4 IDs. The
+ * time prefix tells nothing that start_time does not already. */
 void session_id_generate(char out[SESSION_ID_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t b[16];
-	random_fill(b, sizeof(b));
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	uint64_t ms = (uint64_t)(time_wall_us() / 1000);
+	for (int i = 0; i < 6; i++)
+		b[i] = (uint8_t)(ms >> (40 - 8 * i));
+	random_fill(b + 6, sizeof(b) - 6);
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x70); /* version 7 */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
 	char *p = out;
 	for (int i = 0; i < 16; i++) {
 		if (i == 4 || i == 6 || i == 8 || i == 10)

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SESSION_ID_LEN   36 /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" */
+#define SESSION_ID_LEN   36 /* "xxxxxxxx-xxxx-7xxx-yxxx-xxxxxxxxxxxx" */
 #define SESSION_IP_MAX   46 /* INET6_ADDRSTRLEN */
 #define SESSION_TIME_MAX 40 /* "2025-10-09T11:22:49.421595+00:00" + slack */
 
@@ -33,7 +33,7 @@ enum session_protocol {
 };
 
 struct session_record {
-	char session_id[SESSION_ID_LEN + 1]; /* UUID v4, lower-case text */
+	char session_id[SESSION_ID_LEN + 1]; /* UUID (v7 when csocks made it), lower-case text */
 	const char *user;                    /* NOT NULL column; NULL is stored as "" */
 	int64_t start_us;                    /* wall clock, microseconds since the epoch */
 	int64_t end_us;                      /* 0 = NULL (still active) */
@@ -59,8 +59,9 @@ int session_status_parse(const char *s, enum session_status *out);
 const char *session_protocol_name(enum session_protocol p);
 int session_protocol_parse(const char *s, enum session_protocol *out);
 
-/* A new random UUID v4 (getrandom(2)), lower-case text, NUL-terminated.
- * Thread-safe; never fails (falls back to /dev/urandom, then aborts). */
+/* A new UUIDv7 (time-ordered: later IDs sort later, to the millisecond),
+ * lower-case text, NUL-terminated. Thread-safe; never fails (getrandom(2),
+ * then /dev/urandom, then aborts). */
 void session_id_generate(char out[SESSION_ID_LEN + 1]);
 
 /* Deep copy into ONE allocation (the strings follow the struct); release
