@@ -266,10 +266,13 @@ for peer in $RUN; do
 		sb "$peer" idle -c "$IDLE_N" -d 120 --pid "${PID_OF[$peer]}" --settle 2
 	fi
 done
+# --pid: the proxy's own CPU seconds per GB relayed, next to its MB/s.
 for r in $(seq "$REPS"); do
 	for peer in $RUN; do
+		pid=()
+		[ "$peer" != direct ] && pid=(--pid "${PID_OF[$peer]}")
 		log "$peer: bulk ($BULK_C x $BULK_N each way), round $r/$REPS"
-		sb "$peer" bulk -c "$BULK_C" -n "$BULK_N" -d 120
+		sb "$peer" bulk -c "$BULK_C" -n "$BULK_N" -d 120 "${pid[@]}"
 	done
 done
 # Connection churn last. Dante binds its upstream socket to a port before
@@ -322,6 +325,8 @@ get() { # get NAME ROW -> number or empty
 	case "$2" in
 	down) values "$1" bulk MBps '"dir":"download"' | median ;;
 	up) values "$1" bulk MBps '"dir":"upload"' | median ;;
+	cpud) values "$1" bulk proxy_cpu_s_per_GB '"dir":"download"' | median ;;
+	cpuu) values "$1" bulk proxy_cpu_s_per_GB '"dir":"upload"' | median ;;
 	cps) values "$1" rate cps | median ;;
 	p50) values "$1" rate hs_p50_us | median ;;
 	p99) values "$1" rate hs_p99_us | median ;;
@@ -341,11 +346,13 @@ ratio() {
 	fi
 }
 
-ROWS="down up cps p50 p99 rss pss fds alive errs"
+ROWS="down up cpud cpuu cps p50 p99 rss pss fds alive errs"
 label() {
 	case "$1" in
 	down) echo "bulk download MB/s" ;;
 	up) echo "bulk upload MB/s" ;;
+	cpud) echo "CPU s/GB download" ;;
+	cpuu) echo "CPU s/GB upload" ;;
 	cps) echo "CONNECT rate conn/s" ;;
 	p50) echo "handshake p50 us" ;;
 	p99) echo "handshake p99 us" ;;
@@ -371,6 +378,10 @@ echo "MB/s = 10^6 bytes/s of verified payload; handshake = TCP connect start to 
 echo "(direct: to TCP connected). RSS/PSS/fds: growth of the proxy process and its children per"
 echo "tunnel at $IDLE_N idle tunnels. Ratios are csocks / other: higher is better for MB/s and"
 echo "conn/s, lower for latency, memory and fds."
+echo "CPU s/GB: the proxy's own user+system CPU seconds (its process tree) per 10^9 bytes"
+echo "relayed, median over the bulk rounds: what relaying costs, however the cores are shared;"
+echo "1/x is what one core of that proxy relays. The MB/s rows are capped by the load generator,"
+echo "which needs most of the same cores (perf: ~70% of the samples in a csocks bulk round)."
 echo "microsocks is Debian's 1.0.3: it relays through a 1 KiB buffer, which caps its bulk numbers."
 echo "Dante forks helper processes: its RSS sums every process (PSS splits shared pages fairly)."
 echo "Client, target and proxy share the same $NPROC cores over loopback: numbers compare peers in this"

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 static uint8_t pattern[SB_IO_CHUNK + SB_PAT_PERIOD];
 
@@ -198,9 +199,11 @@ static long count_fds(pid_t pid)
 	return n;
 }
 
-static pid_t read_ppid(pid_t pid)
+/* ppid, and the CPU time of pid (all its threads) plus its reaped children:
+ * utime + stime + cutime + cstime, in clock ticks. -1 if unreadable. */
+static pid_t read_stat(pid_t pid, unsigned long long *ticks)
 {
-	char path[64], buf[512];
+	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	FILE *f = fopen(path, "r");
 	if (!f)
@@ -214,8 +217,15 @@ static pid_t read_ppid(pid_t pid)
 		return -1;
 	char state;
 	int ppid;
-	if (sscanf(p + 1, " %c %d", &state, &ppid) != 2)
+	unsigned long long ut = 0, st = 0;
+	long long cut = 0, cst = 0;
+	/* fields 3 and 4, then 14-17 (utime stime cutime cstime) */
+	if (sscanf(p + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &state,
+		   &ppid, &ut, &st, &cut, &cst) < 2)
 		return -1;
+	if (ticks)
+		*ticks = ut + st + (unsigned long long)(cut > 0 ? cut : 0) +
+			 (unsigned long long)(cst > 0 ? cst : 0);
 	return (pid_t)ppid;
 }
 
@@ -225,6 +235,13 @@ struct pid_pair {
 
 static void add_one(pid_t pid, struct sb_proc_stat *st)
 {
+	unsigned long long ticks = 0;
+	if (read_stat(pid, &ticks) >= 0)
+		st->cpu_s += (double)ticks / (double)sysconf(_SC_CLK_TCK);
+	if (st->cpu_only) {
+		st->nprocs++;
+		return;
+	}
 	long rss = status_kib(pid, "status", "VmRSS");
 	long pss = status_kib(pid, "smaps_rollup", "Pss");
 	long fds = count_fds(pid);
@@ -236,7 +253,9 @@ static void add_one(pid_t pid, struct sb_proc_stat *st)
 
 int sb_proc_stat_read(pid_t pid, struct sb_proc_stat *st)
 {
+	bool cpu_only = st->cpu_only;
 	memset(st, 0, sizeof(*st));
+	st->cpu_only = cpu_only;
 	if (status_kib(pid, "status", "VmRSS") < 0)
 		return -1;
 
@@ -255,7 +274,7 @@ int sb_proc_stat_read(pid_t pid, struct sb_proc_stat *st)
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
 		pid_t p = (pid_t)atoi(de->d_name);
-		pid_t pp = read_ppid(p);
+		pid_t pp = read_stat(p, NULL);
 		if (pp < 0)
 			continue;
 		if (n == cap) {

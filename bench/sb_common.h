@@ -83,8 +83,11 @@ struct sb_proc_stat {
 	long pss_kib;
 	long fds;
 	int nprocs;
+	double cpu_s;  /* user + system CPU seconds so far, reaped children included */
+	bool cpu_only; /* in: skip the memory and fd readers (cheaper) */
 };
-/* Returns 0, or -1 if pid does not exist or cannot be read. */
+/* Sums over pid and every process below it. Returns 0, or -1 if pid does
+ * not exist or cannot be read. */
 int sb_proc_stat_read(pid_t pid, struct sb_proc_stat *st);
 
 /* Parse "HOST:PORT" (HOST may be "[v6]"); host copied into host[hostlen]. */

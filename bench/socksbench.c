@@ -71,7 +71,8 @@ static void usage(FILE *f)
 	      "  --count N           rate: stop after N connections\n"
 	      "  -t N                client threads (1)\n"
 	      "  --dir down|up|both  bulk direction (both)\n"
-	      "  --pid PID           idle: proxy pid; RSS/Pss/fds summed over it and its children\n"
+	      "  --pid PID           idle: proxy pid; RSS/Pss/fds summed over it and its children;\n"
+	      "                      bulk: its (and its children's) CPU seconds per GB relayed\n"
 	      "  --timeout SECONDS   rate, idle: per-connection budget (10)\n"
 	      "  --settle SECONDS    idle: wait before measuring (1)\n"
 	      "  --window N          idle: handshakes in flight per thread (64)\n"
@@ -475,11 +476,14 @@ static int mode_bulk(const struct opts *o, const struct sb_client_cfg *cfg)
 			.stop_starts_ns = UINT64_MAX,
 			.hard_deadline_ns = sb_now_ns() + (uint64_t)(o->duration * 1e9),
 		};
+		struct sb_proc_stat cpu0 = {.cpu_only = true}, cpu1 = {.cpu_only = true};
+		bool have_cpu = o->pid > 0 && sb_proc_stat_read(o->pid, &cpu0) == 0;
 		struct run r;
 		if (run_job(o, cfg, &job, &r) != 0) {
 			run_free(&r);
 			return 1;
 		}
+		have_cpu = have_cpu && sb_proc_stat_read(o->pid, &cpu1) == 0;
 		double secs = (double)(r.t1 - r.t0) / 1e9;
 		double mbps = (double)r.total.bytes / secs / 1e6;
 		uint64_t expect = (uint64_t)o->conns * o->bytes;
@@ -493,6 +497,11 @@ static int mode_bulk(const struct opts *o, const struct sb_client_cfg *cfg)
 		out_add(&w, "seconds", "%.3f", secs);
 		out_add(&w, "MBps", "%.1f", mbps);
 		out_add(&w, "Gbps", "%.2f", mbps * 8 / 1000);
+		if (have_cpu && r.total.bytes) {
+			double cpu = cpu1.cpu_s - cpu0.cpu_s;
+			out_add(&w, "proxy_cpu_s", "%.2f", cpu);
+			out_add(&w, "proxy_cpu_s_per_GB", "%.3f", cpu / ((double)r.total.bytes / 1e9));
+		}
 		out_add(&w, "ok", "%llu", (unsigned long long)r.total.ok);
 		out_errors(&w, &r.total);
 		out_add(&w, "verified", "%s", verified ? "true" : "false");
