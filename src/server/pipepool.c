@@ -14,7 +14,6 @@ void pipepool_init(struct pipepool *p, uint32_t max_pipes, uint32_t max_free_pip
 	p->max_free_pipes = max_free_pipes;
 	p->bufs_free = 0;
 	p->max_free_bufs = 64;
-	p->pipe_size = 65536;
 	p->pipe_failures = 0;
 }
 
@@ -64,12 +63,14 @@ struct pipe_ent *pipepool_get_pipe(struct pipepool *p)
 		close(fds[1]);
 		return NULL;
 	}
-	/* A bigger pipe moves more per splice() pair. If the kernel refuses
-	 * (pipe-user-pages limits), the default size works too. */
-	(void)fcntl(fds[0], F_SETPIPE_SZ, PIPEPOOL_PIPE_SIZE);
+	/* A bigger pipe moves more per splice() pair (see pipepool.h). If the
+	 * kernel refuses (pipe-user-pages limits), try the smaller size; the
+	 * default works too. */
+	if (p->pipes_alive >= PIPEPOOL_BIG_PIPES ||
+	    fcntl(fds[0], F_SETPIPE_SZ, PIPEPOOL_PIPE_BIG) < 0)
+		(void)fcntl(fds[0], F_SETPIPE_SZ, PIPEPOOL_PIPE_SIZE);
 	int sz = fcntl(fds[0], F_GETPIPE_SZ);
-	if (sz > 0 && (p->pipes_alive == 0 || (uint32_t)sz < p->pipe_size))
-		p->pipe_size = (uint32_t)sz;
+	pe->size = sz > 0 ? (uint32_t)sz : 4096;
 	pe->rd = fds[0];
 	pe->wr = fds[1];
 	pe->next = NULL;

@@ -17,12 +17,23 @@
 #include <stdint.h>
 
 #define PIPEPOOL_BUF_SIZE (16 * 1024)
-/* Requested capacity of each pipe (F_SETPIPE_SZ); pages are only used
- * while bytes sit in the pipe. */
+/* Requested capacity of a pipe (F_SETPIPE_SZ); pages are only used while
+ * bytes sit in the pipe. A worker's first PIPEPOOL_BIG_PIPES pipes hold
+ * PIPEPOOL_PIPE_BIG: a few fast streams then move up to 1 MiB per splice()
+ * pair, which cut csocks' CPU per relayed GB by about a third against
+ * 256 KiB (bench/compare.sh, proxy CPU s/GB). Later pipes get
+ * PIPEPOOL_PIPE_SIZE: an unprivileged user's pipes share
+ * fs.pipe-user-pages-soft (64 MiB by default), past which the kernel hands
+ * out 2-page pipes, so many concurrent streams are better served by
+ * smaller ones. Either way the kernel may refuse; the pipe then keeps the
+ * size it has. */
+#define PIPEPOOL_PIPE_BIG  (1024 * 1024)
 #define PIPEPOOL_PIPE_SIZE (256 * 1024)
+#define PIPEPOOL_BIG_PIPES 8
 
 struct pipe_ent {
 	int rd, wr;		/* pipe ends */
+	uint32_t size;		/* capacity in bytes (F_GETPIPE_SZ) */
 	struct pipe_ent *next;	/* free-list link while pooled */
 };
 
@@ -40,7 +51,6 @@ struct pipepool {
 	uint32_t max_free_pipes; /* more free pipes than this are closed */
 	uint32_t bufs_free;
 	uint32_t max_free_bufs;
-	uint32_t pipe_size;	/* bytes one pipe holds (F_GETPIPE_SZ) */
 	uint64_t pipe_failures;	/* pipe2() failures (EMFILE...) */
 };
 

@@ -77,7 +77,7 @@ static ssize_t dir_read(struct relay *r, struct relay_dir *D, int fd)
 	if (!(D->flags & RELAY_DIR_COPY)) {
 		D->pipe = pipepool_get_pipe(r->pool);
 		if (D->pipe) {
-			ssize_t n = splice(fd, NULL, D->pipe->wr, NULL, r->pool->pipe_size,
+			ssize_t n = splice(fd, NULL, D->pipe->wr, NULL, D->pipe->size,
 					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0)
 				return n;

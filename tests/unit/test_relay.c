@@ -240,7 +240,7 @@ static void t_back_pressure(void)
 	}
 	CHECK(stable >= 50);
 	CHECK(up.sent < up.total);
-	CHECK(relay_inflight(&g.r) <= g.pool.pipe_size);
+	CHECK(relay_inflight(&g.r) <= PIPEPOOL_PIPE_BIG);
 	/* At most the one pipe this direction holds is in use. */
 	CHECK_INT(g.pool.pipes_alive - g.pool.pipes_free, g.r.dir[RELAY_UP].pipe ? 1 : 0);
 	/* A slow reader drains everything, byte-exact. */
