@@ -10,6 +10,7 @@
 #include "util/log.h"
 #include "util/strutil.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,8 +232,19 @@ static void disconnect(struct sqlite_store *s)
 	s->db = NULL;
 }
 
+/* Once per process, before SQLite's first use: no global memory statistics
+ * (they take a global mutex on every malloc and free; csocks never reads
+ * them). */
+static void sqlite_global_init(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	sqlite3_initialize();
+}
+
 static int connect_db(struct sqlite_store *s, char *err, size_t errlen)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, sqlite_global_init);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 	int rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
 	if (rc != SQLITE_OK)
