@@ -432,6 +432,20 @@ sq_rows() {
 # sqlite so far is a row, so that the writer's backlog is not written during
 # the next column's round; remember how big it was and how long it took.
 SQ_DRAINS=()
+# CPU clock ticks (user + system) of a process, and of its session writer
+# thread (comm csocks-sessdb; 0 when it has none).
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+writer_ticks() {
+	local t n=0
+	for t in /proc/"$1"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = csocks-sessdb ] &&
+			n=$((n + $(awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$n"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+: >"$WD/cpu.jsonl"
+
 sq_drain() {
 	local want rows first t0 t1 prev= same=0 how
 	want=$(( $(values sqlite rate started | sum) + $(values sqlite bulk conns | sum) + ${EXTRA_CONNS[sqlite]} ))
@@ -458,14 +472,23 @@ SOURCE=127.0.0.2 # clients' TIME_WAIT sockets take no port on 127.0.0.1
 # sb NAME ROUND MODE ARGS...: one socksbench run through NAME, JSON tagged with
 # NAME and the round; the api column is scraped while it runs.
 sb() {
-	local name=$1 round=$2 mode=$3 cap=$((RATE_D + 150))
+	local name=$1 round=$2 mode=$3 cap=$((RATE_D + 150)) c0 w0
 	shift 3
 	[ "$name" = api ] && scrape_start "$cap"
+	c0=$(proc_ticks "${PID_OF[$name]}"); w0=$(writer_ticks "${PID_OF[$name]}")
 	timeout "$cap" "$SB" "$mode" --proxy "127.0.0.1:${PORT_OF[$name]}" --target "$TARGET" \
 		--source "$SOURCE" --label "$name" --json "$@" 2>>"$WD/$name.sb.err" |
 		sed "s/^{/{\"round\":$round,/" >>"$RESULTS"
 	[ "$name" = api ] && scrape_stop
 	[ "$name" = sqlite ] && [ "$mode" = rate ] && sq_drain "rate round $round"
+	# csocks' CPU for the round (after the writer's backlog is written),
+	# per connection made.
+	if [ "$mode" = rate ]; then
+		printf '{"mode":"cpu","label":"%s","round":%s,"conns":%s,"ticks":%s,"writer_ticks":%s}\n' \
+			"$name" "$round" "$(tail -1 "$RESULTS" | sed -n 's/.*"started":\([0-9]*\).*/\1/p')" \
+			"$(( $(proc_ticks "${PID_OF[$name]}") - c0 ))" \
+			"$(( $(writer_ticks "${PID_OF[$name]}") - w0 ))" >>"$WD/cpu.jsonl"
+	fi
 	kill -0 "${PID_OF[$name]}" 2>/dev/null || { echo "overhead.sh: csocks ($name) died: $(tail -c 600 "$WD/$name.log")" >&2; exit 1; }
 }
 
@@ -549,7 +572,7 @@ else
 fi
 
 {
-	cat "$WD/scrape.jsonl"
+	cat "$WD/scrape.jsonl" "$WD/cpu.jsonl"
 	printf '{"mode":"sqlite_rows","label":"sqlite","rows":%s,"connections":%s,"rate":%s,"bulk":%s,"checks":%s}\n' \
 		"${SQ_ROWS:-0}" "$SQ_WANT" "$SQ_RATE" "$SQ_BULK" "$SQ_EXTRA"
 	echo "$STORE_LINES" | while read -r l; do
@@ -568,11 +591,24 @@ get() { # get NAME ROW -> number or empty
 	down) values "$2" bulk MBps '"dir":"download"' | median ;;
 	up) values "$2" bulk MBps '"dir":"upload"' | median ;;
 	errs) { values "$2" bulk errors; values "$2" rate errors; } | sum ;;
+	cpu) cpu_per_conn "$2" ticks ;;
+	wcpu) [ "$2" = sqlite ] && cpu_per_conn "$2" writer_ticks ;;
 	esac
+}
+# cpu_per_conn NAME KEY: median over the rate rounds of KEY ticks per
+# connection started, in microseconds.
+cpu_per_conn() {
+	grep "\"label\":\"$1\"" "$WD/cpu.jsonl" | while read -r l; do
+		c=$(echo "$l" | sed -n 's/.*"conns":\([0-9]*\).*/\1/p')
+		t=$(echo "$l" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p")
+		[ -n "$c" ] && [ "$c" -gt 0 ] && awk -v t="$t" -v c="$c" -v u="$TICK_US" 'BEGIN { printf "%.1f\n", t * u / c }'
+	done | median
 }
 label() {
 	case "$1" in
 	cps) echo "CONNECT rate conn/s" ;;
+	cpu) echo "csocks CPU us/conn" ;;
+	wcpu) echo "  of it, writer thread" ;;
 	p50) echo "handshake p50 us" ;;
 	p99) echo "handshake p99 us" ;;
 	down) echo "bulk download MB/s" ;;
@@ -606,7 +642,7 @@ echo "csocks feature overhead - $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $
 echo "csocks: ${CSOCKS#"$ROOT"/} ($CSOCKS_ID)"
 echo "bulk: $BULK_C conns x $BULK_N, down and up separately; rate: $RATE_C clients x ${RATE_D}s, 64-byte echo; median of $REPS alternating rounds"
 printf '%-22s %9s %9s %9s %9s  %-22s %-22s %-22s\n' test plain acl1k sqlite api acl1k/plain sqlite/plain api/plain
-for row in cps p50 p99 down up errs; do
+for row in cps cpu wcpu p50 p99 down up errs; do
 	p=$(get "$row" plain); a=$(get "$row" acl1k); s=$(get "$row" sqlite); i=$(get "$row" api)
 	ra=$(ratio "$a" "$p" "$(target "$row" acl1k)")
 	rs=$(ratio "$s" "$p" "$(target "$row" sqlite)")
@@ -643,6 +679,9 @@ if [ -n "$STORE_LINES" ]; then
 fi
 echo
 echo "MB/s = 10^6 bytes/s of verified payload; handshake = TCP connect start to SOCKS5 success reply."
+echo "csocks CPU us/conn: user+system CPU of the csocks process per connection of the rate rounds,"
+echo "counted until the session writer has written the round's rows (lower is better); the writer"
+echo "thread's share is shown under it."
 echo "Ratios are feature / plain: higher is better for conn/s and MB/s, lower for latency. Targets"
 echo "from the issues: 1,000-rule ACL and SQLite sessions >= 0.90x the connection rate of plain,"
 echo "API scraping >= 0.95x its throughput. Client, target and the four proxies share the same"
