@@ -52,7 +52,7 @@ int session_protocol_parse(const char *s, enum session_protocol *out)
 	return 0;
 }
 
-/* ---- UUID v4 ---- */
+/* ---- Session IDs (UUIDv7) ---- */
 
 static void random_fill(uint8_t *buf, size_t len)
 {
