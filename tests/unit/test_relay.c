@@ -324,8 +324,42 @@ static void t_budget(void)
 	rig_close(&g);
 }
 
+/* Pipe sizes: a worker's first PIPEPOOL_BIG_PIPES pipes are asked for
+ * 1 MiB, later ones for 256 KiB; each remembers what the kernel gave it,
+ * and a pooled pipe keeps its size when it is handed out again. */
+static void t_pipe_sizes(void)
+{
+	struct pipepool pool;
+	struct pipe_ent *pe[PIPEPOOL_BIG_PIPES + 2];
+	pipepool_init(&pool, 64, 64);
+	int n = PIPEPOOL_BIG_PIPES + 2;
+	for (int i = 0; i < n; i++) {
+		pe[i] = pipepool_get_pipe(&pool);
+		CHECK(pe[i] != NULL);
+		if (!pe[i])
+			return;
+		CHECK_INT(pe[i]->size, fcntl(pe[i]->rd, F_GETPIPE_SZ));
+	}
+	/* Room for the big size: pipe-max-size is 1 MiB by default, and
+	 * root (the test runner) is not bound by pipe-user-pages-soft. */
+	for (int i = 0; i < PIPEPOOL_BIG_PIPES; i++)
+		CHECK_INT(pe[i]->size, PIPEPOOL_PIPE_BIG);
+	CHECK_INT(pe[PIPEPOOL_BIG_PIPES]->size, PIPEPOOL_PIPE_SIZE);
+	CHECK_INT(pe[PIPEPOOL_BIG_PIPES + 1]->size, PIPEPOOL_PIPE_SIZE);
+	/* Back to the pool and out again: same pipe, same size. */
+	pipepool_put_pipe(&pool, pe[0]);
+	struct pipe_ent *again = pipepool_get_pipe(&pool);
+	CHECK(again == pe[0]);
+	CHECK_INT(again->size, PIPEPOOL_PIPE_BIG);
+	for (int i = 0; i < n; i++)
+		pipepool_put_pipe(&pool, pe[i]);
+	pipepool_fini(&pool);
+	CHECK_INT(pool.pipes_alive, 0);
+}
+
 int main(void)
 {
+	RUN(t_pipe_sizes);
 	signal(SIGPIPE, SIG_IGN);
 	RUN(t_splice_tcp);
 	RUN(t_splice_unix);
