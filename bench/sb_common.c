@@ -221,11 +221,11 @@ static pid_t read_stat(pid_t pid, unsigned long long *ticks)
 	long long cut = 0, cst = 0;
 	/* fields 3 and 4, then 14-17 (utime stime cutime cstime) */
 	if (sscanf(p + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &state,
-		   &ppid, &ut, &st, &cut, &cst) < 2)
+	           &ppid, &ut, &st, &cut, &cst) < 2)
 		return -1;
 	if (ticks)
 		*ticks = ut + st + (unsigned long long)(cut > 0 ? cut : 0) +
-			 (unsigned long long)(cst > 0 ? cst : 0);
+		         (unsigned long long)(cst > 0 ? cst : 0);
 	return (pid_t)ppid;
 }
 
