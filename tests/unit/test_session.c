@@ -302,13 +302,13 @@ static void t_session_id_v7(void)
 	CHECK(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-');
 	CHECK(a[14] == '7');
 	CHECK(strchr("89ab", a[19]) != NULL);
-	char hex[13] = { 0 };
+	char hex[13] = {0};
 	memcpy(hex, a, 8);
 	memcpy(hex + 8, a + 9, 4);
 	uint64_t ms = strtoull(hex, NULL, 16);
 	CHECK(ms >= before && ms <= before + 1000);
 	for (int i = 0; i < 50; i++) {
-		struct timespec pause = { 0, 1100000 }; /* > 1 ms: a new prefix */
+		struct timespec pause = {0, 1100000}; /* > 1 ms: a new prefix */
 		nanosleep(&pause, NULL);
 		session_id_generate(b);
 		CHECK(strcmp(a, b) < 0);
