@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "acl/acl_watch.h"
@@ -18,6 +19,7 @@
 #include "server/pidfile.h"
 #include "server/worker.h"
 #include "util/log.h"
+#include "util/sdnotify.h"
 #include "util/strutil.h"
 
 struct server {
@@ -297,6 +299,9 @@ int server_main(struct csocks_config *cfg, const struct server_ctx *ctx)
 		return 1;
 	}
 
+	/* Everything serves now (the API and the store started before). */
+	sd_notify_sendf("READY=1\nSTATUS=accepting connections, %u worker%s", s.n_workers,
+			s.n_workers == 1 ? "" : "s");
 	for (;;) {
 		struct signalfd_siginfo si;
 		ssize_t n = read(sigfd, &si, sizeof(si));
@@ -307,12 +312,21 @@ int server_main(struct csocks_config *cfg, const struct server_ctx *ctx)
 			break;
 		}
 		if (si.ssi_signo == SIGHUP) {
+			/* MONOTONIC_USEC: what Type=notify-reload units expect. */
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			sd_notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+					(unsigned long long)ts.tv_sec * 1000000ull +
+						(unsigned long long)ts.tv_nsec / 1000u);
 			reload_acl(&s);
+			sd_notify_send("READY=1\nSTATUS=accepting connections");
 			continue;
 		}
 		log_info("%s: stopping; draining connections for up to %u s",
 			 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM",
 			 cfg->server.shutdown_timeout_secs);
+		sd_notify_sendf("STOPPING=1\nSTATUS=draining connections (up to %u s)",
+				cfg->server.shutdown_timeout_secs);
 		break;
 	}
 	for (unsigned i = 0; i < s.n_workers; i++)

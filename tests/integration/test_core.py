@@ -554,6 +554,64 @@ def test_sighup_logs_reload(start_csocks, echo_server):
     p.stop()
 
 
+def _notify_messages(sock, want, timeout=5.0):
+    """Datagrams from csocks until one contains `want` (bounded in time)."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            got.append(sock.recv(4096).decode())
+        except socket.timeout:
+            break
+        if any(want in m for m in got):
+            return got
+    raise AssertionError(f"no {want!r} in {got!r}")
+
+
+@pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
+def test_sd_notify_ready_reload_stopping(start_csocks, echo_server, tmp_path, abstract):
+    """NOTIFY_SOCKET set (a Type=notify unit): READY=1 only once the proxy
+    serves, RELOADING=1 then READY=1 around SIGHUP, STOPPING=1 at SIGTERM."""
+    n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    if abstract:
+        name = f"csocks-notify-test-{os.getpid()}-{time.monotonic_ns()}"
+        n.bind("\0" + name)
+        env = {"NOTIFY_SOCKET": "@" + name}
+    else:
+        path = str(tmp_path / "notify.sock")
+        n.bind(path)
+        env = {"NOTIFY_SOCKET": path}
+    try:
+        p = start_csocks(env=env, wait=False)
+        ready = _notify_messages(n, "READY=1")
+        # Ready means ready: the listener accepts and relays at once.
+        with Socks5(p.port) as c:
+            c.connect("127.0.0.1", echo_server.port)
+            c.send(b"ping")
+            assert c.recv_exact(4) == b"ping"
+        assert not any("STOPPING" in m for m in ready)
+        p.signal(signal.SIGHUP)
+        msgs = _notify_messages(n, "READY=1")
+        assert "RELOADING=1" in msgs[0] and "MONOTONIC_USEC=" in msgs[0], msgs
+        p.signal(signal.SIGTERM)
+        assert any("STOPPING=1" in m for m in _notify_messages(n, "STOPPING=1"))
+        p.stop()
+    finally:
+        n.close()
+
+
+def test_sd_notify_bad_socket_is_harmless(start_csocks, echo_server):
+    """A NOTIFY_SOCKET nobody listens on (or a relative path) changes nothing."""
+    for value in ("/nonexistent/notify.sock", "relative.sock"):
+        p = start_csocks(env={"NOTIFY_SOCKET": value})
+        with Socks5(p.port) as c:
+            c.connect("127.0.0.1", echo_server.port)
+        p.signal(signal.SIGHUP)
+        assert p.wait_log("SIGHUP")
+        p.stop()
+
+
 def test_access_log_fields(start_csocks, echo_server):
     p = start_csocks()
     with Socks5(p.port) as c:
