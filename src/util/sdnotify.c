@@ -48,7 +48,7 @@ int sd_notify_send(const char *msg)
 		return -1;
 	}
 	ssize_t n = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT,
-			   (struct sockaddr *)&sun, alen);
+	                   (struct sockaddr *)&sun, alen);
 	int e = errno;
 	close(fd);
 	if (n < 0) {
