@@ -264,6 +264,8 @@ static int app_start(struct app *a, const struct csocks_config *cfg)
 		return -1;
 	}
 	metrics_init(cfg);
+	if (metrics_auth_register(a->ctx.auth) != 0)
+		log_warn("metrics: cannot register the auth counters");
 	if (cfg->acl.enabled && app_start_acl(a, cfg) != 0)
 		return -1;
 	if (cfg->sessions.enabled) {
@@ -302,6 +304,7 @@ static void app_stop(struct app *a, const struct csocks_config *cfg)
 	if (a->writer)
 		session_writer_stop(a->writer, (int)cfg->server.shutdown_timeout_secs * 1000 + 5000);
 	acl_manager_free(a->ctx.acl);
+	metrics_auth_unregister(a->ctx.auth);
 	metrics_fini();
 	auth_manager_free(a->ctx.auth); /* closes the monitors */
 }

@@ -3,6 +3,7 @@
 #include "api/metrics.h"
 
 #include "api/prom.h"
+#include "auth/auth.h"
 #include "csocks_build.h"
 #include "util/histogram.h"
 #include "util/strutil.h"
@@ -439,6 +440,48 @@ void metrics_fini(void)
 	if (registered)
 		prom_collector_del(metrics_collect, NULL);
 	registered = false;
+}
+
+/* ---- The auth manager's counters (its own collector) ---- */
+
+static void collect_auth(struct prom_writer *w, void *arg)
+{
+	struct auth_stats a;
+	auth_manager_stats_get(arg, &a);
+	prom_counter(w, "csocks_auth_attempts_total",
+		     "Authentication attempts that checked credentials or an address", a.attempts);
+	if (prom_family(w, "csocks_auth_results_total", "Authentication attempts by outcome",
+			PROM_COUNTER) == 0) {
+		static const char *const names[] = { "ok", "credentials", "account", "throttled",
+						     "error" };
+		const uint64_t v[] = { a.ok, a.fail_credentials, a.fail_account, a.fail_throttled,
+				       a.fail_error };
+		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+			struct prom_label l = { "result", names[i] };
+			prom_sample_u64(w, &l, 1, v[i]);
+		}
+	}
+	prom_counter(w, "csocks_auth_lockouts_total",
+		     "Client addresses locked out after failed logins", a.lockouts);
+	prom_gauge(w, "csocks_auth_throttle_entries",
+		   "Client addresses the login throttle currently tracks", (double)a.throttle_entries);
+	if (prom_family(w, "csocks_auth_group_cache_lookups_total",
+			"Group-membership cache lookups by result", PROM_COUNTER) == 0) {
+		struct prom_label hit = { "result", "hit" }, miss = { "result", "miss" };
+		prom_sample_u64(w, &hit, 1, a.group_cache_hits);
+		prom_sample_u64(w, &miss, 1, a.group_cache_misses);
+	}
+}
+
+int metrics_auth_register(struct auth_manager *m)
+{
+	return m ? prom_collector_add(collect_auth, m) : 0;
+}
+
+void metrics_auth_unregister(struct auth_manager *m)
+{
+	if (m)
+		prom_collector_del(collect_auth, m);
 }
 
 void metrics_reset_for_tests(uint32_t max_user_labels)

@@ -40,6 +40,14 @@ int metrics_init(const struct csocks_config *cfg);
 /* Unregister the collector (counters keep their values). */
 void metrics_fini(void);
 
+/* The auth manager's counters on /metrics (csocks_auth_attempts_total,
+ * csocks_auth_results_total{result}, csocks_auth_lockouts_total,
+ * csocks_auth_throttle_entries, csocks_auth_group_cache_lookups_total
+ * {result}), read at each scrape. Unregister before freeing m. NULL: no-op. */
+struct auth_manager;
+int metrics_auth_register(struct auth_manager *m);
+void metrics_auth_unregister(struct auth_manager *m);
+
 /* A session was accepted (tunnel established). user may be NULL/"". */
 void metrics_session_opened(const char *user);
 /* A session opened with metrics_session_opened() ended. duration in

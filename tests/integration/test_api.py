@@ -238,6 +238,33 @@ def test_metrics_count_proxy_traffic(api, echo_server):
     assert metric(after, "rustsocks_bytes_received_total") >= 1000
 
 
+def test_metrics_auth_counters(start_csocks, echo_server):
+    """The auth manager's counters reach /metrics: one bad password and one
+    good login give attempts 2, results ok 1 and credentials 1."""
+    from conftest import Socks5
+    users = [{"username": "alice", "password": "secret123"}]
+    c = start_csocks(api_config({"auth": {"socks_method": "userpass", "users": users}}))
+    wait_api(c)
+    with Socks5(c.port) as s:
+        assert s.greet((2,)) == 2
+        assert s.auth("alice", "wrong") != 0
+    with Socks5(c.port) as s:
+        s.connect("127.0.0.1", echo_server.port, user="alice", password="secret123")
+    _, text, _ = request(c, "GET", "/metrics")
+    assert metric(text, "csocks_auth_attempts_total") == 2, text
+    assert metric(text, 'csocks_auth_results_total{result="ok"}') == 1
+    assert metric(text, 'csocks_auth_results_total{result="credentials"}') == 1
+    assert metric(text, 'csocks_auth_results_total{result="throttled"}') == 0
+    assert metric(text, "csocks_auth_lockouts_total") == 0
+    assert metric(text, "csocks_auth_throttle_entries") is not None
+    assert metric(text, 'csocks_auth_group_cache_lookups_total{result="miss"}') is not None
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    r = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+    c.stop()
+
+
 def test_metrics_history_shape(api):
     status, body, _ = request(api, "GET", "/api/metrics/history")
     assert status == 200 and isinstance(body, list)
