@@ -275,6 +275,8 @@ static int app_start(struct app *a, const struct csocks_config *cfg)
 				log_error("sessions: %s", err);
 				return -1;
 			}
+			if (metrics_store_register(a->writer) != 0)
+				log_warn("metrics: cannot register the session store counters");
 		}
 		a->ctx.sessions = session_manager_new(cfg, server_worker_count(cfg), a->writer);
 	}
@@ -301,6 +303,7 @@ static void app_stop(struct app *a, const struct csocks_config *cfg)
 	if (a->ctx.acl)
 		acl_manager_watch_stop(a->ctx.acl);
 	session_manager_free(a->ctx.sessions);
+	metrics_store_unregister(a->writer);
 	if (a->writer)
 		session_writer_stop(a->writer, (int)cfg->server.shutdown_timeout_secs * 1000 + 5000);
 	acl_manager_free(a->ctx.acl);

@@ -4,6 +4,7 @@
 
 #include "api/prom.h"
 #include "auth/auth.h"
+#include "session/batch.h"
 #include "csocks_build.h"
 #include "util/histogram.h"
 #include "util/strutil.h"
@@ -482,6 +483,46 @@ void metrics_auth_unregister(struct auth_manager *m)
 {
 	if (m)
 		prom_collector_del(collect_auth, m);
+}
+
+/* ---- The session writer's counters (its own collector) ---- */
+
+static void collect_store(struct prom_writer *w, void *arg)
+{
+	struct session_writer_stats st;
+	session_writer_get_stats(arg, &st);
+	prom_counter(w, "csocks_store_rows_written_total", "Session rows committed to the store",
+		     st.written);
+	prom_counter(w, "csocks_store_rows_failed_total",
+		     "Session rows the database refused permanently", st.failed);
+	prom_counter(w, "csocks_store_retries_total",
+		     "Batch writes retried after a transient store error", st.retries);
+	prom_counter(w, "csocks_store_batches_total", "Batches committed (one transaction each)",
+		     st.batches);
+	if (prom_family(w, "csocks_store_flush_seconds_total", "Time spent committing batches",
+			PROM_COUNTER) == 0)
+		prom_sample(w, NULL, 0, (double)st.flush_total_us / 1e6);
+	prom_gauge(w, "csocks_store_flush_seconds_max", "Longest batch commit so far",
+		   (double)st.flush_max_us / 1e6);
+	prom_gauge(w, "csocks_store_queue_depth", "Session records waiting for the writer",
+		   (double)st.queue_depth);
+	prom_gauge(w, "csocks_store_queue_capacity",
+		   "Records the writer's queue holds before it drops", (double)st.queue_capacity);
+	prom_gauge(w, "csocks_store_outage", "1 while the store is failing and the writer retries",
+		   st.outage ? 1 : 0);
+	prom_counter(w, "csocks_store_retention_deleted_total",
+		     "Rows deleted by the retention cleanup", st.cleanup_deleted);
+}
+
+int metrics_store_register(struct session_writer *wr)
+{
+	return wr ? prom_collector_add(collect_store, wr) : 0;
+}
+
+void metrics_store_unregister(struct session_writer *wr)
+{
+	if (wr)
+		prom_collector_del(collect_store, wr);
 }
 
 void metrics_reset_for_tests(uint32_t max_user_labels)

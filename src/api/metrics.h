@@ -48,6 +48,15 @@ struct auth_manager;
 int metrics_auth_register(struct auth_manager *m);
 void metrics_auth_unregister(struct auth_manager *m);
 
+/* The session writer's counters on /metrics (csocks_store_rows_written_total,
+ * _rows_failed_total, _retries_total, _batches_total, _flush_seconds_total,
+ * _flush_seconds_max, _queue_depth, _queue_capacity, _outage,
+ * _retention_deleted_total), read at each scrape. Unregister before the
+ * writer stops. NULL: no-op. */
+struct session_writer;
+int metrics_store_register(struct session_writer *w);
+void metrics_store_unregister(struct session_writer *w);
+
 /* A session was accepted (tunnel established). user may be NULL/"". */
 void metrics_session_opened(const char *user);
 /* A session opened with metrics_session_opened() ended. duration in

@@ -155,6 +155,44 @@ def test_api_history_and_stats_from_sqlite(start_csocks, echo_server, tmp_path):
     p.stop()
 
 
+def metric_value(text, series):
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_store_counters_on_metrics(start_csocks, echo_server, tmp_path):
+    """The session writer's counters reach /metrics and agree with the table."""
+    import shutil
+    db = tmp_path / "s.db"
+    cfg = sqlite_cfg(db, stats_api_enabled=True)
+    cfg["metrics"] = {"enabled": True}
+    p = start_csocks(cfg)
+    for n in (10, 20, 30, 40):
+        transfer(p.port, echo_server.port, n)
+    assert len(wait_rows(lambda: rows(db, "status = 'closed'"), lambda r: len(r) == 4)) == 4
+
+    def scrape():
+        with urllib.request.urlopen(f"http://127.0.0.1:{p.api_port}/metrics", timeout=5) as r:
+            return r.read().decode()
+    text = wait_rows(scrape, lambda t: metric_value(t, "csocks_store_rows_written_total") == 4)
+    assert metric_value(text, "csocks_store_rows_written_total") == 4, text
+    assert metric_value(text, "csocks_store_rows_failed_total") == 0
+    assert metric_value(text, "csocks_store_queue_depth") == 0
+    assert metric_value(text, "csocks_store_queue_capacity") > 0
+    assert metric_value(text, "csocks_store_outage") == 0
+    batches = metric_value(text, "csocks_store_batches_total")
+    assert 1 <= batches <= 4
+    assert metric_value(text, "csocks_store_flush_seconds_total") > 0
+    assert metric_value(text, "csocks_store_flush_seconds_max") > 0
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    r = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+    p.stop()
+
+
 @pytest.mark.skipif(not PG_URL, reason="no PostgreSQL (CSOCKS_TEST_PG_URL unset; "
                     "scripts/test-setup.sh starts one)")
 def test_postgres_exact_byte_counts(start_csocks, echo_server):
