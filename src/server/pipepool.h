@@ -52,12 +52,18 @@ struct pipepool {
 	uint32_t bufs_free;
 	uint32_t max_free_bufs;
 	uint64_t pipe_failures;	/* pipe2() failures (EMFILE...) */
+	uint64_t pipes_undersized; /* pipes the kernel left under PIPEPOOL_PIPE_SIZE */
 };
 
 void pipepool_init(struct pipepool *p, uint32_t max_pipes, uint32_t max_free_pipes);
 /* Close every pooled pipe and free pooled buffers. In-use carriers must have
  * been returned or dropped. */
 void pipepool_fini(struct pipepool *p);
+
+/* Any thread: pipes alive (in use + pooled), pipe2() failures and
+ * undersized pipes so far. */
+void pipepool_counters(const struct pipepool *p, uint64_t *alive, uint64_t *failures,
+		       uint64_t *undersized);
 
 /* An empty pipe, or NULL (cap reached or pipe2 failed): copy instead. */
 struct pipe_ent *pipepool_get_pipe(struct pipepool *p);

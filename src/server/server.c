@@ -12,6 +12,7 @@
 
 #include "acl/acl_watch.h"
 #include "api/metrics.h"
+#include "api/prom.h"
 #include "auth/auth.h"
 #include "config/config.h"
 #include "protocol/sockaddr.h"
@@ -56,6 +57,34 @@ void server_stats(struct stats *out)
 		return;
 	for (unsigned i = 0; i < s->n_workers; i++)
 		stats_sum(out, &s->workers[i]->stats);
+}
+
+/* /metrics: the relay's pipes and accept() errors, summed over the workers.
+ * Registered while the workers run; prom_collector_del() waits for a scrape
+ * in progress, so the workers outlive every call. */
+static void collect_server(struct prom_writer *w, void *arg)
+{
+	struct server *s = arg;
+	uint64_t alive = 0, failures = 0, undersized = 0;
+	struct stats st;
+	memset(&st, 0, sizeof(st));
+	for (unsigned i = 0; i < s->n_workers; i++) {
+		uint64_t a, f, u;
+		pipepool_counters(&s->workers[i]->pipes, &a, &f, &u);
+		alive += a;
+		failures += f;
+		undersized += u;
+		stats_sum(&st, &s->workers[i]->stats);
+	}
+	prom_gauge(w, "csocks_relay_pipes", "Kernel pipes the relay holds, in use and pooled",
+		   (double)alive);
+	prom_counter(w, "csocks_relay_pipe_failures_total",
+		     "pipe2() failures: the relay copied through a buffer instead", failures);
+	prom_counter(w, "csocks_relay_pipes_undersized_total",
+		     "Pipes the kernel would not enlarge to 256 KiB (fs.pipe-user-pages-soft)",
+		     undersized);
+	prom_counter(w, "csocks_accept_errors_total", "accept() failures (EMFILE, ENFILE, ...)",
+		     st.accept_errors);
 }
 
 static uint64_t raise_nofile(void)
@@ -299,6 +328,7 @@ int server_main(struct csocks_config *cfg, const struct server_ctx *ctx)
 		return 1;
 	}
 
+	bool collecting = prom_collector_add(collect_server, &s) == 0;
 	/* Everything serves now (the API and the store started before). */
 	sd_notify_sendf("READY=1\nSTATUS=accepting connections, %u worker%s", s.n_workers,
 			s.n_workers == 1 ? "" : "s");
@@ -331,6 +361,8 @@ int server_main(struct csocks_config *cfg, const struct server_ctx *ctx)
 	}
 	for (unsigned i = 0; i < s.n_workers; i++)
 		worker_drain(s.workers[i], cfg->server.shutdown_timeout_secs * 1000u);
+	if (collecting)
+		prom_collector_del(collect_server, &s);
 	server_teardown(&s);
 	close(sigfd);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -5,6 +5,7 @@ that need modules the binary does not wire yet (session manager, ACL in the
 proxy path, terminate) skip with the reason instead of passing vacuously.
 """
 import json
+import os
 import shutil
 import subprocess
 import urllib.error
@@ -236,6 +237,22 @@ def test_metrics_count_proxy_traffic(api, echo_server):
     assert metric(after, "rustsocks_sessions_total") == metric(before, "rustsocks_sessions_total") + 1
     assert metric(after, "rustsocks_bytes_sent_total") >= 1000
     assert metric(after, "rustsocks_bytes_received_total") >= 1000
+
+
+def test_metrics_relay_pipes(api, echo_server):
+    """A spliced transfer leaves its pipe pooled: csocks_relay_pipes counts it;
+    as root the kernel enlarges every pipe, so none is undersized."""
+    from conftest import Socks5
+    with Socks5(api.port) as s:
+        s.connect("127.0.0.1", echo_server.port)
+        s.send(b"y" * 200000)
+        s.recv_exact(200000)
+    _, text, _ = request(api, "GET", "/metrics")
+    assert metric(text, "csocks_relay_pipes") >= 1, text
+    assert metric(text, "csocks_relay_pipe_failures_total") == 0
+    if os.geteuid() == 0:
+        assert metric(text, "csocks_relay_pipes_undersized_total") == 0
+    assert metric(text, "csocks_accept_errors_total") == 0
 
 
 def test_metrics_auth_counters(start_csocks, echo_server):
