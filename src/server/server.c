@@ -49,14 +49,20 @@ int server_terminate_conn(uint64_t id, const char *reason)
 	return 0;
 }
 
-void server_stats(struct stats *out)
+static void sum_worker_stats(const struct server *s, struct stats *out)
 {
 	memset(out, 0, sizeof(*out));
-	struct server *s = __atomic_load_n(&g_server, __ATOMIC_ACQUIRE);
-	if (!s)
-		return;
 	for (unsigned i = 0; i < s->n_workers; i++)
 		stats_sum(out, &s->workers[i]->stats);
+}
+
+void server_stats(struct stats *out)
+{
+	struct server *s = __atomic_load_n(&g_server, __ATOMIC_ACQUIRE);
+	if (s)
+		sum_worker_stats(s, out);
+	else
+		memset(out, 0, sizeof(*out));
 }
 
 /* /metrics: the relay's pipes and accept() errors, summed over the workers.
@@ -66,16 +72,15 @@ static void collect_server(struct prom_writer *w, void *arg)
 {
 	struct server *s = arg;
 	uint64_t alive = 0, failures = 0, undersized = 0;
-	struct stats st;
-	memset(&st, 0, sizeof(st));
 	for (unsigned i = 0; i < s->n_workers; i++) {
 		uint64_t a, f, u;
 		pipepool_counters(&s->workers[i]->pipes, &a, &f, &u);
 		alive += a;
 		failures += f;
 		undersized += u;
-		stats_sum(&st, &s->workers[i]->stats);
 	}
+	struct stats st;
+	sum_worker_stats(s, &st);
 	prom_gauge(w, "csocks_relay_pipes", "Kernel pipes the relay holds, in use and pooled",
 		   (double)alive);
 	prom_counter(w, "csocks_relay_pipe_failures_total",
