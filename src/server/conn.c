@@ -93,10 +93,15 @@ enum step conn_read_more(struct conn *c)
 		c->hs_len = (uint16_t)(c->hs_len + n);
 		return STEP_NEXT;
 	}
+	return conn_hs_recv_failed(c, n);
+}
+
+enum step conn_hs_recv_failed(struct conn *c, ssize_t n)
+{
 	if (n == 0)
 		return conn_close_io(c, "client closed during handshake");
 	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		e->can_read = 0;
+		c->relay.end[RELAY_CLIENT].can_read = 0;
 		return STEP_WAIT;
 	}
 	if (errno == EINTR)

@@ -54,17 +54,8 @@ static enum step proxy_hdr_read(struct conn *c)
 	if (!e->can_read)
 		return STEP_WAIT;
 	ssize_t n = recv(e->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-	if (n == 0)
-		return conn_close_io(c, "client closed during handshake");
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			e->can_read = 0;
-			return STEP_WAIT;
-		}
-		if (errno == EINTR)
-			return STEP_NEXT;
-		return conn_close_io(c, "client error during handshake");
-	}
+	if (n <= 0)
+		return conn_hs_recv_failed(c, n);
 	int r = proxyproto_parse(buf, (size_t)n, &pi, &used);
 	if (r == PROTO_INCOMPLETE) {
 		/* The peeked bytes stay queued, so no EAGAIN will come: wait

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "auth/auth.h"
 #include "server/conn.h"
@@ -48,6 +49,9 @@ enum step conn_close_io(struct conn *c, const char *reason);
 /* Handshake I/O (conn.c): read more into c->hs (STEP_WAIT, or DONE on EOF
  * or error); drop n parsed bytes; queue bytes to send; send the queue. */
 enum step conn_read_more(struct conn *c);
+/* A handshake recv() on the client socket returned n <= 0: close on EOF
+ * or error, WAIT (can_read cleared) on EAGAIN, NEXT on EINTR. */
+enum step conn_hs_recv_failed(struct conn *c, ssize_t n);
 void conn_consume(struct conn *c, size_t n);
 void conn_queue(struct conn *c, const uint8_t *p, size_t n);
 int conn_flush(struct conn *c);
