@@ -311,15 +311,7 @@ ELAPSED=$(( $(date +%s) - START ))
 
 # ---- table ----
 
-# values NAME MODE KEY [FILTER]: every value of KEY on NAME's MODE lines.
-values() {
-	grep "\"mode\":\"$2\",\"label\":\"$1\"" "$RESULTS" | grep -- "${4:-}" |
-		sed -n "s/.*\"$3\":\([-0-9.]*\).*/\1/p"
-}
-median() {
-	sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
-}
-sum() { awk '{ s += $1 } END { if (NR) print s }'; }
+# values, median, sum: bench/lib.sh
 
 get() { # get NAME ROW -> number or empty
 	case "$2" in
@@ -334,7 +326,7 @@ get() { # get NAME ROW -> number or empty
 	pss) values "$1" idle pss_kib_per_tunnel ;;
 	fds) values "$1" idle fds_per_tunnel ;;
 	alive) values "$1" idle alive ;;
-	errs) { values "$1" bulk errors; values "$1" rate errors; values "$1" idle errors; } | sum ;;
+	errs) { values "$1" bulk errors; values "$1" rate errors; values "$1" idle errors; } | sum_seen ;;
 	esac
 }
 

@@ -115,3 +115,18 @@ wait_time_wait() {
 	done
 	note "$1: started with $n sockets in TIME_WAIT"
 }
+
+# ---- result lines (the caller sets RESULTS, its JSON-lines file) ----
+
+# values NAME MODE KEY [FILTER]: every value of KEY on NAME's MODE lines.
+values() {
+	grep "\"mode\":\"$2\",\"label\":\"$1\"" "$RESULTS" | grep -- "${4:-}" |
+		sed -n "s/.*\"$3\":\([-0-9.]*\).*/\1/p"
+}
+median() {
+	sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+# sum: the total of the numbers on stdin, 0 for none; sum_seen: nothing for
+# none (a table cell for a peer that did not run stays "-").
+sum() { awk '{ s += $1 } END { print s + 0 }'; }
+sum_seen() { awk '{ s += $1 } END { if (NR) print s }'; }

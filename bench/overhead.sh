@@ -415,15 +415,7 @@ scrape_stop() {
 RESULTS="$WD/results.jsonl"
 : >"$RESULTS"
 
-# values NAME MODE KEY [FILTER]: every value of KEY on NAME's MODE lines.
-values() {
-	grep "\"mode\":\"$2\",\"label\":\"$1\"" "$RESULTS" | grep -- "${4:-}" |
-		sed -n "s/.*\"$3\":\([-0-9.]*\).*/\1/p"
-}
-median() {
-	sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
-}
-sum() { awk '{ s += $1 } END { print s + 0 }'; }
+# values, median, sum: bench/lib.sh
 
 sq_rows() {
 	sqlite3 -cmd '.timeout 5000' "$WD/s.db" "SELECT count(*) FROM sessions" 2>>"$WD/sqlite3.err"
