@@ -1,13 +1,14 @@
 /* Sustained session-store throughput: how many session rows per second the
  * batch writer commits into SQLite and PostgreSQL.
  *
- *   store_bench [-s SECONDS] [-t THREADS] [-d DIR] [-p POSTGRES_URL]
+ *   store_bench [-s SECONDS] [-t THREADS] [-d DIR] [-p POSTGRES_URL] [-b N,N,...]
  *
  * Producer threads submit closed-session records as fast as the writer
  * takes them (a full queue makes a producer back off 100 us: this measures
  * the writer, not the queue). After SECONDS the producers stop and the
  * writer drains; rate = rows committed / time from the first submit to the
- * end of the drain. Runs batch_size 100 and 400 (batch_interval_ms 250) for
+ * end of the drain. Runs each batch_size of -b (default 100,400;
+ * batch_interval_ms 250) for
  * SQLite (a file in DIR, default /tmp) and, when -p or CSOCKS_TEST_PG_URL
  * gives a URL, PostgreSQL (its `sessions` table is dropped first!). Also
  * reports the mean cost of one submit seen by a producer. Bounded: every
@@ -17,6 +18,7 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 
+#include <dirent.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -72,6 +74,45 @@ static void *producer(void *arg)
 	return NULL;
 }
 
+/* CPU time (user + system, in clock ticks) of this process' threads named
+ * csocks-sessdb: the session writer's. */
+static uint64_t writer_ticks(void)
+{
+	uint64_t total = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char path[300], comm[32] = "", stat[1024];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+		if (strncmp(comm, "csocks-sessdb", 13) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+		fclose(f);
+		stat[n] = '\0';
+		/* fields 14 and 15 (utime, stime) follow the ")" that ends comm */
+		const char *p = strrchr(stat, ')');
+		unsigned long long ut = 0, st = 0;
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+		                &st) == 2)
+			total += ut + st;
+	}
+	if (d)
+		closedir(d);
+	return total;
+}
+
 static void drop_pg_table(const char *url)
 {
 	PGconn *c = PQconnectdb(url);
@@ -111,6 +152,12 @@ static int bench(const char *label, enum session_storage storage, const char *ur
 	session_writer_get_stats(w, &s);
 	uint64_t batches_before = s.batches, flush_total = s.flush_total_us,
 	         flush_max = s.flush_max_us;
+	/* the writer thread ends in stop: take its CPU time just before */
+	uint64_t want = atomic_load(&r.submitted);
+	while (session_writer_get_stats(w, &s),
+	       s.written + s.failed < want && time_mono_ms() < t_stop + 60000)
+		usleep(2000);
+	uint64_t ticks = writer_ticks();
 	session_writer_stop(w, 60000);
 	int64_t t1 = time_mono_ms();
 	/* count what actually reached the table */
@@ -125,10 +172,12 @@ static int bench(const char *label, enum session_storage storage, const char *ur
 		        (unsigned long long)atomic_load(&r.submitted), (unsigned long long)written);
 	double secs = (double)(t1 - t0) / 1000.0;
 	uint64_t subs = atomic_load(&r.submitted) + atomic_load(&r.full);
-	printf("%-9s batch=%-4u %8llu rows in %5.2f s = %8.0f rows/s  "
+	double cpu_us = (double)ticks * 1e6 / (double)sysconf(_SC_CLK_TCK);
+	printf("%-9s batch=%-4u %8llu rows in %5.2f s = %8.0f rows/s, writer CPU %.1f us/row  "
 	       "(flush mean %.1f ms, max %.1f ms; drain of %llu queued took %.2f s; "
 	       "submit mean %.0f ns, %llu full-queue refusals)\n",
 	       label, batch, (unsigned long long)written, secs, (double)written / secs,
+	       written ? cpu_us / (double)written : 0.0,
 	       batches_before ? (double)flush_total / (double)batches_before / 1000.0 : 0.0,
 	       (double)flush_max / 1000.0, (unsigned long long)queued_at_end,
 	       (double)(t1 - t_stop) / 1000.0,
@@ -138,11 +187,29 @@ static int bench(const char *label, enum session_storage storage, const char *ur
 	return 0;
 }
 
+/* "100,400" -> {100, 400}; false on anything else. */
+static bool parse_batches(const char *s, uint32_t *out, size_t *n)
+{
+	size_t k = 0;
+	while (*s) {
+		char *end;
+		unsigned long v = strtoul(s, &end, 10);
+		if (end == s || v < 1 || v > 100000 || k == 8 || (*end && *end != ','))
+			return false;
+		out[k++] = (uint32_t)v;
+		s = *end ? end + 1 : end;
+	}
+	*n = k;
+	return k > 0;
+}
+
 int main(int argc, char **argv)
 {
 	int seconds = 5, threads = 2, opt;
 	const char *dir = "/tmp", *pg = getenv("CSOCKS_TEST_PG_URL");
-	while ((opt = getopt(argc, argv, "s:t:d:p:")) != -1) {
+	uint32_t batches[8] = {100, 400};
+	size_t nbatches = 2;
+	while ((opt = getopt(argc, argv, "s:t:d:p:b:")) != -1) {
 		switch (opt) {
 		case 's':
 			seconds = atoi(optarg);
@@ -156,9 +223,17 @@ int main(int argc, char **argv)
 		case 'p':
 			pg = optarg;
 			break;
+		case 'b':
+			if (!parse_batches(optarg, batches, &nbatches)) {
+				fprintf(stderr, "store_bench: -b wants 1 to 8 sizes in 1..100000, "
+				                "comma-separated\n");
+				return 2;
+			}
+			break;
 		default:
 			fprintf(stderr,
-			        "usage: %s [-s SECONDS] [-t THREADS] [-d DIR] [-p PG_URL]\n",
+			        "usage: %s [-s SECONDS] [-t THREADS] [-d DIR] [-p PG_URL] "
+			        "[-b N,N,...]\n",
 			        argv[0]);
 			return 2;
 		}
@@ -168,9 +243,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_setup(LOGL_WARN, LOGF_TEXT);
-	const uint32_t batches[] = {100, 400};
 	int rc = 0;
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < nbatches; i++) {
 		char path[512], url[600];
 		snprintf(path, sizeof(path), "%s/csocks-store-bench-%d.db", dir, (int)getpid());
 		snprintf(url, sizeof(url), "sqlite://%s", path);
@@ -183,7 +257,7 @@ int main(int argc, char **argv)
 		unlink(side);
 	}
 	if (pg && *pg) {
-		for (size_t i = 0; i < 2; i++) {
+		for (size_t i = 0; i < nbatches; i++) {
 			drop_pg_table(pg);
 			rc |= bench("postgres", STORAGE_POSTGRES, pg, batches[i], seconds, threads);
 		}
