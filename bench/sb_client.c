@@ -55,7 +55,8 @@ struct cconn {
 	uint32_t gen; /* bumped per start: stale epoll events are ignored */
 	uint32_t idx; /* slot index */
 	uint64_t t_start;
-	uint64_t done; /* payload bytes moved */
+	uint64_t done;  /* payload bytes moved */
+	uint32_t reads; /* payload reads (sb_recv_pattern's sample counter) */
 	uint16_t off;  /* bytes sent from / received into buf */
 	uint16_t len;  /* bytes to send from buf / expected into buf */
 	uint8_t buf[HBUF];
@@ -151,7 +152,7 @@ static void prepare_greeting(struct sb_worker *w, struct cconn *c)
 
 static void prepare_hdr(struct sb_worker *w, struct cconn *c)
 {
-	sb_hdr_encode(c->buf, w->job.op, w->job.count);
+	sb_hdr_encode(c->buf, w->job.op, w->job.count, w->job.hdr_flags);
 	uint16_t len = SB_HDR_LEN;
 	if (w->job.op == SB_OP_ECHO) {
 		/* The request follows the header in the same segment. */
@@ -291,13 +292,14 @@ static enum step step_hdr_sent(struct sb_worker *w, struct cconn *c)
 static enum step step_down(struct sb_worker *w, struct cconn *c)
 {
 	for (int i = 0; i < CHUNKS_PER_EVENT; i++) {
-		ssize_t n = recv(c->fd, w->rbuf, SB_IO_CHUNK, 0);
+		bool bad = false;
+		ssize_t n = sb_recv_pattern(c->fd, w->rbuf, SB_IO_CHUNK, c->done,
+		                            w->job.hdr_flags & SB_HDR_F_SAMPLE, &c->reads, &bad);
 		if (n < 0)
 			return would_block() ? ST_WAIT : fail(w, c, SB_E_IO);
 		if (n == 0)
 			return c->done == w->job.count ? ST_OK : fail(w, c, SB_E_DATA);
-		if (c->done + (uint64_t)n > w->job.count ||
-		    !sb_pattern_ok(w->rbuf, (size_t)n, c->done))
+		if (c->done + (uint64_t)n > w->job.count || bad)
 			return fail(w, c, SB_E_DATA);
 		c->done += (uint64_t)n;
 	}
@@ -511,6 +513,7 @@ static void conn_start(struct sb_worker *w, struct cconn *c)
 	c->gen++;
 	c->t_start = sb_now_ns();
 	c->done = 0;
+	c->reads = 0;
 	c->err = 0;
 	c->state = C_CONNECT;
 	c->mask = EPOLLOUT;

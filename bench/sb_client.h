@@ -52,6 +52,7 @@ struct sb_job {
 	uint64_t hard_deadline_ns; /* everything still open then fails with TIMEOUT */
 	uint64_t conn_timeout_ns;  /* per connection budget; 0 = none */
 	int window;                /* connections in progress at once; 0 = all slots */
+	uint8_t hdr_flags;         /* SB_HDR_F_*: SAMPLE = check a sample of the payload */
 };
 
 struct sb_stats {

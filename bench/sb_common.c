@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,20 +29,23 @@ uint64_t sb_u64_get(const uint8_t *p)
 	return v;
 }
 
-void sb_hdr_encode(uint8_t out[SB_HDR_LEN], enum sb_op op, uint64_t count)
+void sb_hdr_encode(uint8_t out[SB_HDR_LEN], enum sb_op op, uint64_t count, uint8_t flags)
 {
 	memcpy(out, "SBT1", 4);
 	out[4] = (uint8_t)op;
-	out[5] = out[6] = out[7] = 0;
+	out[5] = flags;
+	out[6] = out[7] = 0;
 	sb_u64_put(out + 8, count);
 }
 
-int sb_hdr_decode(const uint8_t in[SB_HDR_LEN], enum sb_op *op, uint64_t *count)
+int sb_hdr_decode(const uint8_t in[SB_HDR_LEN], enum sb_op *op, uint64_t *count, uint8_t *flags)
 {
 	*op = 0;
 	*count = 0;
-	if (memcmp(in, "SBT1", 4) != 0 || in[5] || in[6] || in[7])
+	*flags = 0;
+	if (memcmp(in, "SBT1", 4) != 0 || (in[5] & ~SB_HDR_F_SAMPLE) || in[6] || in[7])
 		return -1;
+	*flags = in[5];
 	switch (in[4]) {
 	case SB_OP_DOWNLOAD:
 	case SB_OP_UPLOAD:
@@ -70,6 +74,21 @@ const uint8_t *sb_pattern_at(uint64_t off)
 bool sb_pattern_ok(const uint8_t *buf, size_t len, uint64_t off)
 {
 	return len <= SB_IO_CHUNK && memcmp(buf, sb_pattern_at(off), len) == 0;
+}
+
+ssize_t sb_recv_pattern(int fd, uint8_t *buf, size_t want, uint64_t off, bool sample,
+                        uint32_t *reads, bool *bad)
+{
+	/* counted per read that returned data: a checked turn that hits
+	 * EAGAIN stays the checked turn */
+	bool check = !sample || *reads % SB_SAMPLE_EVERY == 0;
+	ssize_t n = recv(fd, buf, want, check ? 0 : MSG_TRUNC);
+	if (n <= 0)
+		return n;
+	(*reads)++;
+	if (check && !sb_pattern_ok(buf, (size_t)n, off))
+		*bad = true;
+	return n;
 }
 
 uint64_t sb_now_ns(void)

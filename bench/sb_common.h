@@ -15,7 +15,8 @@
 /* Target header, sent by the client as the first bytes of every tunnel:
  *   0..3  magic "SBT1"
  *   4     op (enum sb_op)
- *   5..7  zero
+ *   5     flags (SB_HDR_F_*)
+ *   6..7  zero
  *   8..15 count, big-endian (bytes to download / upload / echo; unused for hold)
  */
 #define SB_HDR_LEN 16
@@ -27,6 +28,10 @@ enum sb_op {
 	SB_OP_HOLD = 'H',     /* target sends one byte 'K', then waits for EOF */
 };
 
+/* The receiver of the payload (target for UPLOAD, client for DOWNLOAD)
+ * checks a sample of it rather than every byte: see sb_recv_pattern. */
+#define SB_HDR_F_SAMPLE 0x01
+
 /* Upload result: count received (u64 big-endian) + status byte. */
 #define SB_RESULT_LEN 9
 enum sb_result_status {
@@ -35,9 +40,10 @@ enum sb_result_status {
 	SB_RES_TOO_FEW = 3,     /* EOF before <count> bytes */
 };
 
-void sb_hdr_encode(uint8_t out[SB_HDR_LEN], enum sb_op op, uint64_t count);
-/* Returns 0 and fills op/count, or -1 on a bad magic, op or padding. */
-int sb_hdr_decode(const uint8_t in[SB_HDR_LEN], enum sb_op *op, uint64_t *count);
+void sb_hdr_encode(uint8_t out[SB_HDR_LEN], enum sb_op op, uint64_t count, uint8_t flags);
+/* Returns 0 and fills op/count/flags, or -1 on a bad magic, op, flag or
+ * padding. */
+int sb_hdr_decode(const uint8_t in[SB_HDR_LEN], enum sb_op *op, uint64_t *count, uint8_t *flags);
 void sb_u64_put(uint8_t *p, uint64_t v);
 uint64_t sb_u64_get(const uint8_t *p);
 
@@ -52,6 +58,17 @@ void sb_pattern_init(void);
 const uint8_t *sb_pattern_at(uint64_t off);
 /* True when buf[0..len) (len <= SB_IO_CHUNK) is the pattern at offset off. */
 bool sb_pattern_ok(const uint8_t *buf, size_t len, uint64_t off);
+
+/* One recv() of at most want (<= SB_IO_CHUNK) bytes of the pattern stream,
+ * at stream offset off. Without sample every byte is copied into buf and
+ * checked. With sample only every SB_SAMPLE_EVERY-th read (counted in
+ * *reads, the first included) is; the others pass MSG_TRUNC, with which
+ * Linux TCP drops the bytes without copying them to user space, so the
+ * receiver's copy and check stop taking CPU from what is measured.
+ * Returns recv()'s result; sets *bad when a checked read did not match. */
+#define SB_SAMPLE_EVERY 8
+ssize_t sb_recv_pattern(int fd, uint8_t *buf, size_t want, uint64_t off, bool sample,
+                        uint32_t *reads, bool *bad);
 
 uint64_t sb_now_ns(void); /* CLOCK_MONOTONIC */
 

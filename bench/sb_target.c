@@ -42,6 +42,8 @@ struct tconn {
 	uint32_t mask;  /* current epoll interest */
 	uint64_t count;
 	uint64_t done;
+	uint8_t flags;  /* SB_HDR_F_* from the header */
+	uint32_t reads; /* payload reads (sb_recv_pattern's sample counter) */
 	uint8_t hdr[SB_HDR_LEN];
 	unsigned hgot;
 	uint8_t out[SB_RESULT_LEN];
@@ -113,7 +115,7 @@ static enum tstate step_hdr(struct tloop *l, struct tconn *c)
 	if (c->hgot < SB_HDR_LEN)
 		return T_HDR;
 	enum sb_op op;
-	if (sb_hdr_decode(c->hdr, &op, &c->count) != 0) {
+	if (sb_hdr_decode(c->hdr, &op, &c->count, &c->flags) != 0) {
 		__atomic_fetch_add(&l->errors, 1, __ATOMIC_RELAXED);
 		return T_CLOSE;
 	}
@@ -168,12 +170,14 @@ static enum tstate step_recv(struct tloop *l, struct tconn *c)
 	for (int i = 0; i < CHUNKS_PER_EVENT && c->done < c->count; i++) {
 		uint64_t left = c->count - c->done;
 		size_t want = left < SB_IO_CHUNK ? (size_t)left : SB_IO_CHUNK;
-		ssize_t r = recv(c->fd, l->rbuf, want, 0);
+		bool bad = false;
+		ssize_t r = sb_recv_pattern(c->fd, l->rbuf, want, c->done,
+		                            c->flags & SB_HDR_F_SAMPLE, &c->reads, &bad);
 		if (r < 0)
 			return would_block() ? T_RECV : T_CLOSE;
 		if (r == 0)
 			return upload_result(l, c);
-		if (c->status == SB_RES_OK && !sb_pattern_ok(l->rbuf, (size_t)r, c->done))
+		if (bad && c->status == SB_RES_OK)
 			c->status = SB_RES_BAD_PATTERN;
 		c->done += (uint64_t)r;
 	}

@@ -34,6 +34,7 @@ struct opts {
 	enum mode mode;
 	bool direct;
 	bool json;
+	bool sample; /* --sample: the receiver checks a sample of the payload */
 	const char *proxy;
 	const char *user;
 	const char *pass;
@@ -71,6 +72,10 @@ static void usage(FILE *f)
 	      "  --count N           rate: stop after N connections\n"
 	      "  -t N                client threads (1)\n"
 	      "  --dir down|up|both  bulk direction (both)\n"
+	      "  --sample            bulk: the receiving side (client for down, target for\n"
+	      "                      up) copies and checks every 8th read and drops the\n"
+	      "                      rest in the kernel (MSG_TRUNC), so that its own copy\n"
+	      "                      takes less of the CPUs; default: check every byte\n"
 	      "  --pid PID           idle: proxy pid; RSS/Pss/fds summed over it and its children;\n"
 	      "                      bulk: its (and its children's) CPU seconds per GB relayed\n"
 	      "  --timeout SECONDS   rate, idle: per-connection budget (10)\n"
@@ -130,7 +135,7 @@ static int parse_double(const char *s, double *out)
 enum {
 	OPT_PROXY = 256, OPT_DIRECT, OPT_USER, OPT_PASS, OPT_TARGET, OPT_COUNT, OPT_DIR,
 	OPT_PID, OPT_TIMEOUT, OPT_SETTLE, OPT_WINDOW, OPT_TTHREADS, OPT_LABEL, OPT_JSON,
-	OPT_PORT, OPT_BIND, OPT_SOURCE, OPT_HELP,
+	OPT_PORT, OPT_BIND, OPT_SOURCE, OPT_SAMPLE, OPT_HELP,
 };
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -144,7 +149,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"window", 1, 0, OPT_WINDOW},   {"target-threads", 1, 0, OPT_TTHREADS},
 		{"label", 1, 0, OPT_LABEL},     {"json", 0, 0, OPT_JSON},
 		{"port", 1, 0, OPT_PORT},       {"bind", 1, 0, OPT_BIND},
-		{"source", 1, 0, OPT_SOURCE},   {"help", 0, 0, OPT_HELP},
+		{"source", 1, 0, OPT_SOURCE},   {"sample", 0, 0, OPT_SAMPLE},
+		{"help", 0, 0, OPT_HELP},
 		{0, 0, 0, 0},
 	};
 	if (argc < 2) {
@@ -179,6 +185,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_TARGET: o->target = a; break;
 		case OPT_LABEL: o->label = a; break;
 		case OPT_JSON: o->json = true; break;
+		case OPT_SAMPLE: o->sample = true; break;
 		case OPT_BIND: o->bind = a; break;
 		case OPT_SOURCE: o->source = a; break;
 		case OPT_DIR:
@@ -475,6 +482,7 @@ static int mode_bulk(const struct opts *o, const struct sb_client_cfg *cfg)
 			.nconns = o->conns,
 			.stop_starts_ns = UINT64_MAX,
 			.hard_deadline_ns = sb_now_ns() + (uint64_t)(o->duration * 1e9),
+			.hdr_flags = o->sample ? SB_HDR_F_SAMPLE : 0,
 		};
 		struct sb_proc_stat cpu0 = {.cpu_only = true}, cpu1 = {.cpu_only = true};
 		bool have_cpu = o->pid > 0 && sb_proc_stat_read(o->pid, &cpu0) == 0;
@@ -505,6 +513,7 @@ static int mode_bulk(const struct opts *o, const struct sb_client_cfg *cfg)
 		out_add(&w, "ok", "%llu", (unsigned long long)r.total.ok);
 		out_errors(&w, &r.total);
 		out_add(&w, "verified", "%s", verified ? "true" : "false");
+		out_add(&w, "checked", "%s", o->sample ? "sample" : "all");
 		out_end(&w);
 		if (!verified)
 			rc = 1;
