@@ -75,7 +75,7 @@ unit build-asan asan -Dasan=true
 # and definite leaks fail the run). PAM and the stores are covered by ASan.
 MESON_TEST_ARGS=(--wrapper "valgrind --error-exitcode=1 --leak-check=full
 	--errors-for-leak-kinds=definite -q" --timeout-multiplier 4
-	log config session protocol acl timer relay udp api toml server)
+	log config session protocol acl timer relay udp api toml server qos)
 unit build valgrind
 MESON_TEST_ARGS=()
 integration "$root/build/csocks" normal

@@ -641,8 +641,8 @@ static void warn_unsupported(const struct csocks_config *cfg, struct config_diag
 		const char *what;
 	} feats[] = {
 		{ "qos.enabled", offsetof(struct csocks_config, qos.enabled),
-		  "bandwidth shaping and per-user connection limits are not implemented yet; "
-		  "only server.max_connections is enforced" },
+		  "bandwidth shaping ([qos.htb]) is not implemented yet; "
+		  "[qos.connection_limits] is enforced" },
 		{ "server.pool.enabled", offsetof(struct csocks_config, server.pool.enabled),
 		  "the upstream connection pool is not implemented yet; every CONNECT dials" },
 		{ "telemetry.enabled", offsetof(struct csocks_config, telemetry.enabled),

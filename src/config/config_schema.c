@@ -204,7 +204,8 @@ const struct cfg_field cfg_schema[] = {
 	    "... for this long"),
 
 	SECTION("qos", "Bandwidth shaping and connection limits"),
-	BOOL("qos.enabled", qos.enabled, "false", "Enable QoS"),
+	BOOL("qos.enabled", qos.enabled, "false",
+	     "Enforce [qos.connection_limits] (shaping: not yet)"),
 	STR("qos.algorithm", qos.algorithm, "\"htb\"", "Only \"htb\""),
 	SECTION("qos.htb", "Hierarchical token buckets"),
 	U64("qos.htb.global_bandwidth_bytes_per_sec", qos.htb.global_bandwidth_bytes_per_sec, 0,

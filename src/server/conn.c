@@ -522,9 +522,9 @@ static enum step conn_ph_udp(struct conn *c)
 	if (!c->udp) {
 		union cs_sockaddr bnd;
 		c->action = "opening udp association";
-		c->info.status = CONN_ST_ACTIVE;
-		c->flags |= CONN_F_OPENED;
-		c->session = conn_event_open(c->w->sh->ctx, cfg_of(c), &c->info);
+		enum step st = conn_admit(c);
+		if (st != STEP_NEXT)
+			return st;
 		int err = udp_assoc_start(c, &bnd);
 		if (err) {
 			log_debug("conn %llu: udp: %s", (unsigned long long)c->info.id,
@@ -851,6 +851,7 @@ void conn_finish(struct conn *c)
 	} else if (ci->status == CONN_ST_REJECTED) {
 		conn_event_rejected(w->sh->ctx, w->sh->cfg, ci);
 	}
+	conn_admit_release(c);
 	if (ci->cmd == 0)
 		stats_add(&w->stats.handshake_failures, 1);
 	if (w->sh->cfg->logging.access_log)

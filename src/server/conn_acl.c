@@ -13,6 +13,7 @@
 #include "api/metrics.h"
 #include "config/config.h"
 #include "server/conn_events.h"
+#include "server/connlimit.h"
 #include "server/server.h"
 #include "server/udp.h"
 #include "util/log.h"
@@ -25,7 +26,7 @@
 static void acl_request_init(const struct conn *c, struct acl_request *rq)
 {
 	memset(rq, 0, sizeof(*rq));
-	rq->user = c->info.user && *c->info.user ? c->info.user : cfg_of(c)->acl.anonymous_user;
+	rq->user = conn_user_name(cfg_of(c), &c->info);
 	if (c->groups) { /* resolved at login (NSS) */
 		rq->groups = c->groups->names;
 		rq->n_groups = c->groups->n;
@@ -128,11 +129,43 @@ enum step conn_ph_acl_addr(struct conn *c)
 		if (st != STEP_NEXT)
 			return st;
 	}
+	enum step st = conn_admit(c);
+	if (st != STEP_NEXT)
+		return st;
+	c->phase = c->info.cmd == SOCKS5_CMD_BIND ? CONN_PH_BIND : CONN_PH_CONNECT;
+	return STEP_NEXT;
+}
+
+/* ---- Connection limits ([qos.connection_limits]) ------------------------ */
+
+enum step conn_admit(struct conn *c)
+{
+	struct connlimit *lim = c->w->sh->limits;
+	if (lim) {
+		const char *user = conn_user_name(cfg_of(c), &c->info);
+		enum connlimit_result r = connlimit_acquire(lim, user);
+		if (r != CONNLIMIT_OK) {
+			const char *why = r == CONNLIMIT_USER ? "per-user connection limit reached"
+			                                      : "global connection limit reached";
+			log_debug("conn %llu: %s: %s", (unsigned long long)c->info.id, user, why);
+			c->info.status = CONN_ST_REJECTED;
+			c->info.reject = CONN_REJ_LIMIT;
+			return conn_fail(c, SOCKS5_REP_NOT_ALLOWED, why);
+		}
+		c->flags |= CONN_F_LIMIT;
+	}
 	c->info.status = CONN_ST_ACTIVE;
 	c->flags |= CONN_F_OPENED;
 	c->session = conn_event_open(c->w->sh->ctx, cfg_of(c), &c->info);
-	c->phase = c->info.cmd == SOCKS5_CMD_BIND ? CONN_PH_BIND : CONN_PH_CONNECT;
 	return STEP_NEXT;
+}
+
+void conn_admit_release(struct conn *c)
+{
+	if (!(c->flags & CONN_F_LIMIT))
+		return;
+	connlimit_release(c->w->sh->limits, conn_user_name(cfg_of(c), &c->info));
+	c->flags &= (uint8_t)~CONN_F_LIMIT;
 }
 
 void conn_acl_recheck(struct conn *c)

@@ -10,7 +10,7 @@
 
 /* Sessions of unauthenticated clients carry the ACL's anonymous name, as in
  * RustSocks, so history and per-user metrics group them. */
-static const char *session_user(const struct csocks_config *cfg, const struct conn_info *ci)
+const char *conn_user_name(const struct csocks_config *cfg, const struct conn_info *ci)
 {
 	if (ci->user && *ci->user)
 		return ci->user;
@@ -28,7 +28,7 @@ static void open_info(const struct csocks_config *cfg, const struct conn_info *c
 	socks_addr_host_str(&ci->dest, dest, dest_size);
 	*o = (struct session_open){
 		.conn_id = ci->id,
-		.user = session_user(cfg, ci),
+		.user = conn_user_name(cfg, ci),
 		.client = &ci->client.sa,
 		.dest = dest,
 		.dest_port = ci->dest.port,
@@ -41,7 +41,7 @@ static void open_info(const struct csocks_config *cfg, const struct conn_info *c
 struct session_live *conn_event_open(const struct server_ctx *ctx,
 				     const struct csocks_config *cfg, const struct conn_info *ci)
 {
-	metrics_session_opened(session_user(cfg, ci));
+	metrics_session_opened(conn_user_name(cfg, ci));
 	if (!ctx->sessions)
 		return NULL;
 	char dest[SOCKS_ADDR_STR_MAX];
@@ -61,7 +61,7 @@ void conn_event_close(const struct server_ctx *ctx, const struct csocks_config *
 		      struct session_live *s, const struct conn_info *ci)
 {
 	double secs = (double)(ci->end_ms - ci->start_ms) / 1000.0;
-	metrics_session_closed(session_user(cfg, ci), secs, ci->bytes_up, ci->bytes_down);
+	metrics_session_closed(conn_user_name(cfg, ci), secs, ci->bytes_up, ci->bytes_down);
 	if (!s)
 		return;
 	enum session_status st = ci->status == CONN_ST_CLOSED ? SESSION_CLOSED : SESSION_FAILED;
@@ -85,7 +85,7 @@ static enum metrics_reject reject_kind(uint8_t r)
 void conn_event_rejected(const struct server_ctx *ctx, const struct csocks_config *cfg,
 			 const struct conn_info *ci)
 {
-	metrics_rejected(session_user(cfg, ci), reject_kind(ci->reject));
+	metrics_rejected(conn_user_name(cfg, ci), reject_kind(ci->reject));
 	if (!ctx->sessions)
 		return;
 	char dest[SOCKS_ADDR_STR_MAX];

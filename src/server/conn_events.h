@@ -13,6 +13,11 @@ struct server_ctx;
 struct csocks_config;
 struct session_live;
 
+/* The name a connection counts under in sessions, metrics, the ACL and
+ * the connection limits: its authenticated user, else the ACL's anonymous
+ * name (as RustSocks), else "anonymous". Valid while ci and cfg are. */
+const char *conn_user_name(const struct csocks_config *cfg, const struct conn_info *ci);
+
 /* A request was accepted for service (after the ACL checks, before
  * connecting): a session starts. status is CONN_ST_ACTIVE. Returns the
  * session handle to pass to the calls below (NULL when sessions are off). */

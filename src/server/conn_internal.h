@@ -20,6 +20,7 @@
 #define CONN_F_CONNECTING 0x08 /* CONNECT phase started its attempts */
 #define CONN_F_SOCKS4     0x10 /* a SOCKS4 request: replies are SOCKS4's */
 #define CONN_F_PROXY_HDR  0x20 /* the PROXY protocol header has been read */
+#define CONN_F_LIMIT      0x40 /* holds a connection-limit slot (connlimit.h) */
 
 enum step { STEP_NEXT, STEP_WAIT, STEP_DONE };
 
@@ -55,6 +56,12 @@ enum step conn_hs_recv_failed(struct conn *c, ssize_t n);
 void conn_consume(struct conn *c, size_t n);
 void conn_queue(struct conn *c, const uint8_t *p, size_t n);
 int conn_flush(struct conn *c);
+/* The request passed authentication and the ACL: take a connection-limit
+ * slot when [qos] limits are on (refused: reply 0x02, a rejected session)
+ * and open the session (conn_acl.c). STEP_NEXT when admitted. */
+enum step conn_admit(struct conn *c);
+/* Give back the slot conn_admit took, if any (conn_finish). */
+void conn_admit_release(struct conn *c);
 /* The one exit (conn.c). */
 void conn_finish(struct conn *c);
 

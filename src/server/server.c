@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "protocol/sockaddr.h"
 #include "server/conn.h"
+#include "server/connlimit.h"
 #include "server/pidfile.h"
 #include "server/worker.h"
 #include "util/log.h"
@@ -90,6 +91,13 @@ static void collect_server(struct prom_writer *w, void *arg)
 		     undersized);
 	prom_counter(w, "csocks_accept_errors_total", "accept() failures (EMFILE, ENFILE, ...)",
 		     st.accept_errors);
+	if (s->sh.limits) {
+		prom_gauge(w, "csocks_qos_limited_connections",
+			   "Connections holding a [qos.connection_limits] slot",
+			   (double)connlimit_global_count(s->sh.limits));
+		prom_gauge(w, "csocks_qos_limited_users", "Users holding at least one such slot",
+			   (double)connlimit_users(s->sh.limits));
+	}
 }
 
 static uint64_t raise_nofile(void)
@@ -152,6 +160,7 @@ static void server_teardown(struct server *s)
 	free(s->workers);
 	auth_manager_free(s->own_auth);
 	free(s->sh.dns_servers);
+	connlimit_free(s->sh.limits);
 	if (s->pid_written)
 		pidfile_remove(s->cfg->server.pid_file);
 }
@@ -219,6 +228,9 @@ static int server_setup(struct server *s, int *sigfd)
 	s->sh.cfg = cfg;
 	s->sh.active_total = &s->active_total;
 	s->sh.max_connections = cfg->server.max_connections;
+	if (cfg->qos.enabled)
+		s->sh.limits = connlimit_new(cfg->qos.connection_limits.max_connections_per_user,
+					     cfg->qos.connection_limits.max_connections_global);
 	s->sh.dns_servers = dns_servers_csv(cfg);
 	/* Pipes may use a quarter of the fd budget (each pipe is two fds);
 	 * past that, tunnels copy through buffers instead. */

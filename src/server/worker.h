@@ -33,6 +33,7 @@ struct worker_shared {
 	struct auth_manager *auth;    /* both auth tiers (auth/auth.h); never NULL */
 	uint64_t *active_total;	      /* open connections in the process (atomic) */
 	uint32_t max_connections;     /* 0 = no limit */
+	struct connlimit *limits;     /* [qos.connection_limits]; NULL when QoS is off */
 	char *dns_servers;            /* c-ares CSV, NULL = /etc/resolv.conf */
 	uint32_t max_pipes_per_worker;
 };

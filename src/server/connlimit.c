@@ -1,0 +1,202 @@
+/* Connection limits: see connlimit.h.
+ *
+ * STRIPES independent stripes, each a mutex and a chained hash table of
+ * (user, slots held). An entry exists only while its user holds a slot,
+ * so memory follows the users connected now, not every user ever seen.
+ * The global count is one atomic, raised with a compare-and-swap so it
+ * never passes the limit even for a moment. */
+#include "server/connlimit.h"
+
+#include "util/strutil.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STRIPES     64
+#define MIN_BUCKETS 8
+#define MAX_LOAD    2 /* entries per bucket before the table doubles */
+
+struct entry {
+	struct entry *next;
+	uint64_t hash;
+	uint32_t slots;
+	char user[]; /* NUL-terminated */
+};
+
+struct stripe {
+	pthread_mutex_t mu;
+	struct entry **buckets;
+	size_t nbuckets, n;
+} __attribute__((aligned(64)));
+
+struct connlimit {
+	uint32_t max_user, max_global;
+	_Atomic uint64_t global;
+	_Atomic uint64_t users;
+	struct stripe stripes[STRIPES];
+};
+
+/* FNV-1a: users are short names; the low bits pick the stripe, the next
+ * ones the bucket. */
+static uint64_t hash_user(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static struct stripe *stripe_of(struct connlimit *l, uint64_t h)
+{
+	return &l->stripes[h % STRIPES];
+}
+
+static size_t bucket_of(const struct stripe *st, uint64_t h)
+{
+	return (size_t)(h / STRIPES) & (st->nbuckets - 1);
+}
+
+/* With st->mu held: the entry's link in its bucket chain, or where to add. */
+static struct entry **find(struct stripe *st, uint64_t h, const char *user)
+{
+	struct entry **p = &st->buckets[bucket_of(st, h)];
+	while (*p && ((*p)->hash != h || strcmp((*p)->user, user) != 0))
+		p = &(*p)->next;
+	return p;
+}
+
+static void grow(struct stripe *st)
+{
+	size_t old_n = st->nbuckets;
+	struct entry **old = st->buckets;
+	st->nbuckets = old_n * 2;
+	st->buckets = xcalloc(st->nbuckets, sizeof(*st->buckets));
+	for (size_t i = 0; i < old_n; i++) {
+		for (struct entry *e = old[i], *next; e; e = next) {
+			next = e->next;
+			size_t b = bucket_of(st, e->hash);
+			e->next = st->buckets[b];
+			st->buckets[b] = e;
+		}
+	}
+	free(old);
+}
+
+struct connlimit *connlimit_new(uint32_t max_per_user, uint32_t max_global)
+{
+	struct connlimit *l = xcalloc(1, sizeof(*l));
+	l->max_user = max_per_user;
+	l->max_global = max_global;
+	for (int i = 0; i < STRIPES; i++) {
+		pthread_mutex_init(&l->stripes[i].mu, NULL);
+		l->stripes[i].nbuckets = MIN_BUCKETS;
+		l->stripes[i].buckets = xcalloc(MIN_BUCKETS, sizeof(struct entry *));
+	}
+	return l;
+}
+
+void connlimit_free(struct connlimit *l)
+{
+	if (!l)
+		return;
+	for (int i = 0; i < STRIPES; i++) {
+		struct stripe *st = &l->stripes[i];
+		for (size_t b = 0; b < st->nbuckets; b++) {
+			for (struct entry *e = st->buckets[b], *next; e; e = next) {
+				next = e->next;
+				free(e);
+			}
+		}
+		free(st->buckets);
+		pthread_mutex_destroy(&st->mu);
+	}
+	free(l);
+}
+
+static bool global_take(struct connlimit *l)
+{
+	uint64_t cur = atomic_load_explicit(&l->global, memory_order_relaxed);
+	do {
+		if (l->max_global && cur >= l->max_global)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &l->global, &cur, cur + 1, memory_order_relaxed, memory_order_relaxed));
+	return true;
+}
+
+enum connlimit_result connlimit_acquire(struct connlimit *l, const char *user)
+{
+	if (!global_take(l))
+		return CONNLIMIT_GLOBAL;
+	uint64_t h = hash_user(user);
+	struct stripe *st = stripe_of(l, h);
+	pthread_mutex_lock(&st->mu);
+	struct entry **p = find(st, h, user);
+	if (*p && l->max_user && (*p)->slots >= l->max_user) {
+		pthread_mutex_unlock(&st->mu);
+		atomic_fetch_sub_explicit(&l->global, 1, memory_order_relaxed);
+		return CONNLIMIT_USER;
+	}
+	if (*p) {
+		(*p)->slots++;
+	} else {
+		size_t len = strlen(user) + 1;
+		struct entry *e = xmalloc(sizeof(*e) + len);
+		e->next = NULL;
+		e->hash = h;
+		e->slots = 1;
+		memcpy(e->user, user, len);
+		*p = e;
+		atomic_fetch_add_explicit(&l->users, 1, memory_order_relaxed);
+		if (++st->n > st->nbuckets * MAX_LOAD)
+			grow(st);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return CONNLIMIT_OK;
+}
+
+void connlimit_release(struct connlimit *l, const char *user)
+{
+	uint64_t h = hash_user(user);
+	struct stripe *st = stripe_of(l, h);
+	pthread_mutex_lock(&st->mu);
+	struct entry **p = find(st, h, user);
+	struct entry *gone = NULL;
+	if (*p && --(*p)->slots == 0) {
+		gone = *p;
+		*p = gone->next;
+		st->n--;
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (gone) {
+		free(gone);
+		atomic_fetch_sub_explicit(&l->users, 1, memory_order_relaxed);
+	}
+	atomic_fetch_sub_explicit(&l->global, 1, memory_order_relaxed);
+}
+
+uint32_t connlimit_user_count(struct connlimit *l, const char *user)
+{
+	uint64_t h = hash_user(user);
+	struct stripe *st = stripe_of(l, h);
+	pthread_mutex_lock(&st->mu);
+	struct entry **p = find(st, h, user);
+	uint32_t n = *p ? (*p)->slots : 0;
+	pthread_mutex_unlock(&st->mu);
+	return n;
+}
+
+uint64_t connlimit_global_count(const struct connlimit *l)
+{
+	return atomic_load_explicit(&l->global, memory_order_relaxed);
+}
+
+uint64_t connlimit_users(struct connlimit *l)
+{
+	return atomic_load_explicit(&l->users, memory_order_relaxed);
+}

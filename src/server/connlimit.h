@@ -1,0 +1,39 @@
+/* Connection limits ([qos.connection_limits], SPEC section 6): how many
+ * sessions one user, and all users together, may hold at once.
+ *
+ * A slot is taken once a request has passed authentication and the ACL,
+ * just before its session opens, and given back when the connection ends.
+ * Check and increment are one step under a lock, so two workers racing
+ * for a user's last slot cannot both get it. Users hash onto independent
+ * stripes (a lock and a table each): workers serving different users
+ * rarely meet on a lock, and this is the connection set-up path only,
+ * never the relay.
+ */
+#ifndef CSOCKS_SERVER_CONNLIMIT_H
+#define CSOCKS_SERVER_CONNLIMIT_H
+
+#include <stdint.h>
+
+struct connlimit;
+
+enum connlimit_result {
+	CONNLIMIT_OK,     /* a slot was taken: call connlimit_release later */
+	CONNLIMIT_USER,   /* the user holds max_per_user slots already */
+	CONNLIMIT_GLOBAL, /* all users together hold max_global */
+};
+
+/* 0 = no limit for either. Never NULL. */
+struct connlimit *connlimit_new(uint32_t max_per_user, uint32_t max_global);
+void connlimit_free(struct connlimit *l);
+
+enum connlimit_result connlimit_acquire(struct connlimit *l, const char *user);
+/* Gives back a slot connlimit_acquire returned OK for, with the same user. */
+void connlimit_release(struct connlimit *l, const char *user);
+
+/* Slots held right now (any thread; for the API, metrics and tests). */
+uint32_t connlimit_user_count(struct connlimit *l, const char *user);
+uint64_t connlimit_global_count(const struct connlimit *l);
+/* Users holding at least one slot. */
+uint64_t connlimit_users(struct connlimit *l);
+
+#endif

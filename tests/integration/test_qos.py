@@ -1,0 +1,160 @@
+"""[qos.connection_limits] (SPEC section 6): per-user and global caps on
+simultaneous sessions, enforced when [qos] is enabled. Over a limit the
+client gets reply 0x02 and the request is a rejected session; a slot comes
+back when its connection ends, however it ends.
+"""
+import json
+import time
+import urllib.request
+
+import pytest
+
+from conftest import Socks5, SocksError, free_port
+from test_udp import Assoc
+
+USERS = [{"username": "alice", "password": "alice-pw"},
+         {"username": "bob", "password": "bob-pw"}]
+
+
+def qos_cfg(per_user, global_, enabled=True, userpass=True):
+    cfg = {
+        "qos": {"enabled": enabled,
+                "connection_limits": {"max_connections_per_user": per_user,
+                                      "max_connections_global": global_}},
+        "sessions": {"enabled": True, "storage": "memory", "stats_api_enabled": True},
+        "metrics": {"enabled": True},
+    }
+    if userpass:
+        cfg["auth"] = {"socks_method": "userpass", "users": USERS}
+    return cfg
+
+
+def api(p, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{p.api_port}{path}", timeout=5) as r:
+        body = r.read().decode()
+    return body if path == "/metrics" else json.loads(body)
+
+
+def metric(p, series):
+    for line in api(p, "/metrics").splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def tunnel(p, port, user=None):
+    c = Socks5(p.port)
+    try:
+        c.connect("127.0.0.1", port, user, f"{user}-pw" if user else None)
+    except Exception:
+        c.close()
+        raise
+    return c
+
+
+def refused(p, port, user=None):
+    with pytest.raises(SocksError) as e:
+        tunnel(p, port, user)
+    return e.value.rep
+
+
+def eventually(fn, timeout=5.0):
+    """fn() until it returns without raising (the server notices a close
+    on its own schedule); the last error if it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except (AssertionError, SocksError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def until(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_per_user_limit(start_csocks, echo_server):
+    p = start_csocks(qos_cfg(per_user=2, global_=0))
+    a1, a2 = tunnel(p, echo_server.port, "alice"), tunnel(p, echo_server.port, "alice")
+    assert refused(p, echo_server.port, "alice") == 0x02
+    b1 = tunnel(p, echo_server.port, "bob")  # another user is not affected
+    # the admitted tunnels work
+    a1.send(b"ping")
+    assert a1.recv_exact(4) == b"ping"
+    assert metric(p, "csocks_qos_limited_connections") == 3
+    assert metric(p, "csocks_qos_limited_users") == 2
+    assert metric(p, 'csocks_sessions_rejected_by_reason_total{reason="limit"}') == 1
+    # a slot comes back when its tunnel closes
+    a1.close()
+    a3 = eventually(lambda: tunnel(p, echo_server.port, "alice"))
+    assert refused(p, echo_server.port, "alice") == 0x02
+    hist = api(p, "/api/sessions/history?user=alice&status=failed")
+    reasons = [s["close_reason"] for s in hist["data"]]
+    assert reasons.count("per-user connection limit reached") == 2, hist
+    for c in (a2, a3, b1):
+        c.close()
+    assert until(lambda: metric(p, "csocks_qos_limited_connections") == 0)
+    assert metric(p, "csocks_qos_limited_users") == 0
+    p.stop()
+
+
+def test_global_limit_counts_anonymous_clients(start_csocks, echo_server):
+    p = start_csocks(qos_cfg(per_user=0, global_=3, userpass=False))
+    held = [tunnel(p, echo_server.port) for _ in range(3)]
+    assert refused(p, echo_server.port) == 0x02
+    hist = api(p, "/api/sessions/history?status=failed")
+    assert [s["close_reason"] for s in hist["data"]] == ["global connection limit reached"]
+    assert hist["data"][0]["user"] == "anonymous"
+    for c in held:
+        c.close()
+    # all three slots come back
+    again = eventually(lambda: [tunnel(p, echo_server.port) for _ in range(3)])
+    for c in again:
+        c.close()
+    p.stop()
+
+
+def test_failed_connect_gives_its_slot_back(start_csocks, echo_server):
+    p = start_csocks(qos_cfg(per_user=1, global_=0))
+    closed_port = free_port()
+    for _ in range(3):  # each refused CONNECT held the one slot for a moment
+        assert refused(p, closed_port, "alice") == 0x05
+    c = eventually(lambda: tunnel(p, echo_server.port, "alice"))
+    c.close()
+    p.stop()
+
+
+def test_udp_association_holds_a_slot(start_csocks, echo_server):
+    p = start_csocks(qos_cfg(per_user=1, global_=0, userpass=False))
+    a = Assoc(p.port)
+    assert a.rep == 0
+    assert refused(p, echo_server.port) == 0x02
+    a.ctl.close()
+    a.udp.close()
+    eventually(lambda: tunnel(p, echo_server.port)).close()
+    p.stop()
+
+
+def test_limits_need_qos_enabled(start_csocks, echo_server):
+    """As in RustSocks, [qos.connection_limits] applies only with
+    qos.enabled = true; otherwise it is configuration at rest."""
+    p = start_csocks(qos_cfg(per_user=1, global_=1, enabled=False))
+    held = [tunnel(p, echo_server.port, "alice") for _ in range(3)]
+    assert metric(p, "csocks_qos_limited_connections") is None
+    for c in held:
+        c.close()
+    p.stop()
+
+
+def test_qos_warning_names_only_shaping(start_csocks):
+    p = start_csocks(qos_cfg(per_user=5, global_=10))
+    p.wait_log("qos.enabled: bandwidth shaping ([qos.htb]) is not implemented yet; "
+               "[qos.connection_limits] is enforced")
+    p.stop()
