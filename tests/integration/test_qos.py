@@ -158,3 +158,20 @@ def test_qos_warning_names_only_shaping(start_csocks):
     p.wait_log("qos.enabled: bandwidth shaping ([qos.htb]) is not implemented yet; "
                "[qos.connection_limits] is enforced")
     p.stop()
+
+
+def test_socks4_over_the_limit_gets_0x5b(start_csocks, echo_server):
+    from test_socks4_proxyproto import socks4_connect
+    cfg = qos_cfg(per_user=1, global_=0, userpass=False)
+    cfg["server"] = {"socks4": True}
+    p = start_csocks(cfg)
+    s1, (cd, _, _) = socks4_connect(p.port, "127.0.0.1", echo_server.port)
+    assert cd == 0x5A
+    s2, (cd, _, _) = socks4_connect(p.port, "127.0.0.1", echo_server.port)
+    assert cd == 0x5B
+    s2.close()
+    # the SOCKS4 tunnel and a SOCKS5 one count against the same user
+    assert refused(p, echo_server.port) == 0x02
+    s1.close()
+    eventually(lambda: tunnel(p, echo_server.port)).close()
+    p.stop()
