@@ -203,6 +203,16 @@ struct session_record *session_record_dup_clean(const struct session_record *r)
 
 /* ---- Time ---- */
 
+/* v (>= 0, < 10^n) as exactly n decimal digits at p; returns p + n. */
+static char *put_digits(char *p, int v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + n;
+}
+
 void session_time_format(int64_t wall_us, char *buf, size_t size)
 {
 	int64_t secs = wall_us / 1000000, frac = wall_us % 1000000;
@@ -213,8 +223,29 @@ void session_time_format(int64_t wall_us, char *buf, size_t size)
 	time_t t = (time_t)secs;
 	struct tm tm;
 	gmtime_r(&t, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00", tm.tm_year + 1900,
-	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)frac);
+	int year = tm.tm_year + 1900;
+	if (size < sizeof("YYYY-MM-DDTHH:MM:SS.ffffff+00:00") || year < 0 || year > 9999) {
+		snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00", year,
+		         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)frac);
+		return;
+	}
+	/* The same text without vfprintf: the session writer formats two of
+	 * these per row, and snprintf was 3% of its time. */
+	char *p = buf;
+	p = put_digits(p, year, 4);
+	*p++ = '-';
+	p = put_digits(p, tm.tm_mon + 1, 2);
+	*p++ = '-';
+	p = put_digits(p, tm.tm_mday, 2);
+	*p++ = 'T';
+	p = put_digits(p, tm.tm_hour, 2);
+	*p++ = ':';
+	p = put_digits(p, tm.tm_min, 2);
+	*p++ = ':';
+	p = put_digits(p, tm.tm_sec, 2);
+	*p++ = '.';
+	p = put_digits(p, (int)frac, 6);
+	memcpy(p, "+00:00", sizeof("+00:00"));
 }
 
 /* Exactly n decimal digits at *p into *v. */

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -320,9 +321,57 @@ static void t_session_id_v7(void)
 	CHECK(strcmp(a, b) != 0);
 }
 
+/* session_time_format against the plain snprintf form, over years 1..9999
+ * (the fast path) and outside it (the fallback), fractions included. */
+static void ref_format(int64_t us, char *buf, size_t size)
+{
+	int64_t secs = us / 1000000, frac = us % 1000000;
+	if (frac < 0) {
+		frac += 1000000;
+		secs--;
+	}
+	time_t t = (time_t)secs;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00", tm.tm_year + 1900,
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)frac);
+}
+
+static void t_time_format(void)
+{
+	char got[SESSION_TIME_MAX], want[96];
+	session_time_format(1760008969421595LL, got, sizeof(got));
+	CHECK_STR(got, "2025-10-09T11:22:49.421595+00:00");
+	session_time_format(0, got, sizeof(got));
+	CHECK_STR(got, "1970-01-01T00:00:00.000000+00:00");
+	session_time_format(-1, got, sizeof(got));
+	CHECK_STR(got, "1969-12-31T23:59:59.999999+00:00");
+	session_time_format(253402300799999999LL, got, sizeof(got)); /* 9999-12-31 */
+	CHECK_STR(got, "9999-12-31T23:59:59.999999+00:00");
+	session_time_format(253402300800000000LL, got, sizeof(got)); /* year 10000: fallback */
+	CHECK_STR(got, "10000-01-01T00:00:00.000000+00:00");
+	char small[8];
+	session_time_format(0, small, sizeof(small)); /* truncated, still terminated */
+	CHECK_STR(small, "1970-01");
+	unsigned seed = 12345;
+	int bad = 0;
+	const int64_t lo = -62135596800000000LL, span = 253402300799999999LL - lo;
+	for (int i = 0; i < 200000; i++) {
+		uint64_t r = ((uint64_t)rand_r(&seed) << 42) ^ ((uint64_t)rand_r(&seed) << 21) ^
+		             (uint64_t)rand_r(&seed);
+		int64_t us = lo + (int64_t)(r % (uint64_t)span);
+		session_time_format(us, got, sizeof(got));
+		ref_format(us, want, sizeof(want));
+		if (strcmp(got, want) != 0 && bad++ < 5)
+			fprintf(stderr, "    %lld: got %s, want %s\n", (long long)us, got, want);
+	}
+	CHECK_INT(bad, 0);
+}
+
 int main(void)
 {
 	RUN(t_session_id_v7);
+	RUN(t_time_format);
 	RUN(t_lifecycle_exact_counters);
 	RUN(t_history_bounded_by_count);
 	RUN(t_history_bounded_by_age);
