@@ -641,8 +641,9 @@ static void warn_unsupported(const struct csocks_config *cfg, struct config_diag
 		const char *what;
 	} feats[] = {
 		{ "qos.enabled", offsetof(struct csocks_config, qos.enabled),
-		  "bandwidth shaping ([qos.htb]) is not implemented yet; "
-		  "[qos.connection_limits] is enforced" },
+		  "[qos.htb] guaranteed rates and fair sharing (borrowing) are not implemented "
+		  "yet; each user is capped at max_bandwidth_bytes_per_sec and all together at "
+		  "global_bandwidth_bytes_per_sec, and [qos.connection_limits] is enforced" },
 		{ "server.pool.enabled", offsetof(struct csocks_config, server.pool.enabled),
 		  "the upstream connection pool is not implemented yet; every CONNECT dials" },
 		{ "telemetry.enabled", offsetof(struct csocks_config, telemetry.enabled),

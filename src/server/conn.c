@@ -31,6 +31,7 @@
 #include "server/bind.h"
 #include "server/conn_events.h"
 #include "server/connect.h"
+#include "server/connlimit.h"
 #include "server/udp.h"
 #include "server/worker.h"
 #include "util/log.h"
@@ -301,6 +302,10 @@ static enum step conn_ph_connect(struct conn *c)
 static void on_aux_timer(struct timer *t)
 {
 	struct conn *c = t->data;
+	if (c->phase == CONN_PH_RELAY) { /* shaping: the buckets have refilled */
+		conn_drive(c);
+		return;
+	}
 	if (c->phase != CONN_PH_CONNECT)
 		return;
 	if (attempts_in_flight(c) < CONN_MAX_ATTEMPTS && c->next_addr < c->addrs.n)
@@ -401,13 +406,39 @@ static void busy_add(struct conn *c)
 	c->w->busy = c;
 }
 
+/* Bandwidth shaping ([qos.htb]): before a relay turn, how much the user
+ * may read (r->read_cap); after it, charge what was read. 0 from the
+ * buckets means wait: *wait_ms is when to try again. */
+static bool shaped(const struct conn *c)
+{
+	const struct connlimit *lim = c->w->sh->limits;
+	return (c->flags & CONN_F_LIMIT) && connlimit_shaping(lim);
+}
+
+static uint64_t shape(struct conn *c, uint64_t used, uint64_t *wait_ms)
+{
+	uint64_t wait_ns;
+	uint64_t allow = connlimit_bw(c->w->sh->limits, conn_user_name(cfg_of(c), &c->info), used,
+				      (uint64_t)time_mono_ns(), &wait_ns);
+	*wait_ms = wait_ns / 1000000 + 1;
+	return allow;
+}
+
 static enum step conn_ph_relay(struct conn *c)
 {
 	struct relay *r = &c->relay;
 	uint64_t reads0 = r->dir[0].reads + r->dir[1].reads;
 	uint64_t up0 = r->dir[0].bytes, down0 = r->dir[1].bytes;
+	uint64_t wait_ms = 0;
 	c->action = "relaying";
+	if (shaped(c))
+		r->read_cap = shape(c, 0, &wait_ms);
 	enum relay_status st = relay_run(r, RELAY_BUDGET);
+	if (shaped(c) && st != RELAY_ERROR && st != RELAY_DONE) {
+		shape(c, r->read_used, &wait_ms);
+		if (st == RELAY_CAPPED && !timer_armed(&c->t_aux))
+			loop_timer_in(c->w->loop, &c->t_aux, wait_ms);
+	}
 	struct stats *s = &c->w->stats;
 	if (r->dir[0].bytes != up0)
 		stats_add(&s->bytes_up, r->dir[0].bytes - up0);
@@ -428,6 +459,8 @@ static enum step conn_ph_relay(struct conn *c)
 		return STEP_WAIT;
 	case RELAY_BUSY:
 		busy_add(c);
+		return STEP_WAIT;
+	case RELAY_CAPPED: /* the shaping timer (t_aux) runs it again */
 		return STEP_WAIT;
 	case RELAY_DONE:
 		return conn_close_io(c, "closed");

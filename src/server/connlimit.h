@@ -12,6 +12,7 @@
 #ifndef CSOCKS_SERVER_CONNLIMIT_H
 #define CSOCKS_SERVER_CONNLIMIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct connlimit;
@@ -29,6 +30,33 @@ void connlimit_free(struct connlimit *l);
 enum connlimit_result connlimit_acquire(struct connlimit *l, const char *user);
 /* Gives back a slot connlimit_acquire returned OK for, with the same user. */
 void connlimit_release(struct connlimit *l, const char *user);
+
+/* Bandwidth shaping ([qos.htb]): token buckets in bytes per second, one
+ * per user holding a slot (user_rate) and one for everyone (global_rate);
+ * 0 = that bucket is off. Buckets start full and hold at most burst bytes.
+ * A tunnel charges the bytes it read after each relay turn, and may read
+ * only while both its buckets are positive: turns overshoot by at most one
+ * turn's reads, and the debt is paid back before the next. Call before any
+ * connlimit_bw. */
+void connlimit_set_shaping(struct connlimit *l, uint64_t user_rate, uint64_t global_rate,
+                           uint64_t burst);
+/* Charge `used` bytes to the user (who holds a slot) and to the global
+ * bucket at now_ns (monotonic), then return the bytes the user may read
+ * now: UINT64_MAX when nothing is shaped, 0 when a bucket is below one
+ * quantum (then *wait_ns is how long until both hold one). */
+uint64_t connlimit_bw(struct connlimit *l, const char *user, uint64_t used, uint64_t now_ns,
+                      uint64_t *wait_ns);
+bool connlimit_shaping(const struct connlimit *l);
+
+/* The bucket arithmetic, exposed for unit tests. */
+struct tbucket {
+	int64_t tokens; /* bytes; negative = debt */
+	uint64_t last_ns;
+};
+/* Refill b at rate (bytes/s) up to burst for the time since b->last_ns. */
+void tbucket_refill(struct tbucket *b, uint64_t rate, uint64_t burst, uint64_t now_ns);
+/* Nanoseconds until b holds `want` tokens at rate (0 if it does now). */
+uint64_t tbucket_wait_ns(const struct tbucket *b, uint64_t rate, uint64_t want);
 
 /* Slots held right now (any thread; for the API, metrics and tests). */
 uint32_t connlimit_user_count(struct connlimit *l, const char *user);

@@ -13,6 +13,7 @@ void relay_init(struct relay *r, struct pipepool *pool, int client_fd, int upstr
 {
 	memset(r, 0, sizeof(*r));
 	r->pool = pool;
+	r->read_cap = UINT64_MAX;
 	r->end[RELAY_CLIENT].fd = client_fd;
 	r->end[RELAY_UPSTREAM].fd = upstream_fd;
 }
@@ -74,10 +75,12 @@ static ssize_t dir_write(struct relay_dir *D, int fd)
  * a carrier attached only when it returns > 0. */
 static ssize_t dir_read(struct relay *r, struct relay_dir *D, int fd)
 {
+	uint64_t cap = r->read_cap - r->read_used;
 	if (!(D->flags & RELAY_DIR_COPY)) {
 		D->pipe = pipepool_get_pipe(r->pool);
 		if (D->pipe) {
-			ssize_t n = splice(fd, NULL, D->pipe->wr, NULL, D->pipe->size,
+			size_t len = D->pipe->size < cap ? D->pipe->size : (size_t)cap;
+			ssize_t n = splice(fd, NULL, D->pipe->wr, NULL, len,
 					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0)
 				return n;
@@ -98,7 +101,8 @@ static ssize_t dir_read(struct relay *r, struct relay_dir *D, int fd)
 	}
 	D->buf = pipepool_get_buf(r->pool);
 	D->off = 0;
-	ssize_t n = recv(fd, D->buf->data, sizeof(D->buf->data), MSG_DONTWAIT);
+	size_t len = sizeof(D->buf->data) < cap ? sizeof(D->buf->data) : (size_t)cap;
+	ssize_t n = recv(fd, D->buf->data, len, MSG_DONTWAIT);
 	if (n <= 0) {
 		int e = errno;
 		pipepool_put_buf(r->pool, D->buf);
@@ -108,8 +112,8 @@ static ssize_t dir_read(struct relay *r, struct relay_dir *D, int fd)
 	return n;
 }
 
-/* Run direction d. Returns 1 when the budget ran out with work left, 0
- * otherwise, -1 on a failed syscall (r->err set). */
+/* Run direction d. Returns 1 when the budget ran out with work left, 2 when
+ * read_cap did, 0 otherwise, -1 on a failed syscall (r->err set). */
 static int dir_run(struct relay *r, int d, size_t budget)
 {
 	struct relay_dir *D = &r->dir[d];
@@ -152,10 +156,13 @@ static int dir_run(struct relay *r, int d, size_t budget)
 			return 0;
 		if (moved >= budget)
 			return 1;
+		if (r->read_used >= r->read_cap)
+			return 2;
 		ssize_t n = dir_read(r, D, src->fd);
 		if (n > 0) {
 			D->pending = (uint32_t)n;
 			D->reads++;
+			r->read_used += (uint64_t)n;
 		} else if (n == 0) {
 			D->flags |= RELAY_DIR_EOF;
 		} else if (would_block(errno)) {
@@ -171,14 +178,17 @@ static int dir_run(struct relay *r, int d, size_t budget)
 
 enum relay_status relay_run(struct relay *r, size_t budget)
 {
-	int busy = 0;
+	int busy = 0, capped = 0;
+	r->read_used = 0;
 	for (int d = 0; d < 2; d++) {
 		int rc = dir_run(r, d, budget);
 		if (rc < 0)
 			return RELAY_ERROR;
-		busy |= rc;
+		busy |= rc == 1;
+		capped |= rc == 2;
 	}
 	if ((r->dir[0].flags & RELAY_DIR_SHUT) && (r->dir[1].flags & RELAY_DIR_SHUT))
 		return RELAY_DONE;
-	return busy ? RELAY_BUSY : RELAY_WAIT;
+	/* busy wins: the other direction still has budget-bound work now */
+	return busy ? RELAY_BUSY : capped ? RELAY_CAPPED : RELAY_WAIT;
 }

@@ -57,6 +57,9 @@ struct relay {
 	struct relay_end end[2];
 	struct relay_dir dir[2];
 	struct pipepool *pool;
+	uint64_t read_cap;  /* bytes relay_run may read from both sources (shaping);
+			     * relay_init sets "no limit" (UINT64_MAX) */
+	uint64_t read_used; /* bytes read by the last relay_run */
 	int err;	 /* errno of the failure when relay_run returned RELAY_ERROR */
 	uint8_t err_end; /* RELAY_CLIENT or RELAY_UPSTREAM: whose syscall failed */
 };
@@ -66,6 +69,7 @@ enum relay_status {
 	RELAY_BUSY = 1,	 /* budget used up with work left: call again soon */
 	RELAY_DONE = 2,	 /* both directions finished (EOF passed on both ways) */
 	RELAY_ERROR = 3, /* a syscall failed: see err, err_end */
+	RELAY_CAPPED = 4, /* read_cap used up with a source still readable */
 };
 
 /* Set up over two connected sockets; readiness starts false. */

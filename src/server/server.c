@@ -228,9 +228,13 @@ static int server_setup(struct server *s, int *sigfd)
 	s->sh.cfg = cfg;
 	s->sh.active_total = &s->active_total;
 	s->sh.max_connections = cfg->server.max_connections;
-	if (cfg->qos.enabled)
+	if (cfg->qos.enabled) {
 		s->sh.limits = connlimit_new(cfg->qos.connection_limits.max_connections_per_user,
 					     cfg->qos.connection_limits.max_connections_global);
+		connlimit_set_shaping(s->sh.limits, cfg->qos.htb.max_bandwidth_bytes_per_sec,
+				      cfg->qos.htb.global_bandwidth_bytes_per_sec,
+				      cfg->qos.htb.burst_size_bytes);
+	}
 	s->sh.dns_servers = dns_servers_csv(cfg);
 	/* Pipes may use a quarter of the fd budget (each pipe is two fds);
 	 * past that, tunnels copy through buffers instead. */

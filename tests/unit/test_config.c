@@ -98,7 +98,7 @@ static void t_ref_rustsocks_toml(void)
 		CHECK_INT(c->metrics.collection_interval_secs, 5);
 		/* Features it turns on that csocks lacks are named, at their line. */
 		CHECK(has_msg(d.warnings, d.n_warnings, "rustsocks.toml:12: server.pool.enabled"));
-		CHECK(has_msg(d.warnings, d.n_warnings, "qos.enabled: bandwidth shaping"));
+		CHECK(has_msg(d.warnings, d.n_warnings, "qos.enabled: [qos.htb] guaranteed rates"));
 		CHECK(has_msg(d.warnings, d.n_warnings, "telemetry.enabled"));
 		CHECK(has_msg(d.warnings, d.n_warnings, "sessions.dashboard_enabled"));
 	}

@@ -163,6 +163,90 @@ static void t_grab(void)
 	connlimit_free(grab_l);
 }
 
+/* ---- bandwidth shaping ---- */
+
+#define MS 1000000ull /* ns */
+
+static void t_tbucket(void)
+{
+	struct tbucket b = {.tokens = 500, .last_ns = 0};
+	tbucket_refill(&b, 1000, 500, 5 * MS); /* first call only starts the clock */
+	CHECK_INT(b.tokens, 500);
+	b.tokens -= 500;
+	tbucket_refill(&b, 1000, 500, 255 * MS); /* 250 ms at 1000 B/s */
+	CHECK_INT(b.tokens, 250);
+	tbucket_refill(&b, 1000, 500, 10000 * MS); /* full, not more */
+	CHECK_INT(b.tokens, 500);
+	b.tokens = -50; /* debt: 150 bytes short of 100 */
+	CHECK_INT(tbucket_wait_ns(&b, 1000, 100), 150 * MS);
+	CHECK_INT(tbucket_wait_ns(&b, 1000, 0), 50 * MS);
+	b.tokens = 100;
+	CHECK_INT(tbucket_wait_ns(&b, 1000, 100), 0);
+	/* huge rates and gaps do not overflow */
+	b = (struct tbucket){.tokens = 0, .last_ns = 1};
+	tbucket_refill(&b, UINT64_MAX / 4, 1 << 20, UINT64_MAX / 2);
+	CHECK_INT(b.tokens, 1 << 20);
+	/* time going backwards (another thread's older now) adds nothing */
+	b = (struct tbucket){.tokens = 10, .last_ns = 1000 * MS};
+	tbucket_refill(&b, 1000, 500, 900 * MS);
+	CHECK_INT(b.tokens, 10);
+	CHECK_INT(b.last_ns, 1000 * MS);
+}
+
+static void t_bw_user(void)
+{
+	uint64_t wait;
+	struct connlimit *l = connlimit_new(0, 0);
+	CHECK(!connlimit_shaping(l));
+	CHECK(connlimit_acquire(l, "alice") == CONNLIMIT_OK);
+	CHECK(connlimit_bw(l, "alice", 12345, 1 * MS, &wait) == UINT64_MAX);
+	connlimit_free(l);
+
+	l = connlimit_new(0, 0);
+	connlimit_set_shaping(l, 1000000, 0, 65536); /* 1 MB/s, 64 KiB burst */
+	CHECK(connlimit_shaping(l));
+	CHECK(connlimit_acquire(l, "alice") == CONNLIMIT_OK);
+	CHECK(connlimit_acquire(l, "bob") == CONNLIMIT_OK);
+	CHECK_INT(connlimit_bw(l, "alice", 0, 1 * MS, &wait), 65536); /* full bucket */
+	/* a turn read 70,000: 4,464 in debt; a 16 KiB quantum is 20.848 ms away */
+	CHECK_INT(connlimit_bw(l, "alice", 70000, 1 * MS, &wait), 0);
+	CHECK_INT(wait, (16384 + 4464) * 1000);
+	/* bob has his own bucket */
+	CHECK_INT(connlimit_bw(l, "bob", 0, 1 * MS, &wait), 65536);
+	/* 30 ms later alice has 30,000 - 4,464 */
+	CHECK_INT(connlimit_bw(l, "alice", 0, 31 * MS, &wait), 25536);
+	/* and after a long pause no more than the burst */
+	CHECK_INT(connlimit_bw(l, "alice", 0, 5000 * MS, &wait), 65536);
+	/* a user who holds no slot is not held back here (nothing to charge) */
+	CHECK(connlimit_bw(l, "carol", 100, 5000 * MS, &wait) == UINT64_MAX);
+	connlimit_free(l);
+}
+
+static void t_bw_global(void)
+{
+	uint64_t wait;
+	struct connlimit *l = connlimit_new(0, 0);
+	connlimit_set_shaping(l, 0, 1000000, 100000); /* 1 MB/s for everyone */
+	CHECK(connlimit_acquire(l, "alice") == CONNLIMIT_OK);
+	CHECK(connlimit_acquire(l, "bob") == CONNLIMIT_OK);
+	CHECK_INT(connlimit_bw(l, "alice", 60000, 1 * MS, &wait), 40000);
+	CHECK_INT(connlimit_bw(l, "bob", 40000, 1 * MS, &wait), 0); /* the same bucket */
+	CHECK_INT(wait, 16384 * 1000);
+	/* both limits: the smaller allowance wins */
+	connlimit_free(l);
+	l = connlimit_new(0, 0);
+	connlimit_set_shaping(l, 1000000, 2000000, 100000);
+	CHECK(connlimit_acquire(l, "alice") == CONNLIMIT_OK);
+	CHECK(connlimit_acquire(l, "bob") == CONNLIMIT_OK);
+	CHECK_INT(connlimit_bw(l, "alice", 50000, 1 * MS, &wait), 50000);
+	/* bob's own bucket is full, but the global one is half empty */
+	CHECK_INT(connlimit_bw(l, "bob", 0, 1 * MS, &wait), 50000);
+	/* below one quantum (10 ms at 2 MB/s) is "wait", not a tiny read */
+	CHECK_INT(connlimit_bw(l, "bob", 40000, 1 * MS, &wait), 0);
+	CHECK_INT(wait, (20000 - 10000) * 500);
+	connlimit_free(l);
+}
+
 int main(void)
 {
 	RUN(t_per_user);
@@ -170,5 +254,8 @@ int main(void)
 	RUN(t_many_users);
 	RUN(t_race);
 	RUN(t_grab);
+	RUN(t_tbucket);
+	RUN(t_bw_user);
+	RUN(t_bw_global);
 	return TEST_END("qos");
 }

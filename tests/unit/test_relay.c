@@ -327,6 +327,58 @@ static void t_budget(void)
 /* Pipe sizes: a worker's first PIPEPOOL_BIG_PIPES pipes are asked for
  * 1 MiB, later ones for 256 KiB; each remembers what the kernel gave it,
  * and a pooled pipe keeps its size when it is handed out again. */
+/* read_cap (shaping): a turn reads at most the cap over both directions,
+ * says RELAY_CAPPED while a source has more, and delivers all in the end. */
+static void read_cap_case(uint32_t max_pipes)
+{
+	struct rig g;
+	rig_open(&g, 1, max_pipes);
+	uint8_t buf[100000];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = pattern(i, 7);
+	CHECK_INT(send(g.c_peer, buf, sizeof(buf), 0), sizeof(buf));
+	CHECK_INT(send(g.u_peer, buf, 5000, 0), 5000);
+	usleep(20000);
+	g.r.read_cap = 10000;
+	CHECK_INT(step(&g.r, RELAY_BUDGET), RELAY_CAPPED);
+	CHECK_INT(g.r.read_used, 10000);
+	CHECK_INT(g.r.dir[RELAY_UP].bytes + g.r.dir[RELAY_DOWN].bytes, 10000);
+	uint64_t turns = 1, total = 10000;
+	g.r.read_cap = 30000;
+	for (; turns < 50 && total < sizeof(buf) + 5000; turns++) {
+		enum relay_status st = step(&g.r, RELAY_BUDGET);
+		CHECK(g.r.read_used <= 30000);
+		total += g.r.read_used;
+		if (total < sizeof(buf) + 5000)
+			CHECK_INT(st, RELAY_CAPPED);
+	}
+	CHECK_INT(total, sizeof(buf) + 5000);
+	CHECK_INT(g.r.dir[RELAY_UP].bytes, sizeof(buf));
+	CHECK_INT(g.r.dir[RELAY_DOWN].bytes, 5000);
+	/* byte-exact on the far sides */
+	uint8_t got[100000];
+	size_t have = 0;
+	for (int i = 0; i < 100 && have < sizeof(got); i++) {
+		ssize_t n = recv(g.u_peer, got + have, sizeof(got) - have, 0);
+		if (n > 0)
+			have += (size_t)n;
+		else
+			usleep(1000);
+	}
+	CHECK_INT(have, sizeof(buf));
+	CHECK(memcmp(got, buf, sizeof(buf)) == 0);
+	/* nothing left to read: an uncapped turn waits */
+	g.r.read_cap = UINT64_MAX;
+	CHECK_INT(step(&g.r, RELAY_BUDGET), RELAY_WAIT);
+	rig_close(&g);
+}
+
+static void t_read_cap(void)
+{
+	read_cap_case(16); /* splice */
+	read_cap_case(0);  /* copy */
+}
+
 static void t_pipe_sizes(void)
 {
 	struct pipepool pool;
@@ -360,6 +412,7 @@ static void t_pipe_sizes(void)
 int main(void)
 {
 	RUN(t_pipe_sizes);
+	RUN(t_read_cap);
 	signal(SIGPIPE, SIG_IGN);
 	RUN(t_splice_tcp);
 	RUN(t_splice_unix);
