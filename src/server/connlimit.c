@@ -40,6 +40,7 @@ struct connlimit {
 	struct tbucket global_bw;
 	_Atomic uint64_t global;
 	_Atomic uint64_t users;
+	_Atomic uint64_t bw_waits;
 	struct stripe stripes[STRIPES];
 };
 
@@ -302,5 +303,12 @@ uint64_t connlimit_bw(struct connlimit *l, const char *user, uint64_t used, uint
 		if (g < allow)
 			allow = g;
 	}
+	if (allow == 0)
+		atomic_fetch_add_explicit(&l->bw_waits, 1, memory_order_relaxed);
 	return allow;
+}
+
+uint64_t connlimit_bw_waits(const struct connlimit *l)
+{
+	return atomic_load_explicit(&l->bw_waits, memory_order_relaxed);
 }

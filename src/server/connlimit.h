@@ -47,6 +47,8 @@ void connlimit_set_shaping(struct connlimit *l, uint64_t user_rate, uint64_t glo
 uint64_t connlimit_bw(struct connlimit *l, const char *user, uint64_t used, uint64_t now_ns,
                       uint64_t *wait_ns);
 bool connlimit_shaping(const struct connlimit *l);
+/* Times connlimit_bw said "wait" (a tunnel paused for its buckets). */
+uint64_t connlimit_bw_waits(const struct connlimit *l);
 
 /* The bucket arithmetic, exposed for unit tests. */
 struct tbucket {

@@ -97,6 +97,9 @@ static void collect_server(struct prom_writer *w, void *arg)
 			   (double)connlimit_global_count(s->sh.limits));
 		prom_gauge(w, "csocks_qos_limited_users", "Users holding at least one such slot",
 			   (double)connlimit_users(s->sh.limits));
+		prom_counter(w, "csocks_qos_bandwidth_waits_total",
+			     "Relay turns that found a bandwidth bucket empty ([qos.htb])",
+			     connlimit_bw_waits(s->sh.limits));
 	}
 }
 

@@ -10,6 +10,8 @@ import urllib.request
 import pytest
 
 import hashlib
+import shutil
+import subprocess
 import threading
 
 from conftest import Socks5, SocksError, free_port, gen_content, recv_all
@@ -236,6 +238,11 @@ def test_user_rate_caps_each_user_separately(start_csocks, http_server):
     secs, ok = download(p, http_server.port, N, "alice")
     assert ok
     assert 1.6 < secs < 5.0, secs
+    assert metric(p, "csocks_qos_bandwidth_waits_total") > 0
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    r = subprocess.run([promtool, "check", "metrics"], input=api(p, "/metrics").encode(),
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
     # two users at once: each gets its own rate, so together twice as fast
     res = parallel((download, (p, http_server.port, N, "alice")),
                    (download, (p, http_server.port, N, "bob")))

@@ -209,8 +209,10 @@ static void t_bw_user(void)
 	CHECK(connlimit_acquire(l, "bob") == CONNLIMIT_OK);
 	CHECK_INT(connlimit_bw(l, "alice", 0, 1 * MS, &wait), 65536); /* full bucket */
 	/* a turn read 70,000: 4,464 in debt; a 16 KiB quantum is 20.848 ms away */
+	CHECK_INT(connlimit_bw_waits(l), 0);
 	CHECK_INT(connlimit_bw(l, "alice", 70000, 1 * MS, &wait), 0);
 	CHECK_INT(wait, (16384 + 4464) * 1000);
+	CHECK_INT(connlimit_bw_waits(l), 1);
 	/* bob has his own bucket */
 	CHECK_INT(connlimit_bw(l, "bob", 0, 1 * MS, &wait), 65536);
 	/* 30 ms later alice has 30,000 - 4,464 */
