@@ -434,7 +434,7 @@ static enum step conn_ph_relay(struct conn *c)
 	if (shaped(c))
 		r->read_cap = shape(c, 0, &wait_ms);
 	enum relay_status st = relay_run(r, RELAY_BUDGET);
-	if (shaped(c) && st != RELAY_ERROR && st != RELAY_DONE) {
+	if (shaped(c)) { /* the last turn's reads are charged too */
 		shape(c, r->read_used, &wait_ms);
 		if (st == RELAY_CAPPED && !timer_armed(&c->t_aux))
 			loop_timer_in(c->w->loop, &c->t_aux, wait_ms);
