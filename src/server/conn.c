@@ -865,13 +865,6 @@ void conn_finish(struct conn *c)
 		metrics_connect_error(rep);
 		metrics_handshake_latency((double)(loop_now(w->loop) - c->info.start_ms) / 1000.0);
 	}
-	bool told = false;
-	if (c->out_off < c->out_len && client_fd(c) >= 0) {
-		told = true;
-		(void)send(client_fd(c), c->out + c->out_off, c->out_len - c->out_off,
-		           MSG_NOSIGNAL | MSG_DONTWAIT);
-	}
-	c->out_len = c->out_off = 0;
 
 	struct conn_info *ci = &c->info;
 	sync_counters(c);
@@ -885,6 +878,15 @@ void conn_finish(struct conn *c)
 		conn_event_rejected(w->sh->ctx, w->sh->cfg, ci);
 	}
 	conn_admit_release(c);
+	/* Sent only now: a client that reads its (failure) reply and asks the
+	 * API, or connects again, finds the session recorded and the slot free. */
+	bool told = false;
+	if (c->out_off < c->out_len && client_fd(c) >= 0) {
+		told = true;
+		(void)send(client_fd(c), c->out + c->out_off, c->out_len - c->out_off,
+		           MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	c->out_len = c->out_off = 0;
 	if (ci->cmd == 0)
 		stats_add(&w->stats.handshake_failures, 1);
 	if (w->sh->cfg->logging.access_log)
