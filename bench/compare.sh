@@ -68,15 +68,7 @@ trap 'exit 130' INT TERM
 
 # ---- tools ----
 
-SB="$WD/socksbench"
-log "building socksbench"
-SB_SRC="socksbench.c sb_client.c sb_target.c sb_common.c"
-if ! (cd "$ROOT/bench" && cc -std=gnu11 -O2 -D_GNU_SOURCE -Wall -Wextra -pthread \
-	-o "$SB" $SB_SRC) >"$WD/sb-build.log" 2>&1; then
-	cat "$WD/sb-build.log" >&2
-	echo "compare.sh: cannot build socksbench" >&2
-	exit 1
-fi
+build_socksbench compare.sh
 
 apt_install() {
 	[ "$INSTALL" = 1 ] || return 1

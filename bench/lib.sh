@@ -6,6 +6,20 @@
 note() { NOTES+=("$*"); echo "note: $*" >&2; }
 log() { echo "== $*" >&2; }
 
+# build_socksbench NAME: compile socksbench into $WD/socksbench (a plain cc
+# call, independent of the meson build) and set SB; on failure print the
+# compiler's output and exit, NAME being the calling script.
+build_socksbench() {
+	SB="$WD/socksbench"
+	log "building socksbench"
+	if ! (cd "$ROOT/bench" && cc -std=gnu11 -O2 -D_GNU_SOURCE -Wall -Wextra -pthread \
+		-o "$SB" socksbench.c sb_client.c sb_target.c sb_common.c) >"$WD/sb-build.log" 2>&1; then
+		cat "$WD/sb-build.log" >&2
+		echo "$1: cannot build socksbench" >&2
+		exit 1
+	fi
+}
+
 # Children of a pid, recursively (Dante forks helpers), by walking ps output.
 descendants() {
 	local c

@@ -73,14 +73,7 @@ fail() { NOTES+=("FAIL: $*"); echo "FAIL: $*" >&2; FAIL=1; }
 
 # ---- tools ----
 
-SB="$WD/socksbench"
-log "building socksbench"
-if ! (cd "$ROOT/bench" && cc -std=gnu11 -O2 -D_GNU_SOURCE -Wall -Wextra -pthread \
-	-o "$SB" socksbench.c sb_client.c sb_target.c sb_common.c) >"$WD/sb-build.log" 2>&1; then
-	cat "$WD/sb-build.log" >&2
-	echo "overhead.sh: cannot build socksbench" >&2
-	exit 1
-fi
+build_socksbench overhead.sh
 
 if [ -z "$CSOCKS" ]; then
 	CSOCKS="$ROOT/build/csocks"

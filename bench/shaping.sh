@@ -37,9 +37,7 @@ NOTES=()
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-SB="$WD/socksbench"
-(cd "$ROOT/bench" && cc -std=gnu11 -O2 -D_GNU_SOURCE -pthread -o "$SB" \
-	socksbench.c sb_client.c sb_target.c sb_common.c) || exit 1
+build_socksbench shaping.sh
 if [ -z "$CSOCKS" ]; then
 	CSOCKS="$ROOT/build/csocks"
 	[ -x "$CSOCKS" ] || { meson setup "$ROOT/build" "$ROOT" >/dev/null && ninja -C "$ROOT/build" >/dev/null; } || exit 1
