@@ -1,5 +1,7 @@
 /* The ACL phases: by name before DNS, by address after it, and the
- * re-check of live tunnels after a reload (SPEC.md section 3). */
+ * re-check of live tunnels after a reload (SPEC.md section 3); then the
+ * admission of an allowed request: its connection-limit slot and its
+ * session (conn_admit, SPEC.md section 6). */
 #include "server/conn_internal.h"
 
 #include <errno.h>
