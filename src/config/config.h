@@ -147,6 +147,7 @@ struct csocks_config {
 		uint32_t max_history;          /* closed sessions kept in memory */
 		uint32_t history_max_age_secs; /* ... and for how long */
 		uint32_t queue_capacity;       /* store writer queue bound */
+		bool rustsocks_indexes;        /* keep all of RustSocks' session indexes */
 		struct {
 			bool enabled;
 			bool altcha_enabled;

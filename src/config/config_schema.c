@@ -166,6 +166,8 @@ const struct cfg_field cfg_schema[] = {
 	    "86400", "csocks: ... and for at most this long"),
 	U32("sessions.queue_capacity", sessions.queue_capacity, 1, 100000000, "100000",
 	    "csocks: records waiting for the store; beyond this they are dropped and counted"),
+	BOOL("sessions.rustsocks_indexes", sessions.rustsocks_indexes, "false",
+	     "csocks: keep all 16 of RustSocks' session indexes (default: the 4 csocks uses)"),
 	SECTION("sessions.dashboard_auth", "Dashboard login"),
 	BOOL("sessions.dashboard_auth.enabled", sessions.dashboard_auth.enabled, "false",
 	     "Require a dashboard login"),

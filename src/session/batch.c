@@ -25,6 +25,13 @@
 #define CLEANUP_RETRY_MS     (5 * 60 * 1000)
 #define START_BUSY_WAIT_MS   5000 /* a locked SQLite file at start: wait this long */
 #define CLEANUP_CHUNK        5000 /* rows per retention transaction */
+/* Behind by more than a batch, the writer commits up to this many batches'
+ * worth of queued records in one transaction (never more than TAKE_MAX
+ * records, never fewer than batch_size): each transaction rewrites every
+ * index page it touches, so with real traffic's scattered users and
+ * destinations bigger commits cost far less per row (docs/sessions.md). */
+#define TAKE_BATCHES 8
+#define TAKE_MAX     20000
 
 struct session_writer {
 	struct session_writer_options o;
@@ -40,6 +47,7 @@ struct session_writer {
 	struct session_record **ring;
 	size_t cap, head, count;
 	struct session_record **batch; /* thread-private: the batch being written */
+	size_t take_max;               /* records per transaction when behind */
 	bool stopping, flush_req;
 	int64_t stop_deadline_ms; /* monotonic */
 
@@ -198,11 +206,11 @@ static void flush_batch(struct session_writer *w, struct session_record **batch,
 		free(batch[i]);
 }
 
-/* With the lock held: move up to batch_size records from the ring into
- * w->batch. */
+/* With the lock held: move what is queued, up to take_max records, from
+ * the ring into w->batch. */
 static size_t take_batch(struct session_writer *w)
 {
-	size_t n = w->count < w->o.batch_size ? w->count : w->o.batch_size;
+	size_t n = w->count < w->take_max ? w->count : w->take_max;
 	for (size_t i = 0; i < n; i++) {
 		w->batch[i] = w->ring[w->head];
 		w->head = (w->head + 1) % w->cap;
@@ -383,7 +391,10 @@ struct session_writer *session_writer_start_opts(const struct session_writer_opt
 	pthread_condattr_destroy(&ca);
 	w->cap = w->o.queue_capacity;
 	w->ring = xcalloc(w->cap, sizeof(*w->ring));
-	w->batch = xcalloc(w->o.batch_size, sizeof(*w->batch));
+	w->take_max = (size_t)w->o.batch_size * TAKE_BATCHES;
+	if (w->take_max > TAKE_MAX)
+		w->take_max = w->o.batch_size > TAKE_MAX ? w->o.batch_size : TAKE_MAX;
+	w->batch = xcalloc(w->take_max, sizeof(*w->batch));
 
 	struct session_store_options so = {
 	    .storage = w->o.storage,
@@ -392,6 +403,7 @@ struct session_writer *session_writer_start_opts(const struct session_writer_opt
 	    .busy_timeout_ms = w->o.busy_timeout_ms,
 	    .migrate = true,
 	    .open_wait_ms = START_BUSY_WAIT_MS,
+	    .rustsocks_indexes = w->o.rustsocks_indexes,
 	};
 	w->store = session_store_open(&so, err, errlen);
 	if (!w->store)
@@ -448,6 +460,7 @@ struct session_writer *session_writer_start(const struct csocks_config *cfg, cha
 	    .retention_days = cfg->sessions.retention_days,
 	    .cleanup_interval_hours = cfg->sessions.cleanup_interval_hours,
 	    .queue_capacity = cfg->sessions.queue_capacity,
+	    .rustsocks_indexes = cfg->sessions.rustsocks_indexes,
 	};
 	return session_writer_start_opts(&o, err, errlen);
 }

@@ -6,7 +6,8 @@
  *                                                          per batch)
  *
  * - Flush when batch_size records are queued or batch_interval_ms passed
- *   since the last flush.
+ *   since the last flush. A writer that fell behind commits what is queued
+ *   in bigger transactions (up to 8 batches, at most 20,000 records).
  * - A transient failure (database locked, I/O error, read-only, cannot
  *   open, lost PostgreSQL connection) keeps the batch and retries it with
  *   backoff (50 ms doubling to 5 s); workers keep submitting meanwhile. The
@@ -44,6 +45,7 @@ struct session_writer_options {
 	int busy_timeout_ms;             /* SQLite, writer connection; default 200 */
 	uint32_t retry_min_ms;           /* backoff start, default 50 */
 	uint32_t retry_max_ms;           /* backoff cap, default 5000 */
+	bool rustsocks_indexes;          /* see session_store_options */
 };
 
 #define SESSION_WRITER_BATCH_SIZE_DEFAULT     100

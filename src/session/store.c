@@ -2,6 +2,7 @@
  * SQL fragments both backends build their history queries from. */
 #include "session/store_impl.h"
 
+#include "util/log.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
@@ -79,6 +80,7 @@ struct session_store *session_store_open(const struct session_store_options *o, 
 
 	struct session_store *st = xcalloc(1, sizeof(*st));
 	st->ops = ops;
+	st->rustsocks_indexes = o->rustsocks_indexes;
 	pthread_mutex_init(&st->lock, NULL);
 	if (o->node && *o->node) {
 		st->node = xstrdup(o->node);
@@ -262,6 +264,68 @@ static const char *const sort_columns[SESSION_SORT_COUNT] = {
     [SESSION_SORT_STATUS] = "status",
     [SESSION_SORT_ACL_DECISION] = "acl_decision",
 };
+
+/* ---- The optional indexes ---- */
+
+const struct store_index store_rustsocks_indexes[] = {
+    /* prefixes or reverses of the four csocks keeps */
+    {"idx_sessions_user", "sessions(\"user\")"},
+    {"idx_sessions_start_time_asc", "sessions(start_time ASC)"},
+    {"idx_sessions_dest_ip", "sessions(dest_ip)"},
+    {"idx_sessions_status", "sessions(status)"},
+    {"idx_sessions_acl_decision", "sessions(acl_decision)"},
+    /* sorts and filters csocks serves without them */
+    {"idx_sessions_acl_decision_start", "sessions(acl_decision, start_time DESC)"},
+    {"idx_sessions_user_status_start", "sessions(\"user\", status, start_time DESC)"},
+    {"idx_sessions_bytes_sent", "sessions(bytes_sent)"},
+    {"idx_sessions_bytes_received", "sessions(bytes_received)"},
+    {"idx_sessions_protocol", "sessions(protocol)"},
+    {"idx_sessions_duration_order", "sessions(duration_secs, session_id)"},
+    {"idx_sessions_source_ip", "sessions(source_ip, session_id)"},
+};
+const size_t store_rustsocks_indexes_n =
+    sizeof(store_rustsocks_indexes) / sizeof(store_rustsocks_indexes[0]);
+
+int store_apply_index_set(struct session_store *st, const struct store_index_ops *ops, char *err,
+                          size_t errlen)
+{
+	bool want = st->rustsocks_indexes;
+	char names[1024] = "";
+	size_t changed = 0;
+	for (size_t i = 0; i < store_rustsocks_indexes_n; i++) {
+		const struct store_index *ix = &store_rustsocks_indexes[i];
+		bool have = false;
+		int r = ops->exists(st, ix->name, &have, err, errlen);
+		if (r != STORE_OK)
+			return r;
+		if (have == want)
+			continue;
+		char sql[256];
+		if (want)
+			snprintf(sql, sizeof(sql), "CREATE INDEX IF NOT EXISTS %s ON %s", ix->name,
+			         ix->on);
+		else
+			snprintf(sql, sizeof(sql), "DROP INDEX IF EXISTS %s", ix->name);
+		if (want && changed == 0)
+			log_info("sessions store %s: creating RustSocks' other session indexes "
+			         "(sessions.rustsocks_indexes = true); on a large table this takes a "
+			         "while",
+			         st->ops->name);
+		r = ops->exec(st, sql, err, errlen);
+		if (r != STORE_OK)
+			return r;
+		size_t len = strlen(names);
+		snprintf(names + len, sizeof(names) - len, "%s%s", changed ? ", " : "", ix->name);
+		changed++;
+	}
+	if (changed && want)
+		log_info("sessions store %s: created %zu indexes: %s", st->ops->name, changed, names);
+	else if (changed)
+		log_info("sessions store %s: dropped %zu of RustSocks' indexes that csocks does not "
+		         "use (%s); sessions.rustsocks_indexes = true keeps them",
+		         st->ops->name, changed, names);
+	return STORE_OK;
+}
 
 const char *store_sort_column(enum session_sort s)
 {

@@ -43,6 +43,8 @@ struct session_store_options {
 	                               * used to close only our own stale rows; NULL = hostname */
 	int busy_timeout_ms;          /* SQLite busy handler wait; 0 = 200 ms */
 	bool migrate;                 /* apply pending migrations at open */
+	bool rustsocks_indexes;       /* with migrate: keep all of RustSocks' indexes
+	                               * (else the 12 csocks does not use are dropped) */
 	int open_wait_ms;             /* keep retrying "database locked" (another process
 	                               * holds the SQLite write lock) this long; 0 = fail */
 };

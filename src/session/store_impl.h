@@ -40,6 +40,7 @@ struct session_store {
 	const struct store_ops *ops;
 	void *impl;
 	char *node;
+	bool rustsocks_indexes; /* keep store_rustsocks_indexes (else drop them) */
 	pthread_mutex_t lock;
 };
 
@@ -82,5 +83,31 @@ void store_page_finish(const struct session_query *q, struct session_page *out);
 
 /* Append a record to a page (grows the array). */
 void store_page_push(struct session_page *out, struct session_record *r);
+
+/* RustSocks' session indexes that no csocks query needs: five are left
+ * prefixes or the reverse of indexes csocks keeps, the others serve sorts
+ * (by bytes, duration, ...) and filters (acl_decision, protocol) csocks
+ * answers from its own four. They stay only with sessions.rustsocks_indexes;
+ * docs/sessions.md "Indexes" has the measurements. `on` is
+ * "sessions(columns)", valid SQL on both backends. */
+struct store_index {
+	const char *name;
+	const char *on;
+};
+extern const struct store_index store_rustsocks_indexes[];
+extern const size_t store_rustsocks_indexes_n;
+
+/* The backend's side of store_apply_index_set(). */
+struct store_index_ops {
+	/* *yes = the index exists. */
+	int (*exists)(struct session_store *st, const char *name, bool *yes, char *err,
+	              size_t errlen);
+	int (*exec)(struct session_store *st, const char *sql, char *err, size_t errlen);
+};
+
+/* Inside the migration transaction: create or drop store_rustsocks_indexes
+ * as st->rustsocks_indexes says, and log what changed. */
+int store_apply_index_set(struct session_store *st, const struct store_index_ops *ops, char *err,
+                          size_t errlen);
 
 #endif

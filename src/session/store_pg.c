@@ -283,6 +283,29 @@ static int read_version(struct pg_store *s, int *version, char *err, size_t errl
 	return r;
 }
 
+static int pg_index_exists(struct session_store *st, const char *name, bool *yes, char *err,
+                           size_t errlen)
+{
+	PGresult *res;
+	const char *vals[] = {name};
+	int r = params_exec(st->impl,
+	                    "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() "
+	                    "AND indexname = $1",
+	                    1, vals, &res, "index lookup", err, errlen);
+	if (r == STORE_OK) {
+		*yes = PQntuples(res) > 0;
+		PQclear(res);
+	}
+	return r;
+}
+
+static int pg_index_exec(struct session_store *st, const char *sql, char *err, size_t errlen)
+{
+	return command(st->impl, sql, "index", err, errlen);
+}
+
+static const struct store_index_ops pg_index_ops = {pg_index_exists, pg_index_exec};
+
 static int pg_migrate(struct session_store *st, char *err, size_t errlen)
 {
 	struct pg_store *s = st->impl;
@@ -322,6 +345,8 @@ static int pg_migrate(struct session_store *st, char *err, size_t errlen)
 			log_info("sessions store postgres: applied migration %d (%s)",
 			         migrations[i].version, migrations[i].name);
 	}
+	if (r == STORE_OK)
+		r = store_apply_index_set(st, &pg_index_ops, err, errlen);
 	if (r == STORE_OK)
 		r = command(s, "COMMIT", "commit migration", err, errlen);
 	if (r != STORE_OK)

@@ -384,6 +384,30 @@ static int apply_migration(struct sqlite_store *s, size_t i, char *err, size_t e
 	return rc == SQLITE_OK ? STORE_OK : fail(s, rc, "record migration", err, errlen);
 }
 
+static int sq_index_exists(struct session_store *st, const char *name, bool *yes, char *err,
+                           size_t errlen)
+{
+	struct sqlite_store *s = st->impl;
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v2(
+	    s->db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1", -1, &q, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+		rc = sqlite3_step(q);
+		*yes = rc == SQLITE_ROW;
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_OK ? STORE_OK : fail(s, rc, "index lookup", err, errlen);
+}
+
+static int sq_index_exec(struct session_store *st, const char *sql, char *err, size_t errlen)
+{
+	return exec(st->impl, sql, "index", err, errlen);
+}
+
+static const struct store_index_ops sq_index_ops = {sq_index_exists, sq_index_exec};
+
 static int sq_migrate(struct session_store *st, char *err, size_t errlen)
 {
 	struct sqlite_store *s = st->impl;
@@ -411,6 +435,8 @@ static int sq_migrate(struct session_store *st, char *err, size_t errlen)
 			log_info("sessions store %s: applied migration %d (%s)", s->path,
 			         migrations[i].version, migrations[i].name);
 	}
+	if (r == STORE_OK)
+		r = store_apply_index_set(st, &sq_index_ops, err, errlen);
 	if (r == STORE_OK)
 		r = exec(s, "COMMIT", "commit migration", err, errlen);
 	if (r != STORE_OK)

@@ -210,3 +210,32 @@ def test_postgres_exact_byte_counts(start_csocks, echo_server):
         capture_output=True, text=True, timeout=20)
     assert out.returncode == 0, out.stderr
     assert f"{n}|{n}|closed" in out.stdout.split("\n"), (tag, out.stdout)
+
+
+def index_names(db):
+    con = sqlite3.connect(db, timeout=5)
+    try:
+        return sorted(r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions' "
+            "AND name LIKE 'idx%'"))
+    finally:
+        con.close()
+
+
+def test_index_set_follows_config(start_csocks, echo_server, tmp_path):
+    """sessions.rustsocks_indexes keeps all of RustSocks' 16 indexes; without it
+    csocks drops the 12 its queries do not use, at start, and keeps the rows."""
+    db = tmp_path / "s.db"
+    p = start_csocks(sqlite_cfg(db, rustsocks_indexes=True))
+    transfer(p.port, echo_server.port, 100)
+    assert len(wait_rows(lambda: rows(db), lambda r: len(r) == 1)) == 1
+    p.stop()
+    assert len(index_names(db)) == 16
+    p = start_csocks(sqlite_cfg(db))
+    transfer(p.port, echo_server.port, 200)
+    got = wait_rows(lambda: rows(db), lambda r: len(r) == 2)
+    assert sorted(r["bytes_sent"] for r in got) == [100, 200]
+    assert index_names(db) == ["idx_sessions_dest_user", "idx_sessions_start_time",
+                               "idx_sessions_status_start", "idx_sessions_user_start"]
+    assert "dropped 12 of RustSocks' indexes" in p.log_text()
+    p.stop()

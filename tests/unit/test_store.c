@@ -34,6 +34,7 @@ struct backend {
 static char tmpdir[] = "/tmp/csocks-store-XXXXXX";
 static const char *pg_url;
 static struct backend *be; /* the backend the current case runs on */
+static bool rustsocks_indexes; /* open_store() keeps all of RustSocks' indexes */
 
 #define HOUR_US (3600LL * 1000000)
 #define DAY_US  (24 * HOUR_US)
@@ -87,6 +88,7 @@ static struct session_store *open_store(const char *node)
 	    .database_url = be->url,
 	    .node = node,
 	    .migrate = true,
+	    .rustsocks_indexes = rustsocks_indexes,
 	};
 	struct session_store *st = session_store_open(&o, err, sizeof(err));
 	if (!st)
@@ -175,7 +177,47 @@ static struct session_writer *start_writer(uint32_t batch, uint32_t interval_ms,
 	return w;
 }
 
+/* The sessions table's idx_* indexes, sorted, comma-separated. */
+static void index_names(char *out, size_t size)
+{
+	out[0] = '\0';
+	const char *sql_sq = "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
+	                     "WHERE type = 'index' AND tbl_name = 'sessions' AND name LIKE "
+	                     "'idx%' ORDER BY name)";
+	const char *sql_pg = "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes "
+	                     "WHERE schemaname = current_schema() AND tablename = 'sessions' AND "
+	                     "indexname LIKE 'idx%'";
+	if (be->storage == STORAGE_SQLITE) {
+		sqlite3 *db;
+		sqlite3_stmt *q = NULL;
+		if (sqlite3_open(be->path, &db) == SQLITE_OK &&
+		    sqlite3_prepare_v2(db, sql_sq, -1, &q, NULL) == SQLITE_OK &&
+		    sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+			snprintf(out, size, "%s", (const char *)sqlite3_column_text(q, 0));
+		sqlite3_finalize(q);
+		sqlite3_close(db);
+		return;
+	}
+	PGconn *c = PQconnectdb(pg_url);
+	PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql_pg) : NULL;
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+}
+
 /* ---- cases ---- */
+
+#define LEAN_INDEXES                                                                               \
+	"idx_sessions_dest_user,idx_sessions_start_time,idx_sessions_status_start,"                \
+	"idx_sessions_user_start"
+#define RUSTSOCKS_INDEXES                                                                          \
+	"idx_sessions_acl_decision,idx_sessions_acl_decision_start,idx_sessions_bytes_received,"   \
+	"idx_sessions_bytes_sent,idx_sessions_dest_ip,idx_sessions_dest_user,"                     \
+	"idx_sessions_duration_order,idx_sessions_protocol,idx_sessions_source_ip,"                \
+	"idx_sessions_start_time,idx_sessions_start_time_asc,idx_sessions_status,"                 \
+	"idx_sessions_status_start,idx_sessions_user,idx_sessions_user_start,"                     \
+	"idx_sessions_user_status_start"
 
 static void t_schema_and_migrations(void)
 {
@@ -220,13 +262,6 @@ static void t_schema_and_migrations(void)
 			CHECK_STR((const char *)sqlite3_column_text(q, 0), cols[n++]);
 		sqlite3_finalize(q);
 		CHECK_INT(n, 20);
-		sqlite3_prepare_v2(db,
-		                   "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
-		                   "name LIKE 'idx_sessions_%'",
-		                   -1, &q, NULL);
-		CHECK_INT(sqlite3_step(q), SQLITE_ROW);
-		CHECK_INT(sqlite3_column_int(q, 0), 16);
-		sqlite3_finalize(q);
 		char *mode = NULL;
 		sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL);
 		if (sqlite3_step(q) == SQLITE_ROW)
@@ -283,6 +318,49 @@ static void t_adopts_rustsocks_db(void)
 		CHECK_INT(r->status, SESSION_CLOSED);
 	}
 	free(r);
+	session_store_close(st);
+	char names[1024];
+	index_names(names, sizeof(names));
+	CHECK_STR(names, LEAN_INDEXES);
+}
+
+
+/* The index set follows sessions.rustsocks_indexes at every start, both
+ * ways, and the rows stay. */
+static void t_index_set(void)
+{
+	fresh("indexes");
+	char names[1024];
+	struct session_store *st = open_store(NULL);
+	if (!CHECK(st))
+		return;
+	index_names(names, sizeof(names));
+	CHECK_STR(names, LEAN_INDEXES);
+	struct session_record r;
+	for (int i = 0; i < 3; i++) {
+		mkrec(&r, "alice", "example.com", SESSION_CLOSED, time_wall_us() - i * HOUR_US);
+		CHECK_INT(write1(st, &r), STORE_OK);
+	}
+	session_store_close(st);
+
+	rustsocks_indexes = true;
+	st = open_store(NULL);
+	rustsocks_indexes = false;
+	if (!CHECK(st))
+		return;
+	index_names(names, sizeof(names));
+	CHECK_STR(names, RUSTSOCKS_INDEXES);
+	CHECK_INT(total_rows(st), 3);
+	mkrec(&r, "bob", "example.org", SESSION_CLOSED, time_wall_us());
+	CHECK_INT(write1(st, &r), STORE_OK);
+	session_store_close(st);
+
+	st = open_store(NULL);
+	if (!CHECK(st))
+		return;
+	index_names(names, sizeof(names));
+	CHECK_STR(names, LEAN_INDEXES);
+	CHECK_INT(total_rows(st), 4);
 	session_store_close(st);
 }
 
@@ -712,6 +790,14 @@ static void t_history_queries(void)
 	session_store_close(st);
 }
 
+/* The same answers with every RustSocks index present (other plans). */
+static void t_history_queries_rustsocks_indexes(void)
+{
+	rustsocks_indexes = true;
+	t_history_queries();
+	rustsocks_indexes = false;
+}
+
 static void t_stats_window(void)
 {
 	fresh("stats");
@@ -980,6 +1066,39 @@ static void t_fault_sqlite_locked(void)
 	free(sub);
 }
 
+/* Behind by more than a batch (here: the file was locked while 100
+ * records came), the writer catches up in transactions of up to 80 (8
+ * batches): two or three of them, instead of ten of 10. */
+static void t_catch_up_in_bigger_batches(void)
+{
+	fresh("catch_up");
+	struct session_writer *w = start_writer(10, 60000, 1000, NULL);
+	if (!CHECK(w))
+		return;
+	sqlite3 *lock;
+	CHECK_INT(sqlite3_open(be->path, &lock), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	struct session_record r;
+	int64_t now = time_wall_us();
+	for (int i = 0; i < 100; i++) {
+		mkrec(&r, "u", "d", SESSION_CLOSED, now);
+		CHECK(session_writer_submit(w, &r));
+	}
+	struct session_writer_stats s;
+	int64_t until = time_mono_ms() + 5000;
+	do {
+		usleep(20000);
+		session_writer_get_stats(w, &s);
+	} while (s.retries == 0 && time_mono_ms() < until);
+	CHECK(s.retries > 0); /* the first batch is waiting on the lock */
+	sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(lock);
+	wait_written(w, 100, &s);
+	CHECK_INT(s.written, 100);
+	CHECK(s.batches >= 2 && s.batches <= 3);
+	session_writer_stop(w, 5000);
+}
+
 /* A row the database refuses costs only itself: its batch is retried row
  * by row. (The refusal is a trigger / CHECK constraint the test adds.)
  * Invalid UTF-8 is not a refusal: it is replaced with '?' at submit. */
@@ -1223,11 +1342,14 @@ int main(void)
 		ON(all[i], t_restart_closes_stale);
 		ON(all[i], t_retention);
 		ON(all[i], t_history_queries);
+		ON(all[i], t_history_queries_rustsocks_indexes);
+		ON(all[i], t_index_set);
 		ON(all[i], t_stats_window);
 		ON(all[i], t_bad_row_only_loses_itself);
 	}
 	ON(&sq, t_queue_full_drops);
 	ON(&sq, t_fault_sqlite_locked);
+	ON(&sq, t_catch_up_in_bigger_batches);
 	ON(&sq, t_start_while_locked);
 	if (pg_url && !pg_test_cluster_is(pg_url)) {
 		test_skipped++;
