@@ -410,7 +410,7 @@ int acl_ports_parse(const char *s, size_t len, struct acl_port_range *out, size_
 			return -1;
 		}
 		const char *dash = memchr(s + b, '-', e - b);
-		unsigned lo, hi;
+		unsigned lo = 0, hi = 0; /* set on every path used; -O3 cannot tell */
 		int r1, r2 = 0;
 		if (dash) {
 			r1 = parse_port(s + b, (size_t)(dash - (s + b)), &lo);
