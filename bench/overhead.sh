@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/overhead.sh - what csocks' features cost: the same csocks with a
-# 1,000-rule ACL, with SQLite sessions, and with the stats API being scraped,
-# against csocks with everything off, in one run. See bench/README.md.
+# 1,000-rule ACL, with SQLite sessions (csocks' indexes, and RustSocks' full
+# index set), and with the stats API being scraped, against csocks with
+# everything off, in one run. See bench/README.md.
 #
 #   bench/overhead.sh [--quick] [--reps N] [--csocks PATH] [--out FILE] [--keep]
 #
@@ -56,7 +57,8 @@ BULK_C=4
 RATE_C=32
 SCRAPE_RPS=100  # GET /metrics + GET /api/sessions/active, per second in total
 ACL_RULES=1000
-COLS="plain acl1k sqlite api"
+COLS="plain acl1k sqlite sqlite16 api"
+SQ_COLS="sqlite sqlite16" # the columns that write sessions to SQLite
 
 WD=$(mktemp -d /tmp/csocks-overhead.XXXXXX)
 PIDS=()
@@ -256,14 +258,15 @@ EOF
 	*) printf '[acl]\nenabled = false\n' ;;
 	esac
 	case "$name" in
-	sqlite)
+	sqlite | sqlite16)
 		cat <<EOF
 [sessions]
 enabled = true
 storage = "sqlite"
-database_url = "sqlite://$WD/s.db"
+database_url = "sqlite://$WD/$name.db"
 batch_size = 400
 batch_interval_ms = 250
+rustsocks_indexes = $([ "$name" = sqlite16 ] && echo true || echo false)
 [metrics]
 enabled = false
 EOF
@@ -410,12 +413,13 @@ RESULTS="$WD/results.jsonl"
 
 # values, median, sum: bench/lib.sh
 
-sq_rows() {
-	sqlite3 -cmd '.timeout 5000' "$WD/s.db" "SELECT count(*) FROM sessions" 2>>"$WD/sqlite3.err"
+sq_rows() { # sq_rows NAME
+	sqlite3 -cmd '.timeout 5000' "$WD/$1.db" "SELECT count(*) FROM sessions" 2>>"$WD/sqlite3.err"
 }
-# sq_drain WHEN: wait (at most 60 s) until every connection made through
-# sqlite so far is a row, so that the writer's backlog is not written during
-# the next column's round; remember how big it was and how long it took.
+# sq_drain NAME WHEN: wait (at most 60 s) until every connection made through
+# NAME (sqlite or sqlite16) so far is a row, so that the writer's backlog is
+# not written during the next column's round; remember how big it was and how
+# long it took.
 SQ_DRAINS=()
 # CPU clock ticks (user + system) of a process, and of its session writer
 # thread (comm csocks-sessdb; 0 when it has none).
@@ -431,11 +435,15 @@ writer_ticks() {
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 : >"$WD/cpu.jsonl"
 
+sq_want() { # sq_want NAME: connections made through NAME so far
+	echo $(( $(values "$1" rate started | sum) + $(values "$1" bulk conns | sum) + ${EXTRA_CONNS[$1]} ))
+}
 sq_drain() {
-	local want rows first t0 t1 prev= same=0 how
-	want=$(( $(values sqlite rate started | sum) + $(values sqlite bulk conns | sum) + ${EXTRA_CONNS[sqlite]} ))
+	local name=$1 want rows first t0 t1 prev= same=0 how
+	shift
+	want=$(sq_want "$name")
 	t0=$(date +%s.%N)
-	first=$(sq_rows)
+	first=$(sq_rows "$name")
 	rows=$first
 	for _ in $(seq 120); do
 		[ "$rows" = "$want" ] && break
@@ -443,13 +451,13 @@ sq_drain() {
 		[ "$same" -ge 20 ] && break # no progress for 10 s
 		prev=$rows
 		sleep 0.5
-		rows=$(sq_rows)
+		rows=$(sq_rows "$name")
 	done
 	t1=$(date +%s.%N)
 	[ "$1" = "the run" ] && [ "$rows" = "$want" ] && [ "$first" = "$want" ] && return 0
 	how="written in"
 	[ "$rows" = "$want" ] || how="still $(( want - ${rows:-0} )) missing after"
-	SQ_DRAINS+=("$1: $(( want - ${first:-0} )) rows, $how $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s")
+	SQ_DRAINS+=("$name, $1: $(( want - ${first:-0} )) rows, $how $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s")
 }
 : >"$WD/scrape.jsonl"
 SOURCE=127.0.0.2 # clients' TIME_WAIT sockets take no port on 127.0.0.1
@@ -465,7 +473,7 @@ sb() {
 		--source "$SOURCE" --label "$name" --json "$@" 2>>"$WD/$name.sb.err" |
 		sed "s/^{/{\"round\":$round,/" >>"$RESULTS"
 	[ "$name" = api ] && scrape_stop
-	[ "$name" = sqlite ] && [ "$mode" = rate ] && sq_drain "rate round $round"
+	case " $SQ_COLS " in *" $name "*) [ "$mode" = rate ] && sq_drain "$name" "rate round $round" ;; esac
 	# csocks' CPU for the round (after the writer's backlog is written),
 	# per connection made.
 	if [ "$mode" = rate ]; then
@@ -480,7 +488,8 @@ sb() {
 # Round r runs the columns in an order rotated by r, so that no column is
 # always first (or always after the rate round that left the most TIME_WAIT).
 order() {
-	local cols=($COLS) n=4 i
+	local cols=($COLS) n i
+	n=${#cols[@]}
 	for i in $(seq 0 $((n - 1))); do
 		echo -n "${cols[$(( (i + $1 - 1) % n ))]} "
 	done
@@ -510,11 +519,9 @@ ELAPSED=$(( $(date +%s) - START ))
 
 # Every connection through sqlite must end up as a row: the rate rounds'
 # (started = ok + failed), the bulk transfers' and the checks'.
-sq_drain "the run"
-SQ_RATE=$(values sqlite rate started | sum)
-SQ_BULK=$(values sqlite bulk conns | sum)
-SQ_EXTRA=${EXTRA_CONNS[sqlite]}
-SQ_WANT=$((SQ_RATE + SQ_BULK + SQ_EXTRA))
+for name in $SQ_COLS; do
+	sq_drain "$name" "the run"
+done
 
 for name in $COLS; do
 	kill -0 "${PID_OF[$name]}" 2>/dev/null || fail "csocks ($name) died during the run"
@@ -524,16 +531,26 @@ done
 stop_pid "$TARGET_PID"
 forget_pid "$TARGET_PID"
 
-SQ_ROWS=$(sq_rows)
-SQ_STATUS=$(sqlite3 -cmd '.timeout 5000' "$WD/s.db" \
-	"SELECT status || '=' || count(*) FROM sessions GROUP BY status ORDER BY 1" 2>>"$WD/sqlite3.err" | tr '\n' ' ')
-if [ "$SQ_ROWS" = "$SQ_WANT" ]; then
-	SQ_VERDICT="ok"
-else
-	SQ_VERDICT="MISMATCH"
-	fail "sqlite: $SQ_ROWS session rows for $SQ_WANT connections"
-fi
-grep -i 'drop\|queue full\|error' "$WD/sqlite.log" | head -3 | while read -r l; do note "sqlite log: $l"; done
+# Every connection through a SQLite column must be a row: the rate rounds'
+# (started = ok + failed), the bulk transfers' and the checks'.
+declare -A SQ_LINE
+for name in $SQ_COLS; do
+	rows=$(sq_rows "$name")
+	want=$(sq_want "$name")
+	status=$(sqlite3 -cmd '.timeout 5000' "$WD/$name.db" \
+		"SELECT status || '=' || count(*) FROM sessions GROUP BY status ORDER BY 1" 2>>"$WD/sqlite3.err" | tr '\n' ' ')
+	nidx=$(sqlite3 -cmd '.timeout 5000' "$WD/$name.db" \
+		"SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'" 2>>"$WD/sqlite3.err")
+	verdict=ok
+	if [ "$rows" != "$want" ]; then
+		verdict=MISMATCH
+		fail "$name: $rows session rows for $want connections"
+	fi
+	SQ_LINE[$name]="$rows session rows for $want connections ($(values "$name" rate started | sum) rate + $(values "$name" bulk conns | sum) bulk + ${EXTRA_CONNS[$name]} checks): $verdict; $status; $nidx indexes on sessions"
+	printf '{"mode":"sqlite_rows","label":"%s","rows":%s,"connections":%s,"indexes":%s}\n' \
+		"$name" "${rows:-0}" "$want" "${nidx:-0}" >>"$WD/sqrows.jsonl"
+	grep -i 'drop\|queue full\|error' "$WD/$name.log" | head -3 | while read -r l; do note "$name log: $l"; done
+done
 
 SCRAPE_N=$(grep -o '"requests": [0-9]*' "$WD/scrape.jsonl" | sed 's/.*: //' | sum)
 SCRAPE_BAD=$(grep -o '"non200": [0-9]*' "$WD/scrape.jsonl" | sed 's/.*: //' | sum)
@@ -549,17 +566,19 @@ fi
 # store_bench: the SQLite writer alone (no proxy), after the proxies stopped.
 STORE_LINES=
 if [ -n "$STORE_BENCH" ]; then
-	log "store_bench -s $STORE_S -t 1 (SQLite writer alone)"
-	STORE_LINES=$(env -u CSOCKS_TEST_PG_URL timeout 300 "$STORE_BENCH" -s "$STORE_S" -t 1 -d "$WD" 2>"$WD/store_bench.err" | grep '^sqlite')
+	log "store_bench -s $STORE_S -t 1 -b 400 (SQLite writer alone): one row repeated, then varied rows"
+	STORE_LINES=$(for args in "" "-r" "-v -P 20000" "-v -P 20000 -r"; do
+		# shellcheck disable=SC2086 # args are separate options
+		env -u CSOCKS_TEST_PG_URL timeout 300 "$STORE_BENCH" -s "$STORE_S" -t 1 -b 400 $args -d "$WD" 2>>"$WD/store_bench.err" |
+			grep '^sqlite' | sed "s/^sqlite   /$(printf '%-14s' "${args:-(same row)}")/"
+	done)
 	[ -n "$STORE_LINES" ] || note "store_bench printed no sqlite line: $(head -c 300 "$WD/store_bench.err")"
 else
 	note "store_bench not found (build/src/session/store_bench; ninja -C build src/session/store_bench)"
 fi
 
 {
-	cat "$WD/scrape.jsonl" "$WD/cpu.jsonl"
-	printf '{"mode":"sqlite_rows","label":"sqlite","rows":%s,"connections":%s,"rate":%s,"bulk":%s,"checks":%s}\n' \
-		"${SQ_ROWS:-0}" "$SQ_WANT" "$SQ_RATE" "$SQ_BULK" "$SQ_EXTRA"
+	cat "$WD/scrape.jsonl" "$WD/cpu.jsonl" "$WD/sqrows.jsonl"
 	echo "$STORE_LINES" | while read -r l; do
 		[ -n "$l" ] && printf '{"mode":"store_bench","line":"%s"}\n' "$(echo "$l" | tr -s ' ')"
 	done
@@ -577,7 +596,7 @@ get() { # get NAME ROW -> number or empty
 	up) values "$2" bulk MBps '"dir":"upload"' | median ;;
 	errs) { values "$2" bulk errors; values "$2" rate errors; } | sum ;;
 	cpu) cpu_per_conn "$2" ticks ;;
-	wcpu) [ "$2" = sqlite ] && cpu_per_conn "$2" writer_ticks ;;
+	wcpu) case " $SQ_COLS " in *" $2 "*) cpu_per_conn "$2" writer_ticks ;; esac ;;
 	esac
 }
 # cpu_per_conn NAME KEY: median over the rate rounds of KEY ticks per
@@ -626,15 +645,16 @@ echo
 echo "csocks feature overhead - $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $( [ "$QUICK" = 1 ] && echo quick || echo full) run, ${ELAPSED}s"
 echo "csocks: ${CSOCKS#"$ROOT"/} ($CSOCKS_ID)"
 echo "bulk: $BULK_C conns x $BULK_N, down and up separately; rate: $RATE_C clients x ${RATE_D}s, 64-byte echo; median of $REPS alternating rounds"
-printf '%-22s %9s %9s %9s %9s  %-22s %-22s %-22s\n' test plain acl1k sqlite api acl1k/plain sqlite/plain api/plain
+printf '%-22s %9s %9s %9s %9s %9s  %-20s %-20s %-16s %-20s\n' test plain acl1k sqlite sqlite16 api acl1k/plain sqlite/plain sqlite16/plain api/plain
 for row in cps cpu wcpu p50 p99 down up errs; do
-	p=$(get "$row" plain); a=$(get "$row" acl1k); s=$(get "$row" sqlite); i=$(get "$row" api)
+	p=$(get "$row" plain); a=$(get "$row" acl1k); s=$(get "$row" sqlite); s16=$(get "$row" sqlite16); i=$(get "$row" api)
 	ra=$(ratio "$a" "$p" "$(target "$row" acl1k)")
 	rs=$(ratio "$s" "$p" "$(target "$row" sqlite)")
+	r16=$(ratio "$s16" "$p")
 	ri=$(ratio "$i" "$p" "$(target "$row" api)")
-	[ "$row" = errs ] && { ra=; rs=; ri=; }
+	[ "$row" = errs ] && { ra=; rs=; r16=; ri=; }
 	case "$ra $rs $ri" in *MISS*) MISSES=$((MISSES + $(echo "$ra $rs $ri" | grep -o MISS | wc -l))) ;; esac
-	printf '%-22s %9s %9s %9s %9s  %-22s %-22s %-22s\n' "$(label "$row")" "${p:--}" "${a:--}" "${s:--}" "${i:--}" "$ra" "$rs" "$ri"
+	printf '%-22s %9s %9s %9s %9s %9s  %-20s %-20s %-16s %-20s\n' "$(label "$row")" "${p:--}" "${a:--}" "${s:--}" "${s16:--}" "${i:--}" "$ra" "$rs" "$r16" "$ri"
 done
 echo
 echo "rounds (in run order):"
@@ -645,21 +665,25 @@ for row in cps down up; do
 		down) v=$(values "$name" bulk MBps '"dir":"download"') ;;
 		up) v=$(values "$name" bulk MBps '"dir":"upload"') ;;
 		esac
-		printf '  %-20s %-7s %s\n' "$(label "$row")" "$name" "$(echo $v)"
+		printf '  %-20s %-8s %s\n' "$(label "$row")" "$name" "$(echo $v)"
 	done
 done
 echo
 echo "acl1k:  $(cat "$WD/acl.gen" | tr -d '\n') over 100 users and 10 groups, default block; the anonymous user's"
 echo "        request is $ACL_WHY"
 echo "        CONNECT $BLOCKED -> reply 0x02 (checked before the run)"
-echo "sqlite: $SQ_ROWS session rows for $SQ_WANT connections ($SQ_RATE rate + $SQ_BULK bulk + $SQ_EXTRA checks): $SQ_VERDICT; $SQ_STATUS"
+for name in $SQ_COLS; do
+	printf '%-9s %s\n' "$name:" "${SQ_LINE[$name]}"
+done
+echo "          (sqlite: csocks' default index set; sqlite16: sessions.rustsocks_indexes = true)"
 for d in "${SQ_DRAINS[@]}"; do
-	echo "        writer backlog at the end of $d"
+	echo "          writer backlog at the end of $d"
 done
 echo "api:    $SCRAPE_N scrapes in ${SCRAPE_SECS}s during its rounds (GET /metrics and /api/sessions/active, $SCRAPE_RPS/s), $SCRAPE_BAD not 200;"
 echo "        the scraper used ${SCRAPE_CPU} s of CPU (on the same cores as the proxy and the client)"
 if [ -n "$STORE_LINES" ]; then
-	echo "store_bench -s $STORE_S -t 1 (the SQLite writer alone, no proxy):"
+	echo "store_bench -s $STORE_S -t 1 -b 400 (the SQLite writer alone, no proxy; -v: varied rows, 200 users and"
+	echo "12,500 destinations, after a prefill of 20,000 such rows; -r: RustSocks' 16 indexes):"
 	echo "$STORE_LINES" | sed 's/^/  /'
 fi
 echo
@@ -669,7 +693,7 @@ echo "counted until the session writer has written the round's rows (lower is be
 echo "thread's share is shown under it."
 echo "Ratios are feature / plain: higher is better for conn/s and MB/s, lower for latency. Targets"
 echo "from the issues: 1,000-rule ACL and SQLite sessions >= 0.90x the connection rate of plain,"
-echo "API scraping >= 0.95x its throughput. Client, target and the four proxies share the same"
+echo "API scraping >= 0.95x its throughput. Client, target and the five proxies share the same"
 echo "$(nproc) cores over loopback; compare the rows of one run, and see the rounds for the noise."
 for n in "${NOTES[@]}"; do
 	echo "note: $n"
