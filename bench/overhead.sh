@@ -4,7 +4,7 @@
 # index set), and with the stats API being scraped, against csocks with
 # everything off, in one run. See bench/README.md.
 #
-#   bench/overhead.sh [--quick] [--reps N] [--csocks PATH] [--out FILE] [--keep]
+#   bench/overhead.sh [--quick] [--reps N] [--only "COLS"] [--csocks PATH] [--out FILE] [--keep]
 #
 # Every process it starts is tracked by PID and stopped on exit (also on ^C).
 set -u
@@ -14,6 +14,7 @@ QUICK=0
 REPS=
 CSOCKS=
 OUT=
+ONLY=
 KEEP=0
 PY=/usr/bin/python3
 
@@ -23,6 +24,7 @@ usage() {
 options:
   --quick         5 s rate rounds, 64M bulk transfers, 1 repetition (~3-4 minutes)
   --reps N        rounds of every test (median reported; default 3, quick 1)
+  --only "COLS"   measure only these columns (plain and any of acl1k sqlite sqlite16 api)
   --csocks PATH   csocks binary (default build/csocks; built with meson/ninja if missing)
   --out FILE      also write the raw JSON result lines to FILE
   --keep          keep the work directory (configs, ACL, logs, database, raw results)
@@ -33,6 +35,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
 	--reps) REPS=${2:-}; shift ;;
+	--only) ONLY=${2:-}; shift ;;
 	--csocks) CSOCKS=${2:-}; shift ;;
 	--out) OUT=${2:-}; shift ;;
 	--keep) KEEP=1 ;;
@@ -58,7 +61,15 @@ RATE_C=32
 SCRAPE_RPS=100  # GET /metrics + GET /api/sessions/active, per second in total
 ACL_RULES=1000
 COLS="plain acl1k sqlite sqlite16 api"
-SQ_COLS="sqlite sqlite16" # the columns that write sessions to SQLite
+if [ -n "$ONLY" ]; then
+	for c in $ONLY; do
+		case " $COLS " in *" $c "*) ;; *) echo "overhead.sh: --only: no column '$c' (plain acl1k sqlite sqlite16 api)" >&2; exit 2 ;; esac
+	done
+	case " $ONLY " in *" plain "*) ;; *) echo "overhead.sh: --only needs plain (the ratios' base)" >&2; exit 2 ;; esac
+	COLS=$(for c in $COLS; do case " $ONLY " in *" $c "*) echo -n "$c " ;; esac; done)
+fi
+has() { case " $COLS " in *" $1 "*) return 0 ;; esac; return 1; }
+SQ_COLS=$(for c in sqlite sqlite16; do has "$c" && echo -n "$c "; done) # the columns that write sessions to SQLite
 
 WD=$(mktemp -d /tmp/csocks-overhead.XXXXXX)
 PIDS=()
@@ -312,7 +323,7 @@ for name in $COLS; do
 	fi
 	EXTRA_CONNS[$name]=5
 done
-if ! wait_port "$API_PORT" "${PID_OF[api]}"; then
+if has api && ! wait_port "$API_PORT" "${PID_OF[api]}"; then
 	echo "overhead.sh: the stats API (port $API_PORT) did not start: $(tail -c 600 "$WD/api.log")" >&2
 	exit 1
 fi
@@ -324,9 +335,11 @@ blocked_check() { # blocked_check NAME -> the reply line
 		--source 127.0.0.2 -c 1 --count 1 -d 5 --json 2>&1 | tail -1
 	EXTRA_CONNS[$1]=$(( ${EXTRA_CONNS[$1]} + 1 ))
 }
-ACL_BLOCK=$(blocked_check acl1k)
+ACL_BLOCK=$(has acl1k && blocked_check acl1k)
 PLAIN_BLOCK=$(blocked_check plain)
-if echo "$ACL_BLOCK" | grep -q '"reply_0x02":1' && ! echo "$ACL_BLOCK" | grep -q '"ok":[1-9]'; then
+if ! has acl1k; then
+	:
+elif echo "$ACL_BLOCK" | grep -q '"reply_0x02":1' && ! echo "$ACL_BLOCK" | grep -q '"ok":[1-9]'; then
 	log "ACL enforced: CONNECT $BLOCKED via acl1k -> reply 0x02 (plain: $(echo "$PLAIN_BLOCK" | grep -o '"\(reply_0x[0-9a-f]*\|err_[a-z]*\)":[0-9]*' | tr -d '"' | tr '\n' ' '))"
 else
 	echo "overhead.sh: the ACL is not enforced: CONNECT $BLOCKED through acl1k gave: $ACL_BLOCK" >&2
@@ -557,8 +570,8 @@ SCRAPE_BAD=$(grep -o '"non200": [0-9]*' "$WD/scrape.jsonl" | sed 's/.*: //' | su
 SCRAPE_SECS=$(grep -o '"seconds": [0-9.]*' "$WD/scrape.jsonl" | sed 's/.*: //' | sum)
 SCRAPE_CPU=$(grep -o '"cpu_s": [0-9.]*' "$WD/scrape.jsonl" | sed 's/.*: //' | sum)
 SCRAPES=$(grep -c . "$WD/scrape.jsonl")
-[ "$SCRAPES" -gt 0 ] && [ "$SCRAPE_N" -gt 0 ] || fail "api: the scraper did not run (see $WD/scrape.err)"
-[ "$SCRAPES" = $((3 * REPS)) ] || note "api: $SCRAPES scraper summaries for $((3 * REPS)) rounds (one was killed or failed: $(head -c 300 "$WD/scrape.err"))"
+has api && { [ "$SCRAPES" -gt 0 ] && [ "$SCRAPE_N" -gt 0 ] || fail "api: the scraper did not run (see $WD/scrape.err)"; }
+! has api || [ "$SCRAPES" = $((3 * REPS)) ] || note "api: $SCRAPES scraper summaries for $((3 * REPS)) rounds (one was killed or failed: $(head -c 300 "$WD/scrape.err"))"
 if [ "$SCRAPE_BAD" != 0 ]; then
 	fail "api: $SCRAPE_BAD of $SCRAPE_N scrapes failed ($(grep -o '"first_error": "[^"]*' "$WD/scrape.jsonl" | grep -v '": "$' | head -1 | sed 's/.*: "//'))"
 fi
@@ -588,6 +601,7 @@ fi
 # ---- table ----
 
 get() { # get NAME ROW -> number or empty
+	has "$2" || return 0
 	case "$1" in
 	cps) values "$2" rate cps | median ;;
 	p50) values "$2" rate hs_p50_us | median ;;
@@ -668,10 +682,17 @@ for row in cps down up; do
 		printf '  %-20s %-8s %s\n' "$(label "$row")" "$name" "$(echo $v)"
 	done
 done
+# Each column's rate round r ran next to plain's round r (same rotation), so
+# their ratio cancels drift that moves a whole round.
+for name in $COLS; do
+	[ "$name" = plain ] && continue
+	printf '  %-29s %s\n' "rate $name/plain by round" "$(paste -d' ' <(values plain rate cps) <(values "$name" rate cps) |
+		awk '{ printf "%.2f ", ($1 > 0 ? $2 / $1 : 0) }')"
+done
 echo
-echo "acl1k:  $(cat "$WD/acl.gen" | tr -d '\n') over 100 users and 10 groups, default block; the anonymous user's"
-echo "        request is $ACL_WHY"
-echo "        CONNECT $BLOCKED -> reply 0x02 (checked before the run)"
+has acl1k && echo "acl1k:  $(cat "$WD/acl.gen" | tr -d '\n') over 100 users and 10 groups, default block; the anonymous user's"
+has acl1k && echo "        request is $ACL_WHY"
+has acl1k && echo "        CONNECT $BLOCKED -> reply 0x02 (checked before the run)"
 for name in $SQ_COLS; do
 	printf '%-9s %s\n' "$name:" "${SQ_LINE[$name]}"
 done
@@ -679,8 +700,8 @@ echo "          (sqlite: csocks' default index set; sqlite16: sessions.rustsocks
 for d in "${SQ_DRAINS[@]}"; do
 	echo "          writer backlog at the end of $d"
 done
-echo "api:    $SCRAPE_N scrapes in ${SCRAPE_SECS}s during its rounds (GET /metrics and /api/sessions/active, $SCRAPE_RPS/s), $SCRAPE_BAD not 200;"
-echo "        the scraper used ${SCRAPE_CPU} s of CPU (on the same cores as the proxy and the client)"
+has api && echo "api:    $SCRAPE_N scrapes in ${SCRAPE_SECS}s during its rounds (GET /metrics and /api/sessions/active, $SCRAPE_RPS/s), $SCRAPE_BAD not 200;"
+has api && echo "        the scraper used ${SCRAPE_CPU} s of CPU (on the same cores as the proxy and the client)"
 if [ -n "$STORE_LINES" ]; then
 	echo "store_bench -s $STORE_S -t 1 -b 400 (the SQLite writer alone, no proxy; -v: varied rows, 200 users and"
 	echo "12,500 destinations, after a prefill of 20,000 such rows; -r: RustSocks' 16 indexes):"

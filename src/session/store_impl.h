@@ -84,12 +84,12 @@ void store_page_finish(const struct session_query *q, struct session_page *out);
 /* Append a record to a page (grows the array). */
 void store_page_push(struct session_page *out, struct session_record *r);
 
-/* RustSocks' session indexes that no csocks query needs: five are left
- * prefixes or the reverse of indexes csocks keeps, the others serve sorts
- * (by bytes, duration, ...) and filters (acl_decision, protocol) csocks
- * answers from its own four. They stay only with sessions.rustsocks_indexes;
- * docs/sessions.md "Indexes" has the measurements. `on` is
- * "sessions(columns)", valid SQL on both backends. */
+/* RustSocks' session indexes that csocks drops: five are left prefixes or
+ * the reverse of the four csocks keeps; the others serve sorting the whole
+ * history by bytes, duration, source or protocol, which csocks does with a
+ * scan instead (a filter narrows it through the kept ones). They stay only
+ * with sessions.rustsocks_indexes; docs/sessions.md "Indexes" has the
+ * measurements. `on` is "sessions(columns)", valid SQL on both backends. */
 struct store_index {
 	const char *name;
 	const char *on;

@@ -254,9 +254,10 @@ static int connect_db(struct sqlite_store *s, char *err, size_t errlen)
 	int r = exec(s, "PRAGMA journal_mode = WAL", "PRAGMA journal_mode", err, errlen);
 	if (r == STORE_OK)
 		r = exec(s, "PRAGMA synchronous = NORMAL", "PRAGMA synchronous", err, errlen);
-	/* The table carries 17 indexes (RustSocks'), so one batch dirties many
-	 * pages: a 16 MB page cache and a 16 MB WAL between checkpoints (fewer
-	 * fsyncs) measured about 1.5x the default rate (docs/sessions.md). */
+	/* Every row goes into 5 indexes (17 with sessions.rustsocks_indexes),
+	 * so one batch dirties many pages: a 16 MB page cache and a 16 MB WAL
+	 * between checkpoints (fewer fsyncs) measured about 1.5x the default
+	 * rate with RustSocks' indexes (docs/sessions.md). */
 	if (r == STORE_OK)
 		r = exec(s, "PRAGMA cache_size = -16000; PRAGMA wal_autocheckpoint = 4000",
 		         "PRAGMA cache_size", err, errlen);
