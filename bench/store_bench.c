@@ -77,28 +77,32 @@ static void vary(struct session_record *rec, struct vary_buf *b, uint64_t *x)
 	rec->duration_secs = (int64_t)((v >> 48) % 3600);
 }
 
+/* The row every run starts from (-v then varies user, destination, ports,
+ * counters and duration). */
+static const struct session_record base_record = {
+    .user = "alice",
+    .dest_ip = "www.example.com",
+    .dest_port = 443,
+    .source_ip = "198.51.100.23",
+    .source_port = 50123,
+    .protocol = SESSION_PROTO_TCP,
+    .status = SESSION_CLOSED,
+    .close_reason = "client closed",
+    .acl_rule_matched = "Allow HTTPS",
+    .acl_decision = "allow",
+    .bytes_sent = 51234,
+    .bytes_received = 1234567,
+    .packets_sent = 40,
+    .packets_received = 900,
+    .duration_secs = 3,
+};
+
 static void *producer(void *arg)
 {
 	struct run *r = arg;
 	struct vary_buf vb;
 	uint64_t x = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)&vb;
-	struct session_record rec = {
-	    .user = "alice",
-	    .dest_ip = "www.example.com",
-	    .dest_port = 443,
-	    .source_ip = "198.51.100.23",
-	    .source_port = 50123,
-	    .protocol = SESSION_PROTO_TCP,
-	    .status = SESSION_CLOSED,
-	    .close_reason = "client closed",
-	    .acl_rule_matched = "Allow HTTPS",
-	    .acl_decision = "allow",
-	    .bytes_sent = 51234,
-	    .bytes_received = 1234567,
-	    .packets_sent = 40,
-	    .packets_received = 900,
-	    .duration_secs = 3,
-	};
+	struct session_record rec = base_record;
 	uint64_t n = 0, full = 0, ns = 0;
 	while (time_mono_ms() < r->until_ms) {
 		session_id_generate(rec.session_id);
@@ -194,16 +198,7 @@ static int prefill(enum session_storage storage, const char *url, bool rs_indexe
 		size_t n = rows - done < CHUNK ? (size_t)(rows - done) : CHUNK;
 		for (size_t i = 0; i < n; i++) {
 			struct session_record *r = &recs[i];
-			*r = (struct session_record){.user = "alice",
-			                             .dest_ip = "www.example.com",
-			                             .dest_port = 443,
-			                             .source_ip = "198.51.100.23",
-			                             .protocol = SESSION_PROTO_TCP,
-			                             .status = SESSION_CLOSED,
-			                             .close_reason = "client closed",
-			                             .acl_rule_matched = "Allow HTTPS",
-			                             .acl_decision = "allow",
-			                             .duration_secs = 3};
+			*r = base_record;
 			session_id_generate(r->session_id);
 			vary(r, &bufs[i], &x);
 			/* one row every 10 ms of the past, oldest first */

@@ -206,6 +206,22 @@ static void index_names(char *out, size_t size)
 	PQfinish(c);
 }
 
+/* Another connection takes the SQLite write lock (BEGIN IMMEDIATE) and
+ * holds it until unlock_db(): the writer's "database is locked" path. */
+static sqlite3 *lock_db(void)
+{
+	sqlite3 *lock;
+	CHECK_INT(sqlite3_open(be->path, &lock), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	return lock;
+}
+
+static void unlock_db(sqlite3 *lock)
+{
+	sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(lock);
+}
+
 /* ---- cases ---- */
 
 #define LEAN_INDEXES                                                                               \
@@ -967,9 +983,7 @@ static void t_queue_full_drops(void)
 	struct session_writer *w = start_writer(5, 20, 5, NULL);
 	if (!CHECK(w))
 		return;
-	sqlite3 *lock;
-	CHECK_INT(sqlite3_open(be->path, &lock), SQLITE_OK);
-	CHECK_INT(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3 *lock = lock_db();
 	int ok = 0;
 	struct session_record r;
 	int64_t t0 = time_mono_us();
@@ -984,8 +998,7 @@ static void t_queue_full_drops(void)
 	session_writer_get_stats(w, &s);
 	CHECK_INT(s.dropped, 40 - ok);
 	CHECK_INT(s.submitted, ok);
-	sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL);
-	sqlite3_close(lock);
+	unlock_db(lock);
 	session_writer_stop(w, 10000);
 	struct session_store *st = open_store(NULL);
 	if (CHECK(st))
@@ -1037,9 +1050,7 @@ static void t_fault_sqlite_locked(void)
 	struct session_writer *w = start_writer(20, 50, 100000, NULL);
 	if (!CHECK(w))
 		return;
-	sqlite3 *lock;
-	CHECK_INT(sqlite3_open(be->path, &lock), SQLITE_OK);
-	CHECK_INT(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3 *lock = lock_db();
 	struct submitter *sub = calloc(1, sizeof(*sub));
 	sub->w = w;
 	sub->n = 500;
@@ -1052,8 +1063,7 @@ static void t_fault_sqlite_locked(void)
 	CHECK(s.outage);
 	CHECK(s.retries > 0);
 	CHECK_INT(s.written, 0);
-	sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL);
-	sqlite3_close(lock);
+	unlock_db(lock);
 	pthread_join(th, NULL);
 	CHECK_INT(sub->ok, 500);
 	session_writer_stop(w, 20000);
@@ -1075,9 +1085,7 @@ static void t_catch_up_in_bigger_batches(void)
 	struct session_writer *w = start_writer(10, 60000, 1000, NULL);
 	if (!CHECK(w))
 		return;
-	sqlite3 *lock;
-	CHECK_INT(sqlite3_open(be->path, &lock), SQLITE_OK);
-	CHECK_INT(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3 *lock = lock_db();
 	struct session_record r;
 	int64_t now = time_wall_us();
 	for (int i = 0; i < 100; i++) {
@@ -1091,8 +1099,7 @@ static void t_catch_up_in_bigger_batches(void)
 		session_writer_get_stats(w, &s);
 	} while (s.retries == 0 && time_mono_ms() < until);
 	CHECK(s.retries > 0); /* the first batch is waiting on the lock */
-	sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL);
-	sqlite3_close(lock);
+	unlock_db(lock);
 	wait_written(w, 100, &s);
 	CHECK_INT(s.written, 100);
 	CHECK(s.batches >= 2 && s.batches <= 3);
@@ -1168,9 +1175,7 @@ static void t_start_while_locked(void)
 	mkrec(&r, "u", "d", SESSION_ACTIVE, time_wall_us());
 	write1(st, &r);
 	session_store_close(st);
-	sqlite3 *lock;
-	CHECK_INT(sqlite3_open(be->path, &lock), SQLITE_OK);
-	CHECK_INT(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3 *lock = lock_db();
 	pthread_t th;
 	pthread_create(&th, NULL, release_after_1s, lock);
 	int64_t t0 = time_mono_ms();
