@@ -82,6 +82,27 @@ static void random_fill(uint8_t *buf, size_t len)
 	CSOCKS_BUG_ON(got != len); /* no entropy source at all */
 }
 
+/* The random part of IDs comes from a per-thread pool filled by one
+ * getrandom() per 32 IDs instead of one per ID: a worker opens a session
+ * per connection. The bytes are the kernel CSPRNG's all the same; each is
+ * handed out once and wiped from the pool. (The one fork, privsep's PAM
+ * monitor at start, makes no IDs, so no child reuses a parent's pool.) */
+#define ID_RANDOM_BYTES 10
+#define ID_POOL_IDS     32
+
+static void id_random(uint8_t out[ID_RANDOM_BYTES])
+{
+	static __thread uint8_t pool[ID_RANDOM_BYTES * ID_POOL_IDS];
+	static __thread size_t used = sizeof(pool);
+	if (used == sizeof(pool)) {
+		random_fill(pool, sizeof(pool));
+		used = 0;
+	}
+	memcpy(out, pool + used, ID_RANDOM_BYTES);
+	explicit_bzero(pool + used, ID_RANDOM_BYTES);
+	used += ID_RANDOM_BYTES;
+}
+
 /* UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then 74 random bits. IDs
  * made later sort later, so the sessions table's primary-key index and the
  * indexes that end in session_id grow at their right edge instead of taking a
@@ -94,7 +115,7 @@ void session_id_generate(char out[SESSION_ID_LEN + 1])
 	uint64_t ms = (uint64_t)(time_wall_us() / 1000);
 	for (int i = 0; i < 6; i++)
 		b[i] = (uint8_t)(ms >> (40 - 8 * i));
-	random_fill(b + 6, sizeof(b) - 6);
+	id_random(b + 6);
 	b[6] = (uint8_t)((b[6] & 0x0f) | 0x70); /* version 7 */
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
 	char *p = out;

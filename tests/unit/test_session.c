@@ -321,6 +321,37 @@ static void t_session_id_v7(void)
 	CHECK(strcmp(a, b) != 0);
 }
 
+/* The random tails (everything after the time prefix) of many IDs, made
+ * by two threads at once across many refills of their per-thread pools:
+ * never one twice. A pool handed out again without a refill repeats. */
+#define IDS_PER_THREAD 400
+static void *make_ids(void *arg)
+{
+	char(*ids)[SESSION_ID_LEN + 1] = arg;
+	for (int i = 0; i < IDS_PER_THREAD; i++)
+		session_id_generate(ids[i]);
+	return NULL;
+}
+
+static int cmp_tail(const void *x, const void *y)
+{
+	return strcmp((const char *)x + 14, (const char *)y + 14);
+}
+
+static void t_session_id_tails_distinct(void)
+{
+	static char ids[2 * IDS_PER_THREAD][SESSION_ID_LEN + 1];
+	pthread_t t;
+	CHECK_INT(pthread_create(&t, NULL, make_ids, ids[IDS_PER_THREAD]), 0);
+	make_ids(ids[0]);
+	pthread_join(t, NULL);
+	qsort(ids, 2 * IDS_PER_THREAD, sizeof(ids[0]), cmp_tail);
+	int same = 0;
+	for (int i = 1; i < 2 * IDS_PER_THREAD; i++)
+		same += cmp_tail(ids[i - 1], ids[i]) == 0;
+	CHECK_INT(same, 0);
+}
+
 /* session_time_format against the plain snprintf form, over years 1..9999
  * (the fast path) and outside it (the fallback), fractions included. */
 static void ref_format(int64_t us, char *buf, size_t size)
@@ -371,6 +402,7 @@ static void t_time_format(void)
 int main(void)
 {
 	RUN(t_session_id_v7);
+	RUN(t_session_id_tails_distinct);
 	RUN(t_time_format);
 	RUN(t_lifecycle_exact_counters);
 	RUN(t_history_bounded_by_count);
