@@ -11,6 +11,7 @@ envfile=${2:-/dev/null}
 case "$cmd" in
 start)
 	: >"$envfile"
+	mkdir -p test-logs
 	# As root (CI) both services are part of the suite: the tests that need
 	# them fail, rather than skip, when they are missing.
 	if [ "$(id -u)" -eq 0 ]; then
