@@ -4,7 +4,8 @@
 # index set), and with the stats API being scraped, against csocks with
 # everything off, in one run. See bench/README.md.
 #
-#   bench/overhead.sh [--quick] [--reps N] [--only "COLS"] [--csocks PATH] [--out FILE] [--keep]
+#   bench/overhead.sh [--quick] [--reps N] [--only "COLS"] [--server-close] [--csocks PATH]
+#                     [--out FILE] [--keep]
 #
 # Every process it starts is tracked by PID and stopped on exit (also on ^C).
 set -u
@@ -15,6 +16,7 @@ REPS=
 CSOCKS=
 OUT=
 ONLY=
+SERVER_CLOSE=0
 KEEP=0
 PY=/usr/bin/python3
 
@@ -25,6 +27,9 @@ options:
   --quick         5 s rate rounds, 64M bulk transfers, 1 repetition (~3-4 minutes)
   --reps N        rounds of every test (median reported; default 3, quick 1)
   --only "COLS"   measure only these columns (plain and any of acl1k sqlite sqlite16 api)
+  --server-close  rate rounds: the target closes first (socksbench --server-close), so
+                  no TIME_WAIT builds up on ephemeral ports and rounds need no waits
+                  between them: many rounds fit in a few minutes
   --csocks PATH   csocks binary (default build/csocks; built with meson/ninja if missing)
   --out FILE      also write the raw JSON result lines to FILE
   --keep          keep the work directory (configs, ACL, logs, database, raw results)
@@ -36,6 +41,7 @@ while [ $# -gt 0 ]; do
 	--quick) QUICK=1 ;;
 	--reps) REPS=${2:-}; shift ;;
 	--only) ONLY=${2:-}; shift ;;
+	--server-close) SERVER_CLOSE=1 ;;
 	--csocks) CSOCKS=${2:-}; shift ;;
 	--out) OUT=${2:-}; shift ;;
 	--keep) KEEP=1 ;;
@@ -521,9 +527,14 @@ for r in $(seq "$REPS"); do
 done
 for r in $(seq "$REPS"); do
 	for name in $(order "$r"); do
-		wait_time_wait "$name's rate round $r"
-		log "$name: rate ($RATE_C clients, ${RATE_D}s), round $r/$REPS"
-		sb "$name" "$r" rate -c "$RATE_C" -d "$RATE_D"
+		if [ "$SERVER_CLOSE" = 1 ]; then
+			log "$name: rate ($RATE_C clients, ${RATE_D}s, target closes first), round $r/$REPS"
+			sb "$name" "$r" rate -c "$RATE_C" -d "$RATE_D" --server-close
+		else
+			wait_time_wait "$name's rate round $r"
+			log "$name: rate ($RATE_C clients, ${RATE_D}s), round $r/$REPS"
+			sb "$name" "$r" rate -c "$RATE_C" -d "$RATE_D"
+		fi
 	done
 done
 ELAPSED=$(( $(date +%s) - START ))
@@ -658,7 +669,7 @@ MISSES=0
 echo
 echo "csocks feature overhead - $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $( [ "$QUICK" = 1 ] && echo quick || echo full) run, ${ELAPSED}s"
 echo "csocks: ${CSOCKS#"$ROOT"/} ($CSOCKS_ID)"
-echo "bulk: $BULK_C conns x $BULK_N, down and up separately; rate: $RATE_C clients x ${RATE_D}s, 64-byte echo; median of $REPS alternating rounds"
+echo "bulk: $BULK_C conns x $BULK_N, down and up separately; rate: $RATE_C clients x ${RATE_D}s, 64-byte echo$([ "$SERVER_CLOSE" = 1 ] && echo ', the target closing first'); median of $REPS alternating rounds"
 printf '%-22s %9s %9s %9s %9s %9s  %-20s %-20s %-16s %-20s\n' test plain acl1k sqlite sqlite16 api acl1k/plain sqlite/plain sqlite16/plain api/plain
 for row in cps cpu wcpu p50 p99 down up errs; do
 	p=$(get "$row" plain); a=$(get "$row" acl1k); s=$(get "$row" sqlite); s16=$(get "$row" sqlite16); i=$(get "$row" api)

@@ -35,6 +35,7 @@ enum cstate {
 	C_UP,         /* upload: send count bytes (no half-close: not every proxy passes it) */
 	C_UP_RESULT,  /* upload: the target's 9-byte result */
 	C_ECHO_RECV,  /* echo: the request bytes coming back */
+	C_ECHO_EOF,   /* echo with SB_HDR_F_CLOSE: then the target's EOF */
 	C_HOLD_ACK,   /* hold: the target's 'K' */
 	C_HELD,       /* hold: tunnel established and idle (terminal for the job) */
 	C_RETRY,      /* repeat jobs: the start failed locally; retried by the scan */
@@ -346,7 +347,19 @@ static enum step step_echo_recv(struct sb_worker *w, struct cconn *c)
 	if (c->off < w->job.count)
 		return ST_WAIT;
 	c->done = w->job.count;
+	if (w->job.hdr_flags & SB_HDR_F_CLOSE) {
+		begin_recv(c, C_ECHO_EOF);
+		return ST_NEXT;
+	}
 	return ST_OK;
+}
+
+static enum step step_echo_eof(struct sb_worker *w, struct cconn *c)
+{
+	ssize_t n = recv(c->fd, c->buf, sizeof(c->buf), 0);
+	if (n < 0)
+		return would_block() ? ST_WAIT : fail(w, c, SB_E_IO);
+	return n == 0 ? ST_OK : fail(w, c, SB_E_DATA);
 }
 
 static enum step step_hold_ack(struct sb_worker *w, struct cconn *c)
@@ -390,6 +403,8 @@ static enum step run_step(struct sb_worker *w, struct cconn *c)
 		return step_up_result(w, c);
 	case C_ECHO_RECV:
 		return step_echo_recv(w, c);
+	case C_ECHO_EOF:
+		return step_echo_eof(w, c);
 	case C_HOLD_ACK:
 		return step_hold_ack(w, c);
 	default:

@@ -24,13 +24,19 @@ enum sb_op {
 	SB_OP_DOWNLOAD = 'D', /* target sends <count> pattern bytes, then closes */
 	SB_OP_UPLOAD = 'U',   /* client sends <count> pattern bytes; once they are in, the
 				 target answers with the 9-byte result and waits for EOF */
-	SB_OP_ECHO = 'E',     /* target echoes everything until EOF, then closes */
+	SB_OP_ECHO = 'E',     /* target echoes everything until EOF, then closes
+				 (SB_HDR_F_CLOSE: once <count> bytes are echoed) */
 	SB_OP_HOLD = 'H',     /* target sends one byte 'K', then waits for EOF */
 };
 
 /* The receiver of the payload (target for UPLOAD, client for DOWNLOAD)
  * checks a sample of it rather than every byte: see sb_recv_pattern. */
 #define SB_HDR_F_SAMPLE 0x01
+/* Echo: the target closes as soon as <count> bytes are echoed, and the
+ * client waits for that EOF. The servers then close first on both legs of
+ * a proxied connection, so TIME_WAIT stays on server ports (the target's,
+ * the proxy's) and none builds up on ephemeral ports. */
+#define SB_HDR_F_CLOSE 0x02
 
 /* Upload result: count received (u64 big-endian) + status byte. */
 #define SB_RESULT_LEN 9

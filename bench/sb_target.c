@@ -214,9 +214,12 @@ static enum tstate step_echo(struct tconn *c)
 			if (w < 0)
 				return would_block() ? T_ECHO : T_CLOSE;
 			c->eoff += (uint32_t)w;
+			c->done += (uint64_t)w;
 			if (c->eoff < c->elen)
 				return T_ECHO;
 		}
+		if ((c->flags & SB_HDR_F_CLOSE) && c->done >= c->count)
+			return T_CLOSE; /* all of it read and echoed: a FIN, not a RST */
 		ssize_t r = recv(c->fd, c->echo, ECHO_BUF, 0);
 		if (r < 0)
 			return would_block() ? T_ECHO : T_CLOSE;

@@ -35,6 +35,7 @@ struct opts {
 	bool direct;
 	bool json;
 	bool sample; /* --sample: the receiver checks a sample of the payload */
+	bool server_close; /* --server-close: rate, the target closes first */
 	const char *proxy;
 	const char *user;
 	const char *pass;
@@ -79,6 +80,9 @@ static void usage(FILE *f)
 	      "  --pid PID           idle: proxy pid; RSS/Pss/fds summed over it and its children;\n"
 	      "                      bulk: its (and its children's) CPU seconds per GB relayed\n"
 	      "  --timeout SECONDS   rate, idle: per-connection budget (10)\n"
+	      "  --server-close      rate: the target closes once the echo is out and the client\n"
+	      "                      waits for that EOF, so no TIME_WAIT builds up on ephemeral\n"
+	      "                      ports (default: the client closes first)\n"
 	      "  --settle SECONDS    idle: wait before measuring (1)\n"
 	      "  --window N          idle: handshakes in flight per thread (64)\n"
 	      "  --target-threads N  built-in target threads (1)\n"
@@ -135,7 +139,7 @@ static int parse_double(const char *s, double *out)
 enum {
 	OPT_PROXY = 256, OPT_DIRECT, OPT_USER, OPT_PASS, OPT_TARGET, OPT_COUNT, OPT_DIR,
 	OPT_PID, OPT_TIMEOUT, OPT_SETTLE, OPT_WINDOW, OPT_TTHREADS, OPT_LABEL, OPT_JSON,
-	OPT_PORT, OPT_BIND, OPT_SOURCE, OPT_SAMPLE, OPT_HELP,
+	OPT_PORT, OPT_BIND, OPT_SOURCE, OPT_SAMPLE, OPT_SERVER_CLOSE, OPT_HELP,
 };
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -150,6 +154,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"label", 1, 0, OPT_LABEL},     {"json", 0, 0, OPT_JSON},
 		{"port", 1, 0, OPT_PORT},       {"bind", 1, 0, OPT_BIND},
 		{"source", 1, 0, OPT_SOURCE},   {"sample", 0, 0, OPT_SAMPLE},
+		{"server-close", 0, 0, OPT_SERVER_CLOSE},
 		{"help", 0, 0, OPT_HELP},
 		{0, 0, 0, 0},
 	};
@@ -186,6 +191,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_LABEL: o->label = a; break;
 		case OPT_JSON: o->json = true; break;
 		case OPT_SAMPLE: o->sample = true; break;
+		case OPT_SERVER_CLOSE: o->server_close = true; break;
 		case OPT_BIND: o->bind = a; break;
 		case OPT_SOURCE: o->source = a; break;
 		case OPT_DIR:
@@ -534,6 +540,7 @@ static int mode_rate(const struct opts *o, const struct sb_client_cfg *cfg)
 		.stop_starts_ns = now + (uint64_t)(o->duration * 1e9),
 		.quota = o->count,
 		.conn_timeout_ns = tmo,
+		.hdr_flags = o->server_close ? SB_HDR_F_CLOSE : 0,
 	};
 	job.hard_deadline_ns = job.stop_starts_ns + tmo + 1000000000ull;
 	struct run r;

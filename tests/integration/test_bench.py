@@ -158,3 +158,40 @@ def test_bulk_passes_through_a_clean_relay(sb_bin, sb_target):
         relay.close()
     assert rc == 0, res
     assert all(r["verified"] in (True, "true") for r in res)
+
+
+def time_wait(filt):
+    """Loopback TCP sockets in TIME_WAIT that match an ss filter."""
+    out = subprocess.run(["ss", "-Htan", "state", "time-wait", *filt.split()],
+                         capture_output=True, text=True, timeout=10).stdout
+    return len(out.splitlines())
+
+
+def run_rate(sb_bin, *args):
+    p = subprocess.run([str(sb_bin), "rate", "--json", "--timeout", "10", "-d", "20", *args],
+                       capture_output=True, text=True, timeout=60)
+    lines = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    assert p.returncode == 0 and len(lines) == 1, (p.returncode, p.stdout, p.stderr)
+    return lines[0]
+
+
+def test_rate_server_close_leaves_time_wait_on_server_ports(start_csocks, sb_bin, sb_target):
+    """--server-close: the target closes first, the client waits for that EOF,
+    so TIME_WAIT lands on the target's and the proxy's listening ports and none
+    on the client's or the proxy's ephemeral ports (what lets overhead.sh run
+    rate rounds back to back). The default (client closes first) is the
+    control: it leaves TIME_WAIT on the client's ephemeral ports."""
+    cs = start_csocks()
+    tport = sb_target.rsplit(":", 1)[1]
+    args = ["--proxy", f"127.0.0.1:{cs.port}", "--target", sb_target, "-c", "4",
+            "--count", "200"]
+    client0 = time_wait(f"dport = :{cs.port}")  # start_csocks' readiness probe
+    r = run_rate(sb_bin, *args, "--server-close")
+    assert r["started"] == 200 and r["ok"] == 200, r
+    assert time_wait(f"dport = :{cs.port}") == client0  # the client's ephemeral side
+    assert time_wait(f"dport = :{tport}") == 0  # the proxy's upstream sockets
+    assert time_wait(f"sport = :{tport}") >= 150  # the target closed first
+
+    r = run_rate(sb_bin, *args)
+    assert r["ok"] == 200, r
+    assert time_wait(f"dport = :{cs.port}") >= client0 + 150
