@@ -43,7 +43,8 @@ int sb_hdr_decode(const uint8_t in[SB_HDR_LEN], enum sb_op *op, uint64_t *count,
 	*op = 0;
 	*count = 0;
 	*flags = 0;
-	if (memcmp(in, "SBT1", 4) != 0 || (in[5] & ~(SB_HDR_F_SAMPLE | SB_HDR_F_CLOSE)) || in[6] || in[7])
+	if (memcmp(in, "SBT1", 4) != 0 || (in[5] & ~(SB_HDR_F_SAMPLE | SB_HDR_F_CLOSE)) || in[6] ||
+	    in[7])
 		return -1;
 	*flags = in[5];
 	switch (in[4]) {
