@@ -525,16 +525,15 @@ for r in $(seq "$REPS"); do
 		sb "$name" "$r" bulk -c "$BULK_C" -n "$BULK_N" --dir up -d 120
 	done
 done
+# --server-close: no TIME_WAIT on ephemeral ports, so no waits between rounds.
+RATE_ARGS=
+[ "$SERVER_CLOSE" = 1 ] && RATE_ARGS=--server-close
 for r in $(seq "$REPS"); do
 	for name in $(order "$r"); do
-		if [ "$SERVER_CLOSE" = 1 ]; then
-			log "$name: rate ($RATE_C clients, ${RATE_D}s, target closes first), round $r/$REPS"
-			sb "$name" "$r" rate -c "$RATE_C" -d "$RATE_D" --server-close
-		else
-			wait_time_wait "$name's rate round $r"
-			log "$name: rate ($RATE_C clients, ${RATE_D}s), round $r/$REPS"
-			sb "$name" "$r" rate -c "$RATE_C" -d "$RATE_D"
-		fi
+		[ "$SERVER_CLOSE" = 1 ] || wait_time_wait "$name's rate round $r"
+		log "$name: rate ($RATE_C clients, ${RATE_D}s${RATE_ARGS:+, target closes first}), round $r/$REPS"
+		# shellcheck disable=SC2086 # empty, or one word
+		sb "$name" "$r" rate -c "$RATE_C" -d "$RATE_D" $RATE_ARGS
 	done
 done
 ELAPSED=$(( $(date +%s) - START ))
