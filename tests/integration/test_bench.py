@@ -43,12 +43,18 @@ def sb_target(sb_bin):
         proc.wait(5)
 
 
-def run_bulk(sb_bin, *args):
-    """socksbench bulk ... --json -> (exit code, list of result dicts)."""
-    p = subprocess.run([str(sb_bin), "bulk", "--json", "--timeout", "20", "-d", "30", *args],
+def run_sb(sb_bin, mode, *args):
+    """socksbench MODE ... --json -> (exit code, list of result dicts, stderr)."""
+    p = subprocess.run([str(sb_bin), mode, "--json", *args],
                        capture_output=True, text=True, timeout=60)
     lines = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
-    return p.returncode, lines
+    return p.returncode, lines, p.stderr
+
+
+def run_bulk(sb_bin, *args):
+    """socksbench bulk ... --json -> (exit code, list of result dicts)."""
+    rc, lines, _ = run_sb(sb_bin, "bulk", "--timeout", "20", "-d", "30", *args)
+    return rc, lines
 
 
 class CorruptingRelay:
@@ -168,10 +174,9 @@ def time_wait(filt):
 
 
 def run_rate(sb_bin, *args):
-    p = subprocess.run([str(sb_bin), "rate", "--json", "--timeout", "10", "-d", "20", *args],
-                       capture_output=True, text=True, timeout=60)
-    lines = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
-    assert p.returncode == 0 and len(lines) == 1, (p.returncode, p.stdout, p.stderr)
+    """socksbench rate ... --json -> its one result dict (the run must succeed)."""
+    rc, lines, err = run_sb(sb_bin, "rate", "--timeout", "10", "-d", "20", *args)
+    assert rc == 0 and len(lines) == 1, (rc, lines, err)
     return lines[0]
 
 
