@@ -19,7 +19,7 @@
 
 #define CHUNKS_PER_EVENT 8
 #define SCAN_INTERVAL_NS 100000000ull /* timeout scan every 100 ms */
-#define HBUF 600 /* largest message: RFC 1929 request, 3 + 255 + 255 */
+#define HBUF             600          /* largest message: RFC 1929 request, 3 + 255 + 255 */
 
 enum cstate {
 	C_FREE,       /* slot unused (never started, or finished) */
@@ -58,8 +58,8 @@ struct cconn {
 	uint64_t t_start;
 	uint64_t done;  /* payload bytes moved */
 	uint32_t reads; /* payload reads (sb_recv_pattern's sample counter) */
-	uint16_t off;  /* bytes sent from / received into buf */
-	uint16_t len;  /* bytes to send from buf / expected into buf */
+	uint16_t off;   /* bytes sent from / received into buf */
+	uint16_t len;   /* bytes to send from buf / expected into buf */
 	uint8_t buf[HBUF];
 };
 
@@ -70,16 +70,16 @@ struct sb_worker {
 	pthread_t th;
 	bool started;
 	struct cconn *conns;
-	int next_slot;  /* first slot never started (window mode) */
-	int inflight;   /* connections not C_FREE and not C_HELD */
-	uint8_t *rbuf;  /* SB_IO_CHUNK */
+	int next_slot; /* first slot never started (window mode) */
+	int inflight;  /* connections not C_FREE and not C_HELD */
+	uint8_t *rbuf; /* SB_IO_CHUNK */
 	struct sb_stats st;
 };
 
 static const char *const err_names[SB_E_COUNT] = {
-	[SB_E_CONNECT] = "connect", [SB_E_CLOSED] = "closed", [SB_E_IO] = "io",
-	[SB_E_PROTO] = "proto",     [SB_E_AUTH] = "auth",     [SB_E_REPLY] = "reply",
-	[SB_E_DATA] = "data",       [SB_E_TIMEOUT] = "timeout",
+    [SB_E_CONNECT] = "connect", [SB_E_CLOSED] = "closed",   [SB_E_IO] = "io",
+    [SB_E_PROTO] = "proto",     [SB_E_AUTH] = "auth",       [SB_E_REPLY] = "reply",
+    [SB_E_DATA] = "data",       [SB_E_TIMEOUT] = "timeout",
 };
 
 const char *sb_err_name(enum sb_err e)

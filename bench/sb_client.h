@@ -32,7 +32,7 @@ struct sb_client_cfg {
 	bool direct;
 	struct sockaddr_storage addr; /* proxy, or the target when direct */
 	socklen_t addrlen;
-	bool have_source;                /* bind client sockets to source (port 0) */
+	bool have_source; /* bind client sockets to source (port 0) */
 	struct sockaddr_storage source;
 	socklen_t sourcelen;
 	const char *user; /* NULL: offer method 0x00 only; else 0x02 only */

@@ -23,9 +23,9 @@
 enum sb_op {
 	SB_OP_DOWNLOAD = 'D', /* target sends <count> pattern bytes, then closes */
 	SB_OP_UPLOAD = 'U',   /* client sends <count> pattern bytes; once they are in, the
-				 target answers with the 9-byte result and waits for EOF */
+	                         target answers with the 9-byte result and waits for EOF */
 	SB_OP_ECHO = 'E',     /* target echoes everything until EOF, then closes
-				 (SB_HDR_F_CLOSE: once <count> bytes are echoed) */
+	                         (SB_HDR_F_CLOSE: once <count> bytes are echoed) */
 	SB_OP_HOLD = 'H',     /* target sends one byte 'K', then waits for EOF */
 };
 
@@ -57,7 +57,7 @@ uint64_t sb_u64_get(const uint8_t *p);
  * a shifted or duplicated chunk from matching by accident; checking it is one
  * memcmp against a precomputed table. */
 #define SB_PAT_PERIOD 251
-#define SB_IO_CHUNK (256 * 1024)
+#define SB_IO_CHUNK   (256 * 1024)
 /* Call once before starting threads. */
 void sb_pattern_init(void);
 /* Pointer to at least SB_IO_CHUNK pattern bytes starting at stream offset off. */
@@ -84,7 +84,7 @@ long sb_raise_nofile(void);
 /* Log-linear histogram of nanosecond values, ~1.6 % resolution, fixed size:
  * recording never allocates. */
 #define SB_HIST_SUB_BITS 6
-#define SB_HIST_BUCKETS ((64 - SB_HIST_SUB_BITS + 1) << SB_HIST_SUB_BITS)
+#define SB_HIST_BUCKETS  ((64 - SB_HIST_SUB_BITS + 1) << SB_HIST_SUB_BITS)
 struct sb_hist {
 	uint64_t count;
 	uint64_t sum;

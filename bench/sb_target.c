@@ -20,8 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ECHO_BUF 16384
-#define CHUNKS_PER_EVENT 8
+#define ECHO_BUF          16384
+#define CHUNKS_PER_EVENT  8
 #define ACCEPTS_PER_EVENT 64
 
 enum tstate {
@@ -357,7 +357,7 @@ static int listen_on(const char *host, uint16_t port, char *err, size_t errlen)
 }
 
 struct sb_target *sb_target_start(const char *bind_host, uint16_t port, int nthreads, char *err,
-				  size_t errlen)
+                                  size_t errlen)
 {
 	if (nthreads < 1)
 		nthreads = 1;

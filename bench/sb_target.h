@@ -15,7 +15,7 @@ struct sb_target;
  * Returns NULL with a message in err on failure. Caller frees with
  * sb_target_stop(). */
 struct sb_target *sb_target_start(const char *bind_host, uint16_t port, int nthreads, char *err,
-				  size_t errlen);
+                                  size_t errlen);
 /* The port actually bound. */
 uint16_t sb_target_port(const struct sb_target *t);
 /* Connections the target saw fail verification (bad header, pattern). */

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #define MAX_THREADS 64
-#define MAX_ECHO 512
+#define MAX_ECHO    512
 
 enum mode { MODE_BULK, MODE_RATE, MODE_IDLE, MODE_SERVE };
 
@@ -34,7 +34,7 @@ struct opts {
 	enum mode mode;
 	bool direct;
 	bool json;
-	bool sample; /* --sample: the receiver checks a sample of the payload */
+	bool sample;       /* --sample: the receiver checks a sample of the payload */
 	bool server_close; /* --server-close: rate, the target closes first */
 	const char *proxy;
 	const char *user;
@@ -59,40 +59,42 @@ struct opts {
 
 static void usage(FILE *f)
 {
-	fputs("usage: socksbench bulk|rate|idle|serve [options]\n"
-	      "  --proxy HOST:PORT   SOCKS5 proxy (default 127.0.0.1:1080)\n"
-	      "  --direct            no proxy: connect straight to the target (baseline)\n"
-	      "  --user U --pass P   RFC 1929 username/password\n"
-	      "  --target HOST:PORT  target server (default: built-in, in-process, 127.0.0.1:ephemeral);\n"
-	      "                      an IPv4/IPv6 literal is sent as such, a name as ATYP domain\n"
-	      "  -c N                bulk: parallel transfers (4); rate: concurrent clients (32);\n"
-	      "                      idle: tunnels (1000)\n"
-	      "  -n BYTES            bulk: bytes per connection, K/M/G suffixes (256M);\n"
-	      "                      rate: request/response size (64, max 512)\n"
-	      "  -d SECONDS          rate: duration (10); bulk, idle: time cap (120)\n"
-	      "  --count N           rate: stop after N connections\n"
-	      "  -t N                client threads (1)\n"
-	      "  --dir down|up|both  bulk direction (both)\n"
-	      "  --sample            bulk: the receiving side (client for down, target for\n"
-	      "                      up) copies and checks every 8th read and drops the\n"
-	      "                      rest in the kernel (MSG_TRUNC), so that its own copy\n"
-	      "                      takes less of the CPUs; default: check every byte\n"
-	      "  --pid PID           idle: proxy pid; RSS/Pss/fds summed over it and its children;\n"
-	      "                      bulk: its (and its children's) CPU seconds per GB relayed\n"
-	      "  --timeout SECONDS   rate, idle: per-connection budget (10)\n"
-	      "  --server-close      rate: the target closes once the echo is out and the client\n"
-	      "                      waits for that EOF, so no TIME_WAIT builds up on ephemeral\n"
-	      "                      ports (default: the client closes first)\n"
-	      "  --settle SECONDS    idle: wait before measuring (1)\n"
-	      "  --window N          idle: handshakes in flight per thread (64)\n"
-	      "  --target-threads N  built-in target threads (1)\n"
-	      "  --source ADDR       client source address (e.g. 127.0.0.2): keeps the client's\n"
-	      "                      TIME_WAIT ports apart from the proxy's\n"
-	      "  --label NAME        name printed with the results\n"
-	      "  --json              one JSON object per result line\n"
-	      "serve: --port P (0 = ephemeral, printed) --bind ADDR (127.0.0.1) -t N\n"
-	      "       -d SECONDS: exit after this long (3600) unless a signal comes first\n",
-	      f);
+	fputs(
+	    "usage: socksbench bulk|rate|idle|serve [options]\n"
+	    "  --proxy HOST:PORT   SOCKS5 proxy (default 127.0.0.1:1080)\n"
+	    "  --direct            no proxy: connect straight to the target (baseline)\n"
+	    "  --user U --pass P   RFC 1929 username/password\n"
+	    "  --target HOST:PORT  target server (default: built-in, in-process, "
+	    "127.0.0.1:ephemeral);\n"
+	    "                      an IPv4/IPv6 literal is sent as such, a name as ATYP domain\n"
+	    "  -c N                bulk: parallel transfers (4); rate: concurrent clients (32);\n"
+	    "                      idle: tunnels (1000)\n"
+	    "  -n BYTES            bulk: bytes per connection, K/M/G suffixes (256M);\n"
+	    "                      rate: request/response size (64, max 512)\n"
+	    "  -d SECONDS          rate: duration (10); bulk, idle: time cap (120)\n"
+	    "  --count N           rate: stop after N connections\n"
+	    "  -t N                client threads (1)\n"
+	    "  --dir down|up|both  bulk direction (both)\n"
+	    "  --sample            bulk: the receiving side (client for down, target for\n"
+	    "                      up) copies and checks every 8th read and drops the\n"
+	    "                      rest in the kernel (MSG_TRUNC), so that its own copy\n"
+	    "                      takes less of the CPUs; default: check every byte\n"
+	    "  --pid PID           idle: proxy pid; RSS/Pss/fds summed over it and its children;\n"
+	    "                      bulk: its (and its children's) CPU seconds per GB relayed\n"
+	    "  --timeout SECONDS   rate, idle: per-connection budget (10)\n"
+	    "  --server-close      rate: the target closes once the echo is out and the client\n"
+	    "                      waits for that EOF, so no TIME_WAIT builds up on ephemeral\n"
+	    "                      ports (default: the client closes first)\n"
+	    "  --settle SECONDS    idle: wait before measuring (1)\n"
+	    "  --window N          idle: handshakes in flight per thread (64)\n"
+	    "  --target-threads N  built-in target threads (1)\n"
+	    "  --source ADDR       client source address (e.g. 127.0.0.2): keeps the client's\n"
+	    "                      TIME_WAIT ports apart from the proxy's\n"
+	    "  --label NAME        name printed with the results\n"
+	    "  --json              one JSON object per result line\n"
+	    "serve: --port P (0 = ephemeral, printed) --bind ADDR (127.0.0.1) -t N\n"
+	    "       -d SECONDS: exit after this long (3600) unless a signal comes first\n",
+	    f);
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -104,10 +106,23 @@ static int parse_size(const char *s, uint64_t *out)
 		return -1;
 	uint64_t mul = 1;
 	switch (*end) {
-	case 'k': case 'K': mul = 1ull << 10; end++; break;
-	case 'm': case 'M': mul = 1ull << 20; end++; break;
-	case 'g': case 'G': mul = 1ull << 30; end++; break;
-	default: break;
+	case 'k':
+	case 'K':
+		mul = 1ull << 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ull << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ull << 30;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (*end)
 		return -1;
@@ -137,26 +152,52 @@ static int parse_double(const char *s, double *out)
 }
 
 enum {
-	OPT_PROXY = 256, OPT_DIRECT, OPT_USER, OPT_PASS, OPT_TARGET, OPT_COUNT, OPT_DIR,
-	OPT_PID, OPT_TIMEOUT, OPT_SETTLE, OPT_WINDOW, OPT_TTHREADS, OPT_LABEL, OPT_JSON,
-	OPT_PORT, OPT_BIND, OPT_SOURCE, OPT_SAMPLE, OPT_SERVER_CLOSE, OPT_HELP,
+	OPT_PROXY = 256,
+	OPT_DIRECT,
+	OPT_USER,
+	OPT_PASS,
+	OPT_TARGET,
+	OPT_COUNT,
+	OPT_DIR,
+	OPT_PID,
+	OPT_TIMEOUT,
+	OPT_SETTLE,
+	OPT_WINDOW,
+	OPT_TTHREADS,
+	OPT_LABEL,
+	OPT_JSON,
+	OPT_PORT,
+	OPT_BIND,
+	OPT_SOURCE,
+	OPT_SAMPLE,
+	OPT_SERVER_CLOSE,
+	OPT_HELP,
 };
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{"proxy", 1, 0, OPT_PROXY},     {"direct", 0, 0, OPT_DIRECT},
-		{"user", 1, 0, OPT_USER},       {"pass", 1, 0, OPT_PASS},
-		{"target", 1, 0, OPT_TARGET},   {"count", 1, 0, OPT_COUNT},
-		{"dir", 1, 0, OPT_DIR},         {"pid", 1, 0, OPT_PID},
-		{"timeout", 1, 0, OPT_TIMEOUT}, {"settle", 1, 0, OPT_SETTLE},
-		{"window", 1, 0, OPT_WINDOW},   {"target-threads", 1, 0, OPT_TTHREADS},
-		{"label", 1, 0, OPT_LABEL},     {"json", 0, 0, OPT_JSON},
-		{"port", 1, 0, OPT_PORT},       {"bind", 1, 0, OPT_BIND},
-		{"source", 1, 0, OPT_SOURCE},   {"sample", 0, 0, OPT_SAMPLE},
-		{"server-close", 0, 0, OPT_SERVER_CLOSE},
-		{"help", 0, 0, OPT_HELP},
-		{0, 0, 0, 0},
+	    {"proxy", 1, 0, OPT_PROXY},
+	    {"direct", 0, 0, OPT_DIRECT},
+	    {"user", 1, 0, OPT_USER},
+	    {"pass", 1, 0, OPT_PASS},
+	    {"target", 1, 0, OPT_TARGET},
+	    {"count", 1, 0, OPT_COUNT},
+	    {"dir", 1, 0, OPT_DIR},
+	    {"pid", 1, 0, OPT_PID},
+	    {"timeout", 1, 0, OPT_TIMEOUT},
+	    {"settle", 1, 0, OPT_SETTLE},
+	    {"window", 1, 0, OPT_WINDOW},
+	    {"target-threads", 1, 0, OPT_TTHREADS},
+	    {"label", 1, 0, OPT_LABEL},
+	    {"json", 0, 0, OPT_JSON},
+	    {"port", 1, 0, OPT_PORT},
+	    {"bind", 1, 0, OPT_BIND},
+	    {"source", 1, 0, OPT_SOURCE},
+	    {"sample", 0, 0, OPT_SAMPLE},
+	    {"server-close", 0, 0, OPT_SERVER_CLOSE},
+	    {"help", 0, 0, OPT_HELP},
+	    {0, 0, 0, 0},
 	};
 	if (argc < 2) {
 		usage(stderr);
@@ -183,17 +224,39 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		const char *a = optarg;
 		int bad = 0;
 		switch (c) {
-		case OPT_PROXY: o->proxy = a; break;
-		case OPT_DIRECT: o->direct = true; break;
-		case OPT_USER: o->user = a; break;
-		case OPT_PASS: o->pass = a; break;
-		case OPT_TARGET: o->target = a; break;
-		case OPT_LABEL: o->label = a; break;
-		case OPT_JSON: o->json = true; break;
-		case OPT_SAMPLE: o->sample = true; break;
-		case OPT_SERVER_CLOSE: o->server_close = true; break;
-		case OPT_BIND: o->bind = a; break;
-		case OPT_SOURCE: o->source = a; break;
+		case OPT_PROXY:
+			o->proxy = a;
+			break;
+		case OPT_DIRECT:
+			o->direct = true;
+			break;
+		case OPT_USER:
+			o->user = a;
+			break;
+		case OPT_PASS:
+			o->pass = a;
+			break;
+		case OPT_TARGET:
+			o->target = a;
+			break;
+		case OPT_LABEL:
+			o->label = a;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case OPT_SAMPLE:
+			o->sample = true;
+			break;
+		case OPT_SERVER_CLOSE:
+			o->server_close = true;
+			break;
+		case OPT_BIND:
+			o->bind = a;
+			break;
+		case OPT_SOURCE:
+			o->source = a;
+			break;
 		case OPT_DIR:
 			o->dir = a;
 			bad = strcmp(a, "down") && strcmp(a, "up") && strcmp(a, "both");
@@ -234,11 +297,19 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			bad = parse_int(a, 1, 1000000, &v);
 			o->window = (int)v;
 			break;
-		case OPT_TIMEOUT: bad = parse_double(a, &o->timeout); break;
-		case OPT_SETTLE: bad = parse_double(a, &o->settle); break;
+		case OPT_TIMEOUT:
+			bad = parse_double(a, &o->timeout);
+			break;
+		case OPT_SETTLE:
+			bad = parse_double(a, &o->settle);
+			break;
 		case 'h':
-		case OPT_HELP: usage(stdout); return -1;
-		default: usage(stderr); return -1;
+		case OPT_HELP:
+			usage(stdout);
+			return -1;
+		default:
+			usage(stderr);
+			return -1;
 		}
 		if (bad) {
 			fprintf(stderr, "socksbench: bad value for option: %s\n", a ? a : "");
@@ -260,7 +331,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return -1;
 	}
 	if (!!o->user != !!o->pass || (o->user && (strlen(o->user) < 1 || strlen(o->user) > 255 ||
-						    strlen(o->pass) < 1 || strlen(o->pass) > 255))) {
+	                                           strlen(o->pass) < 1 || strlen(o->pass) > 255))) {
 		fprintf(stderr, "socksbench: --user and --pass go together, 1..255 bytes each\n");
 		return -1;
 	}
@@ -332,7 +403,7 @@ struct run {
 
 /* Split job over o->threads workers and run them to completion. */
 static int run_job(const struct opts *o, const struct sb_client_cfg *cfg, const struct sb_job *job,
-		   struct run *r)
+                   struct run *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->n = o->threads;
@@ -340,7 +411,8 @@ static int run_job(const struct opts *o, const struct sb_client_cfg *cfg, const 
 		struct sb_job j = *job;
 		j.nconns = job->nconns / r->n + (i < job->nconns % r->n);
 		if (job->quota) {
-			j.quota = job->quota / (uint64_t)r->n + ((uint64_t)i < job->quota % (uint64_t)r->n);
+			j.quota = job->quota / (uint64_t)r->n +
+			          ((uint64_t)i < job->quota % (uint64_t)r->n);
 			if (j.quota == 0) /* 0 would mean "no limit" */
 				j.stop_starts_ns = 0;
 		}
@@ -409,16 +481,18 @@ static void out_begin(struct out *w, const struct opts *o, const char *mode)
 	w->len = 0;
 	w->buf[0] = 0;
 	if (o->json)
-		w->len = (size_t)snprintf(w->buf, sizeof(w->buf), "{\"mode\":\"%s\",\"label\":\"%s\","
-							"\"direct\":%s", mode,
-					  o->label ? o->label : "", o->direct ? "true" : "false");
+		w->len =
+		    (size_t)snprintf(w->buf, sizeof(w->buf),
+		                     "{\"mode\":\"%s\",\"label\":\"%s\","
+		                     "\"direct\":%s",
+		                     mode, o->label ? o->label : "", o->direct ? "true" : "false");
 	else
 		w->len = (size_t)snprintf(w->buf, sizeof(w->buf), "%s%s%s%s", o->label ? "[" : "",
-					  o->label ? o->label : "", o->label ? "] " : "", mode);
+		                          o->label ? o->label : "", o->label ? "] " : "", mode);
 }
 
 static void out_add(struct out *w, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void out_add(struct out *w, const char *key, const char *fmt, ...)
 {
@@ -435,7 +509,7 @@ static void out_add(struct out *w, const char *key, const char *fmt, ...)
 		bool num = val[0] && strspn(val, "0123456789.-") == strlen(val);
 		bool lit = strcmp(val, "true") == 0 || strcmp(val, "false") == 0;
 		n = snprintf(w->buf + w->len, room, num || lit ? ",\"%s\":%s" : ",\"%s\":\"%s\"",
-			     key, val);
+		             key, val);
 	} else {
 		n = snprintf(w->buf + w->len, room, " %s=%s", key, val);
 	}
@@ -459,7 +533,8 @@ static void out_errors(struct out *w, const struct sb_stats *s)
 			out_add(w, key, "%llu", (unsigned long long)s->rep[k]);
 		}
 	if (s->first_errno)
-		out_add(w, "first_error", "%s", strerror(s->first_errno > 0 ? s->first_errno : EIO));
+		out_add(w, "first_error", "%s",
+		        strerror(s->first_errno > 0 ? s->first_errno : EIO));
 }
 
 static void out_end(struct out *w)
@@ -483,12 +558,12 @@ static int mode_bulk(const struct opts *o, const struct sb_client_cfg *cfg)
 		if (strcmp(o->dir, "both") != 0 && strcmp(o->dir, down ? "down" : "up") != 0)
 			continue;
 		struct sb_job job = {
-			.op = down ? SB_OP_DOWNLOAD : SB_OP_UPLOAD,
-			.count = o->bytes,
-			.nconns = o->conns,
-			.stop_starts_ns = UINT64_MAX,
-			.hard_deadline_ns = sb_now_ns() + (uint64_t)(o->duration * 1e9),
-			.hdr_flags = o->sample ? SB_HDR_F_SAMPLE : 0,
+		    .op = down ? SB_OP_DOWNLOAD : SB_OP_UPLOAD,
+		    .count = o->bytes,
+		    .nconns = o->conns,
+		    .stop_starts_ns = UINT64_MAX,
+		    .hard_deadline_ns = sb_now_ns() + (uint64_t)(o->duration * 1e9),
+		    .hdr_flags = o->sample ? SB_HDR_F_SAMPLE : 0,
 		};
 		struct sb_proc_stat cpu0 = {.cpu_only = true}, cpu1 = {.cpu_only = true};
 		bool have_cpu = o->pid > 0 && sb_proc_stat_read(o->pid, &cpu0) == 0;
@@ -514,7 +589,8 @@ static int mode_bulk(const struct opts *o, const struct sb_client_cfg *cfg)
 		if (have_cpu && r.total.bytes) {
 			double cpu = cpu1.cpu_s - cpu0.cpu_s;
 			out_add(&w, "proxy_cpu_s", "%.2f", cpu);
-			out_add(&w, "proxy_cpu_s_per_GB", "%.3f", cpu / ((double)r.total.bytes / 1e9));
+			out_add(&w, "proxy_cpu_s_per_GB", "%.3f",
+			        cpu / ((double)r.total.bytes / 1e9));
 		}
 		out_add(&w, "ok", "%llu", (unsigned long long)r.total.ok);
 		out_errors(&w, &r.total);
@@ -533,14 +609,14 @@ static int mode_rate(const struct opts *o, const struct sb_client_cfg *cfg)
 	uint64_t now = sb_now_ns();
 	uint64_t tmo = (uint64_t)(o->timeout * 1e9);
 	struct sb_job job = {
-		.op = SB_OP_ECHO,
-		.count = o->bytes,
-		.nconns = o->conns,
-		.repeat = true,
-		.stop_starts_ns = now + (uint64_t)(o->duration * 1e9),
-		.quota = o->count,
-		.conn_timeout_ns = tmo,
-		.hdr_flags = o->server_close ? SB_HDR_F_CLOSE : 0,
+	    .op = SB_OP_ECHO,
+	    .count = o->bytes,
+	    .nconns = o->conns,
+	    .repeat = true,
+	    .stop_starts_ns = now + (uint64_t)(o->duration * 1e9),
+	    .quota = o->count,
+	    .conn_timeout_ns = tmo,
+	    .hdr_flags = o->server_close ? SB_HDR_F_CLOSE : 0,
 	};
 	job.hard_deadline_ns = job.stop_starts_ns + tmo + 1000000000ull;
 	struct run r;
@@ -573,7 +649,8 @@ static int mode_rate(const struct opts *o, const struct sb_client_cfg *cfg)
 
 static void sleep_s(double s)
 {
-	struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+	struct timespec ts = {.tv_sec = (time_t)s,
+	                      .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 }
@@ -587,12 +664,12 @@ static int mode_idle(const struct opts *o, const struct sb_client_cfg *cfg)
 		return 1;
 	}
 	struct sb_job job = {
-		.op = SB_OP_HOLD,
-		.nconns = o->conns,
-		.stop_starts_ns = UINT64_MAX,
-		.hard_deadline_ns = sb_now_ns() + (uint64_t)(o->duration * 1e9),
-		.conn_timeout_ns = (uint64_t)(o->timeout * 1e9),
-		.window = o->window,
+	    .op = SB_OP_HOLD,
+	    .nconns = o->conns,
+	    .stop_starts_ns = UINT64_MAX,
+	    .hard_deadline_ns = sb_now_ns() + (uint64_t)(o->duration * 1e9),
+	    .conn_timeout_ns = (uint64_t)(o->timeout * 1e9),
+	    .window = o->window,
 	};
 	struct run r;
 	if (run_job(o, cfg, &job, &r) != 0) {
@@ -627,9 +704,9 @@ static int mode_idle(const struct opts *o, const struct sb_client_cfg *cfg)
 		out_add(&w, "rss_before_kib", "%ld", before.rss_kib);
 		out_add(&w, "rss_after_kib", "%ld", after.rss_kib);
 		out_add(&w, "rss_kib_per_tunnel", "%.2f",
-			(double)(after.rss_kib - before.rss_kib) * per);
+		        (double)(after.rss_kib - before.rss_kib) * per);
 		out_add(&w, "pss_kib_per_tunnel", "%.2f",
-			(double)(after.pss_kib - before.pss_kib) * per);
+		        (double)(after.pss_kib - before.pss_kib) * per);
 		out_add(&w, "fds_before", "%ld", before.fds);
 		out_add(&w, "fds_after", "%ld", after.fds);
 		out_add(&w, "fds_per_tunnel", "%.2f", (double)(after.fds - before.fds) * per);
@@ -650,8 +727,8 @@ static int mode_serve(const struct opts *o)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	char err[256];
-	struct sb_target *t = sb_target_start(o->bind, (uint16_t)o->port, o->threads, err,
-					      sizeof(err));
+	struct sb_target *t =
+	    sb_target_start(o->bind, (uint16_t)o->port, o->threads, err, sizeof(err));
 	if (!t) {
 		fprintf(stderr, "socksbench: %s\n", err);
 		return 1;
@@ -660,28 +737,28 @@ static int mode_serve(const struct opts *o)
 	fflush(stdout);
 	/* Bounded like every loop here: -d seconds (default 3600), or a signal. */
 	struct timespec ts = {.tv_sec = (time_t)o->duration,
-			      .tv_nsec = (long)((o->duration - (double)(time_t)o->duration) * 1e9)};
+	                      .tv_nsec = (long)((o->duration - (double)(time_t)o->duration) * 1e9)};
 	while (sigtimedwait(&set, NULL, &ts) < 0 && errno == EINTR)
 		;
 	uint64_t errs = sb_target_errors(t);
 	sb_target_stop(t);
 	if (errs)
 		fprintf(stderr, "socksbench: target saw %llu bad connections\n",
-			(unsigned long long)errs);
+		        (unsigned long long)errs);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	struct opts o = {
-		.proxy = "127.0.0.1:1080",
-		.dir = "both",
-		.bind = "127.0.0.1",
-		.threads = 1,
-		.target_threads = 1,
-		.timeout = 10,
-		.settle = 1,
-		.window = 64,
+	    .proxy = "127.0.0.1:1080",
+	    .dir = "both",
+	    .bind = "127.0.0.1",
+	    .threads = 1,
+	    .target_threads = 1,
+	    .timeout = 10,
+	    .settle = 1,
+	    .window = 64,
 	};
 	if (parse_args(argc, argv, &o) != 0)
 		return 2;
@@ -694,9 +771,10 @@ int main(int argc, char **argv)
 	/* fds: one per client connection, plus the built-in target's share. */
 	long need = o.conns + (o.target ? 0 : o.conns) + 64;
 	if (o.mode == MODE_IDLE && need > nofile) {
-		fprintf(stderr, "socksbench: %d tunnels need ~%ld fds, limit is %ld "
-				"(run the target apart: socksbench serve + --target)\n",
-			o.conns, need, nofile);
+		fprintf(stderr,
+		        "socksbench: %d tunnels need ~%ld fds, limit is %ld "
+		        "(run the target apart: socksbench serve + --target)\n",
+		        o.conns, need, nofile);
 		return 2;
 	}
 
@@ -741,11 +819,12 @@ int main(int argc, char **argv)
 
 	if (o.source) {
 		struct addrinfo hints = {.ai_family = cfg.addr.ss_family,
-					 .ai_flags = AI_NUMERICHOST | AI_PASSIVE},
-				*res;
+		                         .ai_flags = AI_NUMERICHOST | AI_PASSIVE},
+		                *res;
 		if (getaddrinfo(o.source, "0", &hints, &res) != 0) {
-			fprintf(stderr, "socksbench: --source %s: not an address of the proxy's family\n",
-				o.source);
+			fprintf(stderr,
+			        "socksbench: --source %s: not an address of the proxy's family\n",
+			        o.source);
 			goto out;
 		}
 		memcpy(&cfg.source, res->ai_addr, res->ai_addrlen);
@@ -769,7 +848,7 @@ int main(int argc, char **argv)
 	}
 	if (builtin && sb_target_errors(builtin)) {
 		fprintf(stderr, "socksbench: target saw %llu bad connections\n",
-			(unsigned long long)sb_target_errors(builtin));
+		        (unsigned long long)sb_target_errors(builtin));
 		rc = rc ? rc : 1;
 	}
 out:

@@ -174,8 +174,7 @@ static void drop_pg_table(const char *url)
 
 /* -P: rows of history before the measured run, written straight into the
  * store in transactions of 5,000, as if from the past hours. */
-static int prefill(enum session_storage storage, const char *url, bool rs_indexes,
-                   uint64_t rows)
+static int prefill(enum session_storage storage, const char *url, bool rs_indexes, uint64_t rows)
 {
 	char err[512] = "";
 	struct session_store_options so = {.storage = storage,
@@ -279,8 +278,7 @@ static int bench(const char *label, enum session_storage storage, const char *ur
 	       "(flush mean %.1f ms, max %.1f ms; drain of %llu queued took %.2f s; "
 	       "submit mean %.0f ns, %llu full-queue refusals)\n",
 	       label, batch, rs_indexes ? "rustsocks" : "csocks", (unsigned long long)written, secs,
-	       (double)written / secs,
-	       written ? cpu_us / (double)written : 0.0,
+	       (double)written / secs, written ? cpu_us / (double)written : 0.0,
 	       batches_before ? (double)flush_total / (double)batches_before / 1000.0 : 0.0,
 	       (double)flush_max / 1000.0, (unsigned long long)queued_at_end,
 	       (double)(t1 - t_stop) / 1000.0,
@@ -338,7 +336,8 @@ int main(int argc, char **argv)
 			char *end;
 			prefill_rows = strtoull(optarg, &end, 10);
 			if (*end || prefill_rows > 100000000) {
-				fprintf(stderr, "store_bench: -P wants a row count up to 100000000\n");
+				fprintf(stderr,
+				        "store_bench: -P wants a row count up to 100000000\n");
 				return 2;
 			}
 			break;

@@ -78,26 +78,29 @@ static int main_acl(int argc, char **argv)
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: csocks [options]\n"
-		"       csocks acl check FILE\n"
-		"       csocks acl test (-c CONFIG | --acl FILE) --user U --dest D --port P\n"
-		"                       [--proto tcp|udp] [--group G]...\n"
-		"\n"
-		"A SOCKS5 proxy server, compatible with RustSocks' configuration.\n"
-		"\n"
-		"Options:\n"
-		"  -c, --config FILE          configuration file (TOML); defaults are used without it\n"
-		"      --bind ADDR            listen address (overrides server.bind_address)\n"
-		"      --port N               listen port (overrides server.bind_port)\n"
-		"      --log-level LEVEL      trace, debug, info, warn or error (overrides logging.level)\n"
-		"      --check-config         validate the configuration and exit (0 valid, 1 invalid)\n"
-		"      --generate-config FILE write a commented example configuration and exit\n"
-		"      --hash-password        read a password on stdin, print a crypt(3) hash for\n"
-		"                             [[auth.users]] password_hash, and exit\n"
-		"      --config-reference     print every configuration key as Markdown and exit\n"
-		"  -V, --version              print the version and exit\n"
-		"  -h, --help                 show this help and exit\n");
+	fprintf(
+	    out,
+	    "Usage: csocks [options]\n"
+	    "       csocks acl check FILE\n"
+	    "       csocks acl test (-c CONFIG | --acl FILE) --user U --dest D --port P\n"
+	    "                       [--proto tcp|udp] [--group G]...\n"
+	    "\n"
+	    "A SOCKS5 proxy server, compatible with RustSocks' configuration.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -c, --config FILE          configuration file (TOML); defaults are used without it\n"
+	    "      --bind ADDR            listen address (overrides server.bind_address)\n"
+	    "      --port N               listen port (overrides server.bind_port)\n"
+	    "      --log-level LEVEL      trace, debug, info, warn or error (overrides "
+	    "logging.level)\n"
+	    "      --check-config         validate the configuration and exit (0 valid, 1 "
+	    "invalid)\n"
+	    "      --generate-config FILE write a commented example configuration and exit\n"
+	    "      --hash-password        read a password on stdin, print a crypt(3) hash for\n"
+	    "                             [[auth.users]] password_hash, and exit\n"
+	    "      --config-reference     print every configuration key as Markdown and exit\n"
+	    "  -V, --version              print the version and exit\n"
+	    "  -h, --help                 show this help and exit\n");
 }
 
 /* Returns -1 to continue, otherwise an exit code. */
@@ -105,17 +108,17 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 {
 	enum { O_BIND = 256, O_PORT, O_LOG, O_CHECK, O_GEN, O_HASH, O_REF };
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "bind", required_argument, NULL, O_BIND },
-		{ "port", required_argument, NULL, O_PORT },
-		{ "log-level", required_argument, NULL, O_LOG },
-		{ "check-config", no_argument, NULL, O_CHECK },
-		{ "generate-config", required_argument, NULL, O_GEN },
-		{ "hash-password", no_argument, NULL, O_HASH },
-		{ "config-reference", no_argument, NULL, O_REF },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"bind", required_argument, NULL, O_BIND},
+	    {"port", required_argument, NULL, O_PORT},
+	    {"log-level", required_argument, NULL, O_LOG},
+	    {"check-config", no_argument, NULL, O_CHECK},
+	    {"generate-config", required_argument, NULL, O_GEN},
+	    {"hash-password", no_argument, NULL, O_HASH},
+	    {"config-reference", no_argument, NULL, O_REF},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int o;
 	while ((o = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
@@ -183,14 +186,14 @@ static int apply_overrides(struct csocks_config *cfg, const struct cli *cli)
 		uint64_t port;
 		if (cs_parse_u64(cli->port, 1, 65535, &port) != 0) {
 			fprintf(stderr, "error: --port: '%s' is not a port number (1..65535)\n",
-				cli->port);
+			        cli->port);
 			return -1;
 		}
 		cfg->server.bind_port = (uint32_t)port;
 	}
 	if (cli->log_level)
 		config_set_str(&cfg->logging.level, cli->log_level);
-	struct config_diag d = { 0 };
+	struct config_diag d = {0};
 	int rc = config_validate(cfg, &d);
 	print_diag(&d);
 	config_diag_free(&d);
@@ -305,7 +308,8 @@ static void app_stop(struct app *a, const struct csocks_config *cfg)
 	session_manager_free(a->ctx.sessions);
 	metrics_store_unregister(a->writer);
 	if (a->writer)
-		session_writer_stop(a->writer, (int)cfg->server.shutdown_timeout_secs * 1000 + 5000);
+		session_writer_stop(a->writer,
+		                    (int)cfg->server.shutdown_timeout_secs * 1000 + 5000);
 	acl_manager_free(a->ctx.acl);
 	metrics_auth_unregister(a->ctx.auth);
 	metrics_fini();
@@ -328,7 +332,7 @@ static int run(struct csocks_config *cfg)
 
 int main(int argc, char **argv)
 {
-	struct cli cli = { 0 };
+	struct cli cli = {0};
 	int rc;
 
 	if (argc > 1 && strcmp(argv[1], "acl") == 0)
@@ -353,7 +357,7 @@ int main(int argc, char **argv)
 	}
 	setup_logging(cfg);
 	log_info("csocks %s starting (config %s)", CSOCKS_VERSION,
-		 cfg->path ? cfg->path : "built-in defaults");
+	         cfg->path ? cfg->path : "built-in defaults");
 	rc = run(cfg);
 	config_free(cfg);
 	return rc;

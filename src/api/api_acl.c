@@ -25,9 +25,9 @@ void api_acl_verdict_fill(const struct acl_decision *d, struct api_acl_verdict *
 	out->provisional = d->provisional;
 	if (d->rule) {
 		cs_strlcpy(out->rule_description, d->rule->description ? d->rule->description : "",
-			   sizeof(out->rule_description));
+		           sizeof(out->rule_description));
 		cs_strlcpy(out->rule_owner, d->rule->owner ? d->rule->owner : "",
-			   sizeof(out->rule_owner));
+		           sizeof(out->rule_owner));
 		out->owner_kind = d->rule->owner_kind;
 		out->rule_priority = d->rule->priority;
 		out->rule_index = d->rule->index;
@@ -88,7 +88,8 @@ static json_t *rules_json(const struct acl_rule *v, size_t n)
 static json_t *user_json(const struct acl_user *u)
 {
 	return json_pack("{s:s, s:o, s:o}", "username", u->username, "groups",
-			 strv_json(u->groups, u->n_groups), "rules", rules_json(u->rules, u->n_rules));
+	                 strv_json(u->groups, u->n_groups), "rules",
+	                 rules_json(u->rules, u->n_rules));
 }
 
 static json_t *group_json(const struct acl_group *g)
@@ -99,8 +100,8 @@ static json_t *group_json(const struct acl_group *g)
 /* An array of strings from JSON, borrowing the string values (valid while
  * the JSON lives). Missing -> def (may be NULL = required). 0, or -1 with
  * err. */
-static int strv_from_json(json_t *o, const char *key, const char *def, bool nonempty,
-			  char ***out, size_t *n, char *err, size_t errlen)
+static int strv_from_json(json_t *o, const char *key, const char *def, bool nonempty, char ***out,
+                          size_t *n, char *err, size_t errlen)
 {
 	json_t *a = json_object_get(o, key);
 	*out = NULL;
@@ -185,8 +186,8 @@ static int rule_from_json(json_t *o, struct acl_rule *r, char *err, size_t errle
 		r->protocols |= bits;
 	}
 	free(protos);
-	if (strv_from_json(o, "destinations", NULL, true, &r->destinations, &r->n_destinations,
-			   err, errlen) != 0)
+	if (strv_from_json(o, "destinations", NULL, true, &r->destinations, &r->n_destinations, err,
+	                   errlen) != 0)
 		return -1;
 	if (strv_from_json(o, "ports", "*", true, &r->ports, &r->n_ports, err, errlen) != 0) {
 		free(r->destinations);
@@ -237,8 +238,8 @@ static long rule_find(json_t *ident, const struct acl_rule *rules, size_t n, str
 	}
 	json_t *pj = json_object_get(ident, "ports");
 	bool want_ports = pj && !json_is_null(pj);
-	if (want_ports && strv_from_json(ident, "ports", NULL, false, &ports, &np, err,
-					 sizeof(err)) != 0) {
+	if (want_ports &&
+	    strv_from_json(ident, "ports", NULL, false, &ports, &np, err, sizeof(err)) != 0) {
 		free(dest);
 		api_error(rs, 400, "%s", err);
 		return -2;
@@ -264,7 +265,7 @@ static struct acl_config *acl_load(struct api_state *st, struct api_resp *rs)
 	if (!cfg) {
 		char *all = acl_msgs_join(&msgs);
 		api_error(rs, 500, "cannot load ACL file %s: %s", st->src.acl_file,
-			  all ? all : "unknown error");
+		          all ? all : "unknown error");
 		free(all);
 	}
 	acl_msgs_fini(&msgs);
@@ -274,7 +275,7 @@ static struct acl_config *acl_load(struct api_state *st, struct api_resp *rs)
 /* Validate, write, reload. On success answers 200 with body (stolen);
  * otherwise frees body and answers the error. */
 static void acl_commit(struct api_state *st, struct acl_config *cfg, json_t *body,
-		       struct api_resp *rs)
+                       struct api_resp *rs)
 {
 	struct acl_msgs msgs;
 	acl_msgs_init(&msgs);
@@ -329,17 +330,17 @@ static void h_rules(struct api_state *st, struct api_resp *rs)
 		return;
 	char msg[128];
 	snprintf(msg, sizeof(msg), "ACL has %zu users and %zu groups configured", cfg->n_users,
-		 cfg->n_groups);
+	         cfg->n_groups);
 	json_t *users = json_array(), *groups = json_array();
 	for (size_t i = 0; i < cfg->n_users; i++)
 		json_array_append_new(users, user_json(&cfg->users[i]));
 	for (size_t i = 0; i < cfg->n_groups; i++)
 		json_array_append_new(groups, group_json(&cfg->groups[i]));
 	api_json(rs, 200,
-		 json_pack("{s:I, s:I, s:s, s:s, s:o, s:o}", "user_count",
-			   (json_int_t)cfg->n_users, "group_count", (json_int_t)cfg->n_groups,
-			   "message", msg, "default_policy", acl_action_name(cfg->default_policy),
-			   "users", users, "groups", groups));
+	         json_pack("{s:I, s:I, s:s, s:s, s:o, s:o}", "user_count", (json_int_t)cfg->n_users,
+	                   "group_count", (json_int_t)cfg->n_groups, "message", msg,
+	                   "default_policy", acl_action_name(cfg->default_policy), "users", users,
+	                   "groups", groups));
 	acl_config_free(cfg);
 }
 
@@ -352,8 +353,8 @@ static void h_reload(struct api_state *st, struct api_resp *rs)
 	}
 	if (st->src.acl_reload(st->src.ctx, err, sizeof(err)) != 0) {
 		api_json(rs, 500,
-			 json_pack("{s:b, s:s, s:s}", "success", 0, "message",
-				   "Failed to reload ACL", "error", err));
+		         json_pack("{s:b, s:s, s:s}", "success", 0, "message",
+		                   "Failed to reload ACL", "error", err));
 		return;
 	}
 	api_json(rs, 200, op_ok("ACL reloaded successfully"));
@@ -372,8 +373,7 @@ static void h_test(struct api_state *st, const struct api_req *rq, struct api_re
 		api_error(rs, 400, "'user' and 'destination' must be strings");
 		goto out;
 	}
-	if (!json_is_integer(jp) || json_integer_value(jp) < 1 ||
-	    json_integer_value(jp) > 65535) {
+	if (!json_is_integer(jp) || json_integer_value(jp) < 1 || json_integer_value(jp) > 65535) {
 		api_error(rs, 400, "'port' must be an integer in 1..65535");
 		goto out;
 	}
@@ -415,11 +415,11 @@ static void h_test(struct api_state *st, const struct api_req *rq, struct api_re
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
 	struct acl_request req = {
-		.user = json_string_value(ju),
-		.groups = n_groups ? groups : NULL,
-		.n_groups = n_groups,
-		.port = (uint16_t)json_integer_value(jp),
-		.proto = ap,
+	    .user = json_string_value(ju),
+	    .groups = n_groups ? groups : NULL,
+	    .n_groups = n_groups,
+	    .port = (uint16_t)json_integer_value(jp),
+	    .proto = ap,
 	};
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
@@ -453,12 +453,11 @@ static void h_test(struct api_state *st, const struct api_req *rq, struct api_re
 	} else {
 		json_object_set_new(o, "matched_rule", json_string(v.rule_description));
 		json_object_set_new(o, "rule",
-				    json_pack("{s:s, s:s, s:I, s:I, s:s}", "owner_type",
-					      acl_owner_kind_name(v.owner_kind), "owner",
-					      v.rule_owner, "priority",
-					      (json_int_t)v.rule_priority, "index",
-					      (json_int_t)v.rule_index, "description",
-					      v.rule_description));
+		                    json_pack("{s:s, s:s, s:I, s:I, s:s}", "owner_type",
+		                              acl_owner_kind_name(v.owner_kind), "owner",
+		                              v.rule_owner, "priority", (json_int_t)v.rule_priority,
+		                              "index", (json_int_t)v.rule_index, "description",
+		                              v.rule_description));
 	}
 	api_json(rs, 200, o);
 out:
@@ -472,9 +471,9 @@ static void h_groups_list(struct api_state *st, struct api_resp *rs)
 		return;
 	json_t *a = json_array();
 	for (size_t i = 0; i < cfg->n_groups; i++)
-		json_array_append_new(a, json_pack("{s:s, s:I}", "name", cfg->groups[i].name,
-						   "rule_count",
-						   (json_int_t)cfg->groups[i].n_rules));
+		json_array_append_new(a,
+		                      json_pack("{s:s, s:I}", "name", cfg->groups[i].name,
+		                                "rule_count", (json_int_t)cfg->groups[i].n_rules));
 	api_json(rs, 200, json_pack("{s:o}", "groups", a));
 	acl_config_free(cfg);
 }
@@ -488,15 +487,15 @@ static void h_users_list(struct api_state *st, struct api_resp *rs)
 	for (size_t i = 0; i < cfg->n_users; i++) {
 		const struct acl_user *u = &cfg->users[i];
 		json_array_append_new(a, json_pack("{s:s, s:o, s:I}", "username", u->username,
-						   "groups", strv_json(u->groups, u->n_groups),
-						   "rule_count", (json_int_t)u->n_rules));
+		                                   "groups", strv_json(u->groups, u->n_groups),
+		                                   "rule_count", (json_int_t)u->n_rules));
 	}
 	api_json(rs, 200, json_pack("{s:o}", "users", a));
 	acl_config_free(cfg);
 }
 
 static void h_owner_get(struct api_state *st, enum acl_owner_kind kind, const char *name,
-			struct api_resp *rs)
+                        struct api_resp *rs)
 {
 	struct acl_config *cfg = acl_load(st, rs);
 	if (!cfg)
@@ -530,7 +529,7 @@ static void h_group_create(struct api_state *st, const struct api_req *rq, struc
 	}
 	struct acl_config *cfg = acl_load(st, rs);
 	if (cfg) {
-		struct acl_group g = { .name = (char *)json_string_value(n) };
+		struct acl_group g = {.name = (char *)json_string_value(n)};
 		char err[256] = "", msg[300];
 		int rc = acl_config_group_add(cfg, &g, err, sizeof(err));
 		if (rc != 0) {
@@ -552,7 +551,7 @@ static void h_user_create(struct api_state *st, const struct api_req *rq, struct
 	if (!b)
 		return;
 	json_t *n = json_object_get(b, "username");
-	struct acl_user u = { 0 };
+	struct acl_user u = {0};
 	if (!json_is_string(n) || json_string_length(n) == 0) {
 		api_error(rs, 400, "'username' must be a non-empty string");
 		goto out;
@@ -561,7 +560,7 @@ static void h_user_create(struct api_state *st, const struct api_req *rq, struct
 	json_t *g = json_object_get(b, "groups");
 	if (g && !json_is_null(g) &&
 	    strv_from_json(b, "groups", NULL, false, &u.groups, &u.n_groups, err, sizeof(err)) !=
-		    0) {
+	        0) {
 		api_error(rs, 400, "%s", err);
 		goto out;
 	}
@@ -583,7 +582,7 @@ out:
 }
 
 static void h_owner_delete(struct api_state *st, enum acl_owner_kind kind, const char *name,
-			   struct api_resp *rs)
+                           struct api_resp *rs)
 {
 	struct acl_config *cfg = acl_load(st, rs);
 	char msg[320];
@@ -606,10 +605,11 @@ static void h_owner_delete(struct api_state *st, enum acl_owner_kind kind, const
 		crud_error(rs, rc, NULL, msg);
 	} else {
 		snprintf(msg, sizeof(msg), "%s '%s' deleted",
-			 kind == ACL_OWNER_GROUP ? "Group" : "User", name);
+		         kind == ACL_OWNER_GROUP ? "Group" : "User", name);
 		json_t *body = op_ok(msg);
-		json_object_set_new(body, kind == ACL_OWNER_GROUP ? "deleted_group" : "deleted_user",
-				    deleted ? deleted : json_null());
+		json_object_set_new(body,
+		                    kind == ACL_OWNER_GROUP ? "deleted_group" : "deleted_user",
+		                    deleted ? deleted : json_null());
 		acl_commit(st, cfg, body, rs);
 	}
 	acl_config_free(cfg);
@@ -618,7 +618,7 @@ static void h_owner_delete(struct api_state *st, enum acl_owner_kind kind, const
 /* The rules of an owner in cfg; false (rs filled with 404) when the owner
  * does not exist. */
 static bool owner_rules(struct acl_config *cfg, enum acl_owner_kind kind, const char *name,
-			const struct acl_rule **rules, size_t *n, struct api_resp *rs)
+                        const struct acl_rule **rules, size_t *n, struct api_resp *rs)
 {
 	if (kind == ACL_OWNER_GROUP) {
 		struct acl_group *g = acl_config_find_group(cfg, name);
@@ -643,7 +643,7 @@ static bool owner_rules(struct acl_config *cfg, enum acl_owner_kind kind, const 
 enum rule_op { RULE_ADD, RULE_UPDATE, RULE_DELETE };
 
 static void h_rule(struct api_state *st, enum acl_owner_kind kind, enum rule_op op,
-		   const char *name, const struct api_req *rq, struct api_resp *rs)
+                   const char *name, const struct api_req *rq, struct api_resp *rs)
 {
 	char err[256] = "", msg[320];
 	json_t *b = api_body_object(rq, rs);
@@ -686,7 +686,7 @@ static void h_rule(struct api_state *st, enum acl_owner_kind kind, enum rule_op 
 		goto out;
 	if (idx < 0) {
 		api_error(rs, 404, "no rule of %s '%s' matches the given destinations/ports", where,
-			  name);
+		          name);
 		goto out;
 	}
 	json_t *old = rule_json(&rules[idx]);
@@ -700,7 +700,7 @@ static void h_rule(struct api_state *st, enum acl_owner_kind kind, enum rule_op 
 		goto out;
 	}
 	snprintf(msg, sizeof(msg), "Rule %s %s '%s'",
-		 op == RULE_UPDATE ? "updated in" : "deleted from", where, name);
+	         op == RULE_UPDATE ? "updated in" : "deleted from", where, name);
 	json_t *body = op_ok(msg);
 	if (op == RULE_UPDATE) {
 		json_object_set_new(body, "rule", rule_json(&nr));
@@ -719,7 +719,7 @@ out:
 /* Add or remove one static group of a user: the user is replaced by a copy
  * with the new group list (borrowing from a snapshot of the model). */
 static void h_user_group(struct api_state *st, const char *user, const char *group_param,
-			 const struct api_req *rq, struct api_resp *rs)
+                         const struct api_req *rq, struct api_resp *rs)
 {
 	json_t *b = NULL;
 	const char *group = group_param;
@@ -780,9 +780,10 @@ static void h_user_group(struct api_state *st, const char *user, const char *gro
 		crud_error(rs, rc, err, "user");
 		goto out;
 	}
-	snprintf(msg, sizeof(msg), group_param ? "User '%s' removed from group '%s'" :
-						 "User '%s' added to group '%s'",
-		 user, group);
+	snprintf(msg, sizeof(msg),
+	         group_param ? "User '%s' removed from group '%s'"
+	                     : "User '%s' added to group '%s'",
+	         user, group);
 	acl_commit(st, cfg, op_ok(msg), rs);
 out:
 	free(groups);
@@ -797,7 +798,7 @@ static void h_global_get(struct api_state *st, struct api_resp *rs)
 	if (!cfg)
 		return;
 	api_json(rs, 200,
-		 json_pack("{s:s}", "default_policy", acl_action_name(cfg->default_policy)));
+	         json_pack("{s:s}", "default_policy", acl_action_name(cfg->default_policy)));
 	acl_config_free(cfg);
 }
 
@@ -834,7 +835,7 @@ static bool rule_has_port(const struct acl_rule *r, uint16_t port)
 		bool any = false;
 		char err[64];
 		int n = acl_ports_parse(r->ports[i], strlen(r->ports[i]), pr, 64, &any, err,
-					sizeof(err));
+		                        sizeof(err));
 		if (any)
 			return true;
 		for (int k = 0; k < n && k < 64; k++) {
@@ -846,8 +847,8 @@ static bool rule_has_port(const struct acl_rule *r, uint16_t port)
 }
 
 static void search_rules(json_t *out, const char *type, const char *owner,
-			 const struct acl_rule *rules, size_t n, const char *dest, long port,
-			 const char *action)
+                         const struct acl_rule *rules, size_t n, const char *dest, long port,
+                         const char *action)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct acl_rule *r = &rules[i];
@@ -863,7 +864,7 @@ static void search_rules(json_t *out, const char *type, const char *owner,
 				continue;
 		}
 		json_array_append_new(out, json_pack("{s:s, s:s, s:o}", "rule_type", type, "owner",
-						     owner, "rule", rule_json(r)));
+		                                     owner, "rule", rule_json(r)));
 	}
 }
 
@@ -879,7 +880,7 @@ static void h_search(struct api_state *st, const struct api_req *rq, struct api_
 	    (p && !json_is_null(p) &&
 	     (!json_is_integer(p) || json_integer_value(p) < 0 || json_integer_value(p) > 65535))) {
 		api_error(rs, 400,
-			  "'destination' and 'action' must be strings, 'port' an integer 0..65535");
+		          "'destination' and 'action' must be strings, 'port' an integer 0..65535");
 		json_decref(b);
 		return;
 	}
@@ -891,19 +892,20 @@ static void h_search(struct api_state *st, const struct api_req *rq, struct api_
 		long port = json_is_integer(p) ? (long)json_integer_value(p) : -1;
 		for (size_t i = 0; i < cfg->n_groups; i++)
 			search_rules(m, "group", cfg->groups[i].name, cfg->groups[i].rules,
-				     cfg->groups[i].n_rules, dest, port, act);
+			             cfg->groups[i].n_rules, dest, port, act);
 		for (size_t i = 0; i < cfg->n_users; i++)
 			search_rules(m, "user", cfg->users[i].username, cfg->users[i].rules,
-				     cfg->users[i].n_rules, dest, port, act);
+			             cfg->users[i].n_rules, dest, port, act);
 		size_t count = json_array_size(m);
-		api_json(rs, 200, json_pack("{s:o, s:I}", "matches", m, "count", (json_int_t)count));
+		api_json(rs, 200,
+		         json_pack("{s:o, s:I}", "matches", m, "count", (json_int_t)count));
 		acl_config_free(cfg);
 	}
 	json_decref(b);
 }
 
 static void dispatch(struct api_state *st, const struct api_match *m, const struct api_req *rq,
-		     struct api_resp *rs)
+                     struct api_resp *rs)
 {
 	const char *p0 = m->params[0], *p1 = m->params[1];
 	switch (m->route) {
@@ -974,7 +976,7 @@ static void dispatch(struct api_state *st, const struct api_match *m, const stru
 }
 
 void api_acl_handle(struct api_state *st, const struct api_match *m, const struct api_req *rq,
-		    struct api_resp *rs)
+                    struct api_resp *rs)
 {
 	if (!acl_enabled(st, rs))
 		return;

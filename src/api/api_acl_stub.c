@@ -5,7 +5,7 @@
 #include <string.h>
 
 void api_acl_handle(struct api_state *st, const struct api_match *m, const struct api_req *rq,
-		    struct api_resp *rs)
+                    struct api_resp *rs)
 {
 	(void)st;
 	(void)m;

@@ -46,7 +46,7 @@ int api_token_load(const struct csocks_config *cfg, char **out, char *err, size_
 	char *text = cs_read_file(cfg->api.token_file, &len);
 	if (!text) {
 		snprintf(err, errlen, "api.token_file %s: %s", cfg->api.token_file,
-			 strerror(errno));
+		         strerror(errno));
 		return -1;
 	}
 	size_t line = strcspn(text, "\r\n");
@@ -54,7 +54,8 @@ int api_token_load(const struct csocks_config *cfg, char **out, char *err, size_
 	explicit_bzero(text, len);
 	free(text);
 	if (!*out) {
-		snprintf(err, errlen, "api.token_file %s: first line is empty", cfg->api.token_file);
+		snprintf(err, errlen, "api.token_file %s: first line is empty",
+		         cfg->api.token_file);
 		return -1;
 	}
 	return 0;
@@ -115,7 +116,7 @@ json_t *api_body_object(const struct api_req *rq, struct api_resp *rs)
 	json_t *j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &e);
 	if (!j) {
 		api_error(rs, 400, "malformed JSON at line %d column %d: %s", e.line, e.column,
-			  e.text);
+		          e.text);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
@@ -127,7 +128,7 @@ json_t *api_body_object(const struct api_req *rq, struct api_resp *rs)
 }
 
 int api_query_u32(const struct api_req *rq, struct api_resp *rs, const char *key, uint32_t min,
-		  uint32_t max, uint32_t *out)
+                  uint32_t max, uint32_t *out)
 {
 	const char *v = rq->query ? rq->query(rq->qctx, key) : NULL;
 	uint64_t n;
@@ -135,7 +136,7 @@ int api_query_u32(const struct api_req *rq, struct api_resp *rs, const char *key
 		return 0;
 	if (cs_parse_u64(v, min, max, &n) != 0) {
 		api_error(rs, 400, "query parameter '%s' must be an integer in %u..%u", key, min,
-			  max);
+		          max);
 		return -1;
 	}
 	*out = (uint32_t)n;
@@ -144,7 +145,7 @@ int api_query_u32(const struct api_req *rq, struct api_resp *rs, const char *key
 
 bool api_uuid_valid(const char *id)
 {
-	static const int dash[] = { 8, 13, 18, 23 };
+	static const int dash[] = {8, 13, 18, 23};
 	if (strlen(id) != 36)
 		return false;
 	for (int i = 0, d = 0; i < 36; i++) {
@@ -172,10 +173,9 @@ json_t *api_session_json(const struct session_record *r)
 	json_object_set_new(o, "dest_port", json_integer(r->dest_port));
 	json_object_set_new(o, "protocol", json_string(session_protocol_name(r->protocol)));
 	json_object_set_new(o, "status", json_string(session_status_name(r->status)));
-	json_object_set_new(o, "acl_decision",
-			    json_string(r->acl_decision ? r->acl_decision : ""));
+	json_object_set_new(o, "acl_decision", json_string(r->acl_decision ? r->acl_decision : ""));
 	json_object_set_new(o, "acl_rule",
-			    r->acl_rule_matched ? json_string(r->acl_rule_matched) : json_null());
+	                    r->acl_rule_matched ? json_string(r->acl_rule_matched) : json_null());
 	json_object_set_new(o, "bytes_sent", json_integer((json_int_t)r->bytes_sent));
 	json_object_set_new(o, "bytes_received", json_integer((json_int_t)r->bytes_received));
 	json_object_set_new(o, "packets_sent", json_integer((json_int_t)r->packets_sent));
@@ -188,9 +188,9 @@ json_t *api_session_json(const struct session_record *r)
 		json_object_set_new(o, "end_time", json_null());
 	}
 	json_object_set_new(o, "duration_seconds",
-			    r->duration_secs >= 0 ? json_integer(r->duration_secs) : json_null());
+	                    r->duration_secs >= 0 ? json_integer(r->duration_secs) : json_null());
 	json_object_set_new(o, "close_reason",
-			    r->close_reason ? json_string(r->close_reason) : json_null());
+	                    r->close_reason ? json_string(r->close_reason) : json_null());
 	return o;
 }
 
@@ -200,8 +200,8 @@ static void h_health(struct api_state *st, struct api_resp *rs)
 {
 	int64_t up = (time_mono_ms() - st->start_mono_ms) / 1000;
 	api_json(rs, 200,
-		 json_pack("{s:s, s:b, s:s, s:I}", "status", "healthy", "ready", 1, "version",
-			   CSOCKS_VERSION, "uptime_seconds", (json_int_t)up));
+	         json_pack("{s:s, s:b, s:s, s:I}", "status", "healthy", "ready", 1, "version",
+	                   CSOCKS_VERSION, "uptime_seconds", (json_int_t)up));
 }
 
 static void h_metrics(struct api_state *st, struct api_resp *rs)
@@ -221,7 +221,7 @@ static void h_metrics(struct api_state *st, struct api_resp *rs)
 
 static void h_pool_stats(struct api_state *st, struct api_resp *rs)
 {
-	struct api_pool_stats ps = { .enabled = st->cfg->server.pool.enabled };
+	struct api_pool_stats ps = {.enabled = st->cfg->server.pool.enabled};
 	if (st->src.pool_stats && st->src.pool_stats(st->src.ctx, &ps) != 0) {
 		api_error(rs, 500, "pool statistics unavailable");
 		return;
@@ -232,24 +232,24 @@ static void h_pool_stats(struct api_state *st, struct api_resp *rs)
 	json_object_set_new(o, "total_idle", json_integer((json_int_t)ps.total_idle));
 	json_object_set_new(o, "destinations", json_integer((json_int_t)ps.destinations));
 	json_object_set_new(o, "connections_created",
-			    json_integer((json_int_t)ps.connections_created));
+	                    json_integer((json_int_t)ps.connections_created));
 	json_object_set_new(o, "connections_reused",
-			    json_integer((json_int_t)ps.connections_reused));
+	                    json_integer((json_int_t)ps.connections_reused));
 	json_object_set_new(o, "pool_hits", json_integer((json_int_t)ps.connections_reused));
 	json_object_set_new(o, "pool_misses", json_integer((json_int_t)ps.connections_created));
-	json_object_set_new(o, "hit_rate", json_real(lookups ? (double)ps.connections_reused /
-								      (double)lookups :
-								      0.0));
+	json_object_set_new(
+	    o, "hit_rate",
+	    json_real(lookups ? (double)ps.connections_reused / (double)lookups : 0.0));
 	json_object_set_new(o, "dropped_full", json_integer((json_int_t)ps.dropped_full));
 	json_object_set_new(o, "expired", json_integer((json_int_t)ps.expired));
 	json_object_set_new(o, "evicted", json_integer((json_int_t)ps.evicted));
 	json_object_set_new(o, "max_idle_per_dest",
-			    json_integer(st->cfg->server.pool.max_idle_per_dest));
+	                    json_integer(st->cfg->server.pool.max_idle_per_dest));
 	json_object_set_new(o, "max_total_idle", json_integer(st->cfg->server.pool.max_total_idle));
 	json_object_set_new(o, "idle_timeout_secs",
-			    json_integer(st->cfg->server.pool.idle_timeout_secs));
+	                    json_integer(st->cfg->server.pool.idle_timeout_secs));
 	json_object_set_new(o, "connect_timeout_ms",
-			    json_integer(st->cfg->server.pool.connect_timeout_ms));
+	                    json_integer(st->cfg->server.pool.connect_timeout_ms));
 	api_json(rs, 200, o);
 }
 
@@ -285,19 +285,19 @@ void api_handle(struct api_state *st, const struct api_req *rq, struct api_resp 
 	}
 	if (m.status == 405) {
 		api_error(rs, 405, "method %s not allowed on %s (allowed: %s)", rq->method, rel,
-			  m.allow);
+		          m.allow);
 		cs_strlcpy(rs->allow, m.allow, sizeof(rs->allow));
 		return;
 	}
 	if (!st->token && api_route_mutating(m.route)) {
 		api_error(rs, 403,
-			  "this endpoint changes state and is disabled until api.token or "
-			  "api.token_file is configured");
+		          "this endpoint changes state and is disabled until api.token or "
+		          "api.token_file is configured");
 		return;
 	}
 	if (rq->body_too_large) {
 		api_error(rs, 413, "request body larger than api.max_body_bytes (%u)",
-			  st->cfg->api.max_body_bytes);
+		          st->cfg->api.max_body_bytes);
 		return;
 	}
 	switch (m.route) {

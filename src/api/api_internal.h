@@ -19,9 +19,9 @@ struct metrics_history;
 struct api_state {
 	const struct csocks_config *cfg; /* borrowed; outlives the server */
 	struct api_sources src;
-	char base[256];  /* normalised base_path: "" or "/prefix" */
-	char *token;	 /* NULL = no token configured */
-	pthread_mutex_t acl_mu; /* serialises ACL file edits */
+	char base[256];                  /* normalised base_path: "" or "/prefix" */
+	char *token;                     /* NULL = no token configured */
+	pthread_mutex_t acl_mu;          /* serialises ACL file edits */
 	struct metrics_history *history; /* may be NULL */
 	int64_t start_mono_ms;
 };
@@ -43,7 +43,7 @@ struct api_req {
 struct api_resp {
 	int status;
 	const char *content_type; /* static string */
-	char *body;		  /* malloc'd */
+	char *body;               /* malloc'd */
 	size_t len;
 	char allow[64]; /* 405 Allow header, "" when none */
 };
@@ -61,7 +61,7 @@ bool api_token_ok(const char *token, const char *authorization, const char *x_ap
 /* ---- response helpers ---- */
 void api_json(struct api_resp *rs, int status, json_t *body); /* steals body */
 void api_error(struct api_resp *rs, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Session record -> RustSocks' SessionResponse object. */
 json_t *api_session_json(const struct session_record *r);
@@ -73,13 +73,13 @@ json_t *api_body_object(const struct api_req *rq, struct api_resp *rs);
 /* Query integer in [min,max]: 1 when present and valid, 0 when absent, -1
  * when present but invalid (rs filled with 400). */
 int api_query_u32(const struct api_req *rq, struct api_resp *rs, const char *key, uint32_t min,
-		  uint32_t max, uint32_t *out);
+                  uint32_t max, uint32_t *out);
 
 /* Handler groups. */
-void api_sessions_handle(struct api_state *st, const struct api_match *m,
-			 const struct api_req *rq, struct api_resp *rs);
+void api_sessions_handle(struct api_state *st, const struct api_match *m, const struct api_req *rq,
+                         struct api_resp *rs);
 void api_acl_handle(struct api_state *st, const struct api_match *m, const struct api_req *rq,
-		    struct api_resp *rs);
+                    struct api_resp *rs);
 json_t *api_openapi_doc(const struct api_state *st);
 
 /* Is id a UUID in text form (8-4-4-4-12 hex)? */

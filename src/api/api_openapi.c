@@ -13,6 +13,7 @@ struct op_def {
 	const char *result; /* components schema name of the 200 body, or NULL = object */
 };
 
+// clang-format off
 static const struct op_def ops[] = {
 	{ "/health", "get", "healthCheck", "Health", "Health check (never needs a token)", NULL,
 	  NULL, "Health" },
@@ -86,6 +87,7 @@ static const struct op_def ops[] = {
 	{ "/api/acl/search", "post", "searchRules", "ACL-Global", "Search rules", NULL,
 	  "RuleSearchRequest", NULL },
 };
+// clang-format on
 
 static json_t *ref(const char *name)
 {
@@ -115,8 +117,8 @@ static json_t *params_json(const char *spec)
 			continue;
 		*type++ = '\0';
 		json_array_append_new(a, json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", p, "in", in,
-						   "required", strcmp(in, "path") == 0, "schema",
-						   "type", type));
+		                                   "required", strcmp(in, "path") == 0, "schema",
+		                                   "type", type));
 	}
 	return a;
 }
@@ -130,32 +132,32 @@ static json_t *operation(const struct op_def *d, bool secured)
 	if (d->params)
 		json_object_set_new(o, "parameters", params_json(d->params));
 	if (d->body)
-		json_object_set_new(o, "requestBody",
-				    json_pack("{s:b, s:o}", "required", 1, "content",
-					      json_content(ref(d->body))));
+		json_object_set_new(
+		    o, "requestBody",
+		    json_pack("{s:b, s:o}", "required", 1, "content", json_content(ref(d->body))));
 	json_t *resp = json_object();
 	json_t *ok;
 	if (strcmp(d->path, "/metrics") == 0)
 		ok = json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", "OK", "content",
-			       "text/plain", "schema", "type", "string");
+		               "text/plain", "schema", "type", "string");
 	else
 		ok = json_pack("{s:s, s:o}", "description", "OK", "content",
-			       json_content(d->result ? ref(d->result) :
-							json_pack("{s:s}", "type", "object")));
+		               json_content(d->result ? ref(d->result)
+		                                      : json_pack("{s:s}", "type", "object")));
 	json_object_set_new(resp, "200", ok);
 	static const char *const errs[][2] = {
-		{ "400", "Bad request" },	  { "401", "Missing or invalid token" },
-		{ "403", "No token configured" }, { "404", "Not found" },
-		{ "405", "Method not allowed" },  { "413", "Body too large" },
-		{ "500", "Internal error" },	  { "503", "Not available" },
+	    {"400", "Bad request"},         {"401", "Missing or invalid token"},
+	    {"403", "No token configured"}, {"404", "Not found"},
+	    {"405", "Method not allowed"},  {"413", "Body too large"},
+	    {"500", "Internal error"},      {"503", "Not available"},
 	};
 	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++)
 		json_object_set_new(resp, errs[i][0],
-				    json_pack("{s:s, s:o}", "description", errs[i][1], "content",
-					      json_content(ref("Error"))));
+		                    json_pack("{s:s, s:o}", "description", errs[i][1], "content",
+		                              json_content(ref("Error"))));
 	json_object_set_new(o, "responses", resp);
 	json_object_set_new(o, "security",
-			    secured ? json_pack("[{s:[]}]", "bearerAuth") : json_array());
+	                    secured ? json_pack("[{s:[]}]", "bearerAuth") : json_array());
 	return o;
 }
 
@@ -193,61 +195,61 @@ static json_t *schemas(void)
 	json_t *s = json_object();
 	json_object_set_new(s, "Error", obj_schema("error:string"));
 	json_object_set_new(s, "Health",
-			    obj_schema("status:string,ready:boolean,version:string,"
-				       "uptime_seconds:integer"));
+	                    obj_schema("status:string,ready:boolean,version:string,"
+	                               "uptime_seconds:integer"));
 	json_object_set_new(
-		s, "Session",
-		obj_schema("id:string,user:string,source_ip:string,source_port:integer,"
-			   "dest_ip:string,dest_port:integer,protocol:string,status:string,"
-			   "acl_decision:string,acl_rule:null string,bytes_sent:integer,"
-			   "bytes_received:integer,packets_sent:integer,packets_received:integer,"
-			   "start_time:string,end_time:null string,duration_seconds:null integer,"
-			   "close_reason:null string"));
+	    s, "Session",
+	    obj_schema("id:string,user:string,source_ip:string,source_port:integer,"
+	               "dest_ip:string,dest_port:integer,protocol:string,status:string,"
+	               "acl_decision:string,acl_rule:null string,bytes_sent:integer,"
+	               "bytes_received:integer,packets_sent:integer,packets_received:integer,"
+	               "start_time:string,end_time:null string,duration_seconds:null integer,"
+	               "close_reason:null string"));
 	json_object_set_new(s, "SessionList",
-			    json_pack("{s:s, s:o}", "type", "array", "items", ref("Session")));
+	                    json_pack("{s:s, s:o}", "type", "array", "items", ref("Session")));
 	json_object_set_new(s, "SessionPage",
-			    obj_schema("data:list Session,total:integer,page:integer,"
-				       "page_size:integer,total_pages:integer"));
+	                    obj_schema("data:list Session,total:integer,page:integer,"
+	                               "page_size:integer,total_pages:integer"));
 	json_object_set_new(
-		s, "SessionStats",
-		obj_schema("window_hours:integer,total_sessions:integer,active_sessions:integer,"
-			   "closed_sessions:integer,failed_sessions:integer,"
-			   "rejected_sessions:integer,total_bytes_sent:integer,"
-			   "total_bytes_received:integer,total_bytes:integer,"
-			   "acl_allowed:integer,acl_blocked:integer,top_users:list UserStat,"
-			   "top_destinations:list DestinationStat"));
+	    s, "SessionStats",
+	    obj_schema("window_hours:integer,total_sessions:integer,active_sessions:integer,"
+	               "closed_sessions:integer,failed_sessions:integer,"
+	               "rejected_sessions:integer,total_bytes_sent:integer,"
+	               "total_bytes_received:integer,total_bytes:integer,"
+	               "acl_allowed:integer,acl_blocked:integer,top_users:list UserStat,"
+	               "top_destinations:list DestinationStat"));
 	json_object_set_new(s, "UserStat",
-			    obj_schema("user:string,session_count:integer,bytes_sent:integer,"
-				       "bytes_received:integer"));
+	                    obj_schema("user:string,session_count:integer,bytes_sent:integer,"
+	                               "bytes_received:integer"));
 	json_object_set_new(s, "DestinationStat",
-			    obj_schema("destination:string,session_count:integer,"
-				       "bytes_sent:integer,bytes_received:integer"));
+	                    obj_schema("destination:string,session_count:integer,"
+	                               "bytes_sent:integer,bytes_received:integer"));
 	json_object_set_new(s, "MetricsSnapshot",
-			    obj_schema("timestamp:string,active_sessions:integer,"
-				       "total_sessions:integer,bandwidth:integer"));
-	json_object_set_new(s, "MetricsHistory",
-			    json_pack("{s:s, s:o}", "type", "array", "items",
-				      ref("MetricsSnapshot")));
+	                    obj_schema("timestamp:string,active_sessions:integer,"
+	                               "total_sessions:integer,bandwidth:integer"));
+	json_object_set_new(
+	    s, "MetricsHistory",
+	    json_pack("{s:s, s:o}", "type", "array", "items", ref("MetricsSnapshot")));
 	json_object_set_new(s, "OperationResponse", obj_schema("success:boolean,message:string"));
 	json_object_set_new(s, "AclRule",
-			    obj_schema("action:string,description:string,destinations:strings,"
-				       "ports:strings,protocols:strings,priority:integer"));
+	                    obj_schema("action:string,description:string,destinations:strings,"
+	                               "ports:strings,protocols:strings,priority:integer"));
 	json_object_set_new(s, "RuleIdentifier", obj_schema("destinations:strings,ports:strings"));
 	json_object_set_new(s, "UpdateRuleRequest",
-			    obj_schema("match:ref RuleIdentifier,update:ref AclRule"));
+	                    obj_schema("match:ref RuleIdentifier,update:ref AclRule"));
 	json_object_set_new(s, "CreateGroupRequest", obj_schema("name:string"));
 	json_object_set_new(s, "CreateUserRequest", obj_schema("username:string,groups:strings"));
 	json_object_set_new(s, "UserGroupRequest", obj_schema("group:string"));
 	json_object_set_new(s, "GlobalSettings", obj_schema("default_policy:string"));
 	json_object_set_new(s, "RuleSearchRequest",
-			    obj_schema("destination:string,port:integer,action:string"));
+	                    obj_schema("destination:string,port:integer,action:string"));
 	json_object_set_new(s, "AclTestRequest",
-			    obj_schema("user:string,destination:string,port:integer,"
-				       "protocol:string,groups:strings"));
+	                    obj_schema("user:string,destination:string,port:integer,"
+	                               "protocol:string,groups:strings"));
 	json_object_set_new(s, "AclTestResponse",
-			    obj_schema("user:string,destination:string,port:integer,"
-				       "protocol:string,decision:string,matched_rule:null string,"
-				       "default_policy:boolean,provisional:boolean"));
+	                    obj_schema("user:string,destination:string,port:integer,"
+	                               "protocol:string,decision:string,matched_rule:null string,"
+	                               "default_policy:boolean,provisional:boolean"));
 	return s;
 }
 
@@ -261,17 +263,18 @@ json_t *api_openapi_doc(const struct api_state *st)
 			item = json_object();
 			json_object_set_new(paths, d->path, item);
 		}
-		bool secured = strcmp(d->path, "/health") != 0 && strcmp(d->path, "/openapi.json") != 0;
+		bool secured =
+		    strcmp(d->path, "/health") != 0 && strcmp(d->path, "/openapi.json") != 0;
 		json_object_set_new(item, d->method, operation(d, secured));
 	}
 	char url[300];
 	snprintf(url, sizeof(url), "%s/", st->base);
 	return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:o, s:{s:{s:s, s:s}}}}",
-			 "openapi", "3.0.3", "info", "title", "csocks admin API", "version",
-			 CSOCKS_VERSION, "description",
-			 "RustSocks-compatible admin API of csocks. Every /api/* route and "
-			 "/metrics need 'Authorization: Bearer <token>' when a token is "
-			 "configured; state-changing routes are refused (403) without one.",
-			 "servers", "url", url, "paths", paths, "components", "schemas", schemas(),
-			 "securitySchemes", "bearerAuth", "type", "http", "scheme", "bearer");
+	                 "openapi", "3.0.3", "info", "title", "csocks admin API", "version",
+	                 CSOCKS_VERSION, "description",
+	                 "RustSocks-compatible admin API of csocks. Every /api/* route and "
+	                 "/metrics need 'Authorization: Bearer <token>' when a token is "
+	                 "configured; state-changing routes are refused (403) without one.",
+	                 "servers", "url", url, "paths", paths, "components", "schemas", schemas(),
+	                 "securitySchemes", "bearerAuth", "type", "http", "scheme", "bearer");
 }

@@ -13,39 +13,39 @@ struct route_def {
 
 /* RustSocks' paths (src/api/server.rs) and methods. */
 static const struct route_def routes[] = {
-	{ "GET", "/health", ROUTE_HEALTH },
-	{ "GET", "/metrics", ROUTE_METRICS },
-	{ "GET", "/openapi.json", ROUTE_OPENAPI },
-	{ "GET", "/api/sessions/active", ROUTE_SESSIONS_ACTIVE },
-	{ "GET", "/api/sessions/history", ROUTE_SESSIONS_HISTORY },
-	{ "GET", "/api/sessions/stats", ROUTE_SESSIONS_STATS },
-	{ "GET", "/api/sessions/{}", ROUTE_SESSION_GET },
-	{ "POST", "/api/sessions/{}/terminate", ROUTE_SESSION_TERMINATE },
-	{ "GET", "/api/users/{}/sessions", ROUTE_USER_SESSIONS },
-	{ "GET", "/api/metrics/history", ROUTE_METRICS_HISTORY },
-	{ "GET", "/api/pool/stats", ROUTE_POOL_STATS },
-	{ "POST", "/api/admin/reload-acl", ROUTE_ADMIN_RELOAD_ACL },
-	{ "GET", "/api/acl/rules", ROUTE_ACL_RULES },
-	{ "POST", "/api/acl/test", ROUTE_ACL_TEST },
-	{ "GET", "/api/acl/groups", ROUTE_ACL_GROUPS_LIST },
-	{ "POST", "/api/acl/groups", ROUTE_ACL_GROUP_CREATE },
-	{ "GET", "/api/acl/groups/{}", ROUTE_ACL_GROUP_GET },
-	{ "DELETE", "/api/acl/groups/{}", ROUTE_ACL_GROUP_DELETE },
-	{ "POST", "/api/acl/groups/{}/rules", ROUTE_ACL_GROUP_RULE_ADD },
-	{ "PUT", "/api/acl/groups/{}/rules", ROUTE_ACL_GROUP_RULE_UPDATE },
-	{ "DELETE", "/api/acl/groups/{}/rules", ROUTE_ACL_GROUP_RULE_DELETE },
-	{ "GET", "/api/acl/users", ROUTE_ACL_USERS_LIST },
-	{ "POST", "/api/acl/users", ROUTE_ACL_USER_CREATE },
-	{ "GET", "/api/acl/users/{}", ROUTE_ACL_USER_GET },
-	{ "DELETE", "/api/acl/users/{}", ROUTE_ACL_USER_DELETE },
-	{ "POST", "/api/acl/users/{}/rules", ROUTE_ACL_USER_RULE_ADD },
-	{ "PUT", "/api/acl/users/{}/rules", ROUTE_ACL_USER_RULE_UPDATE },
-	{ "DELETE", "/api/acl/users/{}/rules", ROUTE_ACL_USER_RULE_DELETE },
-	{ "POST", "/api/acl/users/{}/groups", ROUTE_ACL_USER_GROUP_ADD },
-	{ "DELETE", "/api/acl/users/{}/groups/{}", ROUTE_ACL_USER_GROUP_REMOVE },
-	{ "GET", "/api/acl/global", ROUTE_ACL_GLOBAL_GET },
-	{ "PUT", "/api/acl/global", ROUTE_ACL_GLOBAL_PUT },
-	{ "POST", "/api/acl/search", ROUTE_ACL_SEARCH },
+    {"GET", "/health", ROUTE_HEALTH},
+    {"GET", "/metrics", ROUTE_METRICS},
+    {"GET", "/openapi.json", ROUTE_OPENAPI},
+    {"GET", "/api/sessions/active", ROUTE_SESSIONS_ACTIVE},
+    {"GET", "/api/sessions/history", ROUTE_SESSIONS_HISTORY},
+    {"GET", "/api/sessions/stats", ROUTE_SESSIONS_STATS},
+    {"GET", "/api/sessions/{}", ROUTE_SESSION_GET},
+    {"POST", "/api/sessions/{}/terminate", ROUTE_SESSION_TERMINATE},
+    {"GET", "/api/users/{}/sessions", ROUTE_USER_SESSIONS},
+    {"GET", "/api/metrics/history", ROUTE_METRICS_HISTORY},
+    {"GET", "/api/pool/stats", ROUTE_POOL_STATS},
+    {"POST", "/api/admin/reload-acl", ROUTE_ADMIN_RELOAD_ACL},
+    {"GET", "/api/acl/rules", ROUTE_ACL_RULES},
+    {"POST", "/api/acl/test", ROUTE_ACL_TEST},
+    {"GET", "/api/acl/groups", ROUTE_ACL_GROUPS_LIST},
+    {"POST", "/api/acl/groups", ROUTE_ACL_GROUP_CREATE},
+    {"GET", "/api/acl/groups/{}", ROUTE_ACL_GROUP_GET},
+    {"DELETE", "/api/acl/groups/{}", ROUTE_ACL_GROUP_DELETE},
+    {"POST", "/api/acl/groups/{}/rules", ROUTE_ACL_GROUP_RULE_ADD},
+    {"PUT", "/api/acl/groups/{}/rules", ROUTE_ACL_GROUP_RULE_UPDATE},
+    {"DELETE", "/api/acl/groups/{}/rules", ROUTE_ACL_GROUP_RULE_DELETE},
+    {"GET", "/api/acl/users", ROUTE_ACL_USERS_LIST},
+    {"POST", "/api/acl/users", ROUTE_ACL_USER_CREATE},
+    {"GET", "/api/acl/users/{}", ROUTE_ACL_USER_GET},
+    {"DELETE", "/api/acl/users/{}", ROUTE_ACL_USER_DELETE},
+    {"POST", "/api/acl/users/{}/rules", ROUTE_ACL_USER_RULE_ADD},
+    {"PUT", "/api/acl/users/{}/rules", ROUTE_ACL_USER_RULE_UPDATE},
+    {"DELETE", "/api/acl/users/{}/rules", ROUTE_ACL_USER_RULE_DELETE},
+    {"POST", "/api/acl/users/{}/groups", ROUTE_ACL_USER_GROUP_ADD},
+    {"DELETE", "/api/acl/users/{}/groups/{}", ROUTE_ACL_USER_GROUP_REMOVE},
+    {"GET", "/api/acl/global", ROUTE_ACL_GLOBAL_GET},
+    {"PUT", "/api/acl/global", ROUTE_ACL_GLOBAL_PUT},
+    {"POST", "/api/acl/search", ROUTE_ACL_SEARCH},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -138,8 +138,8 @@ void api_route_match(const char *method, const char *path, struct api_match *m)
 		}
 		m->status = 405;
 		size_t al = strlen(m->allow);
-		if (!strstr(m->allow, routes[i].method) && al + strlen(routes[i].method) + 3 <
-								   sizeof(m->allow)) {
+		if (!strstr(m->allow, routes[i].method) &&
+		    al + strlen(routes[i].method) + 3 < sizeof(m->allow)) {
 			if (al)
 				strcat(m->allow, ", ");
 			strcat(m->allow, routes[i].method);

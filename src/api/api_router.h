@@ -45,12 +45,12 @@ enum api_route {
 };
 
 #define API_MAX_PARAMS 2
-#define API_PARAM_MAX 256
+#define API_PARAM_MAX  256
 
 struct api_match {
 	enum api_route route;
-	int status;			/* 0 matched; 404 unknown path; 405 wrong method */
-	char allow[64];			/* 405: the methods the path accepts ("GET, POST") */
+	int status;     /* 0 matched; 404 unknown path; 405 wrong method */
+	char allow[64]; /* 405: the methods the path accepts ("GET, POST") */
 	char params[API_MAX_PARAMS][API_PARAM_MAX]; /* {id}, {user}, ... in order */
 	size_t n_params;
 };

@@ -21,8 +21,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define API_THREADS 4
-#define API_CONN_LIMIT 128
+#define API_THREADS           4
+#define API_CONN_LIMIT        128
 #define API_CONN_TIMEOUT_SECS 15
 
 struct api_server {
@@ -46,7 +46,7 @@ static const char *query_get(void *qctx, const char *key)
 static enum MHD_Result send_resp(struct MHD_Connection *c, struct api_resp *rs)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_FREE);
+	    MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
 		free(rs->body);
 		return MHD_NO;
@@ -66,9 +66,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct api_resp *rs)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size,
-				  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
 	struct api_server *s = cls;
 	struct req_ctx *rc = *con_cls;
@@ -78,8 +77,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!rc) {
 		rc = xcalloc(1, sizeof(*rc));
 		*con_cls = rc;
-		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *cl =
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		uint64_t n;
 		if (cl && cs_parse_u64(cl, 0, UINT64_MAX, &n) == 0 && n > max)
 			rc->too_large = true;
@@ -100,16 +99,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	struct api_req rq = {
-		.method = method,
-		.url = url,
-		.query = query_get,
-		.qctx = c,
-		.authorization =
-			MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-		.x_api_token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Token"),
-		.body = rc->body,
-		.body_len = rc->len,
-		.body_too_large = rc->too_large,
+	    .method = method,
+	    .url = url,
+	    .query = query_get,
+	    .qctx = c,
+	    .authorization =
+	        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+	    .x_api_token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Token"),
+	    .body = rc->body,
+	    .body_len = rc->len,
+	    .body_too_large = rc->too_large,
 	};
 	struct api_resp rs;
 	api_handle(&s->st, &rq, &rs);
@@ -117,7 +116,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	struct req_ctx *rc = *con_cls;
 	(void)cls;
@@ -143,9 +142,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static int listen_on(const char *addr, uint32_t port, char *err, size_t errlen)
 {
 	char host[256], serv[16];
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV },
-			*res = NULL;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+	                *res = NULL;
 	size_t len = strlen(addr);
 	if (len >= 2 && addr[0] == '[' && addr[len - 1] == ']')
 		snprintf(host, sizeof(host), "%.*s", (int)(len - 2), addr + 1);
@@ -189,8 +189,8 @@ static uint16_t bound_port(int fd)
 	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-struct api_server *api_server_start(const struct csocks_config *cfg,
-				    const struct api_sources *src, char *err, size_t errlen)
+struct api_server *api_server_start(const struct csocks_config *cfg, const struct api_sources *src,
+                                    char *err, size_t errlen)
 {
 	struct api_server *s = xcalloc(1, sizeof(*s));
 	int fd = -1;
@@ -216,31 +216,31 @@ struct api_server *api_server_start(const struct csocks_config *cfg,
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	masked = true;
 	s->st.history = metrics_history_new(cfg->metrics.collection_interval_secs,
-					    cfg->metrics.retention_hours, true, err, errlen);
+	                                    cfg->metrics.retention_hours, true, err, errlen);
 	if (!s->st.history)
 		goto fail;
-	fd = listen_on(cfg->sessions.stats_api_bind_address ? cfg->sessions.stats_api_bind_address :
-							     "127.0.0.1",
-		       cfg->sessions.stats_api_port, err, errlen);
+	fd = listen_on(cfg->sessions.stats_api_bind_address ? cfg->sessions.stats_api_bind_address
+	                                                    : "127.0.0.1",
+	               cfg->sessions.stats_api_port, err, errlen);
 	if (fd < 0)
 		goto fail;
 	s->port = bound_port(fd);
 	s->mhd = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL,
-		NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_THREADS,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONN_LIMIT,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONN_TIMEOUT_SECS,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	    on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_THREADS, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)API_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)API_CONN_TIMEOUT_SECS, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_END);
 	if (!s->mhd) {
 		snprintf(err, errlen, "cannot start the HTTP server on %s:%u",
-			 cfg->sessions.stats_api_bind_address, s->port);
+		         cfg->sessions.stats_api_bind_address, s->port);
 		goto fail;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	log_info("admin API listening on %s:%u%s (token %s)",
-		 cfg->sessions.stats_api_bind_address, s->port, s->st.base[0] ? s->st.base : "/",
-		 s->st.token ? "required" : "not configured: state-changing routes disabled");
+	log_info("admin API listening on %s:%u%s (token %s)", cfg->sessions.stats_api_bind_address,
+	         s->port, s->st.base[0] ? s->st.base : "/",
+	         s->st.token ? "required" : "not configured: state-changing routes disabled");
 	return s;
 fail:
 	if (masked)

@@ -33,8 +33,8 @@ struct api_server;
  * register the metrics collector, start the metrics history sampler and
  * the HTTP threads. NULL with err ("bind 127.0.0.1:9090: Address already
  * in use", "api.token_file /x: No such file or directory") on failure. */
-struct api_server *api_server_start(const struct csocks_config *cfg,
-				    const struct api_sources *src, char *err, size_t errlen);
+struct api_server *api_server_start(const struct csocks_config *cfg, const struct api_sources *src,
+                                    char *err, size_t errlen);
 
 /* Stop accepting, finish or drop requests in progress, join the threads,
  * free everything. NULL is a no-op. */

@@ -48,7 +48,7 @@ static void h_active(struct api_state *st, struct api_resp *rs)
  * refused with 400 (RustSocks clamps silently; an API that quietly
  * answers a different question is worse). 0 or -1 (rs filled). */
 static int parse_history_query(const struct api_req *rq, struct api_resp *rs,
-			       struct session_query *q)
+                               struct session_query *q)
 {
 	uint32_t v;
 	int r;
@@ -78,7 +78,7 @@ static int parse_history_query(const struct api_req *rq, struct api_resp *rs,
 	if (s && *s) {
 		if (session_status_parse(s, &q->status) != 0) {
 			api_error(rs, 400,
-				  "status must be one of active, closed, failed, rejected_by_acl");
+			          "status must be one of active, closed, failed, rejected_by_acl");
 			return -1;
 		}
 		q->has_status = true;
@@ -121,9 +121,9 @@ static void h_history(struct api_state *st, const struct api_req *rq, struct api
 		json_array_append_new(data, api_session_json(page.items[i]));
 	uint32_t total_pages = (uint32_t)((page.total + q.page_size - 1) / q.page_size);
 	api_json(rs, 200,
-		 json_pack("{s:o, s:I, s:I, s:I, s:I}", "data", data, "total",
-			   (json_int_t)page.total, "page", (json_int_t)q.page, "page_size",
-			   (json_int_t)q.page_size, "total_pages", (json_int_t)total_pages));
+	         json_pack("{s:o, s:I, s:I, s:I, s:I}", "data", data, "total",
+	                   (json_int_t)page.total, "page", (json_int_t)q.page, "page_size",
+	                   (json_int_t)q.page_size, "total_pages", (json_int_t)total_pages));
 	session_page_free(&page);
 }
 
@@ -133,39 +133,40 @@ static json_t *stats_json(const struct session_stats *s)
 	for (size_t i = 0; i < s->n_top_users; i++) {
 		const struct session_user_stat *u = &s->top_users[i];
 		json_array_append_new(users, json_pack("{s:s, s:I, s:I, s:I}", "user",
-						       u->user ? u->user : "", "session_count",
-						       (json_int_t)u->session_count, "bytes_sent",
-						       (json_int_t)u->bytes_sent, "bytes_received",
-						       (json_int_t)u->bytes_received));
+		                                       u->user ? u->user : "", "session_count",
+		                                       (json_int_t)u->session_count, "bytes_sent",
+		                                       (json_int_t)u->bytes_sent, "bytes_received",
+		                                       (json_int_t)u->bytes_received));
 	}
 	for (size_t i = 0; i < s->n_top_destinations; i++) {
 		const struct session_dest_stat *d = &s->top_destinations[i];
 		char dest[320];
 		bool v6 = d->dest_ip && strchr(d->dest_ip, ':');
-		snprintf(dest, sizeof(dest), v6 ? "[%s]:%u" : "%s:%u",
-			 d->dest_ip ? d->dest_ip : "", d->dest_port);
-		json_array_append_new(dests, json_pack("{s:s, s:I, s:I, s:I}", "destination", dest,
-						       "session_count",
-						       (json_int_t)d->session_count, "bytes_sent",
-						       (json_int_t)d->bytes_sent, "bytes_received",
-						       (json_int_t)d->bytes_received));
+		snprintf(dest, sizeof(dest), v6 ? "[%s]:%u" : "%s:%u", d->dest_ip ? d->dest_ip : "",
+		         d->dest_port);
+		json_array_append_new(dests,
+		                      json_pack("{s:s, s:I, s:I, s:I}", "destination", dest,
+		                                "session_count", (json_int_t)d->session_count,
+		                                "bytes_sent", (json_int_t)d->bytes_sent,
+		                                "bytes_received", (json_int_t)d->bytes_received));
 	}
 	json_t *o = json_object();
 	json_object_set_new(o, "window_hours", json_integer(s->window_hours));
 	json_object_set_new(o, "total_sessions", json_integer((json_int_t)s->total_sessions));
 	json_object_set_new(o, "active_sessions",
-			    json_integer((json_int_t)s->by_status[SESSION_ACTIVE]));
+	                    json_integer((json_int_t)s->by_status[SESSION_ACTIVE]));
 	json_object_set_new(o, "closed_sessions",
-			    json_integer((json_int_t)s->by_status[SESSION_CLOSED]));
+	                    json_integer((json_int_t)s->by_status[SESSION_CLOSED]));
 	json_object_set_new(o, "failed_sessions",
-			    json_integer((json_int_t)s->by_status[SESSION_FAILED]));
+	                    json_integer((json_int_t)s->by_status[SESSION_FAILED]));
 	json_object_set_new(o, "rejected_sessions",
-			    json_integer((json_int_t)s->by_status[SESSION_REJECTED_BY_ACL]));
+	                    json_integer((json_int_t)s->by_status[SESSION_REJECTED_BY_ACL]));
 	json_object_set_new(o, "total_bytes_sent", json_integer((json_int_t)s->total_bytes_sent));
 	json_object_set_new(o, "total_bytes_received",
-			    json_integer((json_int_t)s->total_bytes_received));
-	json_object_set_new(o, "total_bytes",
-			    json_integer((json_int_t)(s->total_bytes_sent + s->total_bytes_received)));
+	                    json_integer((json_int_t)s->total_bytes_received));
+	json_object_set_new(
+	    o, "total_bytes",
+	    json_integer((json_int_t)(s->total_bytes_sent + s->total_bytes_received)));
 	json_object_set_new(o, "acl_allowed", json_integer((json_int_t)s->acl_allowed));
 	json_object_set_new(o, "acl_blocked", json_integer((json_int_t)s->acl_blocked));
 	json_object_set_new(o, "top_users", users);
@@ -239,8 +240,8 @@ static void h_terminate(struct api_state *st, const char *id, struct api_resp *r
 		return;
 	}
 	api_json(rs, 200,
-		 json_pack("{s:b, s:s, s:s}", "success", 1, "message",
-			   "Session terminated successfully", "session_id", id));
+	         json_pack("{s:b, s:s, s:s}", "success", 1, "message",
+	                   "Session terminated successfully", "session_id", id));
 }
 
 /* Active sessions of the user, then up to 1000 recorded ones (newest first),
@@ -269,8 +270,8 @@ static void h_user_sessions(struct api_state *st, const char *user, struct api_r
 		}
 	}
 	if (st->src.sessions_history) {
-		struct session_query q = { .user = user, .page = 1,
-					   .page_size = SESSION_PAGE_SIZE_MAX };
+		struct session_query q = {
+		    .user = user, .page = 1, .page_size = SESSION_PAGE_SIZE_MAX};
 		struct session_page page;
 		char err[256];
 		memset(&page, 0, sizeof(page));
@@ -287,8 +288,8 @@ static void h_user_sessions(struct api_state *st, const char *user, struct api_r
 	api_json(rs, 200, arr);
 }
 
-void api_sessions_handle(struct api_state *st, const struct api_match *m,
-			 const struct api_req *rq, struct api_resp *rs)
+void api_sessions_handle(struct api_state *st, const struct api_match *m, const struct api_req *rq,
+                         struct api_resp *rs)
 {
 	switch (m->route) {
 	case ROUTE_SESSIONS_ACTIVE:

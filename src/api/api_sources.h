@@ -28,7 +28,7 @@ struct api_acl_verdict {
 	bool default_policy; /* no rule matched */
 	bool provisional;    /* domain only: an IP rule could still decide */
 	char rule_description[256];
-	char rule_owner[128];	     /* user or group name of the matched rule */
+	char rule_owner[128];           /* user or group name of the matched rule */
 	enum acl_owner_kind owner_kind; /* 0 when default_policy */
 	uint32_t rule_priority;
 	size_t rule_index; /* position in the owner's rules */
@@ -41,13 +41,13 @@ void api_acl_verdict_fill(const struct acl_decision *d, struct api_acl_verdict *
 /* GET /api/pool/stats. */
 struct api_pool_stats {
 	bool enabled;
-	uint64_t total_idle;	     /* idle sockets now */
-	uint64_t destinations;	     /* distinct keys with idle sockets */
+	uint64_t total_idle;          /* idle sockets now */
+	uint64_t destinations;        /* distinct keys with idle sockets */
 	uint64_t connections_created; /* pool misses that connected */
 	uint64_t connections_reused;  /* pool hits */
-	uint64_t dropped_full;	     /* returned while at a cap */
-	uint64_t expired;	     /* closed by the idle timeout */
-	uint64_t evicted;	     /* failed the liveness check */
+	uint64_t dropped_full;        /* returned while at a cap */
+	uint64_t expired;             /* closed by the idle timeout */
+	uint64_t evicted;             /* failed the liveness check */
 };
 
 struct api_sources {
@@ -59,16 +59,16 @@ struct api_sources {
 
 	/* GET /api/sessions/history: closed/failed/rejected (and, if the
 	 * source wants, active) sessions by filter, page and sort. */
-	int (*sessions_history)(void *ctx, const struct session_query *q,
-				struct session_page *out, char *err, size_t errlen);
+	int (*sessions_history)(void *ctx, const struct session_query *q, struct session_page *out,
+	                        char *err, size_t errlen);
 
 	/* One session (active or recorded) by id; -ENOENT when unknown. */
 	int (*session_get)(void *ctx, const char *id, struct session_record **out, char *err,
-			   size_t errlen);
+	                   size_t errlen);
 
 	/* GET /api/sessions/stats?window_hours=N. */
 	int (*sessions_stats)(void *ctx, uint32_t window_hours, struct session_stats *out,
-			      char *err, size_t errlen);
+	                      char *err, size_t errlen);
 
 	/* Close an ACTIVE session's tunnel (both sockets), recording reason as
 	 * its close_reason. -ENOENT when no active session has this id. May
@@ -82,7 +82,7 @@ struct api_sources {
 
 	/* Evaluate one request against the current rules. */
 	int (*acl_evaluate)(void *ctx, const struct acl_request *rq, struct api_acl_verdict *out,
-			    char *err, size_t errlen);
+	                    char *err, size_t errlen);
 
 	/* Pool counters; NULL = pool not built (the response then shows the
 	 * configured limits and zeros). */

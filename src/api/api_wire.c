@@ -30,7 +30,7 @@ static int wire_acl_reload(void *ctx, char *err, size_t errlen)
 }
 
 static int wire_acl_evaluate(void *ctx, const struct acl_request *rq, struct api_acl_verdict *out,
-			     char *err, size_t errlen)
+                             char *err, size_t errlen)
 {
 	struct api_wiring *w = ctx;
 	struct acl_snapshot *snap = acl_manager_acquire(w->acl);
@@ -53,7 +53,7 @@ static int wire_active(void *ctx, struct session_record ***out, size_t *n)
 }
 
 static int wire_get(void *ctx, const char *id, struct session_record **out, char *err,
-		    size_t errlen)
+                    size_t errlen)
 {
 	struct api_wiring *w = ctx;
 	*out = session_manager_get(w->sessions, id);
@@ -70,7 +70,7 @@ static int wire_get(void *ctx, const char *id, struct session_record **out, char
 }
 
 static int wire_history(void *ctx, const struct session_query *q, struct session_page *out,
-			char *err, size_t errlen)
+                        char *err, size_t errlen)
 {
 	struct api_wiring *w = ctx;
 	if (w->store)
@@ -80,13 +80,13 @@ static int wire_history(void *ctx, const struct session_query *q, struct session
 }
 
 static int wire_stats(void *ctx, uint32_t window_hours, struct session_stats *out, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	struct api_wiring *w = ctx;
 	if (w->store)
-		return session_store_stats(w->store, window_hours, 0, out, err, errlen) == STORE_OK ?
-			       0 :
-			       -EIO;
+		return session_store_stats(w->store, window_hours, 0, out, err, errlen) == STORE_OK
+		           ? 0
+		           : -EIO;
 	session_manager_stats(w->sessions, window_hours, 0, out);
 	return 0;
 }

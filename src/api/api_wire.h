@@ -21,9 +21,9 @@ struct session_manager;
 struct session_store;
 
 struct api_wiring {
-	struct acl_manager *acl;	 /* borrowed; NULL = ACL disabled */
+	struct acl_manager *acl;          /* borrowed; NULL = ACL disabled */
 	struct session_manager *sessions; /* borrowed; NULL = no session routes */
-	struct session_store *store;	 /* borrowed; NULL = history/stats from memory */
+	struct session_store *store;      /* borrowed; NULL = history/stats from memory */
 };
 
 /* Zero src, then set ctx = w and every function the wiring can serve:

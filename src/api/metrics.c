@@ -15,15 +15,15 @@
 #include <string.h>
 
 #define METRICS_SHARDS 16
-#define AUTH_METHODS 5 /* enum auth_method: NONE .. GSSAPI */
-#define REPLY_CODES 9  /* SOCKS5 reply codes 0x00 .. 0x08 */
+#define AUTH_METHODS   5 /* enum auth_method: NONE .. GSSAPI */
+#define REPLY_CODES    9 /* SOCKS5 reply codes 0x00 .. 0x08 */
 
 /* RustSocks' buckets for session duration (seconds). */
-static const double duration_bounds[] = { 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200 };
+static const double duration_bounds[] = {0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200};
 /* Handshake: greeting to reply, loopback is well under a millisecond. */
-static const double handshake_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-					   0.1,	   0.25,  0.5,	  1,	 2.5,  5,     10 };
-#define N_DURATION (sizeof(duration_bounds) / sizeof(duration_bounds[0]))
+static const double handshake_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                          0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+#define N_DURATION  (sizeof(duration_bounds) / sizeof(duration_bounds[0]))
 #define N_HANDSHAKE (sizeof(handshake_bounds) / sizeof(handshake_bounds[0]))
 
 /* One block per shard; a thread always writes the same shard. Aligned so
@@ -45,10 +45,11 @@ struct shard {
 } __attribute__((aligned(64)));
 
 static struct shard shards[METRICS_SHARDS] = {
-	[0 ... METRICS_SHARDS - 1] = {
-		.duration = { .bounds = duration_bounds, .n_bounds = N_DURATION },
-		.handshake = { .bounds = handshake_bounds, .n_bounds = N_HANDSHAKE },
-	},
+    [0 ... METRICS_SHARDS - 1] =
+        {
+            .duration = {.bounds = duration_bounds, .n_bounds = N_DURATION},
+            .handshake = {.bounds = handshake_bounds, .n_bounds = N_HANDSHAKE},
+        },
 };
 
 static unsigned next_shard;
@@ -57,8 +58,8 @@ static __thread int my_shard = -1;
 static struct shard *shard_get(void)
 {
 	if (my_shard < 0)
-		my_shard = (int)(__atomic_fetch_add(&next_shard, 1, __ATOMIC_RELAXED) %
-				 METRICS_SHARDS);
+		my_shard =
+		    (int)(__atomic_fetch_add(&next_shard, 1, __ATOMIC_RELAXED) % METRICS_SHARDS);
 	return &shards[my_shard];
 }
 
@@ -157,7 +158,7 @@ void metrics_session_opened(const char *user)
 }
 
 void metrics_session_closed(const char *user, double duration_secs, uint64_t bytes_sent,
-			    uint64_t bytes_received)
+                            uint64_t bytes_received)
 {
 	struct shard *s = shard_get();
 	__atomic_fetch_sub(&s->active, 1, __ATOMIC_RELAXED);
@@ -310,16 +311,17 @@ static void collect_users(struct prom_writer *w)
 	size_t n;
 	struct user_entry *v = users_copy(&n);
 	if (prom_family(w, "rustsocks_user_sessions_total",
-			"Total sessions attributed to each authenticated user", PROM_COUNTER) == 0) {
+	                "Total sessions attributed to each authenticated user",
+	                PROM_COUNTER) == 0) {
 		for (size_t i = 0; i < n; i++) {
-			struct prom_label l = { "user", v[i].name };
+			struct prom_label l = {"user", v[i].name};
 			prom_sample_u64(w, &l, 1, v[i].sessions);
 		}
 	}
 	if (prom_family(w, "rustsocks_user_bandwidth_bytes_total",
-			"Total bytes transferred per user and direction", PROM_COUNTER) == 0) {
+	                "Total bytes transferred per user and direction", PROM_COUNTER) == 0) {
 		for (size_t i = 0; i < n; i++) {
-			struct prom_label l[2] = { { "user", v[i].name }, { "direction", "sent" } };
+			struct prom_label l[2] = {{"user", v[i].name}, {"direction", "sent"}};
 			prom_sample_u64(w, l, 2, v[i].sent);
 			l[1].value = "received";
 			prom_sample_u64(w, l, 2, v[i].received);
@@ -330,10 +332,9 @@ static void collect_users(struct prom_writer *w)
 	free(v);
 }
 
-static const char *const reject_names[METRICS_REJECT_COUNT] = { "acl", "auth", "limit",
-								 "other" };
+static const char *const reject_names[METRICS_REJECT_COUNT] = {"acl", "auth", "limit", "other"};
 static const char *const reply_names[REPLY_CODES] = {
-	"0x00", "0x01", "0x02", "0x03", "0x04", "0x05", "0x06", "0x07", "0x08",
+    "0x00", "0x01", "0x02", "0x03", "0x04", "0x05", "0x06", "0x07", "0x08",
 };
 
 static int64_t start_wall_us;
@@ -342,8 +343,8 @@ void metrics_collect(struct prom_writer *w, void *arg)
 {
 	(void)arg;
 	struct sums s;
-	struct histogram_snapshot dur = { .bounds = duration_bounds, .n_bounds = N_DURATION };
-	struct histogram_snapshot hs = { .bounds = handshake_bounds, .n_bounds = N_HANDSHAKE };
+	struct histogram_snapshot dur = {.bounds = duration_bounds, .n_bounds = N_DURATION};
+	struct histogram_snapshot hs = {.bounds = handshake_bounds, .n_bounds = N_HANDSHAKE};
 	sum_shards(&s);
 	for (size_t i = 0; i < METRICS_SHARDS; i++) {
 		histogram_snapshot_add(&dur, &shards[i].duration);
@@ -351,72 +352,72 @@ void metrics_collect(struct prom_writer *w, void *arg)
 	}
 
 	prom_gauge(w, "rustsocks_active_sessions", "Number of currently active SOCKS5 sessions",
-		   (double)s.active);
+	           (double)s.active);
 	prom_counter(w, "rustsocks_sessions_total",
-		     "Total number of accepted SOCKS5 sessions since start", s.sessions);
+	             "Total number of accepted SOCKS5 sessions since start", s.sessions);
 	prom_counter(w, "rustsocks_sessions_rejected_total",
-		     "Total number of rejected SOCKS5 sessions (e.g. ACL)", s.rejected);
+	             "Total number of rejected SOCKS5 sessions (e.g. ACL)", s.rejected);
 	prom_histogram(w, "rustsocks_session_duration_seconds",
-		       "Observed SOCKS5 session duration in seconds", &dur);
+	               "Observed SOCKS5 session duration in seconds", &dur);
 	prom_counter(w, "rustsocks_bytes_sent_total",
-		     "Total bytes sent from client to upstream across all sessions", s.bytes_sent);
+	             "Total bytes sent from client to upstream across all sessions", s.bytes_sent);
 	prom_counter(w, "rustsocks_bytes_received_total",
-		     "Total bytes received from upstream to client across all sessions",
-		     s.bytes_received);
+	             "Total bytes received from upstream to client across all sessions",
+	             s.bytes_received);
 	collect_users(w);
 
 	if (prom_family(w, "csocks_sessions_rejected_by_reason_total",
-			"Rejected SOCKS requests by reason", PROM_COUNTER) == 0) {
+	                "Rejected SOCKS requests by reason", PROM_COUNTER) == 0) {
 		for (size_t k = 0; k < METRICS_REJECT_COUNT; k++) {
-			struct prom_label l = { "reason", reject_names[k] };
+			struct prom_label l = {"reason", reject_names[k]};
 			prom_sample_u64(w, &l, 1, s.rejected_by[k]);
 		}
 	}
 	if (prom_family(w, "csocks_auth_failures_total", "Failed authentication attempts by method",
-			PROM_COUNTER) == 0) {
+	                PROM_COUNTER) == 0) {
 		for (size_t k = 0; k < AUTH_METHODS; k++) {
 			if (k == AUTH_GSSAPI)
 				continue; /* parsed, never offered */
-			struct prom_label l = { "method", auth_method_name((enum auth_method)k) };
+			struct prom_label l = {"method", auth_method_name((enum auth_method)k)};
 			prom_sample_u64(w, &l, 1, s.auth_fail[k]);
 		}
 	}
 	if (prom_family(w, "csocks_acl_decisions_total", "ACL evaluations by decision",
-			PROM_COUNTER) == 0) {
-		struct prom_label l = { "decision", "allow" };
+	                PROM_COUNTER) == 0) {
+		struct prom_label l = {"decision", "allow"};
 		prom_sample_u64(w, &l, 1, s.acl_allow);
 		l.value = "block";
 		prom_sample_u64(w, &l, 1, s.acl_block);
 	}
 	if (prom_family(w, "csocks_connect_errors_total",
-			"SOCKS5 failure replies sent, by reply code", PROM_COUNTER) == 0) {
+	                "SOCKS5 failure replies sent, by reply code", PROM_COUNTER) == 0) {
 		for (size_t k = 1; k < REPLY_CODES; k++) {
-			struct prom_label l = { "code", reply_names[k] };
+			struct prom_label l = {"code", reply_names[k]};
 			prom_sample_u64(w, &l, 1, s.connect_err[k]);
 		}
 	}
 	prom_histogram(w, "csocks_handshake_duration_seconds",
-		       "Time from the client's greeting to the SOCKS reply, in seconds", &hs);
+	               "Time from the client's greeting to the SOCKS reply, in seconds", &hs);
 	if (prom_family(w, "csocks_acl_reloads_total", "ACL reload attempts by result",
-			PROM_COUNTER) == 0) {
-		struct prom_label l = { "result", "success" };
+	                PROM_COUNTER) == 0) {
+		struct prom_label l = {"result", "success"};
 		prom_sample_u64(w, &l, 1, s.reload_ok);
 		l.value = "failure";
 		prom_sample_u64(w, &l, 1, s.reload_fail);
 	}
 	prom_counter(w, "csocks_store_dropped_total",
-		     "Session records the store writer dropped (queue full or permanent error)",
-		     s.store_dropped);
+	             "Session records the store writer dropped (queue full or permanent error)",
+	             s.store_dropped);
 	prom_counter(w, "csocks_proxy_header_failures_total",
-		     "Connections closed for a missing or malformed PROXY protocol header",
-		     s.proxy_hdr_fail);
-	if (prom_family(w, "csocks_build_info", "csocks build information; always 1",
-			PROM_GAUGE) == 0) {
-		struct prom_label l = { "version", CSOCKS_VERSION };
+	             "Connections closed for a missing or malformed PROXY protocol header",
+	             s.proxy_hdr_fail);
+	if (prom_family(w, "csocks_build_info", "csocks build information; always 1", PROM_GAUGE) ==
+	    0) {
+		struct prom_label l = {"version", CSOCKS_VERSION};
 		prom_sample(w, &l, 1, 1);
 	}
 	prom_gauge(w, "csocks_start_time_seconds", "Start time of the process since the Unix epoch",
-		   (double)start_wall_us / 1e6);
+	           (double)start_wall_us / 1e6);
 }
 
 static bool registered;
@@ -450,25 +451,26 @@ static void collect_auth(struct prom_writer *w, void *arg)
 	struct auth_stats a;
 	auth_manager_stats_get(arg, &a);
 	prom_counter(w, "csocks_auth_attempts_total",
-		     "Authentication attempts that checked credentials or an address", a.attempts);
+	             "Authentication attempts that checked credentials or an address", a.attempts);
 	if (prom_family(w, "csocks_auth_results_total", "Authentication attempts by outcome",
-			PROM_COUNTER) == 0) {
-		static const char *const names[] = { "ok", "credentials", "account", "throttled",
-						     "error" };
-		const uint64_t v[] = { a.ok, a.fail_credentials, a.fail_account, a.fail_throttled,
-				       a.fail_error };
+	                PROM_COUNTER) == 0) {
+		static const char *const names[] = {"ok", "credentials", "account", "throttled",
+		                                    "error"};
+		const uint64_t v[] = {a.ok, a.fail_credentials, a.fail_account, a.fail_throttled,
+		                      a.fail_error};
 		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-			struct prom_label l = { "result", names[i] };
+			struct prom_label l = {"result", names[i]};
 			prom_sample_u64(w, &l, 1, v[i]);
 		}
 	}
 	prom_counter(w, "csocks_auth_lockouts_total",
-		     "Client addresses locked out after failed logins", a.lockouts);
+	             "Client addresses locked out after failed logins", a.lockouts);
 	prom_gauge(w, "csocks_auth_throttle_entries",
-		   "Client addresses the login throttle currently tracks", (double)a.throttle_entries);
+	           "Client addresses the login throttle currently tracks",
+	           (double)a.throttle_entries);
 	if (prom_family(w, "csocks_auth_group_cache_lookups_total",
-			"Group-membership cache lookups by result", PROM_COUNTER) == 0) {
-		struct prom_label hit = { "result", "hit" }, miss = { "result", "miss" };
+	                "Group-membership cache lookups by result", PROM_COUNTER) == 0) {
+		struct prom_label hit = {"result", "hit"}, miss = {"result", "miss"};
 		prom_sample_u64(w, &hit, 1, a.group_cache_hits);
 		prom_sample_u64(w, &miss, 1, a.group_cache_misses);
 	}
@@ -492,26 +494,26 @@ static void collect_store(struct prom_writer *w, void *arg)
 	struct session_writer_stats st;
 	session_writer_get_stats(arg, &st);
 	prom_counter(w, "csocks_store_rows_written_total", "Session rows committed to the store",
-		     st.written);
+	             st.written);
 	prom_counter(w, "csocks_store_rows_failed_total",
-		     "Session rows the database refused permanently", st.failed);
+	             "Session rows the database refused permanently", st.failed);
 	prom_counter(w, "csocks_store_retries_total",
-		     "Batch writes retried after a transient store error", st.retries);
+	             "Batch writes retried after a transient store error", st.retries);
 	prom_counter(w, "csocks_store_batches_total", "Batches committed (one transaction each)",
-		     st.batches);
+	             st.batches);
 	if (prom_family(w, "csocks_store_flush_seconds_total", "Time spent committing batches",
-			PROM_COUNTER) == 0)
+	                PROM_COUNTER) == 0)
 		prom_sample(w, NULL, 0, (double)st.flush_total_us / 1e6);
 	prom_gauge(w, "csocks_store_flush_seconds_max", "Longest batch commit so far",
-		   (double)st.flush_max_us / 1e6);
+	           (double)st.flush_max_us / 1e6);
 	prom_gauge(w, "csocks_store_queue_depth", "Session records waiting for the writer",
-		   (double)st.queue_depth);
+	           (double)st.queue_depth);
 	prom_gauge(w, "csocks_store_queue_capacity",
-		   "Records the writer's queue holds before it drops", (double)st.queue_capacity);
+	           "Records the writer's queue holds before it drops", (double)st.queue_capacity);
 	prom_gauge(w, "csocks_store_outage", "1 while the store is failing and the writer retries",
-		   st.outage ? 1 : 0);
+	           st.outage ? 1 : 0);
 	prom_counter(w, "csocks_store_retention_deleted_total",
-		     "Rows deleted by the retention cleanup", st.cleanup_deleted);
+	             "Rows deleted by the retention cleanup", st.cleanup_deleted);
 }
 
 int metrics_store_register(struct session_writer *wr)

@@ -63,7 +63,7 @@ void metrics_session_opened(const char *user);
  * seconds; bytes_sent = client -> upstream, bytes_received = upstream ->
  * client (RustSocks' directions). */
 void metrics_session_closed(const char *user, double duration_secs, uint64_t bytes_sent,
-			    uint64_t bytes_received);
+                            uint64_t bytes_received);
 /* A request was refused (no session opened). Counts in
  * rustsocks_sessions_rejected_total and the user's session count, as
  * RustSocks does. */

@@ -46,7 +46,7 @@ static void *sampler_main(void *arg)
 }
 
 struct metrics_history *metrics_history_new(uint32_t interval_secs, uint32_t retention_hours,
-					    bool start_thread, char *err, size_t errlen)
+                                            bool start_thread, char *err, size_t errlen)
 {
 	if (interval_secs == 0)
 		interval_secs = 1;
@@ -117,10 +117,10 @@ void metrics_history_sample(struct metrics_history *h)
 	struct metrics_totals t;
 	metrics_read_totals(&t);
 	struct metrics_sample s = {
-		.wall_us = time_wall_us(),
-		.active_sessions = t.active_sessions,
-		.total_sessions = t.sessions_total,
-		.bandwidth = t.bytes_sent + t.bytes_received,
+	    .wall_us = time_wall_us(),
+	    .active_sessions = t.active_sessions,
+	    .total_sessions = t.sessions_total,
+	    .bandwidth = t.bytes_sent + t.bytes_received,
 	};
 	metrics_history_push(h, &s);
 }
@@ -146,10 +146,10 @@ json_t *metrics_history_json(struct metrics_history *h)
 		char ts[40];
 		time_format_rfc3339(copy[i].wall_us, ts, sizeof(ts));
 		json_array_append_new(
-			arr, json_pack("{s:s, s:I, s:I, s:I}", "timestamp", ts, "active_sessions",
-				       (json_int_t)copy[i].active_sessions, "total_sessions",
-				       (json_int_t)copy[i].total_sessions, "bandwidth",
-				       (json_int_t)copy[i].bandwidth));
+		    arr, json_pack("{s:s, s:I, s:I, s:I}", "timestamp", ts, "active_sessions",
+		                   (json_int_t)copy[i].active_sessions, "total_sessions",
+		                   (json_int_t)copy[i].total_sessions, "bandwidth",
+		                   (json_int_t)copy[i].bandwidth));
 	}
 	free(copy);
 	return arr;

@@ -26,7 +26,7 @@ struct metrics_history;
 /* interval_secs >= 1. start_thread = false for tests (call
  * metrics_history_sample() yourself). NULL + err on failure. */
 struct metrics_history *metrics_history_new(uint32_t interval_secs, uint32_t retention_hours,
-					    bool start_thread, char *err, size_t errlen);
+                                            bool start_thread, char *err, size_t errlen);
 /* Stop the thread (if any) and free. */
 void metrics_history_free(struct metrics_history *h);
 

@@ -17,7 +17,7 @@
 struct prom_writer {
 	char *buf;
 	size_t len, cap;
-	char *family;     /* current family name, NULL = none / dropped */
+	char *family; /* current family name, NULL = none / dropped */
 	enum prom_type type;
 	char *seen[PROM_MAX_FAMILIES]; /* names written this scrape */
 	size_t n_seen;
@@ -79,8 +79,7 @@ static void puts_(struct prom_writer *w, const char *s)
 	put(w, s, strlen(s));
 }
 
-static void __attribute__((format(printf, 2, 3))) putf(struct prom_writer *w, const char *fmt,
-						       ...)
+static void __attribute__((format(printf, 2, 3))) putf(struct prom_writer *w, const char *fmt, ...)
 {
 	char tmp[128];
 	va_list ap;
@@ -146,8 +145,8 @@ bool prom_metric_name_valid(const char *name)
 		return false;
 	for (const char *p = name; *p; p++) {
 		char c = *p;
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
-			  (p != name && c >= '0' && c <= '9');
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+		          c == ':' || (p != name && c >= '0' && c <= '9');
 		if (!ok)
 			return false;
 	}
@@ -161,7 +160,7 @@ bool prom_label_name_valid(const char *name)
 	for (const char *p = name; *p; p++) {
 		char c = *p;
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-			  (p != name && c >= '0' && c <= '9');
+		          (p != name && c >= '0' && c <= '9');
 		if (!ok)
 			return false;
 	}
@@ -224,7 +223,7 @@ static bool labels_valid(const struct prom_label *labels, size_t n, bool histogr
 
 /* name{a="x",b="y"[,le="..."]} */
 static void put_series(struct prom_writer *w, const char *suffix, const struct prom_label *labels,
-		       size_t n, const char *le)
+                       size_t n, const char *le)
 {
 	puts_(w, w->family);
 	if (suffix)
@@ -251,7 +250,7 @@ static void put_series(struct prom_writer *w, const char *suffix, const struct p
 }
 
 void prom_sample(struct prom_writer *w, const struct prom_label *labels, size_t n_labels,
-		 double value)
+                 double value)
 {
 	char num[40];
 	if (!w->family || w->type == PROM_HISTOGRAM || !labels_valid(labels, n_labels, false))
@@ -264,7 +263,7 @@ void prom_sample(struct prom_writer *w, const struct prom_label *labels, size_t 
 }
 
 void prom_sample_u64(struct prom_writer *w, const struct prom_label *labels, size_t n_labels,
-		     uint64_t value)
+                     uint64_t value)
 {
 	if (!w->family || w->type == PROM_HISTOGRAM || !labels_valid(labels, n_labels, false))
 		return;
@@ -272,8 +271,8 @@ void prom_sample_u64(struct prom_writer *w, const struct prom_label *labels, siz
 	putf(w, " %" PRIu64 "\n", value);
 }
 
-void prom_histogram_sample(struct prom_writer *w, const struct prom_label *labels,
-			   size_t n_labels, const struct histogram_snapshot *s)
+void prom_histogram_sample(struct prom_writer *w, const struct prom_label *labels, size_t n_labels,
+                           const struct histogram_snapshot *s)
 {
 	char le[40];
 	if (!w->family || w->type != PROM_HISTOGRAM || !labels_valid(labels, n_labels, true))
@@ -309,7 +308,7 @@ void prom_gauge(struct prom_writer *w, const char *name, const char *help, doubl
 }
 
 void prom_histogram(struct prom_writer *w, const char *name, const char *help,
-		    const struct histogram_snapshot *s)
+                    const struct histogram_snapshot *s)
 {
 	if (prom_family(w, name, help, PROM_HISTOGRAM) == 0)
 		prom_histogram_sample(w, NULL, 0, s);
@@ -346,7 +345,7 @@ void prom_collector_del(prom_collect_fn fn, void *arg)
 	for (size_t i = 0; i < n_collectors; i++) {
 		if (collectors[i].fn == fn && collectors[i].arg == arg) {
 			memmove(&collectors[i], &collectors[i + 1],
-				(n_collectors - i - 1) * sizeof(collectors[0]));
+			        (n_collectors - i - 1) * sizeof(collectors[0]));
 			n_collectors--;
 			break;
 		}

@@ -47,19 +47,19 @@ int prom_family(struct prom_writer *w, const char *name, const char *help, enum 
 
 /* One sample of the current family (counter or gauge). */
 void prom_sample(struct prom_writer *w, const struct prom_label *labels, size_t n_labels,
-		 double value);
+                 double value);
 void prom_sample_u64(struct prom_writer *w, const struct prom_label *labels, size_t n_labels,
-		     uint64_t value);
+                     uint64_t value);
 /* One labelled series of the current histogram family: _bucket lines with
  * le (cumulative, ending with le="+Inf"), _sum and _count. */
-void prom_histogram_sample(struct prom_writer *w, const struct prom_label *labels,
-			   size_t n_labels, const struct histogram_snapshot *s);
+void prom_histogram_sample(struct prom_writer *w, const struct prom_label *labels, size_t n_labels,
+                           const struct histogram_snapshot *s);
 
 /* Single-series shorthands: family + one unlabelled sample. */
 void prom_counter(struct prom_writer *w, const char *name, const char *help, uint64_t value);
 void prom_gauge(struct prom_writer *w, const char *name, const char *help, double value);
 void prom_histogram(struct prom_writer *w, const char *name, const char *help,
-		    const struct histogram_snapshot *s);
+                    const struct histogram_snapshot *s);
 
 /* Name checks, exposed for tests. */
 bool prom_metric_name_valid(const char *name);

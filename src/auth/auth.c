@@ -19,13 +19,13 @@
 
 struct auth_manager {
 	const struct csocks_config *cfg;
-	struct userpass_db *users;  /* socks_method = userpass */
+	struct userpass_db *users; /* socks_method = userpass */
 	struct pam_auth_params pam;
 	bool pam_username, pam_address; /* which PAM requests the monitors permit */
-	struct throttle *throttle;  /* NULL when auth.throttle.enabled = false */
+	struct throttle *throttle;      /* NULL when auth.throttle.enabled = false */
 	struct group_cache *groups;
-	struct privsep *ps;         /* after start, when PAM is used */
-	struct authpool *pool;      /* after start */
+	struct privsep *ps;    /* after start, when PAM is used */
+	struct authpool *pool; /* after start */
 
 	_Atomic uint64_t attempts, ok, fail[5];
 	_Atomic int64_t throttle_log_ms; /* rate limit for "throttled" lines */
@@ -34,11 +34,16 @@ struct auth_manager {
 const char *auth_outcome_name(int outcome)
 {
 	switch (outcome) {
-	case AUTH_OK: return "ok";
-	case AUTH_FAIL_CREDENTIALS: return "bad_credentials";
-	case AUTH_FAIL_ACCOUNT: return "account_refused";
-	case AUTH_FAIL_THROTTLED: return "throttled";
-	case AUTH_FAIL_ERROR: return "error";
+	case AUTH_OK:
+		return "ok";
+	case AUTH_FAIL_CREDENTIALS:
+		return "bad_credentials";
+	case AUTH_FAIL_ACCOUNT:
+		return "account_refused";
+	case AUTH_FAIL_THROTTLED:
+		return "throttled";
+	case AUTH_FAIL_ERROR:
+		return "error";
 	}
 	return "unknown";
 }
@@ -49,7 +54,7 @@ static bool method_has_credentials(enum auth_method m)
 }
 
 static int check_pam_service(const char *key, const char *service, bool strict, char *err,
-			     size_t errlen)
+                             size_t errlen)
 {
 	char msg[512];
 	if (pam_auth_check_service(service, NULL, msg, sizeof(msg)) == 0)
@@ -67,31 +72,31 @@ struct auth_manager *auth_manager_new(const struct csocks_config *cfg, char *err
 	enum auth_method cm = cfg->auth.client_method, sm = cfg->auth.socks_method;
 	if (cm != AUTH_NONE && cm != AUTH_PAM_ADDRESS) {
 		snprintf(err, errlen, "auth.client_method = \"%s\": only none and pam.address",
-			 auth_method_name(cm));
+		         auth_method_name(cm));
 		return NULL;
 	}
 	if (sm == AUTH_GSSAPI || sm > AUTH_PAM_ADDRESS) {
 		snprintf(err, errlen, "auth.socks_method = \"%s\" is not supported",
-			 auth_method_name(sm));
+		         auth_method_name(sm));
 		return NULL;
 	}
 	struct auth_manager *m = xcalloc(1, sizeof(*m));
 	m->cfg = cfg;
 	m->pam = (struct pam_auth_params){
-		.username_service = cfg->auth.pam.username_service,
-		.address_service = cfg->auth.pam.address_service,
-		.default_user = cfg->auth.pam.default_user,
-		.default_ruser = cfg->auth.pam.default_ruser,
-		.verbose = cfg->auth.pam.verbose,
+	    .username_service = cfg->auth.pam.username_service,
+	    .address_service = cfg->auth.pam.address_service,
+	    .default_user = cfg->auth.pam.default_user,
+	    .default_ruser = cfg->auth.pam.default_ruser,
+	    .verbose = cfg->auth.pam.verbose,
 	};
 	m->pam_username = sm == AUTH_PAM_USERNAME;
 	m->pam_address = cm == AUTH_PAM_ADDRESS || sm == AUTH_PAM_ADDRESS;
 	bool strict = cfg->auth.pam.verify_service;
 	if (m->pam_username && check_pam_service("auth.pam.username_service",
-						 m->pam.username_service, strict, err, errlen))
+	                                         m->pam.username_service, strict, err, errlen))
 		goto fail;
-	if (m->pam_address && check_pam_service("auth.pam.address_service",
-						m->pam.address_service, strict, err, errlen))
+	if (m->pam_address && check_pam_service("auth.pam.address_service", m->pam.address_service,
+	                                        strict, err, errlen))
 		goto fail;
 	if (sm == AUTH_USERPASS) {
 		m->users = userpass_db_new(cfg, err, errlen);
@@ -100,9 +105,9 @@ struct auth_manager *auth_manager_new(const struct csocks_config *cfg, char *err
 	}
 	if (cfg->auth.throttle.enabled) {
 		struct throttle_params tp = {
-			.max_attempts = cfg->auth.throttle.max_attempts,
-			.window_secs = cfg->auth.throttle.window_secs,
-			.lockout_secs = cfg->auth.throttle.lockout_secs,
+		    .max_attempts = cfg->auth.throttle.max_attempts,
+		    .window_secs = cfg->auth.throttle.window_secs,
+		    .lockout_secs = cfg->auth.throttle.lockout_secs,
 		};
 		m->throttle = throttle_new(&tp);
 	}
@@ -123,10 +128,10 @@ int auth_manager_fork_monitors(struct auth_manager *m, char *err, size_t errlen)
 	if (m->ps || !(m->pam_username || m->pam_address))
 		return 0;
 	struct privsep_params pp = {
-		.pam = m->pam,
-		.allow_username = m->pam_username,
-		.allow_address = m->pam_address,
-		.nlinks = m->cfg->auth.threads ? m->cfg->auth.threads : 1,
+	    .pam = m->pam,
+	    .allow_username = m->pam_username,
+	    .allow_address = m->pam_address,
+	    .nlinks = m->cfg->auth.threads ? m->cfg->auth.threads : 1,
 	};
 	m->ps = privsep_start(&pp, err, errlen);
 	return m->ps ? 0 : -1;
@@ -143,9 +148,9 @@ int auth_manager_start(struct auth_manager *m, char *err, size_t errlen)
 		return -1;
 	if (cfg->server.user || cfg->server.group)
 		log_info("dropped privileges to user %s group %s (uid %u gid %u)%s",
-			 cfg->server.user ? cfg->server.user : "-",
-			 cfg->server.group ? cfg->server.group : "-", (unsigned)getuid(),
-			 (unsigned)getgid(), m->ps ? "; PAM runs in privileged monitors" : "");
+		         cfg->server.user ? cfg->server.user : "-",
+		         cfg->server.group ? cfg->server.group : "-", (unsigned)getuid(),
+		         (unsigned)getgid(), m->ps ? "; PAM runs in privileged monitors" : "");
 	if (cfg->auth.client_method == AUTH_NONE && cfg->auth.socks_method == AUTH_NONE)
 		return 0; /* auth_start never needs a thread */
 	m->pool = authpool_new(threads, err, errlen);
@@ -174,8 +179,7 @@ void auth_manager_free(struct auth_manager *m)
 
 static enum auth_method tier_method(const struct auth_manager *m, enum auth_tier tier)
 {
-	return tier == AUTH_TIER_CLIENT ? m->cfg->auth.client_method
-					: m->cfg->auth.socks_method;
+	return tier == AUTH_TIER_CLIENT ? m->cfg->auth.client_method : m->cfg->auth.socks_method;
 }
 
 bool auth_manager_tier_enabled(const struct auth_manager *m, enum auth_tier tier)
@@ -216,7 +220,7 @@ static void task_reset(struct auth_manager *m, struct auth_task *t)
 
 /* Record the outcome: counters, throttle, one log line on failure. */
 static void task_settle(struct auth_manager *m, struct auth_task *t, int outcome,
-			const char *reason, const char *detail)
+                        const char *reason, const char *detail)
 {
 	t->outcome = outcome;
 	t->reason = reason;
@@ -234,22 +238,22 @@ static void task_settle(struct auth_manager *m, struct auth_task *t, int outcome
 		} else if (outcome == AUTH_FAIL_CREDENTIALS || outcome == AUTH_FAIL_ACCOUNT) {
 			if (throttle_fail(m->throttle, (const struct sockaddr *)&t->client))
 				log_warn("auth: %s locked out for %u s after %u failed logins", ip,
-					 m->cfg->auth.throttle.lockout_secs,
-					 m->cfg->auth.throttle.max_attempts);
+				         m->cfg->auth.throttle.lockout_secs,
+				         m->cfg->auth.throttle.max_attempts);
 		}
 	}
 	if (outcome == AUTH_OK || outcome == AUTH_FAIL_THROTTLED)
 		return;
 	struct log_field f[] = {
-		LOG_STR("method", auth_method_name(t->method)),
-		LOG_STR("tier", t->tier == AUTH_TIER_CLIENT ? "client" : "socks"),
-		LOG_STR("client", ip),
-		LOG_STR("user", creds ? t->username : "-"),
-		LOG_STR("outcome", auth_outcome_name(outcome)),
-		LOG_STR("detail", detail ? detail : reason),
+	    LOG_STR("method", auth_method_name(t->method)),
+	    LOG_STR("tier", t->tier == AUTH_TIER_CLIENT ? "client" : "socks"),
+	    LOG_STR("client", ip),
+	    LOG_STR("user", creds ? t->username : "-"),
+	    LOG_STR("outcome", auth_outcome_name(outcome)),
+	    LOG_STR("detail", detail ? detail : reason),
 	};
 	log_fields(outcome == AUTH_FAIL_ERROR ? LOGL_WARN : LOGL_INFO, "authentication failed", f,
-		   sizeof(f) / sizeof(f[0]));
+	           sizeof(f) / sizeof(f[0]));
 }
 
 /* After a successful check: attach the groups (NSS, cached). A lookup error
@@ -266,7 +270,7 @@ static void task_succeed(struct auth_manager *m, struct auth_task *t, const char
 }
 
 static void pam_settle(struct auth_manager *m, struct auth_task *t,
-		       const struct pam_auth_result *res)
+                       const struct pam_auth_result *res)
 {
 	switch (res->status) {
 	case PAM_AUTH_OK:
@@ -275,9 +279,9 @@ static void pam_settle(struct auth_manager *m, struct auth_task *t,
 		return;
 	case PAM_AUTH_DENIED:
 		task_settle(m, t, AUTH_FAIL_CREDENTIALS,
-			    t->method == AUTH_PAM_ADDRESS ? "address refused by PAM"
-							  : "bad credentials",
-			    res->reason);
+		            t->method == AUTH_PAM_ADDRESS ? "address refused by PAM"
+		                                          : "bad credentials",
+		            res->reason);
 		return;
 	case PAM_AUTH_ACCOUNT:
 		task_settle(m, t, AUTH_FAIL_ACCOUNT, "account refused by PAM", res->reason);
@@ -339,11 +343,11 @@ enum auth_start_result auth_start(struct auth_manager *m, struct auth_task *t)
 	atomic_fetch_add_explicit(&m->attempts, 1, memory_order_relaxed);
 	if (m->throttle && throttle_check(m->throttle, (const struct sockaddr *)&t->client)) {
 		task_settle(m, t, AUTH_FAIL_THROTTLED, "too many failed logins from this address",
-			    NULL);
+		            NULL);
 		/* One line per second at most: a locked-out client may hammer. */
 		int64_t now = time_mono_ms(), last = atomic_load(&m->throttle_log_ms);
-		if (now - last >= 1000 && atomic_compare_exchange_strong(&m->throttle_log_ms,
-									  &last, now)) {
+		if (now - last >= 1000 &&
+		    atomic_compare_exchange_strong(&m->throttle_log_ms, &last, now)) {
 			char ip[INET6_ADDRSTRLEN];
 			format_ip(&t->client, ip, sizeof(ip));
 			log_info("auth: refused %s: locked out after failed logins", ip);

@@ -72,30 +72,29 @@ struct auth_task {
 
 	/* In: set before auth_start(). */
 	enum auth_tier tier;
-	struct sockaddr_storage client; /* the client's address (PROXY-protocol
-					 * source when that is in use) */
-	char username[AUTH_NAME_MAX];   /* RFC 1929 UNAME (userpass, pam.username) */
-	char password[AUTH_NAME_MAX];   /* RFC 1929 PASSWD; wiped by auth_start /
-					 * the auth thread as soon as it is used */
+	struct sockaddr_storage client;    /* the client's address (PROXY-protocol
+	                                    * source when that is in use) */
+	char username[AUTH_NAME_MAX];      /* RFC 1929 UNAME (userpass, pam.username) */
+	char password[AUTH_NAME_MAX];      /* RFC 1929 PASSWD; wiped by auth_start /
+	                                    * the auth thread as soon as it is used */
 	void (*done)(struct auth_task *t); /* see above; runs on an auth thread */
 	void *owner;                       /* for done() */
 
 	/* Out. */
-	int outcome;                 /* enum auth_outcome */
-	char user[AUTH_NAME_MAX];    /* on AUTH_OK: the authenticated name (PAM
-				      * may canonicalise it); "" when anonymous
-				      * (none, pam.address) */
-	struct group_list *groups;   /* on AUTH_OK with a user: NSS groups (one
-				      * reference, dropped by auth_task_release) */
-	const char *reason;          /* static text for logs and close reasons */
+	int outcome;               /* enum auth_outcome */
+	char user[AUTH_NAME_MAX];  /* on AUTH_OK: the authenticated name (PAM
+	                            * may canonicalise it); "" when anonymous
+	                            * (none, pam.address) */
+	struct group_list *groups; /* on AUTH_OK with a user: NSS groups (one
+	                            * reference, dropped by auth_task_release) */
+	const char *reason;        /* static text for logs and close reasons */
 };
 
 /* Build from cfg (borrowed: must outlive the manager): local users, PAM
  * settings (checks the service files; a missing one is an error when
  * auth.pam.verify_service, else a warning), throttle, group cache. Starts no
  * thread and no process. NULL with a message in err. */
-struct auth_manager *auth_manager_new(const struct csocks_config *cfg, char *err,
-				      size_t errlen);
+struct auth_manager *auth_manager_new(const struct csocks_config *cfg, char *err, size_t errlen);
 
 /* Fork the PAM monitors (only when a PAM method is configured). Call while
  * the process is still single-threaded and root: before the ACL watcher,
@@ -137,10 +136,10 @@ void auth_manager_free(struct auth_manager *m);
 
 /* Counters since start, for /metrics. */
 struct auth_stats {
-	uint64_t attempts;    /* auth_start calls for an enabled tier */
+	uint64_t attempts; /* auth_start calls for an enabled tier */
 	uint64_t ok;
 	uint64_t fail_credentials, fail_account, fail_throttled, fail_error;
-	uint64_t lockouts;    /* addresses locked out */
+	uint64_t lockouts; /* addresses locked out */
 	uint64_t throttle_entries;
 	uint64_t group_cache_hits, group_cache_misses;
 };

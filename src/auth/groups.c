@@ -208,7 +208,7 @@ void group_cache_free(struct group_cache *gc)
 }
 
 void group_cache_set_resolver(struct group_cache *gc,
-			      int (*resolve)(const char *user, struct group_list **out))
+                              int (*resolve)(const char *user, struct group_list **out))
 {
 	pthread_mutex_lock(&gc->mu);
 	gc->resolve = resolve ? resolve : groups_resolve;
@@ -235,7 +235,7 @@ static void chain_unlink(struct group_cache *gc, int32_t idx)
 }
 
 static void cache_store(struct group_cache *gc, const char *user, struct group_list *gl,
-			int64_t now_ms)
+                        int64_t now_ms)
 {
 	struct gentry *slot = cache_find(gc, user);
 	if (!slot) {
@@ -262,7 +262,7 @@ static void cache_store(struct group_cache *gc, const char *user, struct group_l
 }
 
 int group_cache_lookup_at(struct group_cache *gc, const char *user, int64_t now_ms,
-			  struct group_list **out)
+                          struct group_list **out)
 {
 	*out = NULL;
 	int (*resolve)(const char *, struct group_list **);

@@ -48,7 +48,7 @@ void group_cache_free(struct group_cache *gc);
  * unrefs), or -1 when NSS failed (errors are not cached). */
 int group_cache_lookup(struct group_cache *gc, const char *user, struct group_list **out);
 int group_cache_lookup_at(struct group_cache *gc, const char *user, int64_t now_ms,
-			  struct group_list **out);
+                          struct group_list **out);
 
 /* Cache only, never blocks: a new reference to the fresh entry for user, or
  * NULL (not cached, expired, or caching off). For event loops. */
@@ -56,7 +56,7 @@ struct group_list *group_cache_peek(struct group_cache *gc, const char *user, in
 
 /* Tests: replace the resolver (default groups_resolve). */
 void group_cache_set_resolver(struct group_cache *gc,
-			      int (*resolve)(const char *user, struct group_list **out));
+                              int (*resolve)(const char *user, struct group_list **out));
 
 struct group_cache_stats {
 	uint64_t hits, misses, errors, entries;

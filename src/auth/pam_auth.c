@@ -12,10 +12,14 @@
 const char *pam_auth_status_name(int status)
 {
 	switch (status) {
-	case PAM_AUTH_OK: return "ok";
-	case PAM_AUTH_DENIED: return "denied";
-	case PAM_AUTH_ACCOUNT: return "account";
-	case PAM_AUTH_ERROR: return "error";
+	case PAM_AUTH_OK:
+		return "ok";
+	case PAM_AUTH_DENIED:
+		return "denied";
+	case PAM_AUTH_ACCOUNT:
+		return "account";
+	case PAM_AUTH_ERROR:
+		return "error";
 	}
 	return "unknown";
 }
@@ -45,7 +49,7 @@ static void free_responses(struct pam_response *r, int n)
 /* PAM frees the responses (and Linux-PAM overwrites them first). Module
  * messages may be logged; prompts' answers never are. */
 static int conversation(int n, const struct pam_message **msg, struct pam_response **resp,
-			void *appdata)
+                        void *appdata)
 {
 	const struct conv_data *cd = appdata;
 	*resp = NULL;
@@ -70,8 +74,8 @@ static int conversation(int n, const struct pam_message **msg, struct pam_respon
 		case PAM_ERROR_MSG:
 		case PAM_TEXT_INFO:
 			log_msg(cd->verbose ? LOGL_INFO : LOGL_DEBUG, "pam %s: %s: %s", cd->service,
-				msg[i]->msg_style == PAM_ERROR_MSG ? "error" : "info",
-				msg[i]->msg ? msg[i]->msg : "");
+			        msg[i]->msg_style == PAM_ERROR_MSG ? "error" : "info",
+			        msg[i]->msg ? msg[i]->msg : "");
 			continue;
 		default:
 			goto fail;
@@ -99,13 +103,12 @@ static void no_delay(int retval, unsigned usec_delay, void *appdata)
 static void set_reason(struct pam_auth_result *out, pam_handle_t *h, const char *step, int rc)
 {
 	snprintf(out->reason, sizeof(out->reason), "%s: %s", step,
-		 h ? pam_strerror(h, rc) : "cannot start PAM");
+	         h ? pam_strerror(h, rc) : "cannot start PAM");
 }
 
 /* One conversation: start, set items, authenticate, account, end. */
 static int run(const struct pam_auth_params *p, const char *service, const char *user,
-	       const char *pass, const char *rhost, const char *ruser,
-	       struct pam_auth_result *out)
+               const char *pass, const char *rhost, const char *ruser, struct pam_auth_result *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->status = PAM_AUTH_ERROR;
@@ -113,12 +116,12 @@ static int run(const struct pam_auth_params *p, const char *service, const char 
 		snprintf(out->reason, sizeof(out->reason), "no PAM service or user");
 		return out->status;
 	}
-	struct conv_data cd = { .user = user, .pass = pass, .service = service,
-				.verbose = p->verbose };
-	struct pam_conv conv = { .conv = conversation, .appdata_ptr = &cd };
+	struct conv_data cd = {
+	    .user = user, .pass = pass, .service = service, .verbose = p->verbose};
+	struct pam_conv conv = {.conv = conversation, .appdata_ptr = &cd};
 	pam_handle_t *h = NULL;
 	int rc = p->confdir ? pam_start_confdir(service, user, &conv, p->confdir, &h)
-			    : pam_start(service, user, &conv, &h);
+	                    : pam_start(service, user, &conv, &h);
 	if (rc != PAM_SUCCESS) {
 		set_reason(out, h, "pam_start", rc);
 		if (h)
@@ -139,8 +142,8 @@ static int run(const struct pam_auth_params *p, const char *service, const char 
 			rc = pam_acct_mgmt(h, PAM_SILENT | (pass ? PAM_DISALLOW_NULL_AUTHTOK : 0));
 			if (rc != PAM_SUCCESS)
 				out->status = rc == PAM_BUF_ERR || rc == PAM_SYSTEM_ERR
-						      ? PAM_AUTH_ERROR
-						      : PAM_AUTH_ACCOUNT;
+				                  ? PAM_AUTH_ERROR
+				                  : PAM_AUTH_ACCOUNT;
 		} else {
 			switch (rc) {
 			case PAM_AUTH_ERR:
@@ -172,7 +175,7 @@ static int run(const struct pam_auth_params *p, const char *service, const char 
 }
 
 int pam_auth_username(const struct pam_auth_params *p, const char *user, const char *pass,
-		      const char *rhost, struct pam_auth_result *out)
+                      const char *rhost, struct pam_auth_result *out)
 {
 	if (!pass) {
 		memset(out, 0, sizeof(*out));
@@ -184,7 +187,7 @@ int pam_auth_username(const struct pam_auth_params *p, const char *user, const c
 }
 
 int pam_auth_address(const struct pam_auth_params *p, const char *rhost,
-		     struct pam_auth_result *out)
+                     struct pam_auth_result *out)
 {
 	if (!rhost || !*rhost) {
 		memset(out, 0, sizeof(*out));
@@ -195,16 +198,15 @@ int pam_auth_address(const struct pam_auth_params *p, const char *rhost,
 	return run(p, p->address_service, p->default_user, NULL, rhost, p->default_ruser, out);
 }
 
-int pam_auth_check_service(const char *service, const char *confdir, char *err,
-			   size_t errlen)
+int pam_auth_check_service(const char *service, const char *confdir, char *err, size_t errlen)
 {
 	char path[4096];
 	if (!service || !*service || strchr(service, '/')) {
 		snprintf(err, errlen, "PAM service name \"%s\" is not valid",
-			 service ? service : "");
+		         service ? service : "");
 		return -1;
 	}
-	const char *dirs[] = { confdir ? confdir : "/etc/pam.d", confdir ? NULL : "/usr/lib/pam.d" };
+	const char *dirs[] = {confdir ? confdir : "/etc/pam.d", confdir ? NULL : "/usr/lib/pam.d"};
 	for (size_t i = 0; i < 2; i++) {
 		if (!dirs[i])
 			continue;
@@ -213,8 +215,8 @@ int pam_auth_check_service(const char *service, const char *confdir, char *err,
 			return 0;
 	}
 	snprintf(err, errlen,
-		 "PAM service \"%s\" not found in %s (install contrib/pam.d/ files or "
-		 "set auth.pam.*_service)",
-		 service, confdir ? confdir : "/etc/pam.d");
+	         "PAM service \"%s\" not found in %s (install contrib/pam.d/ files or "
+	         "set auth.pam.*_service)",
+	         service, confdir ? confdir : "/etc/pam.d");
 	return -1;
 }

@@ -28,22 +28,22 @@
 enum pam_auth_status {
 	PAM_AUTH_OK = 0,      /* authenticated and account valid */
 	PAM_AUTH_DENIED = 1,  /* pam_authenticate refused (bad password, unknown
-			       * user, locked password, address not admitted) */
+	                       * user, locked password, address not admitted) */
 	PAM_AUTH_ACCOUNT = 2, /* pam_acct_mgmt refused (expired, not allowed) */
 	PAM_AUTH_ERROR = 3,   /* service or module failure, bad input, lost
-			       * monitor: not the client's fault, still a refusal */
+	                       * monitor: not the client's fault, still a refusal */
 };
 const char *pam_auth_status_name(int status);
 
-#define PAM_AUTH_NAME_MAX 256   /* RFC 1929 names are at most 255 bytes */
+#define PAM_AUTH_NAME_MAX   256 /* RFC 1929 names are at most 255 bytes */
 #define PAM_AUTH_REASON_MAX 128
 
 struct pam_auth_result {
-	int status;                   /* enum pam_auth_status */
-	char user[PAM_AUTH_NAME_MAX]; /* on OK: the name PAM settled on (a module
-				       * may canonicalise it), else "" */
+	int status;                       /* enum pam_auth_status */
+	char user[PAM_AUTH_NAME_MAX];     /* on OK: the name PAM settled on (a module
+	                                   * may canonicalise it), else "" */
 	char reason[PAM_AUTH_REASON_MAX]; /* "pam_authenticate: Authentication
-					   * failure", never a secret */
+	                                   * failure", never a secret */
 };
 
 /* The services and identities, from auth.pam.* (strings borrowed). */
@@ -59,16 +59,15 @@ struct pam_auth_params {
 /* pam.username. rhost: the client IP as text (may be NULL). Returns
  * out->status. Blocking. */
 int pam_auth_username(const struct pam_auth_params *p, const char *user, const char *pass,
-		      const char *rhost, struct pam_auth_result *out);
+                      const char *rhost, struct pam_auth_result *out);
 
 /* pam.address. rhost: the client IP as text. Returns out->status. Blocking. */
 int pam_auth_address(const struct pam_auth_params *p, const char *rhost,
-		     struct pam_auth_result *out);
+                     struct pam_auth_result *out);
 
 /* Whether a service file exists (in confdir, else /etc/pam.d or
  * /usr/lib/pam.d). 0, or -1 with a message. Without the file Linux-PAM falls
  * back to the "other" service, which denies on Debian: worth a warning. */
-int pam_auth_check_service(const char *service, const char *confdir, char *err,
-			   size_t errlen);
+int pam_auth_check_service(const char *service, const char *confdir, char *err, size_t errlen);
 
 #endif

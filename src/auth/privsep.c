@@ -16,9 +16,9 @@
 #include "util/log.h"
 #include "util/strutil.h"
 
-#define USER_MAX 255
-#define PASS_MAX 255
-#define RHOST_MAX 63
+#define USER_MAX   255
+#define PASS_MAX   255
+#define RHOST_MAX  63
 #define REASON_MAX (PAM_AUTH_REASON_MAX - 1)
 
 /* ---- framing ---- */
@@ -84,8 +84,8 @@ int privsep_msg_recv(int fd, uint8_t *type, void *buf, size_t cap, size_t *len)
 		return -EPIPE;
 	if (rc < 0)
 		return rc;
-	uint32_t l = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 |
-		     hdr[3];
+	uint32_t l =
+	    (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
 	if (l == 0 || l > PRIVSEP_MSG_MAX || l - 1 > cap)
 		return -EMSGSIZE;
 	rc = read_all(fd, hdr + 4, 1);
@@ -121,7 +121,7 @@ static void wr_bytes(struct wr *w, const void *d, size_t n)
 
 static void wr_u32(struct wr *w, uint32_t v)
 {
-	uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
 	wr_bytes(w, b, 4);
 }
 
@@ -137,7 +137,7 @@ static void wr_str(struct wr *w, const char *s, size_t max)
 		w->overflow = true;
 		return;
 	}
-	uint8_t b[2] = { (uint8_t)(n >> 8), (uint8_t)n };
+	uint8_t b[2] = {(uint8_t)(n >> 8), (uint8_t)n};
 	wr_bytes(w, b, 2);
 	wr_bytes(w, s, n);
 }
@@ -152,8 +152,7 @@ static int rd_u32(struct rd *r, uint32_t *v)
 	*v = 0;
 	if (r->left < 4)
 		return -1;
-	*v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 |
-	     r->p[3];
+	*v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 | r->p[3];
 	r->p += 4;
 	r->left -= 4;
 	return 0;
@@ -189,7 +188,7 @@ static int rd_str(struct rd *r, char *out, size_t min, size_t max)
 /* ---- the monitor ---- */
 
 #define MON_F_USERNAME 0x1 /* needs allow_username */
-#define MON_F_ADDRESS 0x2  /* needs allow_address */
+#define MON_F_ADDRESS  0x2 /* needs allow_address */
 
 /* A handler answers on fd. 0 done, -1 malformed request or failed answer:
  * the link ends. */
@@ -198,7 +197,7 @@ typedef int (*mon_handler)(int fd, const struct privsep_params *p, struct rd *r)
 static int answer_pam(int fd, uint8_t type, uint32_t seq, const struct pam_auth_result *res)
 {
 	uint8_t buf[PRIVSEP_MSG_MAX];
-	struct wr w = { .p = buf, .cap = sizeof(buf) };
+	struct wr w = {.p = buf, .cap = sizeof(buf)};
 	wr_u32(&w, seq);
 	wr_u8(&w, (uint8_t)res->status);
 	wr_str(&w, res->user, USER_MAX);
@@ -211,8 +210,8 @@ static int mon_pam_username(int fd, const struct privsep_params *p, struct rd *r
 {
 	uint32_t seq;
 	char user[USER_MAX + 1], pass[PASS_MAX + 1], rhost[RHOST_MAX + 1];
-	int bad = rd_u32(r, &seq) || rd_str(r, user, 1, USER_MAX) ||
-		  rd_str(r, pass, 0, PASS_MAX) || rd_str(r, rhost, 0, RHOST_MAX) || r->left;
+	int bad = rd_u32(r, &seq) || rd_str(r, user, 1, USER_MAX) || rd_str(r, pass, 0, PASS_MAX) ||
+	          rd_str(r, rhost, 0, RHOST_MAX) || r->left;
 	struct pam_auth_result res;
 	if (!bad)
 		pam_auth_username(&p->pam, user, pass, rhost, &res);
@@ -239,8 +238,8 @@ static int mon_ping(int fd, const struct privsep_params *p, struct rd *r)
 	uint32_t seq;
 	if (rd_u32(r, &seq) || r->left)
 		return -1;
-	uint8_t b[4] = { (uint8_t)(seq >> 24), (uint8_t)(seq >> 16), (uint8_t)(seq >> 8),
-			 (uint8_t)seq };
+	uint8_t b[4] = {(uint8_t)(seq >> 24), (uint8_t)(seq >> 16), (uint8_t)(seq >> 8),
+	                (uint8_t)seq};
 	return privsep_msg_send(fd, MON_ANS_PING, b, 4) == 0 ? 0 : -1;
 }
 
@@ -249,15 +248,15 @@ static const struct {
 	unsigned flags;
 	mon_handler fn;
 } mon_dispatch[] = {
-	{ MON_REQ_PAM_USERNAME, MON_F_USERNAME, mon_pam_username },
-	{ MON_REQ_PAM_ADDRESS, MON_F_ADDRESS, mon_pam_address },
-	{ MON_REQ_PING, 0, mon_ping },
+    {MON_REQ_PAM_USERNAME, MON_F_USERNAME, mon_pam_username},
+    {MON_REQ_PAM_ADDRESS, MON_F_ADDRESS, mon_pam_address},
+    {MON_REQ_PING, 0, mon_ping},
 };
 
 void privsep_monitor_serve(int fd, const struct privsep_params *p)
 {
-	unsigned permitted = (p->allow_username ? MON_F_USERNAME : 0) |
-			     (p->allow_address ? MON_F_ADDRESS : 0);
+	unsigned permitted =
+	    (p->allow_username ? MON_F_USERNAME : 0) | (p->allow_address ? MON_F_ADDRESS : 0);
 	uint8_t buf[PRIVSEP_MSG_MAX];
 	for (;;) {
 		uint8_t type;
@@ -267,7 +266,7 @@ void privsep_monitor_serve(int fd, const struct privsep_params *p)
 			break; /* the main process closed the link */
 		if (rc < 0) {
 			log_warn("privsep monitor: bad message (%s); closing the link",
-				 strerror(-rc));
+			         strerror(-rc));
 			break;
 		}
 		size_t i;
@@ -277,18 +276,18 @@ void privsep_monitor_serve(int fd, const struct privsep_params *p)
 		if (i == sizeof(mon_dispatch) / sizeof(mon_dispatch[0]) ||
 		    (mon_dispatch[i].flags & ~permitted)) {
 			log_warn("privsep monitor: %s message type %u; closing the link",
-				 i == sizeof(mon_dispatch) / sizeof(mon_dispatch[0])
-					 ? "unknown"
-					 : "unpermitted",
-				 type);
+			         i == sizeof(mon_dispatch) / sizeof(mon_dispatch[0])
+			             ? "unknown"
+			             : "unpermitted",
+			         type);
 			break;
 		}
-		struct rd r = { .p = buf, .left = len };
+		struct rd r = {.p = buf, .left = len};
 		rc = mon_dispatch[i].fn(fd, p, &r);
 		explicit_bzero(buf, len);
 		if (rc != 0) {
 			log_warn("privsep monitor: malformed message type %u; closing the link",
-				 type);
+			         type);
 			break;
 		}
 	}
@@ -299,9 +298,9 @@ void privsep_monitor_serve(int fd, const struct privsep_params *p)
 /* ---- the main side ---- */
 
 struct link {
-	int fd;        /* -1 once dead */
-	pid_t pid;     /* the monitor serving it */
-	uint32_t seq;  /* last request number */
+	int fd;       /* -1 once dead */
+	pid_t pid;    /* the monitor serving it */
+	uint32_t seq; /* last request number */
 };
 
 struct privsep {
@@ -357,7 +356,7 @@ static struct privsep *privsep_alloc(unsigned n, uint32_t timeout_ms)
 
 static void link_set_timeouts(int fd, uint32_t ms)
 {
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
@@ -460,7 +459,7 @@ static void link_put(struct privsep *ps, struct link *l, bool broken)
 		l->fd = -1;
 		ps->nalive--;
 		log_error("privsep: link to monitor %d closed; %u of %u left", (int)l->pid,
-			  ps->nalive, ps->n);
+		          ps->nalive, ps->n);
 	} else {
 		ps->free_stack[ps->nfree++] = (unsigned)(l - ps->links);
 	}
@@ -478,7 +477,7 @@ static void fail_result(struct pam_auth_result *out, const char *why)
 /* Send req (wiped afterwards by the caller), wait for the answer of type
  * ans, parse it into out. Any failure breaks the link. */
 static int call(struct privsep *ps, uint8_t type, struct wr *req, uint8_t ans,
-		struct pam_auth_result *out)
+                struct pam_auth_result *out)
 {
 	struct link *l = link_get(ps);
 	if (!l) {
@@ -506,7 +505,7 @@ static int call(struct privsep *ps, uint8_t type, struct wr *req, uint8_t ans,
 	else if (got_type != ans)
 		why = "unexpected answer type";
 	if (!why) {
-		struct rd r = { .p = buf, .left = len };
+		struct rd r = {.p = buf, .left = len};
 		uint32_t aseq;
 		uint8_t status = 0;
 		memset(out, 0, sizeof(*out));
@@ -517,8 +516,8 @@ static int call(struct privsep *ps, uint8_t type, struct wr *req, uint8_t ans,
 				why = "malformed answer";
 			out->status = PAM_AUTH_OK;
 		} else if (rd_u8(&r, &status) || status > PAM_AUTH_ERROR ||
-			   rd_str(&r, out->user, 0, USER_MAX) ||
-			   rd_str(&r, out->reason, 0, REASON_MAX) || r.left) {
+		           rd_str(&r, out->user, 0, USER_MAX) ||
+		           rd_str(&r, out->reason, 0, REASON_MAX) || r.left) {
 			why = "malformed answer";
 		} else {
 			out->status = status;
@@ -532,11 +531,11 @@ static int call(struct privsep *ps, uint8_t type, struct wr *req, uint8_t ans,
 	return out->status;
 }
 
-int privsep_pam_username(struct privsep *ps, const char *user, const char *pass,
-			 const char *rhost, struct pam_auth_result *out)
+int privsep_pam_username(struct privsep *ps, const char *user, const char *pass, const char *rhost,
+                         struct pam_auth_result *out)
 {
 	uint8_t buf[PRIVSEP_MSG_MAX];
-	struct wr w = { .p = buf, .cap = sizeof(buf) };
+	struct wr w = {.p = buf, .cap = sizeof(buf)};
 	if (!user || !*user || !pass) {
 		fail_result(out, "no user name or password");
 		return out->status;
@@ -556,7 +555,7 @@ int privsep_pam_username(struct privsep *ps, const char *user, const char *pass,
 int privsep_pam_address(struct privsep *ps, const char *rhost, struct pam_auth_result *out)
 {
 	uint8_t buf[64 + RHOST_MAX];
-	struct wr w = { .p = buf, .cap = sizeof(buf) };
+	struct wr w = {.p = buf, .cap = sizeof(buf)};
 	wr_u32(&w, 0);
 	wr_str(&w, rhost, RHOST_MAX);
 	if (w.overflow || !rhost || !*rhost) {
@@ -569,7 +568,7 @@ int privsep_pam_address(struct privsep *ps, const char *rhost, struct pam_auth_r
 int privsep_ping(struct privsep *ps)
 {
 	uint8_t buf[4];
-	struct wr w = { .p = buf, .cap = sizeof(buf) };
+	struct wr w = {.p = buf, .cap = sizeof(buf)};
 	wr_u32(&w, 0);
 	struct pam_auth_result res;
 	return call(ps, MON_REQ_PING, &w, MON_ANS_PING, &res) == PAM_AUTH_OK ? 0 : -1;
@@ -601,16 +600,16 @@ static bool parse_id(const char *s, unsigned long *out)
 
 /* getpwnam_r (or a numeric uid). 0, or -1 with a message. */
 static int lookup_user(const char *user, uid_t *uid, gid_t *gid, char *name, size_t namelen,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	char buf[16384];
 	struct passwd pw, *res = NULL;
 	unsigned long id;
 	int rc = parse_id(user, &id) ? getpwuid_r((uid_t)id, &pw, buf, sizeof(buf), &res)
-				     : getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+	                             : getpwnam_r(user, &pw, buf, sizeof(buf), &res);
 	if (rc != 0 || !res) {
 		snprintf(err, errlen, "server.user \"%s\": %s", user,
-			 rc ? strerror(rc) : "no such user");
+		         rc ? strerror(rc) : "no such user");
 		return -1;
 	}
 	*uid = pw.pw_uid;
@@ -625,10 +624,10 @@ static int lookup_group(const char *group, gid_t *gid, char *err, size_t errlen)
 	struct group gr, *res = NULL;
 	unsigned long id;
 	int rc = parse_id(group, &id) ? getgrgid_r((gid_t)id, &gr, buf, sizeof(buf), &res)
-				      : getgrnam_r(group, &gr, buf, sizeof(buf), &res);
+	                              : getgrnam_r(group, &gr, buf, sizeof(buf), &res);
 	if (rc != 0 || !res) {
 		snprintf(err, errlen, "server.group \"%s\": %s", group,
-			 rc ? strerror(rc) : "no such group");
+		         rc ? strerror(rc) : "no such group");
 		return -1;
 	}
 	*gid = gr.gr_gid;
@@ -657,14 +656,14 @@ int privsep_drop_privileges(const char *user, const char *group, char *err, size
 		    getgid() == gid)
 			return 0;
 		snprintf(err, errlen,
-			 "cannot switch to server.user/group (%s/%s): not started as root",
-			 have_user ? user : "-", group ? group : "-");
+		         "cannot switch to server.user/group (%s/%s): not started as root",
+		         have_user ? user : "-", group ? group : "-");
 		return -1;
 	}
 	int rc = have_user ? initgroups(name, gid) : setgroups(1, &gid);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s: %s", have_user ? "initgroups" : "setgroups",
-			 strerror(errno));
+		         strerror(errno));
 		return -1;
 	}
 	if (setresgid(gid, gid, gid) != 0) {
@@ -681,8 +680,8 @@ int privsep_drop_privileges(const char *user, const char *group, char *err, size
 	if (getresuid(&ru, &eu, &su) != 0 || getresgid(&rg, &eg, &sg) != 0 || rg != gid ||
 	    eg != gid || sg != gid || (have_user && (ru != uid || eu != uid || su != uid))) {
 		snprintf(err, errlen, "privilege drop did not stick (uid %u/%u/%u gid %u/%u/%u)",
-			 (unsigned)ru, (unsigned)eu, (unsigned)su, (unsigned)rg, (unsigned)eg,
-			 (unsigned)sg);
+		         (unsigned)ru, (unsigned)eu, (unsigned)su, (unsigned)rg, (unsigned)eg,
+		         (unsigned)sg);
 		return -1;
 	}
 	if (have_user && (setuid(0) == 0 || seteuid(0) == 0)) {

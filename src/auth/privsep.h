@@ -58,12 +58,12 @@ enum privsep_msg_type {
 
 struct privsep_params {
 	struct pam_auth_params pam; /* strings borrowed; the monitors keep copies
-				     * (fork) */
+	                             * (fork) */
 	bool allow_username;        /* permit MON_REQ_PAM_USERNAME */
 	bool allow_address;         /* permit MON_REQ_PAM_ADDRESS */
 	unsigned nlinks;            /* monitors / links (>= 1): auth.threads */
 	uint32_t timeout_ms;        /* answer deadline per request (0 = 30 s);
-				     * past it the link is closed */
+	                             * past it the link is closed */
 };
 
 struct privsep;
@@ -79,8 +79,8 @@ void privsep_free(struct privsep *ps);
 /* Same shape as pam_auth_username / pam_auth_address (so callers do not see
  * the split): the conversation runs in a monitor. Blocking; thread-safe.
  * A broken link answers PAM_AUTH_ERROR. */
-int privsep_pam_username(struct privsep *ps, const char *user, const char *pass,
-			 const char *rhost, struct pam_auth_result *out);
+int privsep_pam_username(struct privsep *ps, const char *user, const char *pass, const char *rhost,
+                         struct pam_auth_result *out);
 int privsep_pam_address(struct privsep *ps, const char *rhost, struct pam_auth_result *out);
 /* 0 when some monitor answered a ping, -1 otherwise. */
 int privsep_ping(struct privsep *ps);

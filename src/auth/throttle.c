@@ -10,19 +10,19 @@
 #include "util/timeutil.h"
 
 #define N_SHARDS 64
-#define NIL (-1)
+#define NIL      (-1)
 
 /* One tracked address. Indices instead of pointers: entries live in one
  * array per shard, allocated up front. */
 struct tentry {
-	uint8_t key[16];       /* IPv6, or IPv4-mapped IPv6 */
+	uint8_t key[16]; /* IPv6, or IPv4-mapped IPv6 */
 	bool used;
-	bool locked;           /* lockout active until locked_until */
-	uint32_t failures;     /* in the current window */
-	int64_t window_start;  /* ms of the first failure of the window */
-	int64_t locked_until;  /* ms */
-	int32_t hnext;         /* hash chain */
-	int32_t prev, next;    /* LRU list: head = most recently touched */
+	bool locked;          /* lockout active until locked_until */
+	uint32_t failures;    /* in the current window */
+	int64_t window_start; /* ms of the first failure of the window */
+	int64_t locked_until; /* ms */
+	int32_t hnext;        /* hash chain */
+	int32_t prev, next;   /* LRU list: head = most recently touched */
 };
 
 struct shard {
@@ -188,8 +188,7 @@ static void entry_remove(struct throttle *t, struct shard *s, int32_t i)
 	s->used--;
 }
 
-static int32_t entry_insert(struct throttle *t, struct shard *s, uint64_t h,
-			    const uint8_t key[16])
+static int32_t entry_insert(struct throttle *t, struct shard *s, uint64_t h, const uint8_t key[16])
 {
 	if (s->free_head == NIL) {
 		CSOCKS_BUG_ON(s->tail == NIL);

@@ -24,9 +24,9 @@ struct userpass_db *userpass_db_new(const struct csocks_config *cfg, char *err, 
 			continue;
 		if (crypt_checksalt(u->password_hash) != CRYPT_SALT_OK) {
 			snprintf(err, errlen,
-				 "auth.users[%zu] (line %d): password_hash of \"%s\" is not a "
-				 "crypt(3) hash this system supports",
-				 i, u->line, u->username ? u->username : "");
+			         "auth.users[%zu] (line %d): password_hash of \"%s\" is not a "
+			         "crypt(3) hash this system supports",
+			         i, u->line, u->username ? u->username : "");
 			userpass_db_free(db);
 			return NULL;
 		}
@@ -37,8 +37,8 @@ struct userpass_db *userpass_db_new(const struct csocks_config *cfg, char *err, 
 			db->dummy_hash = h ? xstrdup(h) : NULL;
 			free(cd);
 			if (!db->dummy_hash) {
-				snprintf(err, errlen, "auth.users[%zu] (line %d): crypt failed",
-					 i, u->line);
+				snprintf(err, errlen, "auth.users[%zu] (line %d): crypt failed", i,
+				         u->line);
 				userpass_db_free(db);
 				return NULL;
 			}

@@ -23,8 +23,8 @@ struct load_ctx {
 	const char *file;
 };
 
-static const char *const auth_names[] = { "none", "userpass", "pam.username", "pam.address",
-					  "gssapi" };
+static const char *const auth_names[] = {"none", "userpass", "pam.username", "pam.address",
+                                         "gssapi"};
 
 const char *auth_method_name(enum auth_method m)
 {
@@ -55,7 +55,7 @@ static void diag_add(char ***list, size_t *n, const char *fmt, va_list ap)
 }
 
 static void diag_error(struct config_diag *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void diag_error(struct config_diag *d, const char *fmt, ...)
 {
 	va_list ap;
@@ -65,7 +65,7 @@ static void diag_error(struct config_diag *d, const char *fmt, ...)
 }
 
 static void diag_warn(struct config_diag *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void diag_warn(struct config_diag *d, const char *fmt, ...)
 {
 	va_list ap;
@@ -219,12 +219,12 @@ void config_free(struct csocks_config *cfg)
 /* ---- reading values ---- */
 
 static bool expect_type(struct load_ctx *c, const struct toml_value *v, enum toml_type t,
-			const char *path)
+                        const char *path)
 {
 	if (v->type == t)
 		return true;
 	diag_error(c->diag, "%s:%d: %s: expected %s, got %s", c->file, v->line, path,
-		   toml_type_name(t), toml_type_name(v->type));
+	           toml_type_name(t), toml_type_name(v->type));
 	return false;
 }
 
@@ -235,8 +235,8 @@ static void read_int(struct load_ctx *c, const struct cfg_field *f, const struct
 	int64_t n = v->u.integer;
 	if (n < 0 || (uint64_t)n < f->min || (uint64_t)n > f->max) {
 		diag_error(c->diag, "%s:%d: %s: %lld is out of range (%llu..%llu)", c->file,
-			   v->line, f->path, (long long)n, (unsigned long long)f->min,
-			   (unsigned long long)f->max);
+		           v->line, f->path, (long long)n, (unsigned long long)f->min,
+		           (unsigned long long)f->max);
 		return;
 	}
 	void *p = field_ptr(c->cfg, f);
@@ -246,8 +246,7 @@ static void read_int(struct load_ctx *c, const struct cfg_field *f, const struct
 		*(uint64_t *)p = (uint64_t)n;
 }
 
-static void read_strlist(struct load_ctx *c, const struct cfg_field *f,
-			 const struct toml_value *v)
+static void read_strlist(struct load_ctx *c, const struct cfg_field *f, const struct toml_value *v)
 {
 	if (!expect_type(c, v, TOML_ARRAY, f->path))
 		return;
@@ -277,32 +276,32 @@ static void read_enum(struct load_ctx *c, const struct cfg_field *f, const struc
 			return;
 		if (!strcmp(s, "mariadb") || !strcmp(s, "mysql"))
 			diag_error(c->diag,
-				   "%s:%d: %s: \"%s\" is not supported by csocks; use \"sqlite\" "
-				   "or \"postgres\"",
-				   c->file, v->line, f->path, s);
+			           "%s:%d: %s: \"%s\" is not supported by csocks; use \"sqlite\" "
+			           "or \"postgres\"",
+			           c->file, v->line, f->path, s);
 		else
 			diag_error(c->diag,
-				   "%s:%d: %s: unknown storage \"%s\" (expected \"memory\", "
-				   "\"sqlite\" or \"postgres\")",
-				   c->file, v->line, f->path, s);
+			           "%s:%d: %s: unknown storage \"%s\" (expected \"memory\", "
+			           "\"sqlite\" or \"postgres\")",
+			           c->file, v->line, f->path, s);
 		return;
 	}
 	bool client = f->type == CT_AUTH_CLIENT;
 	if (parse_auth(s, client, p) != 0)
 		diag_error(c->diag, "%s:%d: %s: unknown method \"%s\" (expected %s)", c->file,
-			   v->line, f->path, s,
-			   client ? "\"none\" or \"pam.address\""
-				  : "\"none\", \"userpass\", \"pam.username\" or \"pam.address\"");
+		           v->line, f->path, s,
+		           client ? "\"none\" or \"pam.address\""
+		                  : "\"none\", \"userpass\", \"pam.username\" or \"pam.address\"");
 	else if (*(enum auth_method *)p == AUTH_GSSAPI)
 		diag_warn(c->diag,
-			  "%s:%d: %s: \"gssapi\" is not supported by csocks; clients will be "
-			  "refused (method 0xFF)",
-			  c->file, v->line, f->path);
+		          "%s:%d: %s: \"gssapi\" is not supported by csocks; clients will be "
+		          "refused (method 0xFF)",
+		          c->file, v->line, f->path);
 }
 
 /* One [[auth.users]] or [[sessions.dashboard_auth.users]] entry. */
 static void read_user_entry(struct load_ctx *c, const char *path, const struct toml_value *t,
-			    bool dash)
+                            bool dash)
 {
 	char *name = NULL, *pw = NULL, *hash = NULL;
 	for (size_t i = 0; i < toml_table_len(t); i++) {
@@ -316,7 +315,7 @@ static void read_user_entry(struct load_ctx *c, const char *path, const struct t
 			dst = &hash;
 		if (!dst) {
 			diag_warn(c->diag, "%s:%d: unknown key '%s.%s' (ignored)", c->file,
-				  kv->line, path, kv->key);
+			          kv->line, path, kv->key);
 			continue;
 		}
 		char full[128];
@@ -328,27 +327,27 @@ static void read_user_entry(struct load_ctx *c, const char *path, const struct t
 		diag_error(c->diag, "%s:%d: %s: entry has no username", c->file, t->line, path);
 	if (!dash && pw && hash)
 		diag_error(c->diag, "%s:%d: %s: user '%s' has both password and password_hash",
-			   c->file, t->line, path, name ? name : "");
+		           c->file, t->line, path, name ? name : "");
 	if (!pw && !hash)
-		diag_error(c->diag, "%s:%d: %s: user '%s' has no password", c->file, t->line,
-			   path, name ? name : "");
+		diag_error(c->diag, "%s:%d: %s: user '%s' has no password", c->file, t->line, path,
+		           name ? name : "");
 	if (hash && hash[0] != '$')
 		diag_error(c->diag,
-			   "%s:%d: %s: password_hash of '%s' is not a crypt(3) string (csocks "
-			   "--hash-password makes one)",
-			   c->file, t->line, path, name ? name : "");
+		           "%s:%d: %s: password_hash of '%s' is not a crypt(3) string (csocks "
+		           "--hash-password makes one)",
+		           c->file, t->line, path, name ? name : "");
 	if (dash) {
 		struct cfg_dash_user **u = &c->cfg->sessions.dashboard_auth.users;
 		size_t *n = &c->cfg->sessions.dashboard_auth.n_users;
 		*u = xrealloc(*u, (*n + 1) * sizeof(**u));
-		(*u)[(*n)++] = (struct cfg_dash_user){ name, pw };
+		(*u)[(*n)++] = (struct cfg_dash_user){name, pw};
 		free(hash);
 		return;
 	}
 	struct cfg_user **u = &c->cfg->auth.users;
 	size_t *n = &c->cfg->auth.n_users;
 	*u = xrealloc(*u, (*n + 1) * sizeof(**u));
-	(*u)[(*n)++] = (struct cfg_user){ name, pw, hash, t->line };
+	(*u)[(*n)++] = (struct cfg_user){name, pw, hash, t->line};
 }
 
 static void read_users(struct load_ctx *c, const struct cfg_field *f, const struct toml_value *v)
@@ -411,7 +410,7 @@ static void walk_table(struct load_ctx *c, const struct toml_value *t, const cha
 		const struct cfg_field *f = cfg_schema_find(path);
 		if (!f) {
 			diag_warn(c->diag, "%s:%d: unknown key '%s' (ignored)", c->file, kv->line,
-				  path);
+			          path);
 			continue;
 		}
 		read_field(c, f, kv->val);
@@ -421,8 +420,7 @@ static void walk_table(struct load_ctx *c, const struct toml_value *t, const cha
 /* ---- validation ---- */
 
 /* "file:line" of a key as written, or just "file" for a default. */
-static const char *where(const struct csocks_config *cfg, const char *key, char *buf,
-			 size_t size)
+static const char *where(const struct csocks_config *cfg, const char *key, char *buf, size_t size)
 {
 	const struct cfg_field *fl = cfg_schema_find(key);
 	const char *f = cfg->path ? cfg->path : "(defaults)";
@@ -500,9 +498,9 @@ static bool is_pg_url(const char *url)
 
 /* An error about one key: "file:line: key: message". */
 static void key_error(struct config_diag *d, const struct csocks_config *cfg, const char *key,
-		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void key_error(struct config_diag *d, const struct csocks_config *cfg, const char *key,
-		      const char *fmt, ...)
+                      const char *fmt, ...)
 {
 	char loc[300], msg[700];
 	va_list ap;
@@ -513,7 +511,7 @@ static void key_error(struct config_diag *d, const struct csocks_config *cfg, co
 }
 
 static void validate_required_file(struct config_diag *d, const struct csocks_config *cfg,
-				   const char *key, const char *path)
+                                   const char *key, const char *path)
 {
 	if (!path || !*path)
 		key_error(d, cfg, key, "must be set");
@@ -526,7 +524,8 @@ static void validate_auth(const struct csocks_config *cfg, struct config_diag *d
 	const char *pam_u = cfg->auth.pam.username_service, *pam_a = cfg->auth.pam.address_service;
 	const char *f = cfg->path ? cfg->path : "(defaults)";
 	if (cfg->auth.socks_method == AUTH_USERPASS && cfg->auth.n_users == 0)
-		key_error(d, cfg, "auth.socks_method", "\"userpass\" needs at least one [[auth.users]]");
+		key_error(d, cfg, "auth.socks_method",
+		          "\"userpass\" needs at least one [[auth.users]]");
 	if (cfg->auth.socks_method == AUTH_PAM_USERNAME && (!pam_u || !*pam_u))
 		key_error(d, cfg, "auth.pam.username_service", "must be set for pam.username");
 	if ((cfg->auth.socks_method == AUTH_PAM_ADDRESS ||
@@ -537,9 +536,10 @@ static void validate_auth(const struct csocks_config *cfg, struct config_diag *d
 		for (size_t j = 0; j < i; j++)
 			if (cfg->auth.users[i].username && cfg->auth.users[j].username &&
 			    !strcmp(cfg->auth.users[i].username, cfg->auth.users[j].username))
-				diag_error(d, "%s:%d: auth.users: duplicate user '%s' (first at line %d)",
-					   f, cfg->auth.users[i].line, cfg->auth.users[i].username,
-					   cfg->auth.users[j].line);
+				diag_error(
+				    d, "%s:%d: auth.users: duplicate user '%s' (first at line %d)",
+				    f, cfg->auth.users[i].line, cfg->auth.users[i].username,
+				    cfg->auth.users[j].line);
 	if (cfg->api.token && cfg->api.token_file)
 		key_error(d, cfg, "api.token_file", "set api.token or api.token_file, not both");
 	if (cfg->api.token_file)
@@ -555,21 +555,21 @@ static void validate_sessions(const struct csocks_config *cfg, struct config_dia
 		char *path = config_sqlite_path(url);
 		if (!path) {
 			key_error(d, cfg, "sessions.database_url",
-				  "must be \"sqlite://path\" for sqlite storage");
+			          "must be \"sqlite://path\" for sqlite storage");
 			return;
 		}
 		char *dir = xstrdup(path), *slash = strrchr(dir, '/');
 		if (slash && slash != dir) {
 			*slash = '\0';
 			if (!file_exists(dir))
-				key_error(d, cfg, "sessions.database_url", "directory '%s': %s", dir,
-					  strerror(errno));
+				key_error(d, cfg, "sessions.database_url", "directory '%s': %s",
+				          dir, strerror(errno));
 		}
 		free(dir);
 		free(path);
 	} else if (cfg->sessions.storage == STORAGE_POSTGRES && !is_pg_url(url)) {
 		key_error(d, cfg, "sessions.database_url",
-			  "must be \"postgresql://...\" for postgres storage");
+		          "must be \"postgresql://...\" for postgres storage");
 	}
 }
 
@@ -578,22 +578,22 @@ static void validate_tls(const struct csocks_config *cfg, struct config_diag *d)
 	const char *mv = cfg->server.tls.min_protocol_version;
 	if (cfg->server.tls.enabled) {
 		key_error(d, cfg, "server.tls.enabled",
-			  "SOCKS over TLS is not supported by this version of csocks (refusing "
-			  "to serve plaintext where TLS was asked for)");
+		          "SOCKS over TLS is not supported by this version of csocks (refusing "
+		          "to serve plaintext where TLS was asked for)");
 		return;
 	}
 	if (mv && strcmp(mv, "TLS12") && strcmp(mv, "TLS13"))
 		key_error(d, cfg, "server.tls.min_protocol_version",
-			  "'%s' (expected \"TLS12\" or \"TLS13\")", mv);
+		          "'%s' (expected \"TLS12\" or \"TLS13\")", mv);
 	if (!cfg->server.tls.enabled)
 		return;
 	validate_required_file(d, cfg, "server.tls.certificate_path",
-			       cfg->server.tls.certificate_path);
+	                       cfg->server.tls.certificate_path);
 	validate_required_file(d, cfg, "server.tls.private_key_path",
-			       cfg->server.tls.private_key_path);
+	                       cfg->server.tls.private_key_path);
 	if (cfg->server.tls.require_client_auth)
 		validate_required_file(d, cfg, "server.tls.client_ca_path",
-				       cfg->server.tls.client_ca_path);
+		                       cfg->server.tls.client_ca_path);
 }
 
 int config_validate(const struct csocks_config *cfg, struct config_diag *d)
@@ -604,19 +604,19 @@ int config_validate(const struct csocks_config *cfg, struct config_diag *d)
 
 	if (!cfg->server.bind_address || !valid_ip(cfg->server.bind_address))
 		key_error(d, cfg, "server.bind_address", "'%s' is not an IPv4 or IPv6 address",
-			  cfg->server.bind_address ? cfg->server.bind_address : "");
+		          cfg->server.bind_address ? cfg->server.bind_address : "");
 	if (cfg->sessions.stats_api_enabled && !valid_ip(cfg->sessions.stats_api_bind_address))
 		key_error(d, cfg, "sessions.stats_api_bind_address", "'%s' is not an IP address",
-			  cfg->sessions.stats_api_bind_address);
+		          cfg->sessions.stats_api_bind_address);
 	if (log_level_parse(cfg->logging.level, &lvl) != 0)
 		key_error(d, cfg, "logging.level", "unknown level '%s'", cfg->logging.level);
 	if (log_format_parse(cfg->logging.format, &fmt) != 0)
 		key_error(d, cfg, "logging.format", "unknown format '%s' (\"pretty\" or \"json\")",
-			  cfg->logging.format);
+		          cfg->logging.format);
 	for (size_t i = 0; i < cfg->server.n_dns_servers; i++)
 		if (!valid_dns_server(cfg->server.dns_servers[i]))
 			key_error(d, cfg, "server.dns_servers", "'%s' is not \"ip\" or \"ip:port\"",
-				  cfg->server.dns_servers[i]);
+			          cfg->server.dns_servers[i]);
 	if (cfg->acl.enabled)
 		validate_required_file(d, cfg, "acl.config_file", cfg->acl.config_file);
 	if (cfg->qos.algorithm && strcmp(cfg->qos.algorithm, "htb"))
@@ -640,34 +640,35 @@ static void warn_unsupported(const struct csocks_config *cfg, struct config_diag
 		size_t off;
 		const char *what;
 	} feats[] = {
-		{ "qos.enabled", offsetof(struct csocks_config, qos.enabled),
-		  "[qos.htb] guaranteed rates and fair sharing (borrowing) are not implemented "
-		  "yet; each user is capped at max_bandwidth_bytes_per_sec and all together at "
-		  "global_bandwidth_bytes_per_sec, and [qos.connection_limits] is enforced" },
-		{ "server.pool.enabled", offsetof(struct csocks_config, server.pool.enabled),
-		  "the upstream connection pool is not implemented yet; every CONNECT dials" },
-		{ "telemetry.enabled", offsetof(struct csocks_config, telemetry.enabled),
-		  "the telemetry event log is not implemented yet" },
-		{ "sessions.dashboard_auth.enabled",
-		  offsetof(struct csocks_config, sessions.dashboard_auth.enabled),
-		  "there is no web dashboard yet; protect the API with [api] token" },
+	    {"qos.enabled", offsetof(struct csocks_config, qos.enabled),
+	     "[qos.htb] guaranteed rates and fair sharing (borrowing) are not implemented "
+	     "yet; each user is capped at max_bandwidth_bytes_per_sec and all together at "
+	     "global_bandwidth_bytes_per_sec, and [qos.connection_limits] is enforced"},
+	    {"server.pool.enabled", offsetof(struct csocks_config, server.pool.enabled),
+	     "the upstream connection pool is not implemented yet; every CONNECT dials"},
+	    {"telemetry.enabled", offsetof(struct csocks_config, telemetry.enabled),
+	     "the telemetry event log is not implemented yet"},
+	    {"sessions.dashboard_auth.enabled",
+	     offsetof(struct csocks_config, sessions.dashboard_auth.enabled),
+	     "there is no web dashboard yet; protect the API with [api] token"},
 	};
 	char loc[300];
 	for (size_t i = 0; i < sizeof(feats) / sizeof(feats[0]); i++)
 		if (*(const bool *)((const char *)cfg + feats[i].off))
 			diag_warn(d, "%s: %s: %s", where(cfg, feats[i].key, loc, sizeof(loc)),
-				  feats[i].key, feats[i].what);
+			          feats[i].key, feats[i].what);
 	if (cfg->sessions.stats_api_enabled && cfg->sessions.dashboard_enabled)
-		diag_warn(d, "%s: sessions.dashboard_enabled: there is no web dashboard yet; "
-			     "the API and /metrics are served",
-			  where(cfg, "sessions.dashboard_enabled", loc, sizeof(loc)));
+		diag_warn(d,
+		          "%s: sessions.dashboard_enabled: there is no web dashboard yet; "
+		          "the API and /metrics are served",
+		          where(cfg, "sessions.dashboard_enabled", loc, sizeof(loc)));
 }
 
 static struct csocks_config *load_tree(const struct toml_value *root, const char *name,
-				       struct config_diag *diag)
+                                       struct config_diag *diag)
 {
 	struct csocks_config *cfg = config_new_default();
-	struct load_ctx c = { cfg, diag, name };
+	struct load_ctx c = {cfg, diag, name};
 	cfg->path = xstrdup(name);
 	walk_table(&c, root, "");
 	if (diag->n_errors == 0) {
@@ -682,7 +683,7 @@ static struct csocks_config *load_tree(const struct toml_value *root, const char
 }
 
 struct csocks_config *config_load_string(const char *text, size_t len, const char *name,
-					 struct config_diag *diag)
+                                         struct config_diag *diag)
 {
 	char err[512];
 	memset(diag, 0, sizeof(*diag));

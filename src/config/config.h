@@ -14,10 +14,10 @@
 
 enum auth_method {
 	AUTH_NONE = 0,
-	AUTH_USERPASS = 1,    /* [[auth.users]], RFC 1929 */
+	AUTH_USERPASS = 1,     /* [[auth.users]], RFC 1929 */
 	AUTH_PAM_USERNAME = 2, /* RFC 1929 credentials checked by PAM */
-	AUTH_PAM_ADDRESS = 3, /* no credentials; client address checked by PAM */
-	AUTH_GSSAPI = 4,      /* parsed for compatibility; not supported */
+	AUTH_PAM_ADDRESS = 3,  /* no credentials; client address checked by PAM */
+	AUTH_GSSAPI = 4,       /* parsed for compatibility; not supported */
 };
 const char *auth_method_name(enum auth_method m);
 
@@ -41,7 +41,7 @@ struct cfg_dash_user {
 };
 
 struct csocks_config {
-	char *path; /* file it was loaded from; NULL for built-in defaults */
+	char *path;     /* file it was loaded from; NULL for built-in defaults */
 	int *key_lines; /* internal: source line of each schema key, 0 = default */
 
 	struct {
@@ -61,7 +61,7 @@ struct csocks_config {
 		size_t n_dns_servers;
 		bool socks4;
 		bool proxy_protocol;
-		char *user;  /* drop privileges to this user after binding */
+		char *user; /* drop privileges to this user after binding */
 		char *group;
 		char *pid_file;
 		struct {
@@ -222,7 +222,7 @@ struct csocks_config *config_load(const char *path, struct config_diag *diag);
 
 /* The same from a string (tests). name is used in messages. */
 struct csocks_config *config_load_string(const char *text, size_t len, const char *name,
-					 struct config_diag *diag);
+                                         struct config_diag *diag);
 
 /* Validate cross-key rules after CLI overrides. Appends to diag; 0 or -1. */
 int config_validate(const struct csocks_config *cfg, struct config_diag *diag);

@@ -44,12 +44,12 @@ static void gen_field(struct sbuf *b, const struct cfg_field *f)
 	sb_printf(b, "# %s\n", f->doc);
 	if (f->type == CT_USERS) {
 		sb_printf(b, "# [[auth.users]]\n# username = \"alice\"\n"
-			     "# password_hash = \"$y$...\"   # from: csocks --hash-password\n");
+		             "# password_hash = \"$y$...\"   # from: csocks --hash-password\n");
 		return;
 	}
 	if (f->type == CT_DASH_USERS) {
 		sb_printf(b, "# [[sessions.dashboard_auth.users]]\n# username = \"admin\"\n"
-			     "# password = \"change-me\"\n");
+		             "# password = \"change-me\"\n");
 		return;
 	}
 	if (f->def)
@@ -60,10 +60,10 @@ static void gen_field(struct sbuf *b, const struct cfg_field *f)
 
 char *config_example_text(void)
 {
-	struct sbuf b = { xmalloc(4096), 0, 4096 };
+	struct sbuf b = {xmalloc(4096), 0, 4096};
 	sb_printf(&b, "# csocks configuration (RustSocks-compatible).\n"
-		      "# Every key is shown with its default; keys marked \"csocks:\" are\n"
-		      "# csocks extensions that RustSocks does not read.\n");
+	              "# Every key is shown with its default; keys marked \"csocks:\" are\n"
+	              "# csocks extensions that RustSocks does not read.\n");
 	/* Array-of-tables entries must come after the plain keys of their
 	 * parent table, or the keys that follow would land inside the last
 	 * entry: print them at the end, commented. */
@@ -115,22 +115,22 @@ static const char *type_name(const struct cfg_field *f)
 
 char *config_reference_markdown(void)
 {
-	struct sbuf b = { xmalloc(8192), 0, 8192 };
+	struct sbuf b = {xmalloc(8192), 0, 8192};
 	for (size_t i = 0; i < cfg_schema_len; i++) {
 		const struct cfg_field *f = &cfg_schema[i];
 		if (f->type == CT_SECTION) {
 			sb_printf(&b, "\n### [%s]\n\n%s\n\n", f->path, f->doc);
 			sb_printf(&b, "| key | type | default | range | description |\n"
-				      "|---|---|---|---|---|\n");
+			              "|---|---|---|---|---|\n");
 			continue;
 		}
 		char range[64] = "";
 		if (f->type == CT_U32 || f->type == CT_U64)
 			snprintf(range, sizeof(range), "%llu..%llu", (unsigned long long)f->min,
-				 (unsigned long long)f->max);
+			         (unsigned long long)f->max);
 		sb_printf(&b, "| `%s` | %s | %s%s%s | %s | %s |\n", last_component(f->path),
-			  type_name(f), f->def ? "`" : "", f->def ? f->def : "unset",
-			  f->def ? "`" : "", range, f->doc);
+		          type_name(f), f->def ? "`" : "", f->def ? f->def : "unset",
+		          f->def ? "`" : "", range, f->doc);
 	}
 	return b.p;
 }

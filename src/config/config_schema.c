@@ -5,6 +5,7 @@
 
 #include "config/config.h"
 
+// clang-format off
 #define OFF(member) offsetof(struct csocks_config, member)
 #define SECTION(p, d) { p, CT_SECTION, 0, 0, 0, NULL, d }
 #define BOOL(p, m, def, d) { p, CT_BOOL, OFF(m), 0, 1, def, d }
@@ -235,6 +236,7 @@ const struct cfg_field cfg_schema[] = {
 	    qos.connection_limits.max_connections_global, 0, 10000000, "10000",
 	    "Global simultaneous connections (0 = no limit)"),
 };
+// clang-format on
 
 const size_t cfg_schema_len = sizeof(cfg_schema) / sizeof(cfg_schema[0]);
 

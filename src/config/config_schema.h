@@ -10,12 +10,12 @@
 #include <stdint.h>
 
 enum cfg_type {
-	CT_SECTION = 0, /* a [table]; off unused */
-	CT_BOOL = 1,    /* bool */
-	CT_U32 = 2,     /* uint32_t within [min, max] */
-	CT_U64 = 3,     /* uint64_t within [min, max] */
-	CT_STR = 4,     /* char *, NULL when unset and no default */
-	CT_STRLIST = 5, /* char ** + size_t count right after it */
+	CT_SECTION = 0,     /* a [table]; off unused */
+	CT_BOOL = 1,        /* bool */
+	CT_U32 = 2,         /* uint32_t within [min, max] */
+	CT_U64 = 3,         /* uint64_t within [min, max] */
+	CT_STR = 4,         /* char *, NULL when unset and no default */
+	CT_STRLIST = 5,     /* char ** + size_t count right after it */
 	CT_AUTH_CLIENT = 6, /* enum auth_method: none | pam.address */
 	CT_AUTH_SOCKS = 7,  /* enum auth_method: none | userpass | pam.* | gssapi */
 	CT_STORAGE = 8,     /* enum session_storage */
@@ -26,10 +26,10 @@ enum cfg_type {
 struct cfg_field {
 	const char *path; /* dotted: "server.bind_port" */
 	enum cfg_type type;
-	size_t off;       /* offset in struct csocks_config */
+	size_t off; /* offset in struct csocks_config */
 	uint64_t min, max;
-	const char *def;  /* default as TOML text, NULL = unset */
-	const char *doc;  /* one line; "csocks:" prefix marks csocks-only keys */
+	const char *def; /* default as TOML text, NULL = unset */
+	const char *doc; /* one line; "csocks:" prefix marks csocks-only keys */
 };
 
 extern const struct cfg_field cfg_schema[];

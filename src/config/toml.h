@@ -26,12 +26,12 @@ enum toml_type {
 };
 
 struct toml_datetime {
-	int year, month, day;        /* valid when the type has a date */
-	int hour, minute, second;    /* valid when the type has a time */
-	int nanosecond;              /* fractional seconds, 0..999999999 */
-	int frac_digits;             /* digits written in the source (0 = none) */
-	int offset_minutes;          /* TOML_DATETIME only; 0 for Z */
-	bool offset_z;               /* TOML_DATETIME written with Z/z */
+	int year, month, day;     /* valid when the type has a date */
+	int hour, minute, second; /* valid when the type has a time */
+	int nanosecond;           /* fractional seconds, 0..999999999 */
+	int frac_digits;          /* digits written in the source (0 = none) */
+	int offset_minutes;       /* TOML_DATETIME only; 0 for Z */
+	bool offset_z;            /* TOML_DATETIME written with Z/z */
 };
 
 /* Deepest nesting accepted, counting every table and array level below the
@@ -42,9 +42,9 @@ struct toml_datetime {
 struct toml_value;
 
 struct toml_kv {
-	char *key;      /* NUL-terminated; may contain embedded NULs, see keylen */
+	char *key; /* NUL-terminated; may contain embedded NULs, see keylen */
 	size_t keylen;
-	int line, col;  /* position of the key itself */
+	int line, col; /* position of the key itself */
 	struct toml_value *val;
 };
 
@@ -74,8 +74,8 @@ struct toml_value {
 /* Parse len bytes of TOML. filename is used only in messages. On success
  * returns the root table; on failure returns NULL and writes
  * "filename:line:col: message" into err (always NUL-terminated). */
-struct toml_value *toml_parse(const char *src, size_t len, const char *filename,
-			      char *err, size_t errlen);
+struct toml_value *toml_parse(const char *src, size_t len, const char *filename, char *err,
+                              size_t errlen);
 
 /* Read and parse a file. Errors as toml_parse(), including I/O errors
  * ("path: No such file or directory"). */

@@ -419,7 +419,7 @@ static uint64_t shape(struct conn *c, uint64_t used, uint64_t *wait_ms)
 {
 	uint64_t wait_ns;
 	uint64_t allow = connlimit_bw(c->w->sh->limits, conn_user_name(cfg_of(c), &c->info), used,
-				      (uint64_t)time_mono_ns(), &wait_ns);
+	                              (uint64_t)time_mono_ns(), &wait_ns);
 	*wait_ms = wait_ns / 1000000 + 1;
 	return allow;
 }

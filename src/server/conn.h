@@ -27,50 +27,50 @@ struct bind_wait;
 /* Room for the largest handshake message (RFC 1929: 513 bytes), so a
  * message never has to be parsed in pieces; bytes after the request
  * (pipelined data) stay here until they are sent upstream. */
-#define CONN_HS_SIZE 520
-#define CONN_MAX_ATTEMPTS 2 /* connect attempts in flight (Happy Eyeballs) */
-#define CONN_HE_DELAY_MS 250 /* RFC 8305 "connection attempt delay" */
+#define CONN_HS_SIZE      520
+#define CONN_MAX_ATTEMPTS 2   /* connect attempts in flight (Happy Eyeballs) */
+#define CONN_HE_DELAY_MS  250 /* RFC 8305 "connection attempt delay" */
 
 struct conn {
-	struct conn_info info;	/* public view: first, see conn_types.h */
+	struct conn_info info; /* public view: first, see conn_types.h */
 	struct worker *w;
 	struct conn *prev, *next; /* worker's list of open connections */
-	struct conn *busy_next;	  /* worker's busy list (relay budget used up) */
+	struct conn *busy_next;   /* worker's busy list (relay budget used up) */
 
-	uint8_t phase;		/* enum conn_phase */
-	uint8_t flags;		/* CONN_F_* (conn.c) */
-	uint8_t reply_owed;	/* a request was read and no reply sent yet */
-	uint8_t rep;		/* reply to send when finishing with one owed */
-	uint8_t auth_result;	/* 0 pending, 1 accepted, 2 refused */
-	uint8_t up_slot;	/* which attempt won (io_up / attempt_fd index) */
+	uint8_t phase;       /* enum conn_phase */
+	uint8_t flags;       /* CONN_F_* (conn.c) */
+	uint8_t reply_owed;  /* a request was read and no reply sent yet */
+	uint8_t rep;         /* reply to send when finishing with one owed */
+	uint8_t auth_result; /* 0 pending, 1 accepted, 2 refused */
+	uint8_t up_slot;     /* which attempt won (io_up / attempt_fd index) */
 	uint8_t attempt_ready[CONN_MAX_ATTEMPTS];
 	uint8_t attempt_addr[CONN_MAX_ATTEMPTS]; /* index in addrs per attempt */
-	const char *action;	/* what the phase is doing, for log lines */
-	const char *reason;	/* close reason, set once */
+	const char *action;                      /* what the phase is doing, for log lines */
+	const char *reason;                      /* close reason, set once */
 
 	struct loop_io io_client;
 	struct loop_io io_up[CONN_MAX_ATTEMPTS];
 	int attempt_fd[CONN_MAX_ATTEMPTS];
-	int last_errno;		/* last connect failure */
-	uint8_t next_addr;	/* next address to try */
+	int last_errno;    /* last connect failure */
+	uint8_t next_addr; /* next address to try */
 
-	struct relay relay;	/* end[0] is the client from accept on */
-	struct timer t_phase;	/* handshake, connect, then idle deadline */
-	struct timer t_aux;	/* Happy Eyeballs stagger */
-	uint64_t last_active;	/* loop time of the last relay progress */
-	uint64_t traffic_mark;	/* reads at the last conn_event_traffic */
+	struct relay relay;    /* end[0] is the client from accept on */
+	struct timer t_phase;  /* handshake, connect, then idle deadline */
+	struct timer t_aux;    /* Happy Eyeballs stagger */
+	uint64_t last_active;  /* loop time of the last relay progress */
+	uint64_t traffic_mark; /* reads at the last conn_event_traffic */
 
-	struct session_live *session;	  /* from conn_event_open, until close */
-	struct acl_snapshot *acl;	  /* rules that decided (ref), until close */
-	struct resolve_req *dns;	  /* pending lookup, to cancel */
-	struct conn_auth_job *auth;	  /* pending auth job, to abandon */
-	struct group_list *groups;	  /* NSS groups after login (ref), or NULL */
-	const char *auth_reason;	  /* close reason when auth refused (static) */
-	struct resolve_result addrs;	  /* where to connect, in order */
-	struct udp_assoc *udp;		  /* UDP ASSOCIATE: the association (udp.c) */
-	struct bind_wait *bind;		  /* BIND: the listener (bind.c) */
+	struct session_live *session; /* from conn_event_open, until close */
+	struct acl_snapshot *acl;     /* rules that decided (ref), until close */
+	struct resolve_req *dns;      /* pending lookup, to cancel */
+	struct conn_auth_job *auth;   /* pending auth job, to abandon */
+	struct group_list *groups;    /* NSS groups after login (ref), or NULL */
+	const char *auth_reason;      /* close reason when auth refused (static) */
+	struct resolve_result addrs;  /* where to connect, in order */
+	struct udp_assoc *udp;        /* UDP ASSOCIATE: the association (udp.c) */
+	struct bind_wait *bind;       /* BIND: the listener (bind.c) */
 
-	uint8_t out[SOCKS5_REPLY_MAX];	  /* handshake bytes not yet sent */
+	uint8_t out[SOCKS5_REPLY_MAX]; /* handshake bytes not yet sent */
 	uint8_t out_len, out_off;
 	uint16_t hs_len;
 	uint8_t hs[CONN_HS_SIZE];

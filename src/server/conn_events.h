@@ -21,19 +21,19 @@ const char *conn_user_name(const struct csocks_config *cfg, const struct conn_in
 /* A request was accepted for service (after the ACL checks, before
  * connecting): a session starts. status is CONN_ST_ACTIVE. Returns the
  * session handle to pass to the calls below (NULL when sessions are off). */
-struct session_live *conn_event_open(const struct server_ctx *ctx,
-				     const struct csocks_config *cfg, const struct conn_info *ci);
+struct session_live *conn_event_open(const struct server_ctx *ctx, const struct csocks_config *cfg,
+                                     const struct conn_info *ci);
 /* Traffic update while relaying: every
  * sessions.traffic_update_packet_interval reads (counters are current). */
 void conn_event_traffic(struct session_live *s, const struct conn_info *ci);
 /* A session that was opened ended (status CLOSED or FAILED, close_reason,
  * final counters and reply set). s is freed. */
 void conn_event_close(const struct server_ctx *ctx, const struct csocks_config *cfg,
-		      struct session_live *s, const struct conn_info *ci);
+                      struct session_live *s, const struct conn_info *ci);
 /* A request refused by a limit, authentication or the ACL (no
  * conn_event_open was sent; status CONN_ST_REJECTED, ci->reject says why,
  * close_reason the details). */
 void conn_event_rejected(const struct server_ctx *ctx, const struct csocks_config *cfg,
-			 const struct conn_info *ci);
+                         const struct conn_info *ci);
 
 #endif

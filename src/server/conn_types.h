@@ -46,19 +46,19 @@ enum conn_status {
 };
 const char *conn_status_name(int status);
 
-#define CONN_PROTO_TCP 0
-#define CONN_PROTO_UDP 1
+#define CONN_PROTO_TCP  0
+#define CONN_PROTO_UDP  1
 #define CONN_REPLY_NONE 0xFF /* no SOCKS5 reply sent */
 
 /* conn_info.acl_decision */
-#define CONN_ACL_NONE 0  /* no ACL decision (ACL disabled, or not reached) */
+#define CONN_ACL_NONE  0 /* no ACL decision (ACL disabled, or not reached) */
 #define CONN_ACL_ALLOW 1
 #define CONN_ACL_BLOCK 2
 
 /* conn_info.reject: why a CONN_ST_REJECTED request was refused */
 #define CONN_REJ_OTHER 0
-#define CONN_REJ_ACL 1   /* the ACL blocked it */
-#define CONN_REJ_AUTH 2  /* authentication failed or throttled */
+#define CONN_REJ_ACL   1 /* the ACL blocked it */
+#define CONN_REJ_AUTH  2 /* authentication failed or throttled */
 #define CONN_REJ_LIMIT 3 /* a connection limit */
 
 /* The public, read-only view of a connection: what session records, the
@@ -66,27 +66,27 @@ const char *conn_status_name(int status);
  * threads see copies made by the session hooks. Pointers are valid while
  * the connection lives (during a conn_event_* call at least). */
 struct conn_info {
-	uint64_t id;		    /* unique in the process; worker index in bits 48..63 */
-	const char *user;	    /* authenticated user, NULL when anonymous */
-	union cs_sockaddr client;   /* client address */
-	struct socks_addr dest;	    /* destination as requested (atyp 0 before the request) */
-	union cs_sockaddr upstream; /* address connected to (family 0 until connected) */
-	uint8_t proto;		    /* CONN_PROTO_* */
-	uint8_t cmd;		    /* SOCKS5 command (0 before the request; SOCKS4's
-				     * CONNECT and BIND have the same numbers) */
-	uint8_t status;		    /* enum conn_status */
-	uint8_t reply;		    /* SOCKS5 reply code sent, or CONN_REPLY_NONE (a
-				     * SOCKS4 client got 0x5A for 0x00, else 0x5B) */
-	int64_t start_wall_ms;	    /* accept time, Unix epoch ms */
-	uint64_t start_ms;	    /* accept time, monotonic ms */
-	uint64_t connected_ms;	    /* monotonic ms of the success reply, 0 if none */
-	uint64_t end_ms;	    /* monotonic ms at close, 0 while open */
-	uint64_t bytes_up, bytes_down;	   /* delivered client->upstream / back */
+	uint64_t id;                   /* unique in the process; worker index in bits 48..63 */
+	const char *user;              /* authenticated user, NULL when anonymous */
+	union cs_sockaddr client;      /* client address */
+	struct socks_addr dest;        /* destination as requested (atyp 0 before the request) */
+	union cs_sockaddr upstream;    /* address connected to (family 0 until connected) */
+	uint8_t proto;                 /* CONN_PROTO_* */
+	uint8_t cmd;                   /* SOCKS5 command (0 before the request; SOCKS4's
+	                                * CONNECT and BIND have the same numbers) */
+	uint8_t status;                /* enum conn_status */
+	uint8_t reply;                 /* SOCKS5 reply code sent, or CONN_REPLY_NONE (a
+	                                * SOCKS4 client got 0x5A for 0x00, else 0x5B) */
+	int64_t start_wall_ms;         /* accept time, Unix epoch ms */
+	uint64_t start_ms;             /* accept time, monotonic ms */
+	uint64_t connected_ms;         /* monotonic ms of the success reply, 0 if none */
+	uint64_t end_ms;               /* monotonic ms at close, 0 while open */
+	uint64_t bytes_up, bytes_down; /* delivered client->upstream / back */
 	uint64_t packets_up, packets_down; /* reads from client / from upstream */
-	const char *close_reason;   /* NULL while open */
-	const char *acl_rule;	    /* description of the deciding ACL rule, or NULL */
-	uint8_t acl_decision;	    /* CONN_ACL_* */
-	uint8_t reject;		    /* CONN_REJ_* when status is CONN_ST_REJECTED */
+	const char *close_reason;          /* NULL while open */
+	const char *acl_rule;              /* description of the deciding ACL rule, or NULL */
+	uint8_t acl_decision;              /* CONN_ACL_* */
+	uint8_t reject;                    /* CONN_REJ_* when status is CONN_ST_REJECTED */
 };
 
 #endif

@@ -21,7 +21,7 @@ void listener_init(struct listener *ls)
 }
 
 int listener_bind(struct listener *ls, const struct sockaddr *sa, socklen_t len, char *err,
-		  size_t errlen)
+                  size_t errlen)
 {
 	char addr[SOCKADDR_STR_MAX];
 	sockaddr_str(sa, addr, sizeof(addr));
@@ -77,8 +77,8 @@ static void listener_out_of_fds(struct listener *ls, int err)
 	if (ls->last_warn_ms == 0 || now - ls->last_warn_ms >= 1000) {
 		ls->last_warn_ms = now;
 		log_warn("accept: %s: shedding a connection and pausing accept for %d ms "
-			 "(%llu accept errors so far)",
-			 strerror(err), LISTENER_PAUSE_MS, (unsigned long long)ls->accept_errors);
+		         "(%llu accept errors so far)",
+		         strerror(err), LISTENER_PAUSE_MS, (unsigned long long)ls->accept_errors);
 	}
 	(void)loop_io_mod(ls->loop, &ls->io, 0);
 	loop_timer_in(ls->loop, &ls->t_pause, LISTENER_PAUSE_MS);
@@ -91,7 +91,8 @@ static void listener_on_ready(struct loop_io *io, uint32_t events)
 	for (int i = 0; i < LISTENER_ACCEPT_BATCH && ls->fd >= 0; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
-		int fd = accept4(ls->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+		    accept4(ls->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			int e = errno;
 			if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR)

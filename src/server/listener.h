@@ -17,15 +17,15 @@
 #include "server/loop.h"
 
 #define LISTENER_ACCEPT_BATCH 64
-#define LISTENER_PAUSE_MS 100
-#define LISTENER_BACKLOG 4096
+#define LISTENER_PAUSE_MS     100
+#define LISTENER_BACKLOG      4096
 
 /* Called for each accepted socket (non-blocking, close-on-exec); the
  * callee owns fd. */
 typedef void (*listener_accept_fn)(void *arg, int fd, const struct sockaddr *sa, socklen_t len);
 
 struct listener {
-	int fd;		/* -1 when closed */
+	int fd;         /* -1 when closed */
 	int reserve_fd; /* /dev/null held for EMFILE shedding, or -1 */
 	struct loop *loop;
 	struct loop_io io;
@@ -41,7 +41,7 @@ void listener_init(struct listener *ls);
 /* Create, bind and listen (not yet watched). 0, or -1 with a message
  * ("bind 127.0.0.1:1080: Address already in use") in err. */
 int listener_bind(struct listener *ls, const struct sockaddr *sa, socklen_t len, char *err,
-		  size_t errlen);
+                  size_t errlen);
 /* Start accepting on loop l (the worker's, from its own thread). 0 or -1. */
 int listener_start(struct listener *ls, struct loop *l, listener_accept_fn fn, void *arg);
 /* Stop accepting and close the socket (and the reserve fd). Idempotent. */

@@ -69,7 +69,7 @@ static uint32_t to_epoll(uint32_t mask)
 int loop_io_add(struct loop *l, struct loop_io *io, int fd, uint32_t mask)
 {
 	CSOCKS_BUG_ON(io->fd >= 0 || fd < 0);
-	struct epoll_event e = { .events = to_epoll(mask), .data.ptr = io };
+	struct epoll_event e = {.events = to_epoll(mask), .data.ptr = io};
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) < 0)
 		return -1;
 	io->fd = fd;
@@ -82,7 +82,7 @@ int loop_io_mod(struct loop *l, struct loop_io *io, uint32_t mask)
 	CSOCKS_BUG_ON(io->fd < 0);
 	if (mask == io->mask)
 		return 0;
-	struct epoll_event e = { .events = to_epoll(mask), .data.ptr = io };
+	struct epoll_event e = {.events = to_epoll(mask), .data.ptr = io};
 	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, io->fd, &e) < 0)
 		return -1;
 	io->mask = mask;

@@ -18,20 +18,21 @@
 
 #include "server/timer.h"
 
-#define LOOP_READ 0x1u  /* interested in / reported readable */
+#define LOOP_READ  0x1u /* interested in / reported readable */
 #define LOOP_WRITE 0x2u /* interested in / reported writable */
-#define LOOP_EDGE 0x4u	/* edge-triggered: reported once per change of state;
-			   the owner keeps readiness until it sees EAGAIN */
+#define LOOP_EDGE                                                                                  \
+	0x4u /* edge-triggered: reported once per change of state;                                 \
+	        the owner keeps readiness until it sees EAGAIN */
 
 struct loop;
 struct loop_io;
 typedef void (*loop_io_fn)(struct loop_io *io, uint32_t events);
 
 struct loop_io {
-	int fd;		/* -1 when not registered */
-	uint32_t mask;	/* LOOP_* as registered */
+	int fd;        /* -1 when not registered */
+	uint32_t mask; /* LOOP_* as registered */
 	loop_io_fn fn;
-	void *data;	/* owner */
+	void *data; /* owner */
 };
 
 /* NULL with errno on failure. */

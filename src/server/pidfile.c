@@ -35,7 +35,7 @@ int pidfile_write(const char *path, char *err, size_t errlen)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		snprintf(err, errlen, "server.pid_file \"%s\": open(%s): %s", path, tmp,
-			 strerror(errno));
+		         strerror(errno));
 		return -1;
 	}
 	if (write_all(fd, line, (size_t)len) < 0) {
@@ -78,6 +78,6 @@ void pidfile_remove(const char *path)
 		return; /* not ours any more */
 	if (unlink(path) < 0)
 		log_warn("server.pid_file \"%s\": unlink: %s (the directory must be writable by "
-			 "server.user)",
-			 path, strerror(errno));
+		         "server.user)",
+		         path, strerror(errno));
 }

@@ -10,7 +10,7 @@
 static void counter_add(uint32_t *f, int d)
 {
 	__atomic_store_n(f, (uint32_t)((int64_t)__atomic_load_n(f, __ATOMIC_RELAXED) + d),
-			 __ATOMIC_RELAXED);
+	                 __ATOMIC_RELAXED);
 }
 
 static void counter_inc64(uint64_t *f)
@@ -19,7 +19,7 @@ static void counter_inc64(uint64_t *f)
 }
 
 void pipepool_counters(const struct pipepool *p, uint64_t *alive, uint64_t *failures,
-		       uint64_t *undersized)
+                       uint64_t *undersized)
 {
 	*alive = __atomic_load_n(&p->pipes_alive, __ATOMIC_RELAXED);
 	*failures = __atomic_load_n(&p->pipe_failures, __ATOMIC_RELAXED);

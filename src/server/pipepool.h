@@ -32,9 +32,9 @@
 #define PIPEPOOL_BIG_PIPES 8
 
 struct pipe_ent {
-	int rd, wr;		/* pipe ends */
-	uint32_t size;		/* capacity in bytes (F_GETPIPE_SZ) */
-	struct pipe_ent *next;	/* free-list link while pooled */
+	int rd, wr;            /* pipe ends */
+	uint32_t size;         /* capacity in bytes (F_GETPIPE_SZ) */
+	struct pipe_ent *next; /* free-list link while pooled */
 };
 
 struct relay_buf {
@@ -45,13 +45,13 @@ struct relay_buf {
 struct pipepool {
 	struct pipe_ent *free_pipes;
 	struct relay_buf *free_bufs;
-	uint32_t pipes_alive;	/* in use + pooled */
+	uint32_t pipes_alive; /* in use + pooled */
 	uint32_t pipes_free;
-	uint32_t max_pipes;	/* cap on pipes_alive (0 = never splice) */
+	uint32_t max_pipes;      /* cap on pipes_alive (0 = never splice) */
 	uint32_t max_free_pipes; /* more free pipes than this are closed */
 	uint32_t bufs_free;
 	uint32_t max_free_bufs;
-	uint64_t pipe_failures;	/* pipe2() failures (EMFILE...) */
+	uint64_t pipe_failures;    /* pipe2() failures (EMFILE...) */
 	uint64_t pipes_undersized; /* pipes the kernel left under PIPEPOOL_PIPE_SIZE */
 };
 
@@ -63,7 +63,7 @@ void pipepool_fini(struct pipepool *p);
 /* Any thread: pipes alive (in use + pooled), pipe2() failures and
  * undersized pipes so far. */
 void pipepool_counters(const struct pipepool *p, uint64_t *alive, uint64_t *failures,
-		       uint64_t *undersized);
+                       uint64_t *undersized);
 
 /* An empty pipe, or NULL (cap reached or pipe2 failed): copy instead. */
 struct pipe_ent *pipepool_get_pipe(struct pipepool *p);

@@ -66,7 +66,7 @@ static ssize_t dir_write(struct relay_dir *D, int fd)
 {
 	if (D->pipe)
 		return splice(D->pipe->rd, NULL, fd, NULL, D->pending,
-			      SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		              SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	const uint8_t *p = D->buf ? D->buf->data : D->preload;
 	return send(fd, p + D->off, D->pending, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
@@ -81,7 +81,7 @@ static ssize_t dir_read(struct relay *r, struct relay_dir *D, int fd)
 		if (D->pipe) {
 			size_t len = D->pipe->size < cap ? D->pipe->size : (size_t)cap;
 			ssize_t n = splice(fd, NULL, D->pipe->wr, NULL, len,
-					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0)
 				return n;
 			int e = errno;

@@ -29,7 +29,7 @@ enum { RELAY_CLIENT = 0, RELAY_UPSTREAM = 1 };
 /* Directions: RELAY_UP moves client -> upstream, RELAY_DOWN upstream -> client. */
 enum { RELAY_UP = 0, RELAY_DOWN = 1 };
 
-#define RELAY_DIR_EOF 0x01  /* source returned EOF */
+#define RELAY_DIR_EOF  0x01 /* source returned EOF */
 #define RELAY_DIR_SHUT 0x02 /* EOF passed on: shutdown(SHUT_WR) done on destination */
 #define RELAY_DIR_COPY 0x04 /* splice refused on these fds: copy from now on */
 
@@ -43,14 +43,14 @@ struct relay_end {
 };
 
 struct relay_dir {
-	struct pipe_ent *pipe;	 /* carrier when splicing, else NULL */
-	struct relay_buf *buf;	 /* carrier when copying, else NULL */
-	const uint8_t *preload;	 /* borrowed bytes to send first (owner keeps them alive) */
-	uint32_t pending;	 /* bytes sitting in the carrier */
-	uint32_t off;		 /* start of pending bytes in buf / preload */
-	uint8_t flags;		 /* RELAY_DIR_* */
-	uint64_t bytes;		 /* delivered to the destination */
-	uint64_t reads;		 /* successful reads from the source */
+	struct pipe_ent *pipe;  /* carrier when splicing, else NULL */
+	struct relay_buf *buf;  /* carrier when copying, else NULL */
+	const uint8_t *preload; /* borrowed bytes to send first (owner keeps them alive) */
+	uint32_t pending;       /* bytes sitting in the carrier */
+	uint32_t off;           /* start of pending bytes in buf / preload */
+	uint8_t flags;          /* RELAY_DIR_* */
+	uint64_t bytes;         /* delivered to the destination */
+	uint64_t reads;         /* successful reads from the source */
 };
 
 struct relay {
@@ -58,17 +58,17 @@ struct relay {
 	struct relay_dir dir[2];
 	struct pipepool *pool;
 	uint64_t read_cap;  /* bytes relay_run may read from both sources (shaping);
-			     * relay_init sets "no limit" (UINT64_MAX) */
+	                     * relay_init sets "no limit" (UINT64_MAX) */
 	uint64_t read_used; /* bytes read by the last relay_run */
-	int err;	 /* errno of the failure when relay_run returned RELAY_ERROR */
-	uint8_t err_end; /* RELAY_CLIENT or RELAY_UPSTREAM: whose syscall failed */
+	int err;            /* errno of the failure when relay_run returned RELAY_ERROR */
+	uint8_t err_end;    /* RELAY_CLIENT or RELAY_UPSTREAM: whose syscall failed */
 };
 
 enum relay_status {
-	RELAY_WAIT = 0,	 /* nothing more to do until an fd becomes ready */
-	RELAY_BUSY = 1,	 /* budget used up with work left: call again soon */
-	RELAY_DONE = 2,	 /* both directions finished (EOF passed on both ways) */
-	RELAY_ERROR = 3, /* a syscall failed: see err, err_end */
+	RELAY_WAIT = 0,   /* nothing more to do until an fd becomes ready */
+	RELAY_BUSY = 1,   /* budget used up with work left: call again soon */
+	RELAY_DONE = 2,   /* both directions finished (EOF passed on both ways) */
+	RELAY_ERROR = 3,  /* a syscall failed: see err, err_end */
 	RELAY_CAPPED = 4, /* read_cap used up with a source still readable */
 };
 

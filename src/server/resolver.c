@@ -51,10 +51,14 @@ struct resolve_req {
 const char *resolve_status_name(int status)
 {
 	switch (status) {
-	case RESOLVE_OK: return "ok";
-	case RESOLVE_NXDOMAIN: return "nxdomain";
-	case RESOLVE_TIMEOUT: return "dns timeout";
-	case RESOLVE_FAILED: return "dns failure";
+	case RESOLVE_OK:
+		return "ok";
+	case RESOLVE_NXDOMAIN:
+		return "nxdomain";
+	case RESOLVE_TIMEOUT:
+		return "dns timeout";
+	case RESOLVE_FAILED:
+		return "dns failure";
 	}
 	return "unknown";
 }
@@ -83,7 +87,7 @@ static void on_ares_io(struct loop_io *io, uint32_t events)
 	struct resolver *r = s->r;
 	int fd = io->fd;
 	ares_process_fd(r->ch, (events & LOOP_READ) ? fd : ARES_SOCKET_BAD,
-			(events & LOOP_WRITE) ? fd : ARES_SOCKET_BAD);
+	                (events & LOOP_WRITE) ? fd : ARES_SOCKET_BAD);
 	resolver_rearm(r);
 }
 
@@ -120,7 +124,7 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable, int writab
 }
 
 struct resolver *resolver_new(struct loop *l, const char *servers, uint32_t cache_ttl_secs,
-			      char *err, size_t errlen)
+                              char *err, size_t errlen)
 {
 	struct resolver *r = xcalloc(1, sizeof(*r));
 	r->loop = l;
@@ -133,7 +137,7 @@ struct resolver *resolver_new(struct loop *l, const char *servers, uint32_t cach
 	o.timeout = 2000; /* ms per try */
 	o.tries = 2;
 	int rc = ares_init_options(&r->ch, &o,
-				   ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+	                           ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
 	if (rc != ARES_SUCCESS) {
 		snprintf(err, errlen, "c-ares init: %s", ares_strerror(rc));
 		r->ch = NULL;
@@ -232,7 +236,7 @@ static struct cache_entry *cache_find(struct resolver *r, const char *name, bool
 }
 
 static void cache_store(struct resolver *r, const char *name, int status,
-			const struct resolve_result *res)
+                        const struct resolve_result *res)
 {
 	if (status != RESOLVE_OK && status != RESOLVE_NXDOMAIN)
 		return; /* timeouts and failures are not answers */
@@ -247,11 +251,14 @@ static void cache_store(struct resolver *r, const char *name, int status,
 static int map_ares_status(int st)
 {
 	switch (st) {
-	case ARES_SUCCESS: return RESOLVE_OK;
+	case ARES_SUCCESS:
+		return RESOLVE_OK;
 	case ARES_ENOTFOUND:
 	case ARES_ENODATA:
-	case ARES_ENONAME: return RESOLVE_NXDOMAIN;
-	case ARES_ETIMEOUT: return RESOLVE_TIMEOUT;
+	case ARES_ENONAME:
+		return RESOLVE_NXDOMAIN;
+	case ARES_ETIMEOUT:
+		return RESOLVE_TIMEOUT;
 	}
 	return RESOLVE_FAILED;
 }
@@ -266,15 +273,16 @@ static void on_addrinfo(void *arg, int st, int timeouts, struct ares_addrinfo *a
 		free(q);
 		return;
 	}
-	struct resolve_result res = { .n = 0 };
+	struct resolve_result res = {.n = 0};
 	int status = map_ares_status(st);
 	if (status == RESOLVE_OK && ai) {
 		for (struct ares_addrinfo_node *n = ai->nodes; n && res.n < RESOLVE_MAX_ADDRS;
 		     n = n->ai_next) {
 			if (n->ai_family == AF_INET && n->ai_addrlen >= sizeof(struct sockaddr_in))
-				memcpy(&res.addr[res.n++].in, n->ai_addr, sizeof(struct sockaddr_in));
+				memcpy(&res.addr[res.n++].in, n->ai_addr,
+				       sizeof(struct sockaddr_in));
 			else if (n->ai_family == AF_INET6 &&
-				 n->ai_addrlen >= sizeof(struct sockaddr_in6))
+			         n->ai_addrlen >= sizeof(struct sockaddr_in6))
 				memcpy(&res.addr[res.n++].in6, n->ai_addr,
 				       sizeof(struct sockaddr_in6));
 		}
@@ -297,9 +305,8 @@ static void on_addrinfo(void *arg, int st, int timeouts, struct ares_addrinfo *a
 	fn(fa, status);
 }
 
-int resolver_lookup(struct resolver *r, const char *name, uint16_t port,
-		    struct resolve_result *out, resolve_fn fn, void *arg,
-		    struct resolve_req **req)
+int resolver_lookup(struct resolver *r, const char *name, uint16_t port, struct resolve_result *out,
+                    resolve_fn fn, void *arg, struct resolve_req **req)
 {
 	*req = NULL;
 	char lname[256];

@@ -52,7 +52,7 @@ typedef void (*resolve_fn)(void *arg, int status);
 /* servers: "host:port,host:port" (c-ares CSV) or NULL for /etc/resolv.conf.
  * NULL with a message in err. */
 struct resolver *resolver_new(struct loop *l, const char *servers, uint32_t cache_ttl_secs,
-			      char *err, size_t errlen);
+                              char *err, size_t errlen);
 /* Outstanding requests must have been cancelled. */
 void resolver_free(struct resolver *r);
 
@@ -62,9 +62,8 @@ void resolver_free(struct resolver *r);
  * -1 when the answer will come later: fn(arg, status) is called once from
  * the loop, with *out filled, unless resolver_cancel(*req) comes first.
  * out must stay valid until then. */
-int resolver_lookup(struct resolver *r, const char *name, uint16_t port,
-		    struct resolve_result *out, resolve_fn fn, void *arg,
-		    struct resolve_req **req);
+int resolver_lookup(struct resolver *r, const char *name, uint16_t port, struct resolve_result *out,
+                    resolve_fn fn, void *arg, struct resolve_req **req);
 /* Forget a pending request: fn will not be called, out not touched. */
 void resolver_cancel(struct resolve_req *req);
 

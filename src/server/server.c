@@ -31,7 +31,7 @@ struct server {
 	unsigned n_workers;
 	uint64_t active_total;
 	struct auth_manager *own_auth; /* when main did not pass one */
-	bool pid_written;	       /* server.pid_file is ours to remove */
+	bool pid_written;              /* server.pid_file is ours to remove */
 };
 
 /* The running server, for server_terminate_conn/server_stats from other
@@ -83,23 +83,23 @@ static void collect_server(struct prom_writer *w, void *arg)
 	struct stats st;
 	sum_worker_stats(s, &st);
 	prom_gauge(w, "csocks_relay_pipes", "Kernel pipes the relay holds, in use and pooled",
-		   (double)alive);
+	           (double)alive);
 	prom_counter(w, "csocks_relay_pipe_failures_total",
-		     "pipe2() failures: the relay copied through a buffer instead", failures);
+	             "pipe2() failures: the relay copied through a buffer instead", failures);
 	prom_counter(w, "csocks_relay_pipes_undersized_total",
-		     "Pipes the kernel would not enlarge to 256 KiB (fs.pipe-user-pages-soft)",
-		     undersized);
+	             "Pipes the kernel would not enlarge to 256 KiB (fs.pipe-user-pages-soft)",
+	             undersized);
 	prom_counter(w, "csocks_accept_errors_total", "accept() failures (EMFILE, ENFILE, ...)",
-		     st.accept_errors);
+	             st.accept_errors);
 	if (s->sh.limits) {
 		prom_gauge(w, "csocks_qos_limited_connections",
-			   "Connections holding a [qos.connection_limits] slot",
-			   (double)connlimit_global_count(s->sh.limits));
+		           "Connections holding a [qos.connection_limits] slot",
+		           (double)connlimit_global_count(s->sh.limits));
 		prom_gauge(w, "csocks_qos_limited_users", "Users holding at least one such slot",
-			   (double)connlimit_users(s->sh.limits));
+		           (double)connlimit_users(s->sh.limits));
 		prom_counter(w, "csocks_qos_bandwidth_waits_total",
-			     "Relay turns that found a bandwidth bucket empty ([qos.htb])",
-			     connlimit_bw_waits(s->sh.limits));
+		             "Relay turns that found a bandwidth bucket empty ([qos.htb])",
+		             connlimit_bw_waits(s->sh.limits));
 	}
 }
 
@@ -113,7 +113,7 @@ static uint64_t raise_nofile(void)
 		rl.rlim_cur = want;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			log_warn("setrlimit(RLIMIT_NOFILE, %llu): %s", (unsigned long long)want,
-				 strerror(errno));
+			         strerror(errno));
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	return rl.rlim_cur == RLIM_INFINITY ? 1048576 : (uint64_t)rl.rlim_cur;
@@ -122,13 +122,13 @@ static uint64_t raise_nofile(void)
 /* bind_address: a literal address, else a name resolved here (start-up, on
  * the main thread, where blocking is fine). */
 static int bind_sockaddr(const struct csocks_config *cfg, struct sockaddr_storage *ss,
-			 socklen_t *len)
+                         socklen_t *len)
 {
 	const char *host = cfg->server.bind_address ? cfg->server.bind_address : "0.0.0.0";
 	uint16_t port = (uint16_t)cfg->server.bind_port;
 	if (sockaddr_parse_host(host, port, ss, len) == 0)
 		return 0;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
 	char portstr[8];
 	snprintf(portstr, sizeof(portstr), "%u", port);
 	int rc = getaddrinfo(host, portstr, &hints, &ai);
@@ -172,7 +172,7 @@ unsigned server_worker_count(const struct csocks_config *cfg)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	return cfg->server.worker_threads ? cfg->server.worker_threads
-					  : (unsigned)(ncpu > 0 ? ncpu : 1);
+	                                  : (unsigned)(ncpu > 0 ? ncpu : 1);
 }
 
 /* c-ares wants "a,b:53,[c]:53". */
@@ -233,10 +233,10 @@ static int server_setup(struct server *s, int *sigfd)
 	s->sh.max_connections = cfg->server.max_connections;
 	if (cfg->qos.enabled) {
 		s->sh.limits = connlimit_new(cfg->qos.connection_limits.max_connections_per_user,
-					     cfg->qos.connection_limits.max_connections_global);
+		                             cfg->qos.connection_limits.max_connections_global);
 		connlimit_set_shaping(s->sh.limits, cfg->qos.htb.max_bandwidth_bytes_per_sec,
-				      cfg->qos.htb.global_bandwidth_bytes_per_sec,
-				      cfg->qos.htb.burst_size_bytes);
+		                      cfg->qos.htb.global_bandwidth_bytes_per_sec,
+		                      cfg->qos.htb.burst_size_bytes);
 	}
 	s->sh.dns_servers = dns_servers_csv(cfg);
 	/* Pipes may use a quarter of the fd budget (each pipe is two fds);
@@ -250,7 +250,8 @@ static int server_setup(struct server *s, int *sigfd)
 		return -1;
 	s->workers = xcalloc(s->n_workers, sizeof(*s->workers));
 	for (unsigned i = 0; i < s->n_workers; i++) {
-		s->workers[i] = worker_new(i, &s->sh, (struct sockaddr *)&ss, len, err, sizeof(err));
+		s->workers[i] =
+		    worker_new(i, &s->sh, (struct sockaddr *)&ss, len, err, sizeof(err));
 		if (!s->workers[i]) {
 			log_error("%s", err);
 			s->n_workers = i;
@@ -307,10 +308,10 @@ static int server_setup(struct server *s, int *sigfd)
 	}
 	char addr[SOCKADDR_STR_MAX];
 	sockaddr_str((struct sockaddr *)&ss, addr, sizeof(addr));
-	log_info("listening on %s (%u worker%s, auth %s, max_connections %u, fd limit %llu)",
-		 addr, s->n_workers, s->n_workers == 1 ? "" : "s",
-		 auth_method_name(cfg->auth.socks_method), cfg->server.max_connections,
-		 (unsigned long long)nofile);
+	log_info("listening on %s (%u worker%s, auth %s, max_connections %u, fd limit %llu)", addr,
+	         s->n_workers, s->n_workers == 1 ? "" : "s",
+	         auth_method_name(cfg->auth.socks_method), cfg->server.max_connections,
+	         (unsigned long long)nofile);
 	return 0;
 }
 
@@ -355,7 +356,7 @@ int server_main(struct csocks_config *cfg, const struct server_ctx *ctx)
 	bool collecting = prom_collector_add(collect_server, &s) == 0;
 	/* Everything serves now (the API and the store started before). */
 	sd_notify_sendf("READY=1\nSTATUS=accepting connections, %u worker%s", s.n_workers,
-			s.n_workers == 1 ? "" : "s");
+	                s.n_workers == 1 ? "" : "s");
 	for (;;) {
 		struct signalfd_siginfo si;
 		ssize_t n = read(sigfd, &si, sizeof(si));
@@ -370,17 +371,17 @@ int server_main(struct csocks_config *cfg, const struct server_ctx *ctx)
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			sd_notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
-					(unsigned long long)ts.tv_sec * 1000000ull +
-						(unsigned long long)ts.tv_nsec / 1000u);
+			                (unsigned long long)ts.tv_sec * 1000000ull +
+			                    (unsigned long long)ts.tv_nsec / 1000u);
 			reload_acl(&s);
 			sd_notify_send("READY=1\nSTATUS=accepting connections");
 			continue;
 		}
 		log_info("%s: stopping; draining connections for up to %u s",
-			 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM",
-			 cfg->server.shutdown_timeout_secs);
+		         si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM",
+		         cfg->server.shutdown_timeout_secs);
 		sd_notify_sendf("STOPPING=1\nSTATUS=draining connections (up to %u s)",
-				cfg->server.shutdown_timeout_secs);
+		                cfg->server.shutdown_timeout_secs);
 		break;
 	}
 	for (unsigned i = 0; i < s.n_workers; i++)

@@ -25,8 +25,8 @@ struct server_ctx {
 	struct acl_manager *acl;          /* NULL: ACL disabled */
 	struct session_manager *sessions; /* NULL: sessions disabled */
 	struct auth_manager *auth;        /* NULL: the server builds its own (then
-					   * PAM monitors are forked late, after
-					   * other threads may exist) */
+	                                   * PAM monitors are forked late, after
+	                                   * other threads may exist) */
 };
 
 /* server.worker_threads, or one per online CPU when 0. */

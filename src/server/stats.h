@@ -10,17 +10,17 @@
 #define STATS_REPLY_CODES 9 /* SOCKS5 reply codes 0x00..0x08 */
 
 struct stats {
-	uint64_t accepted;	     /* connections accepted */
-	uint64_t rejected_limit;     /* closed at once: server.max_connections */
-	uint64_t active;	     /* connections open on this worker (gauge) */
-	uint64_t closed;	     /* connections finished */
-	uint64_t bytes_up;	     /* client -> upstream, delivered */
-	uint64_t bytes_down;	     /* upstream -> client, delivered */
-	uint64_t handshake_failures; /* closed before a request was parsed */
-	uint64_t auth_failures;	     /* RFC 1929 rejected */
+	uint64_t accepted;                   /* connections accepted */
+	uint64_t rejected_limit;             /* closed at once: server.max_connections */
+	uint64_t active;                     /* connections open on this worker (gauge) */
+	uint64_t closed;                     /* connections finished */
+	uint64_t bytes_up;                   /* client -> upstream, delivered */
+	uint64_t bytes_down;                 /* upstream -> client, delivered */
+	uint64_t handshake_failures;         /* closed before a request was parsed */
+	uint64_t auth_failures;              /* RFC 1929 rejected */
 	uint64_t replies[STATS_REPLY_CODES]; /* SOCKS5 replies sent, by code */
-	uint64_t accept_errors;	     /* accept() failures (EMFILE, ...) */
-	uint64_t proxy_hdr_failures; /* PROXY header missing or malformed */
+	uint64_t accept_errors;              /* accept() failures (EMFILE, ...) */
+	uint64_t proxy_hdr_failures;         /* PROXY header missing or malformed */
 	/* Pad to a cache line multiple so workers' blocks never share one. */
 	uint64_t pad_[1];
 };

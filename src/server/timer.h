@@ -21,10 +21,10 @@ struct timer;
 typedef void (*timer_fn)(struct timer *t);
 
 struct timer {
-	uint64_t when;	/* deadline, monotonic ms */
-	uint32_t idx;	/* position in the heap, TIMER_UNARMED when not armed */
-	timer_fn fn;	/* called on expiry, after the timer is disarmed */
-	void *data;	/* owner, for fn */
+	uint64_t when; /* deadline, monotonic ms */
+	uint32_t idx;  /* position in the heap, TIMER_UNARMED when not armed */
+	timer_fn fn;   /* called on expiry, after the timer is disarmed */
+	void *data;    /* owner, for fn */
 };
 
 struct timer_heap {
@@ -42,7 +42,10 @@ void timer_heap_fini(struct timer_heap *h);
 
 /* Prepare an embedded timer (unarmed). */
 void timer_init(struct timer *t, timer_fn fn, void *data);
-static inline bool timer_armed(const struct timer *t) { return t->idx != TIMER_UNARMED; }
+static inline bool timer_armed(const struct timer *t)
+{
+	return t->idx != TIMER_UNARMED;
+}
 
 /* Arm (or move) t to fire at `when`. */
 void timer_arm(struct timer_heap *h, struct timer *t, uint64_t when);

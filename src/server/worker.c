@@ -116,8 +116,8 @@ static void drain_deadline(struct timer *t)
 {
 	struct worker *w = t->data;
 	if (w->n_conns)
-		log_info("worker %u: shutdown deadline reached, closing %llu connection(s)",
-			 w->idx, (unsigned long long)w->n_conns);
+		log_info("worker %u: shutdown deadline reached, closing %llu connection(s)", w->idx,
+		         (unsigned long long)w->n_conns);
 	while (w->conns)
 		conn_terminate(w->conns, "server shutdown");
 	w->exit = true;
@@ -167,8 +167,9 @@ static void reject_over_limit(struct worker *w, int fd, const struct sockaddr *s
 	}
 	char client[SOCKADDR_STR_MAX];
 	sockaddr_str(sa, client, sizeof(client));
-	log_warn("max_connections (%u) reached: closed connection from %s%s", w->sh->max_connections,
-		 client, w->limit_suppressed ? " (and others, see counters)" : "");
+	log_warn("max_connections (%u) reached: closed connection from %s%s",
+	         w->sh->max_connections, client,
+	         w->limit_suppressed ? " (and others, see counters)" : "");
 	w->limit_log_ms = now;
 	w->limit_suppressed = 0;
 }
@@ -217,8 +218,8 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-struct worker *worker_new(unsigned idx, const struct worker_shared *sh,
-			  const struct sockaddr *sa, socklen_t len, char *err, size_t errlen)
+struct worker *worker_new(unsigned idx, const struct worker_shared *sh, const struct sockaddr *sa,
+                          socklen_t len, char *err, size_t errlen)
 {
 	/* The struct is cache-line aligned (its counters must not share a line
 	 * with another worker's): calloc does not promise that. */
@@ -248,8 +249,8 @@ struct worker *worker_new(unsigned idx, const struct worker_shared *sh,
 		goto fail;
 	}
 	const char *servers = sh->dns_servers;
-	w->resolver = resolver_new(w->loop, servers, sh->cfg->server.dns_cache_ttl_secs, err,
-				   errlen);
+	w->resolver =
+	    resolver_new(w->loop, servers, sh->cfg->server.dns_cache_ttl_secs, err, errlen);
 	if (!w->resolver)
 		goto fail;
 	if (listener_bind(&w->listener, sa, len, err, errlen) < 0)

@@ -31,7 +31,7 @@ struct worker_shared {
 	const struct csocks_config *cfg;
 	const struct server_ctx *ctx; /* ACL, sessions (never NULL; members may be) */
 	struct auth_manager *auth;    /* both auth tiers (auth/auth.h); never NULL */
-	uint64_t *active_total;	      /* open connections in the process (atomic) */
+	uint64_t *active_total;       /* open connections in the process (atomic) */
 	uint32_t max_connections;     /* 0 = no limit */
 	struct connlimit *limits;     /* [qos.connection_limits]; NULL when QoS is off */
 	char *dns_servers;            /* c-ares CSV, NULL = /etc/resolv.conf */
@@ -54,9 +54,9 @@ struct worker {
 	struct pipepool pipes;
 	struct stats stats __attribute__((aligned(64)));
 
-	struct conn *conns;  /* open connections (doubly linked) */
-	struct conn *busy;   /* connections with relay work left (run again soon) */
-	struct conn *dead;   /* finished; freed at the end of the loop turn */
+	struct conn *conns; /* open connections (doubly linked) */
+	struct conn *busy;  /* connections with relay work left (run again soon) */
+	struct conn *dead;  /* finished; freed at the end of the loop turn */
 	uint64_t n_conns;
 	uint64_t next_seq;
 
@@ -81,8 +81,8 @@ struct worker {
 
 /* Create a worker listening on sa (bound now, so errors show at start-up).
  * NULL with a message in err. */
-struct worker *worker_new(unsigned idx, const struct worker_shared *sh,
-			  const struct sockaddr *sa, socklen_t len, char *err, size_t errlen);
+struct worker *worker_new(unsigned idx, const struct worker_shared *sh, const struct sockaddr *sa,
+                          socklen_t len, char *err, size_t errlen);
 /* Start the thread. 0 or -1 with a message. */
 int worker_start(struct worker *w, char *err, size_t errlen);
 /* Post a message (any thread). */

@@ -24,8 +24,8 @@ struct session_live {
 	enum session_protocol proto;
 	int64_t start_us;
 	_Atomic uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
-	const char *acl_decision; /* static string */
-	bool row_written;         /* an `active` row went to the store (registry lock) */
+	const char *acl_decision;     /* static string */
+	bool row_written;             /* an `active` row went to the store (registry lock) */
 	char *user, *dest, *acl_rule; /* point into strs (acl_rule may be NULL) */
 	char strs[];
 };
@@ -73,7 +73,7 @@ static const char *decision_str(const char *d)
 static void *publisher_main(void *arg);
 
 struct session_manager *session_manager_new(const struct csocks_config *cfg, unsigned nworkers,
-					    struct session_writer *writer)
+                                            struct session_writer *writer)
 {
 	struct session_manager *m = xcalloc(1, sizeof(*m));
 	m->nregs = nworkers ? nworkers : 1;
@@ -84,8 +84,8 @@ struct session_manager *session_manager_new(const struct csocks_config *cfg, uns
 	memset(m->regs, 0, m->nregs * sizeof(struct registry));
 	/* The history bound is shared out between workers, rounded up so a
 	 * small bound still keeps something on every worker. */
-	size_t per = cfg->sessions.max_history ? (cfg->sessions.max_history + m->nregs - 1) / m->nregs
-					       : 0;
+	size_t per =
+	    cfg->sessions.max_history ? (cfg->sessions.max_history + m->nregs - 1) / m->nregs : 0;
 	for (unsigned i = 0; i < m->nregs; i++) {
 		pthread_mutex_init(&m->regs[i].lock, NULL);
 		m->regs[i].cap = per;
@@ -93,7 +93,8 @@ struct session_manager *session_manager_new(const struct csocks_config *cfg, uns
 	}
 	pthread_mutex_init(&m->stop_mu, NULL);
 	pthread_cond_init(&m->stop_cv, NULL);
-	m->publish_ms = cfg->sessions.batch_interval_ms < 100 ? 100 : cfg->sessions.batch_interval_ms;
+	m->publish_ms =
+	    cfg->sessions.batch_interval_ms < 100 ? 100 : cfg->sessions.batch_interval_ms;
 	if (m->publish_ms > 1000)
 		m->publish_ms = 1000;
 	if (writer)
@@ -173,8 +174,7 @@ static void submit(struct session_manager *m, const struct session_record *rec)
 
 /* Append to the worker's history ring, evicting by count and by age.
  * Called with r->lock held; takes ownership of rec. */
-static void history_push(struct session_manager *m, struct registry *r,
-			 struct session_record *rec)
+static void history_push(struct session_manager *m, struct registry *r, struct session_record *rec)
 {
 	if (r->cap == 0) {
 		free(rec);
@@ -202,7 +202,7 @@ static void history_push(struct session_manager *m, struct registry *r,
 /* ---- worker side ---- */
 
 struct session_live *session_manager_open(struct session_manager *m, unsigned worker,
-					  const struct session_open *o)
+                                          const struct session_open *o)
 {
 	const char *user = o->user ? o->user : "";
 	const char *dest = o->dest ? o->dest : "";
@@ -279,7 +279,7 @@ static void *publisher_main(void *arg)
 }
 
 void session_live_traffic(struct session_live *s, uint64_t bytes_sent, uint64_t bytes_received,
-			  uint64_t packets_sent, uint64_t packets_received)
+                          uint64_t packets_sent, uint64_t packets_received)
 {
 	atomic_store_explicit(&s->bytes_sent, bytes_sent, memory_order_relaxed);
 	atomic_store_explicit(&s->bytes_received, bytes_received, memory_order_relaxed);
@@ -298,8 +298,9 @@ static int64_t duration_secs(int64_t start_us, int64_t end_us)
 }
 
 void session_manager_close(struct session_manager *m, struct session_live *s,
-			   enum session_status status, const char *reason, uint64_t bytes_sent,
-			   uint64_t bytes_received, uint64_t packets_sent, uint64_t packets_received)
+                           enum session_status status, const char *reason, uint64_t bytes_sent,
+                           uint64_t bytes_received, uint64_t packets_sent,
+                           uint64_t packets_received)
 {
 	struct registry *r = &m->regs[s->worker];
 	session_live_traffic(s, bytes_sent, bytes_received, packets_sent, packets_received);
@@ -330,8 +331,8 @@ void session_manager_close(struct session_manager *m, struct session_live *s,
 }
 
 void session_manager_reject(struct session_manager *m, unsigned worker,
-			    const struct session_open *o, enum session_status status,
-			    const char *reason)
+                            const struct session_open *o, enum session_status status,
+                            const char *reason)
 {
 	struct registry *r = &m->regs[worker % m->nregs];
 	struct session_record rec;
@@ -347,7 +348,8 @@ void session_manager_reject(struct session_manager *m, unsigned worker,
 	rec.status = status;
 	rec.close_reason = reason;
 	rec.acl_rule_matched = o->acl_rule;
-	rec.acl_decision = status == SESSION_REJECTED_BY_ACL ? "block" : decision_str(o->acl_decision);
+	rec.acl_decision =
+	    status == SESSION_REJECTED_BY_ACL ? "block" : decision_str(o->acl_decision);
 	submit(m, &rec);
 	struct session_record *copy = session_record_dup(&rec);
 
@@ -389,7 +391,7 @@ static int cmp_start_desc(const void *x, const void *y)
 
 void session_manager_active(struct session_manager *m, struct session_record ***out, size_t *n)
 {
-	struct rec_vec a = { 0 };
+	struct rec_vec a = {0};
 	for (unsigned i = 0; i < m->nregs; i++) {
 		struct registry *r = &m->regs[i];
 		pthread_mutex_lock(&r->lock);
@@ -434,7 +436,7 @@ void session_manager_totals(struct session_manager *m, struct session_totals *ou
 /* Visit every session (active as borrowed temporaries, history in place)
  * under its worker's lock. fn must not keep the pointer. */
 static void foreach_session(struct session_manager *m,
-			    void (*fn)(const struct session_record *, void *), void *arg)
+                            void (*fn)(const struct session_record *, void *), void *arg)
 {
 	for (unsigned i = 0; i < m->nregs; i++) {
 		struct registry *r = &m->regs[i];
@@ -464,13 +466,12 @@ static void find_fn(const struct session_record *rec, void *arg)
 
 struct session_record *session_manager_get(struct session_manager *m, const char *session_id)
 {
-	struct find_ctx c = { session_id, NULL };
+	struct find_ctx c = {session_id, NULL};
 	foreach_session(m, find_fn, &c);
 	return c.found;
 }
 
-bool session_manager_conn_id(struct session_manager *m, const char *session_id,
-			     uint64_t *conn_id)
+bool session_manager_conn_id(struct session_manager *m, const char *session_id, uint64_t *conn_id)
 {
 	for (unsigned i = 0; i < m->nregs; i++) {
 		struct registry *r = &m->regs[i];
@@ -496,7 +497,7 @@ struct query_ctx {
 };
 
 static bool query_match(const struct session_query *q, int64_t since_us,
-			const struct session_record *r)
+                        const struct session_record *r)
 {
 	if (q->user && strcmp(q->user, r->user ? r->user : ""))
 		return false;
@@ -530,7 +531,7 @@ static int cmp_str(const char *a, const char *b)
 }
 
 static int record_cmp(const struct session_record *a, const struct session_record *b,
-		      enum session_sort sort)
+                      enum session_sort sort)
 {
 	switch (sort) {
 	case SESSION_SORT_END_TIME:
@@ -585,9 +586,9 @@ static int64_t window_start(uint32_t hours, int64_t now_us)
 }
 
 void session_manager_query(struct session_manager *m, const struct session_query *q,
-			   struct session_page *out)
+                           struct session_page *out)
 {
-	struct query_ctx c = { q, window_start(q->hours, q->now_us), { 0 } };
+	struct query_ctx c = {q, window_start(q->hours, q->now_us), {0}};
 	foreach_session(m, query_fn, &c);
 	sort_query = q;
 	if (c.out.n)
@@ -632,8 +633,7 @@ struct stats_ctx {
 
 /* Linear lookup is fine for the in-memory case (bounded history); the SQL
  * stores aggregate in the database. */
-static struct agg *agg_get(struct agg **v, size_t *n, size_t *cap, const char *key,
-			   uint16_t port)
+static struct agg *agg_get(struct agg **v, size_t *n, size_t *cap, const char *key, uint16_t port)
 {
 	for (size_t i = 0; i < *n; i++)
 		if ((*v)[i].port == port && !strcmp((*v)[i].key, key))
@@ -642,7 +642,7 @@ static struct agg *agg_get(struct agg **v, size_t *n, size_t *cap, const char *k
 		*cap = *cap ? *cap * 2 : 32;
 		*v = xrealloc(*v, *cap * sizeof(**v));
 	}
-	(*v)[*n] = (struct agg){ .key = xstrdup(key), .port = port };
+	(*v)[*n] = (struct agg){.key = xstrdup(key), .port = port};
 	return &(*v)[(*n)++];
 }
 
@@ -662,8 +662,8 @@ static void stats_fn(const struct session_record *r, void *arg)
 	else if (r->acl_decision && !strcmp(r->acl_decision, "block"))
 		st->acl_blocked++;
 	struct agg *u = agg_get(&c->users, &c->n_users, &c->cap_users, r->user ? r->user : "", 0);
-	struct agg *d = agg_get(&c->dests, &c->n_dests, &c->cap_dests,
-				r->dest_ip ? r->dest_ip : "", r->dest_port);
+	struct agg *d = agg_get(&c->dests, &c->n_dests, &c->cap_dests, r->dest_ip ? r->dest_ip : "",
+	                        r->dest_port);
 	u->count++, u->sent += r->bytes_sent, u->received += r->bytes_received;
 	d->count++, d->sent += r->bytes_sent, d->received += r->bytes_received;
 }
@@ -678,11 +678,11 @@ static int agg_cmp(const void *x, const void *y)
 }
 
 void session_manager_stats(struct session_manager *m, uint32_t window_hours, int64_t now_us,
-			   struct session_stats *out)
+                           struct session_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->window_hours = window_hours;
-	struct stats_ctx c = { .since_us = window_start(window_hours, now_us), .st = out };
+	struct stats_ctx c = {.since_us = window_start(window_hours, now_us), .st = out};
 	foreach_session(m, stats_fn, &c);
 	if (c.n_users)
 		qsort(c.users, c.n_users, sizeof(*c.users), agg_cmp);
@@ -690,9 +690,8 @@ void session_manager_stats(struct session_manager *m, uint32_t window_hours, int
 		qsort(c.dests, c.n_dests, sizeof(*c.dests), agg_cmp);
 	for (size_t i = 0; i < c.n_users; i++) {
 		if (i < SESSION_STATS_TOP) {
-			out->top_users[i] = (struct session_user_stat){ c.users[i].key, c.users[i].count,
-									c.users[i].sent,
-									c.users[i].received };
+			out->top_users[i] = (struct session_user_stat){
+			    c.users[i].key, c.users[i].count, c.users[i].sent, c.users[i].received};
 			out->n_top_users++;
 		} else {
 			free(c.users[i].key);
@@ -701,9 +700,8 @@ void session_manager_stats(struct session_manager *m, uint32_t window_hours, int
 	for (size_t i = 0; i < c.n_dests; i++) {
 		if (i < SESSION_STATS_TOP) {
 			out->top_destinations[i] = (struct session_dest_stat){
-				c.dests[i].key, c.dests[i].port, c.dests[i].count, c.dests[i].sent,
-				c.dests[i].received
-			};
+			    c.dests[i].key, c.dests[i].port, c.dests[i].count, c.dests[i].sent,
+			    c.dests[i].received};
 			out->n_top_destinations++;
 		} else {
 			free(c.dests[i].key);

@@ -41,33 +41,34 @@ struct session_open {
 	const char *dest;              /* destination as requested: domain or IP text */
 	uint16_t dest_port;
 	enum session_protocol proto;
-	const char *acl_rule;          /* description of the rule that decided, or NULL */
-	const char *acl_decision;      /* "allow" | "block" | NULL (no ACL) */
+	const char *acl_rule;     /* description of the rule that decided, or NULL */
+	const char *acl_decision; /* "allow" | "block" | NULL (no ACL) */
 };
 
 /* nworkers registries; writer may be NULL (storage = memory). cfg and
  * writer are borrowed and must outlive the manager. */
 struct session_manager *session_manager_new(const struct csocks_config *cfg, unsigned nworkers,
-					    struct session_writer *writer);
+                                            struct session_writer *writer);
 void session_manager_free(struct session_manager *m);
 
 /* ---- worker side (worker = index of the calling worker) ---- */
 
 /* A new active session. Never NULL (aborts on OOM). */
 struct session_live *session_manager_open(struct session_manager *m, unsigned worker,
-					  const struct session_open *o);
+                                          const struct session_open *o);
 /* Publish the running totals (absolute values, not deltas). */
 void session_live_traffic(struct session_live *s, uint64_t bytes_sent, uint64_t bytes_received,
-			  uint64_t packets_sent, uint64_t packets_received);
+                          uint64_t packets_sent, uint64_t packets_received);
 /* End it: the counters passed here are final and exact. Frees s. */
 void session_manager_close(struct session_manager *m, struct session_live *s,
-			   enum session_status status, const char *reason, uint64_t bytes_sent,
-			   uint64_t bytes_received, uint64_t packets_sent, uint64_t packets_received);
+                           enum session_status status, const char *reason, uint64_t bytes_sent,
+                           uint64_t bytes_received, uint64_t packets_sent,
+                           uint64_t packets_received);
 /* A request that never became a tunnel (ACL block, auth failure, limit,
  * connect failure): recorded straight into history and the store. */
 void session_manager_reject(struct session_manager *m, unsigned worker,
-			    const struct session_open *o, enum session_status status,
-			    const char *reason);
+                            const struct session_open *o, enum session_status status,
+                            const char *reason);
 const char *session_live_id(const struct session_live *s);
 
 /* ---- readers (any thread) ---- */
@@ -80,15 +81,14 @@ uint64_t session_manager_active_count(struct session_manager *m);
 /* Active or in-memory history; NULL when unknown. Caller frees. */
 struct session_record *session_manager_get(struct session_manager *m, const char *session_id);
 /* The connection carrying an active session, for terminate. */
-bool session_manager_conn_id(struct session_manager *m, const char *session_id,
-			     uint64_t *conn_id);
+bool session_manager_conn_id(struct session_manager *m, const char *session_id, uint64_t *conn_id);
 /* History and statistics from memory (active + closed + rejected), with the
  * store's semantics (filters, whitelisted sort, paging; window by start
  * time). Used when there is no store. */
 void session_manager_query(struct session_manager *m, const struct session_query *q,
-			   struct session_page *out);
+                           struct session_page *out);
 void session_manager_stats(struct session_manager *m, uint32_t window_hours, int64_t now_us,
-			   struct session_stats *out);
+                           struct session_stats *out);
 /* Totals since start (for /metrics and /health). */
 struct session_totals {
 	uint64_t opened, closed, rejected, history_evicted;

@@ -307,10 +307,11 @@ int store_apply_index_set(struct session_store *st, const struct store_index_ops
 		else
 			snprintf(sql, sizeof(sql), "DROP INDEX IF EXISTS %s", ix->name);
 		if (want && changed == 0)
-			log_info("sessions store %s: creating RustSocks' other session indexes "
-			         "(sessions.rustsocks_indexes = true); on a large table this takes a "
-			         "while",
-			         st->ops->name);
+			log_info(
+			    "sessions store %s: creating RustSocks' other session indexes "
+			    "(sessions.rustsocks_indexes = true); on a large table this takes a "
+			    "while",
+			    st->ops->name);
 		r = ops->exec(st, sql, err, errlen);
 		if (r != STORE_OK)
 			return r;
@@ -319,11 +320,13 @@ int store_apply_index_set(struct session_store *st, const struct store_index_ops
 		changed++;
 	}
 	if (changed && want)
-		log_info("sessions store %s: created %zu indexes: %s", st->ops->name, changed, names);
+		log_info("sessions store %s: created %zu indexes: %s", st->ops->name, changed,
+		         names);
 	else if (changed)
-		log_info("sessions store %s: dropped %zu of RustSocks' indexes that csocks does not "
-		         "use (%s); sessions.rustsocks_indexes = true keeps them",
-		         st->ops->name, changed, names);
+		log_info(
+		    "sessions store %s: dropped %zu of RustSocks' indexes that csocks does not "
+		    "use (%s); sessions.rustsocks_indexes = true keeps them",
+		    st->ops->name, changed, names);
 	return STORE_OK;
 }
 

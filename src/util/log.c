@@ -14,8 +14,8 @@ static _Atomic int log_level_cur = LOGL_INFO;
 static _Atomic int log_format_cur = LOGF_TEXT;
 static _Atomic int log_fd = 2;
 
-static const char *const level_names[] = { "trace", "debug", "info", "warn", "error", "off" };
-static const char *const level_upper[] = { "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF" };
+static const char *const level_names[] = {"trace", "debug", "info", "warn", "error", "off"};
+static const char *const level_upper[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF"};
 
 void log_setup(enum log_level level, enum log_format format)
 {
@@ -23,10 +23,22 @@ void log_setup(enum log_level level, enum log_format format)
 	atomic_store(&log_format_cur, (int)format);
 }
 
-void log_set_level(enum log_level level) { atomic_store(&log_level_cur, (int)level); }
-enum log_level log_get_level(void) { return (enum log_level)atomic_load(&log_level_cur); }
-bool log_enabled(enum log_level level) { return (int)level >= atomic_load(&log_level_cur); }
-void log_set_fd(int fd) { atomic_store(&log_fd, fd); }
+void log_set_level(enum log_level level)
+{
+	atomic_store(&log_level_cur, (int)level);
+}
+enum log_level log_get_level(void)
+{
+	return (enum log_level)atomic_load(&log_level_cur);
+}
+bool log_enabled(enum log_level level)
+{
+	return (int)level >= atomic_load(&log_level_cur);
+}
+void log_set_fd(int fd)
+{
+	atomic_store(&log_fd, fd);
+}
 
 int log_level_parse(const char *s, enum log_level *out)
 {
@@ -77,7 +89,10 @@ static void lb_put(struct lbuf *b, const char *s, size_t n)
 	b->len += n;
 }
 
-static void lb_puts(struct lbuf *b, const char *s) { lb_put(b, s, strlen(s)); }
+static void lb_puts(struct lbuf *b, const char *s)
+{
+	lb_put(b, s, strlen(s));
+}
 
 static void lb_vprintf(struct lbuf *b, const char *fmt, va_list ap)
 {
@@ -103,7 +118,7 @@ static void lb_json_str(struct lbuf *b, const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
+			char e[2] = {'\\', (char)c};
 			lb_put(b, e, 2);
 		} else if (c == '\n') {
 			lb_puts(b, "\\n");
@@ -143,11 +158,11 @@ static void lb_timestamp(struct lbuf *b)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	lb_printf(b, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
 static void lb_json_line(struct lbuf *b, enum log_level level, const char *msg, size_t msglen,
-			 const struct log_field *f, size_t n)
+                         const struct log_field *f, size_t n)
 {
 	lb_puts(b, "{\"ts\":\"");
 	lb_timestamp(b);
@@ -169,11 +184,10 @@ static void lb_json_line(struct lbuf *b, enum log_level level, const char *msg, 
 	lb_puts(b, "}");
 }
 
-static void log_emit(enum log_level level, const char *msg, const struct log_field *f,
-		     size_t n)
+static void log_emit(enum log_level level, const char *msg, const struct log_field *f, size_t n)
 {
 	static __thread char line[LOG_LINE_MAX];
-	struct lbuf b = { line, 0, sizeof(line) - 1 };
+	struct lbuf b = {line, 0, sizeof(line) - 1};
 	bool json = atomic_load(&log_format_cur) == LOGF_JSON;
 
 	if (json) {
@@ -181,7 +195,8 @@ static void log_emit(enum log_level level, const char *msg, const struct log_fie
 		/* A cut line would be invalid JSON: say so in a shorter one. */
 		if (b.len == b.cap) {
 			b.len = 0;
-			lb_json_line(&b, level, msg, strlen(msg) > 512 ? 512 : strlen(msg), NULL, 0);
+			lb_json_line(&b, level, msg, strlen(msg) > 512 ? 512 : strlen(msg), NULL,
+			             0);
 			b.len--; /* reopen the object */
 			lb_puts(&b, ",\"truncated\":true}");
 		}

@@ -34,11 +34,11 @@ struct log_field {
 
 static inline struct log_field log_str(const char *key, const char *v)
 {
-	return (struct log_field){ .key = key, .str = v ? v : "-" };
+	return (struct log_field){.key = key, .str = v ? v : "-"};
 }
 static inline struct log_field log_num(const char *key, int64_t v)
 {
-	return (struct log_field){ .key = key, .str = NULL, .num = v };
+	return (struct log_field){.key = key, .str = NULL, .num = v};
 }
 #define LOG_STR(k, v) log_str((k), (v))
 #define LOG_NUM(k, v) log_num((k), (int64_t)(v))
@@ -57,8 +57,7 @@ const char *log_level_name(enum log_level level);
 /* "pretty"/"text"/"compact" -> TEXT, "json" -> JSON. 0 or -1. */
 int log_format_parse(const char *s, enum log_format *out);
 
-void log_msg(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -66,7 +65,6 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A message with structured fields (access log, decisions). */
-void log_fields(enum log_level level, const char *msg, const struct log_field *f,
-		size_t n);
+void log_fields(enum log_level level, const char *msg, const struct log_field *f, size_t n);
 
 #endif

@@ -11,8 +11,7 @@
 /* Abort with file:line when internal state is corrupt. Checked in release
  * builds too: a proxy that limps on with broken invariants is worse than one
  * that restarts. */
-#define CSOCKS_BUG_ON(cond)                                                                        \
-	((cond) ? csocks_bug(__FILE__, __LINE__, #cond) : (void)0)
+#define CSOCKS_BUG_ON(cond) ((cond) ? csocks_bug(__FILE__, __LINE__, #cond) : (void)0)
 void csocks_bug(const char *file, int line, const char *what) __attribute__((noreturn));
 
 /* Allocation that cannot fail (aborts with a message on OOM). For start-up

@@ -30,7 +30,7 @@ static inline int test_check(int ok, const char *expr, const char *file, int lin
 	do {                                                                                       \
 		long long a_ = (long long)(a), b_ = (long long)(b);                                \
 		if (!test_check(a_ == b_, #a " == " #b, __FILE__, __LINE__))                       \
-			fprintf(stderr, "    got %lld, want %lld\n", a_, b_);                       \
+			fprintf(stderr, "    got %lld, want %lld\n", a_, b_);                      \
 	} while (0)
 #define CHECK_STR(a, b)                                                                            \
 	do {                                                                                       \
@@ -38,7 +38,7 @@ static inline int test_check(int ok, const char *expr, const char *file, int lin
 		int ok_ = a_ && b_ && strcmp(a_, b_) == 0;                                         \
 		if (!test_check(ok_, #a " == " #b, __FILE__, __LINE__))                            \
 			fprintf(stderr, "    got \"%s\", want \"%s\"\n", a_ ? a_ : "(null)",       \
-				b_ ? b_ : "(null)");                                               \
+			        b_ ? b_ : "(null)");                                               \
 	} while (0)
 
 static inline void test_run(const char *name, void (*fn)(void))

@@ -57,7 +57,7 @@ static int promtool_check(const char *text, size_t len)
 
 /* ---- histogram ---- */
 
-static const double hb[] = { 0.1, 1, 10 };
+static const double hb[] = {0.1, 1, 10};
 
 static void t_histogram(void)
 {
@@ -78,7 +78,7 @@ static void t_histogram(void)
 	CHECK(s.sum > 105.149 && s.sum < 105.151);
 	histogram_snapshot_add(&s, &h);
 	CHECK_INT(s.count, 10);
-	static const double bad[] = { 1, 1 };
+	static const double bad[] = {1, 1};
 	CHECK_INT(histogram_init(&h, bad, 2), -1);
 }
 
@@ -88,7 +88,7 @@ static void t_prom_escaping(void)
 {
 	struct prom_writer *w = prom_writer_new();
 	CHECK_INT(prom_family(w, "x_total", "help with \\ and\nnewline", PROM_COUNTER), 0);
-	struct prom_label l = { "user", "a\"b\\c\nd" };
+	struct prom_label l = {"user", "a\"b\\c\nd"};
 	prom_sample_u64(w, &l, 1, 7);
 	size_t len;
 	const char *t = prom_writer_text(w, &len);
@@ -121,8 +121,8 @@ static void t_prom_family_rules(void)
 	/* histogram family rejects "le" and plain samples */
 	CHECK_INT(prom_family(w, "h_seconds", "h", PROM_HISTOGRAM), 0);
 	prom_sample(w, NULL, 0, 1);
-	struct prom_label le = { "le", "1" };
-	struct histogram_snapshot s = { .bounds = hb, .n_bounds = 3 };
+	struct prom_label le = {"le", "1"};
+	struct histogram_snapshot s = {.bounds = hb, .n_bounds = 3};
 	prom_histogram_sample(w, &le, 1, &s);
 	t = prom_writer_text(w, NULL);
 	CHECK(!strstr(t, "h_seconds 1"));
@@ -141,7 +141,7 @@ static void t_prom_histogram(void)
 	struct prom_writer *w = prom_writer_new();
 	prom_histogram(w, "req_seconds", "request time", &s);
 	CHECK_INT(prom_family(w, "lat_seconds", "labelled", PROM_HISTOGRAM), 0);
-	struct prom_label l = { "method", "pam.username" };
+	struct prom_label l = {"method", "pam.username"};
 	prom_histogram_sample(w, &l, 1, &s);
 	size_t len;
 	const char *t = prom_writer_text(w, &len);
@@ -218,10 +218,11 @@ static void t_metrics_counts(void)
 	CHECK(contains(s, "rustsocks_user_sessions_total{user=\"other\"} 2\n"));
 	CHECK(!strstr(s, "user=\"carol\""));
 	CHECK(!strstr(s, "user=\"mallory\""));
-	CHECK(contains(s,
-		       "rustsocks_user_bandwidth_bytes_total{user=\"alice\",direction=\"sent\"} 100\n"));
 	CHECK(contains(
-		s, "rustsocks_user_bandwidth_bytes_total{user=\"alice\",direction=\"received\"} 2000\n"));
+	    s, "rustsocks_user_bandwidth_bytes_total{user=\"alice\",direction=\"sent\"} 100\n"));
+	CHECK(contains(
+	    s,
+	    "rustsocks_user_bandwidth_bytes_total{user=\"alice\",direction=\"received\"} 2000\n"));
 	CHECK(contains(s, "csocks_sessions_rejected_by_reason_total{reason=\"acl\"} 1\n"));
 	CHECK(contains(s, "csocks_auth_failures_total{method=\"userpass\"} 1\n"));
 	CHECK(contains(s, "csocks_acl_decisions_total{decision=\"block\"} 1\n"));
@@ -253,7 +254,7 @@ static void t_metrics_threads(void)
 {
 	metrics_reset_for_tests(1000);
 	pthread_t th[8];
-	struct mt_arg a = { 20000 };
+	struct mt_arg a = {20000};
 	for (int i = 0; i < 8; i++)
 		pthread_create(&th[i], NULL, mt_worker, &a);
 	for (int i = 0; i < 8; i++)
@@ -397,8 +398,8 @@ static int f_active(void *ctx, struct session_record ***out, size_t *n)
 	return 0;
 }
 
-static int f_history(void *ctx, const struct session_query *q, struct session_page *out,
-		     char *err, size_t errlen)
+static int f_history(void *ctx, const struct session_query *q, struct session_page *out, char *err,
+                     size_t errlen)
 {
 	(void)ctx;
 	(void)err;
@@ -412,8 +413,7 @@ static int f_history(void *ctx, const struct session_query *q, struct session_pa
 	return 0;
 }
 
-static int f_get(void *ctx, const char *id, struct session_record **out, char *err,
-		 size_t errlen)
+static int f_get(void *ctx, const char *id, struct session_record **out, char *err, size_t errlen)
 {
 	(void)ctx;
 	(void)err;
@@ -425,8 +425,7 @@ static int f_get(void *ctx, const char *id, struct session_record **out, char *e
 	return 0;
 }
 
-static int f_stats(void *ctx, uint32_t window, struct session_stats *out, char *err,
-		   size_t errlen)
+static int f_stats(void *ctx, uint32_t window, struct session_stats *out, char *err, size_t errlen)
 {
 	(void)ctx;
 	(void)err;
@@ -492,11 +491,15 @@ static void free_state(struct api_state *st)
 
 /* Run one request; returns the parsed JSON body (or NULL) and the status. */
 static json_t *call(struct api_state *st, const char *method, const char *url,
-		    const struct kv *query, const char *auth, const char *body, int *status)
+                    const struct kv *query, const char *auth, const char *body, int *status)
 {
-	struct api_req rq = { .method = method, .url = url, .query = kv_get, .qctx = (void *)query,
-			      .authorization = auth, .body = body,
-			      .body_len = body ? strlen(body) : 0 };
+	struct api_req rq = {.method = method,
+	                     .url = url,
+	                     .query = kv_get,
+	                     .qctx = (void *)query,
+	                     .authorization = auth,
+	                     .body = body,
+	                     .body_len = body ? strlen(body) : 0};
 	struct api_resp rs;
 	api_handle(st, &rq, &rs);
 	*status = rs.status;
@@ -526,9 +529,14 @@ static void t_pipeline_sessions(void)
 	CHECK_INT(json_integer_value(json_object_get(s0, "dest_port")), 443);
 	json_decref(j);
 
-	struct kv q[] = { { "user", "alice" }, { "page", "3" },		{ "page_size", "20" },
-			  { "status", "closed" }, { "sort_by", "bytes_sent" }, { "sort_dir", "asc" },
-			  { "hours", "2" },	  { NULL, NULL } };
+	struct kv q[] = {{"user", "alice"},
+	                 {"page", "3"},
+	                 {"page_size", "20"},
+	                 {"status", "closed"},
+	                 {"sort_by", "bytes_sent"},
+	                 {"sort_dir", "asc"},
+	                 {"hours", "2"},
+	                 {NULL, NULL}};
 	j = call(st, "GET", "/api/sessions/history", q, NULL, NULL, &status);
 	CHECK_INT(status, 200);
 	CHECK_INT(json_integer_value(json_object_get(j, "total")), 101);
@@ -545,11 +553,11 @@ static void t_pipeline_sessions(void)
 	json_decref(j);
 
 	static const struct kv bad[][2] = {
-		{ { "page", "0" }, { NULL, NULL } },	     { { "page", "x" }, { NULL, NULL } },
-		{ { "page_size", "1001" }, { NULL, NULL } }, { { "page_size", "0" }, { NULL, NULL } },
-		{ { "page_size", "-5" }, { NULL, NULL } },   { { "hours", "1.5" }, { NULL, NULL } },
-		{ { "status", "zombie" }, { NULL, NULL } },  { { "sort_by", "password" }, { NULL, NULL } },
-		{ { "sort_dir", "up" }, { NULL, NULL } },
+	    {{"page", "0"}, {NULL, NULL}},         {{"page", "x"}, {NULL, NULL}},
+	    {{"page_size", "1001"}, {NULL, NULL}}, {{"page_size", "0"}, {NULL, NULL}},
+	    {{"page_size", "-5"}, {NULL, NULL}},   {{"hours", "1.5"}, {NULL, NULL}},
+	    {{"status", "zombie"}, {NULL, NULL}},  {{"sort_by", "password"}, {NULL, NULL}},
+	    {{"sort_dir", "up"}, {NULL, NULL}},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		j = call(st, "GET", "/api/sessions/history", bad[i], NULL, NULL, &status);
@@ -558,16 +566,16 @@ static void t_pipeline_sessions(void)
 		json_decref(j);
 	}
 
-	struct kv w[] = { { "window_hours", "48" }, { NULL, NULL } };
+	struct kv w[] = {{"window_hours", "48"}, {NULL, NULL}};
 	j = call(st, "GET", "/api/sessions/stats", w, NULL, NULL, &status);
 	CHECK_INT(status, 200);
 	CHECK_INT(json_integer_value(json_object_get(j, "window_hours")), 48);
 	CHECK_INT(json_integer_value(json_object_get(j, "total_sessions")), 48);
 	CHECK_STR(json_string_value(json_object_get(
-			  json_array_get(json_object_get(j, "top_destinations"), 0), "destination")),
-		  "[::1]:80");
+	              json_array_get(json_object_get(j, "top_destinations"), 0), "destination")),
+	          "[::1]:80");
 	json_decref(j);
-	struct kv w0[] = { { "window_hours", "0" }, { NULL, NULL } };
+	struct kv w0[] = {{"window_hours", "0"}, {NULL, NULL}};
 	j = call(st, "GET", "/api/sessions/stats", w0, NULL, NULL, &status);
 	CHECK_INT(status, 400);
 	json_decref(j);
@@ -580,7 +588,7 @@ static void t_pipeline_sessions(void)
 	CHECK_INT(status, 400);
 	json_decref(j);
 	j = call(st, "GET", "/api/sessions/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", NULL, NULL, NULL,
-		 &status);
+	         &status);
 	CHECK_INT(status, 404);
 	CHECK(is_error_shape(j));
 	json_decref(j);
@@ -602,8 +610,8 @@ static void t_pipeline_auth(void)
 {
 	struct api_state *st = make_state("tok");
 	int status;
-	static const char *const urls[] = { "/api/sessions/active", "/api/sessions/history",
-					    "/metrics", "/api/nope", "/api/acl/rules" };
+	static const char *const urls[] = {"/api/sessions/active", "/api/sessions/history",
+	                                   "/metrics", "/api/nope", "/api/acl/rules"};
 	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
 		json_t *j = call(st, "GET", urls[i], NULL, NULL, NULL, &status);
 		CHECK_INT(status, 401);
@@ -634,8 +642,11 @@ static void t_pipeline_auth(void)
 	CHECK(is_error_shape(j));
 	json_decref(j);
 	/* 413 from the transport */
-	struct api_req rq = { .method = "POST", .url = "/api/acl/test", .query = kv_get,
-			      .authorization = "Bearer tok", .body_too_large = true };
+	struct api_req rq = {.method = "POST",
+	                     .url = "/api/acl/test",
+	                     .query = kv_get,
+	                     .authorization = "Bearer tok",
+	                     .body_too_large = true};
 	struct api_resp rs;
 	api_handle(st, &rq, &rs);
 	CHECK_INT(rs.status, 413);
@@ -687,7 +698,6 @@ static void t_pipeline_base_and_openapi(void)
 	free_state(st);
 }
 
-
 /* ---- ACL routes against a real file and the real engine ---- */
 
 static char acl_path[] = "/tmp/csocks_acl_XXXXXX";
@@ -715,8 +725,8 @@ static int w_reload(void *ctx, char *err, size_t errlen)
 	return 0;
 }
 
-static int w_eval(void *ctx, const struct acl_request *rq, struct api_acl_verdict *out,
-		  char *err, size_t errlen)
+static int w_eval(void *ctx, const struct acl_request *rq, struct api_acl_verdict *out, char *err,
+                  size_t errlen)
 {
 	(void)ctx;
 	(void)err;
@@ -732,18 +742,19 @@ static const char *decide(struct api_state *st, const char *user, const char *de
 	static char out[16];
 	char body[256];
 	int status;
-	snprintf(body, sizeof(body), "{\"user\":\"%s\",\"destination\":\"%s\",\"port\":%d,"
-				     "\"protocol\":\"tcp\"}",
-		 user, dest, port);
+	snprintf(body, sizeof(body),
+	         "{\"user\":\"%s\",\"destination\":\"%s\",\"port\":%d,"
+	         "\"protocol\":\"tcp\"}",
+	         user, dest, port);
 	json_t *j = call(st, "POST", "/api/acl/test", NULL, "Bearer tok", body, &status);
 	snprintf(out, sizeof(out), "%s",
-		 status == 200 ? json_string_value(json_object_get(j, "decision")) : "error");
+	         status == 200 ? json_string_value(json_object_get(j, "decision")) : "error");
 	json_decref(j);
 	return out;
 }
 
 static int req(struct api_state *st, const char *method, const char *url, const char *body,
-	       json_t **out)
+               json_t **out)
 {
 	int status;
 	json_t *j = call(st, method, url, NULL, "Bearer tok", body, &status);
@@ -758,8 +769,8 @@ static void t_acl_crud(void)
 {
 	int fd = mkstemp(acl_path);
 	const char *text = "[global]\ndefault_policy = \"allow\"\n\n"
-			   "[[groups]]\nname = \"devs\"\n\n"
-			   "[[users]]\nusername = \"alice\"\ngroups = [\"devs\"]\n";
+	                   "[[groups]]\nname = \"devs\"\n\n"
+	                   "[[users]]\nusername = \"alice\"\ngroups = [\"devs\"]\n";
 	CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
 	close(fd);
 	char err[128];
@@ -772,11 +783,12 @@ static void t_acl_crud(void)
 
 	CHECK_STR(decide(st, "alice", "10.1.2.3", 22), "allow");
 	/* a group rule blocks 10.0.0.0/8:22 for alice (via devs) */
-	CHECK_INT(req(st, "POST", "/api/acl/groups/devs/rules",
-		      "{\"action\":\"block\",\"description\":\"no ssh\",\"destinations\":"
-		      "[\"10.0.0.0/8\"],\"ports\":[\"22\"],\"protocols\":[\"tcp\"],\"priority\":200}",
-		      &j),
-		  200);
+	CHECK_INT(
+	    req(st, "POST", "/api/acl/groups/devs/rules",
+	        "{\"action\":\"block\",\"description\":\"no ssh\",\"destinations\":"
+	        "[\"10.0.0.0/8\"],\"ports\":[\"22\"],\"protocols\":[\"tcp\"],\"priority\":200}",
+	        &j),
+	    200);
 	CHECK(json_is_true(json_object_get(j, "success")));
 	json_decref(j);
 	CHECK_STR(decide(st, "alice", "10.1.2.3", 22), "block");
@@ -784,37 +796,38 @@ static void t_acl_crud(void)
 	CHECK_STR(decide(st, "bob", "10.1.2.3", 22), "allow");
 	/* the test answer names the rule */
 	int status;
-	j = call(st, "POST", "/api/acl/test", NULL, "Bearer tok",
-		 "{\"user\":\"alice\",\"destination\":\"10.9.9.9\",\"port\":22,\"protocol\":\"tcp\"}",
-		 &status);
+	j = call(
+	    st, "POST", "/api/acl/test", NULL, "Bearer tok",
+	    "{\"user\":\"alice\",\"destination\":\"10.9.9.9\",\"port\":22,\"protocol\":\"tcp\"}",
+	    &status);
 	CHECK_STR(json_string_value(json_object_get(j, "matched_rule")), "no ssh");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "rule"), "owner")), "devs");
 	json_decref(j);
 
 	/* update: allow it again, with a higher priority */
 	CHECK_INT(req(st, "PUT", "/api/acl/groups/devs/rules",
-		      "{\"match\":{\"destinations\":[\"10.0.0.0/8\"]},\"update\":{\"action\":"
-		      "\"allow\",\"destinations\":[\"10.0.0.0/8\"],\"ports\":[\"22\"]}}",
-		      &j),
-		  200);
+	              "{\"match\":{\"destinations\":[\"10.0.0.0/8\"]},\"update\":{\"action\":"
+	              "\"allow\",\"destinations\":[\"10.0.0.0/8\"],\"ports\":[\"22\"]}}",
+	              &j),
+	          200);
 	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "old_rule"), "action")),
-		  "block");
+	          "block");
 	json_decref(j);
 	CHECK_STR(decide(st, "alice", "10.1.2.3", 22), "allow");
 	CHECK_INT(req(st, "PUT", "/api/acl/groups/devs/rules",
-		      "{\"match\":{\"destinations\":[\"1.1.1.1\"]},\"update\":{\"action\":"
-		      "\"allow\",\"destinations\":[\"1.1.1.1\"]}}",
-		      NULL),
-		  404);
+	              "{\"match\":{\"destinations\":[\"1.1.1.1\"]},\"update\":{\"action\":"
+	              "\"allow\",\"destinations\":[\"1.1.1.1\"]}}",
+	              NULL),
+	          404);
 
 	/* users, groups, membership */
 	CHECK_INT(req(st, "POST", "/api/acl/users", "{\"username\":\"bob\",\"groups\":[]}", NULL),
-		  200);
+	          200);
 	CHECK_INT(req(st, "POST", "/api/acl/users", "{\"username\":\"bob\"}", NULL), 409);
 	CHECK_INT(req(st, "POST", "/api/acl/groups", "{\"name\":\"ops\"}", NULL), 200);
 	CHECK_INT(req(st, "POST", "/api/acl/groups/ops/rules",
-		      "{\"action\":\"block\",\"destinations\":[\"*.example.com\"]}", NULL),
-		  200);
+	              "{\"action\":\"block\",\"destinations\":[\"*.example.com\"]}", NULL),
+	          200);
 	CHECK_STR(decide(st, "bob", "www.example.com", 443), "allow");
 	CHECK_INT(req(st, "POST", "/api/acl/users/bob/groups", "{\"group\":\"ops\"}", NULL), 200);
 	CHECK_STR(decide(st, "bob", "www.example.com", 443), "block");
@@ -826,13 +839,13 @@ static void t_acl_crud(void)
 	CHECK_STR(decide(st, "bob", "www.example.com", 443), "allow");
 	CHECK_INT(req(st, "DELETE", "/api/acl/users/bob/groups/ops", NULL, NULL), 404);
 	CHECK_INT(req(st, "POST", "/api/acl/users/bob/rules",
-		      "{\"action\":\"block\",\"destinations\":[\"8.8.8.8\"],\"ports\":[\"53\"]}",
-		      NULL),
-		  200);
+	              "{\"action\":\"block\",\"destinations\":[\"8.8.8.8\"],\"ports\":[\"53\"]}",
+	              NULL),
+	          200);
 	CHECK_STR(decide(st, "bob", "8.8.8.8", 53), "block");
 	CHECK_INT(req(st, "DELETE", "/api/acl/users/bob/rules",
-		      "{\"destinations\":[\"8.8.8.8\"],\"ports\":[\"53\"]}", NULL),
-		  200);
+	              "{\"destinations\":[\"8.8.8.8\"],\"ports\":[\"53\"]}", NULL),
+	          200);
 	CHECK_STR(decide(st, "bob", "8.8.8.8", 53), "allow");
 
 	/* lists, details, search, global */
@@ -844,7 +857,7 @@ static void t_acl_crud(void)
 	json_decref(j);
 	CHECK_INT(req(st, "GET", "/api/acl/groups/nope", NULL, NULL), 404);
 	CHECK_INT(req(st, "POST", "/api/acl/search", "{\"destination\":\"*.example.com\"}", &j),
-		  200);
+	          200);
 	CHECK_INT(json_integer_value(json_object_get(j, "count")), 1);
 	json_decref(j);
 	CHECK_INT(req(st, "GET", "/api/acl/rules", NULL, &j), 200);
@@ -860,41 +873,41 @@ static void t_acl_crud(void)
 
 	/* bad input */
 	static const char *const bad_rules[] = {
-		"{\"action\":\"maybe\",\"destinations\":[\"1.2.3.4\"]}",
-		"{\"action\":\"allow\"}",
-		"{\"action\":\"allow\",\"destinations\":[]}",
-		"{\"action\":\"allow\",\"destinations\":\"1.2.3.4\"}",
-		"{\"action\":\"allow\",\"destinations\":[1]}",
-		"{\"action\":\"allow\",\"destinations\":[\"1.2.3.4/33\"]}",
-		"{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"],\"ports\":[\"70000\"]}",
-		"{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"],\"protocols\":[\"icmp\"]}",
-		"{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"],\"priority\":-1}",
-		"{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"],\"priority\":\"high\"}",
-		"[1,2]",
-		"{not json",
-		"",
+	    "{\"action\":\"maybe\",\"destinations\":[\"1.2.3.4\"]}",
+	    "{\"action\":\"allow\"}",
+	    "{\"action\":\"allow\",\"destinations\":[]}",
+	    "{\"action\":\"allow\",\"destinations\":\"1.2.3.4\"}",
+	    "{\"action\":\"allow\",\"destinations\":[1]}",
+	    "{\"action\":\"allow\",\"destinations\":[\"1.2.3.4/33\"]}",
+	    "{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"],\"ports\":[\"70000\"]}",
+	    "{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"],\"protocols\":[\"icmp\"]}",
+	    "{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"],\"priority\":-1}",
+	    "{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"],\"priority\":\"high\"}",
+	    "[1,2]",
+	    "{not json",
+	    "",
 	};
 	for (size_t i = 0; i < sizeof(bad_rules) / sizeof(bad_rules[0]); i++) {
 		j = call(st, "POST", "/api/acl/groups/devs/rules", NULL, "Bearer tok", bad_rules[i],
-			 &status);
+		         &status);
 		CHECK_INT(status, 400);
 		CHECK(is_error_shape(j));
 		json_decref(j);
 	}
 	CHECK_INT(req(st, "POST", "/api/acl/groups/nope/rules",
-		      "{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"]}", NULL),
-		  404);
+	              "{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"]}", NULL),
+	          404);
 	CHECK_INT(req(st, "PUT", "/api/acl/global", "{\"default_policy\":1}", NULL), 400);
-	CHECK_INT(req(st, "POST", "/api/acl/test", "{\"user\":\"a\",\"destination\":\"x\",\"port\":0}",
-		      NULL),
-		  400);
+	CHECK_INT(req(st, "POST", "/api/acl/test",
+	              "{\"user\":\"a\",\"destination\":\"x\",\"port\":0}", NULL),
+	          400);
 	CHECK_INT(req(st, "POST", "/api/acl/test", "{\"user\":\"a\",\"destination\":\"x\"}", NULL),
-		  400);
+	          400);
 
 	/* deletes, and the file on disk still parses */
 	CHECK_INT(req(st, "DELETE", "/api/acl/groups/ops", NULL, &j), 200);
 	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "deleted_group"), "name")),
-		  "ops");
+	          "ops");
 	json_decref(j);
 	CHECK_INT(req(st, "DELETE", "/api/acl/users/bob", NULL, NULL), 200);
 	CHECK_INT(req(st, "DELETE", "/api/acl/users/bob", NULL, NULL), 404);
@@ -926,9 +939,10 @@ static void t_history_ring(void)
 	CHECK(h != NULL);
 	int64_t t0 = 1700000000000000LL;
 	for (int i = 0; i < 5; i++) {
-		struct metrics_sample s = { .wall_us = t0 + i * 1000000LL, .active_sessions = i,
-					    .total_sessions = (uint64_t)i * 10,
-					    .bandwidth = (uint64_t)i * 100 };
+		struct metrics_sample s = {.wall_us = t0 + i * 1000000LL,
+		                           .active_sessions = i,
+		                           .total_sessions = (uint64_t)i * 10,
+		                           .bandwidth = (uint64_t)i * 100};
 		metrics_history_push(h, &s);
 	}
 	CHECK_INT(metrics_history_len(h), 3);
@@ -939,7 +953,7 @@ static void t_history_ring(void)
 	CHECK(json_is_string(json_object_get(json_array_get(j, 0), "timestamp")));
 	json_decref(j);
 	/* age-out: a sample 2 hours later drops everything older than 1 h */
-	struct metrics_sample late = { .wall_us = t0 + 7200LL * 1000000 };
+	struct metrics_sample late = {.wall_us = t0 + 7200LL * 1000000};
 	metrics_history_push(h, &late);
 	CHECK_INT(metrics_history_len(h), 1);
 	metrics_history_free(h);
@@ -950,7 +964,7 @@ static void t_history_ring(void)
 static char *http(uint16_t port, const char *req)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		close(fd);
@@ -976,7 +990,7 @@ static void t_http_server(void)
 	cfg->sessions.stats_api_port = 0;
 	cfg->api.max_body_bytes = 256;
 	config_set_str(&cfg->api.token, "t0k");
-	struct api_sources src = { .sessions_active = f_active };
+	struct api_sources src = {.sessions_active = f_active};
 	char err[256];
 	struct api_server *s = api_server_start(cfg, &src, err, sizeof(err));
 	CHECK(s != NULL);
@@ -996,27 +1010,27 @@ static void t_http_server(void)
 	CHECK(contains(r, "WWW-Authenticate: Bearer"));
 	free(r);
 	r = http(port, "GET /api/sessions/active HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0k"
-		       "\r\nConnection: close\r\n\r\n");
+	               "\r\nConnection: close\r\n\r\n");
 	CHECK(contains(r, "HTTP/1.1 200"));
 	CHECK(contains(r, ID1));
 	free(r);
 	r = http(port, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0k"
-		       "\r\nConnection: close\r\n\r\n");
+	               "\r\nConnection: close\r\n\r\n");
 	CHECK(contains(r, "HTTP/1.1 200"));
 	CHECK(contains(r, "text/plain; version=0.0.4"));
 	CHECK(contains(r, "# TYPE rustsocks_active_sessions gauge"));
 	free(r);
 	char big[2048];
 	snprintf(big, sizeof(big),
-		 "POST /api/acl/test HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0k\r\n"
-		 "Content-Type: application/json\r\nContent-Length: 600\r\nConnection: close"
-		 "\r\n\r\n%0600d",
-		 0);
+	         "POST /api/acl/test HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0k\r\n"
+	         "Content-Type: application/json\r\nContent-Length: 600\r\nConnection: close"
+	         "\r\n\r\n%0600d",
+	         0);
 	r = http(port, big);
 	CHECK(contains(r, "HTTP/1.1 413"));
 	free(r);
 	r = http(port, "PUT /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-		       "Content-Length: 0\r\n\r\n");
+	               "Content-Length: 0\r\n\r\n");
 	CHECK(contains(r, "HTTP/1.1 405"));
 	CHECK(contains(r, "Allow: GET"));
 	free(r);

@@ -40,7 +40,7 @@ const char *__lsan_default_suppressions(void)
 }
 
 /* Run a test that may not apply here: skip(reason) returns nonzero. */
-#define RUN_IF(cond, fn, why)                                                                     \
+#define RUN_IF(cond, fn, why)                                                                      \
 	do {                                                                                       \
 		if (cond) {                                                                        \
 			RUN(fn);                                                                   \
@@ -75,7 +75,7 @@ static struct sockaddr_storage ip6(const char *s)
 
 static void t_throttle_lockout(void)
 {
-	struct throttle_params p = { .max_attempts = 3, .window_secs = 60, .lockout_secs = 300 };
+	struct throttle_params p = {.max_attempts = 3, .window_secs = 60, .lockout_secs = 300};
 	struct throttle *t = throttle_new(&p);
 	struct sockaddr_storage a = ip4("10.0.0.1"), b = ip4("10.0.0.2");
 	int64_t now = 1000000;
@@ -102,7 +102,7 @@ static void t_throttle_lockout(void)
 
 static void t_throttle_window(void)
 {
-	struct throttle_params p = { .max_attempts = 3, .window_secs = 60, .lockout_secs = 300 };
+	struct throttle_params p = {.max_attempts = 3, .window_secs = 60, .lockout_secs = 300};
 	struct throttle *t = throttle_new(&p);
 	struct sockaddr_storage a = ip4("192.0.2.7");
 	CHECK(!throttle_fail_at(t, SA(a), 0));
@@ -118,7 +118,7 @@ static void t_throttle_window(void)
 
 static void t_throttle_success_resets(void)
 {
-	struct throttle_params p = { .max_attempts = 3, .window_secs = 60, .lockout_secs = 60 };
+	struct throttle_params p = {.max_attempts = 3, .window_secs = 60, .lockout_secs = 60};
 	struct throttle *t = throttle_new(&p);
 	struct sockaddr_storage a = ip4("198.51.100.1");
 	throttle_fail_at(t, SA(a), 0);
@@ -136,7 +136,7 @@ static void t_throttle_success_resets(void)
 
 static void t_throttle_v4mapped_and_families(void)
 {
-	struct throttle_params p = { .max_attempts = 2, .window_secs = 60, .lockout_secs = 60 };
+	struct throttle_params p = {.max_attempts = 2, .window_secs = 60, .lockout_secs = 60};
 	struct throttle *t = throttle_new(&p);
 	struct sockaddr_storage v4 = ip4("203.0.113.9"), mapped = ip6("::ffff:203.0.113.9");
 	struct sockaddr_storage v6 = ip6("2001:db8::1"), other6 = ip6("2001:db8::2");
@@ -157,8 +157,8 @@ static void t_throttle_v4mapped_and_families(void)
 
 static void t_throttle_bounded(void)
 {
-	struct throttle_params p = { .max_attempts = 1000, .window_secs = 60, .lockout_secs = 60,
-				     .max_entries = 512 };
+	struct throttle_params p = {
+	    .max_attempts = 1000, .window_secs = 60, .lockout_secs = 60, .max_entries = 512};
 	struct throttle *t = throttle_new(&p);
 	for (uint32_t i = 0; i < 20000; i++) {
 		struct sockaddr_storage ss;
@@ -206,13 +206,13 @@ static void *hammer_main(void *arg)
 
 static void t_throttle_threads(void)
 {
-	struct throttle_params p = { .max_attempts = 5, .window_secs = 60, .lockout_secs = 60,
-				     .max_entries = 1024 };
+	struct throttle_params p = {
+	    .max_attempts = 5, .window_secs = 60, .lockout_secs = 60, .max_entries = 1024};
 	struct throttle *t = throttle_new(&p);
 	pthread_t th[4];
 	struct hammer h[4];
 	for (int i = 0; i < 4; i++) {
-		h[i] = (struct hammer){ t, i * 13 };
+		h[i] = (struct hammer){t, i * 13};
 		pthread_create(&th[i], NULL, hammer_main, &h[i]);
 	}
 	for (int i = 0; i < 4; i++)
@@ -250,7 +250,7 @@ static int fake_resolve(const char *user, struct group_list **out)
 		errno = EIO;
 		return -1;
 	}
-	const char *names[] = { user, "Developers@ad.company.com" };
+	const char *names[] = {user, "Developers@ad.company.com"};
 	*out = group_list_new(names, 2);
 	return 0;
 }
@@ -431,12 +431,12 @@ static int recv_raw(const uint8_t *raw, size_t n, size_t cap)
 
 static void t_frame_bad_input(void)
 {
-	const uint8_t huge[] = { 0x7f, 0xff, 0xff, 0xff, 14 };
-	const uint8_t over[] = { 0x00, 0x00, 0x10, 0x01, 14 }; /* 4097 */
-	const uint8_t zero[] = { 0, 0, 0, 0 };
-	const uint8_t short_hdr[] = { 0, 0 };
-	const uint8_t short_body[] = { 0, 0, 0, 9, 14, 1, 2 };
-	const uint8_t ok[] = { 0, 0, 0, 3, 14, 1, 2 };
+	const uint8_t huge[] = {0x7f, 0xff, 0xff, 0xff, 14};
+	const uint8_t over[] = {0x00, 0x00, 0x10, 0x01, 14}; /* 4097 */
+	const uint8_t zero[] = {0, 0, 0, 0};
+	const uint8_t short_hdr[] = {0, 0};
+	const uint8_t short_body[] = {0, 0, 0, 9, 14, 1, 2};
+	const uint8_t ok[] = {0, 0, 0, 3, 14, 1, 2};
 	CHECK_INT(recv_raw(huge, sizeof(huge), PRIVSEP_MSG_MAX), -EMSGSIZE);
 	CHECK_INT(recv_raw(over, sizeof(over), PRIVSEP_MSG_MAX), -EMSGSIZE);
 	CHECK_INT(recv_raw(zero, sizeof(zero), PRIVSEP_MSG_MAX), -EMSGSIZE);
@@ -453,15 +453,15 @@ static char confdir[256]; /* private PAM service directory */
 static struct privsep_params mon_params(bool allow_user, bool allow_addr)
 {
 	struct privsep_params p = {
-		.pam = { .username_service = "csocks-unit-pwdfile",
-			 .address_service = "csocks-unit-access",
-			 .default_user = "root", /* pam_access wants a user that exists */
-			 .default_ruser = "csocks-ruser",
-			 .confdir = confdir },
-		.allow_username = allow_user,
-		.allow_address = allow_addr,
-		.nlinks = 2,
-		.timeout_ms = 5000,
+	    .pam = {.username_service = "csocks-unit-pwdfile",
+	            .address_service = "csocks-unit-access",
+	            .default_user = "root", /* pam_access wants a user that exists */
+	            .default_ruser = "csocks-ruser",
+	            .confdir = confdir},
+	    .allow_username = allow_user,
+	    .allow_address = allow_addr,
+	    .nlinks = 2,
+	    .timeout_ms = 5000,
 	};
 	return p;
 }
@@ -480,15 +480,15 @@ static int spawn_monitor(const struct privsep_params *p, pid_t *pid)
 		_exit(0);
 	}
 	close(sv[1]);
-	struct timeval tv = { .tv_sec = 5 };
+	struct timeval tv = {.tv_sec = 5};
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return sv[0];
 }
 
 static int ping(int fd, uint32_t seq)
 {
-	uint8_t b[4] = { (uint8_t)(seq >> 24), (uint8_t)(seq >> 16), (uint8_t)(seq >> 8),
-			 (uint8_t)seq };
+	uint8_t b[4] = {(uint8_t)(seq >> 24), (uint8_t)(seq >> 16), (uint8_t)(seq >> 8),
+	                (uint8_t)seq};
 	if (privsep_msg_send(fd, MON_REQ_PING, b, 4) != 0)
 		return -1;
 	uint8_t buf[64], type;
@@ -522,20 +522,21 @@ static void expect_link_closed(const uint8_t *raw, size_t n, bool allow_user)
 static void t_monitor_fail_closed(void)
 {
 	log_set_level(LOGL_ERROR); /* the monitor warns about each of these */
-	const uint8_t unknown[] = { 0, 0, 0, 5, 99, 0, 0, 0, 2 };
-	const uint8_t answer_type[] = { 0, 0, 0, 5, MON_ANS_PING, 0, 0, 0, 2 };
-	const uint8_t oversize[] = { 0, 1, 0, 0, MON_REQ_PING, 0, 0, 0, 2 };
-	const uint8_t ping_junk[] = { 0, 0, 0, 6, MON_REQ_PING, 0, 0, 0, 2, 9 };
-	const uint8_t ping_short[] = { 0, 0, 0, 3, MON_REQ_PING, 0, 0 };
+	const uint8_t unknown[] = {0, 0, 0, 5, 99, 0, 0, 0, 2};
+	const uint8_t answer_type[] = {0, 0, 0, 5, MON_ANS_PING, 0, 0, 0, 2};
+	const uint8_t oversize[] = {0, 1, 0, 0, MON_REQ_PING, 0, 0, 0, 2};
+	const uint8_t ping_junk[] = {0, 0, 0, 6, MON_REQ_PING, 0, 0, 0, 2, 9};
+	const uint8_t ping_short[] = {0, 0, 0, 3, MON_REQ_PING, 0, 0};
 	/* user "a", password "b", then a string length running past the end. */
-	const uint8_t user_bad[] = { 0, 0, 0, 16, MON_REQ_PAM_USERNAME, 0, 0, 0, 2, 0, 1, 'a',
-				     0, 1, 'b', 0, 9, 'x', 'y', 'z' };
+	const uint8_t user_bad[] = {
+	    0, 0,   0,   16, MON_REQ_PAM_USERNAME, 0, 0, 0, 2, 0, 1, 'a', 0, 1, 'b', 0,
+	    9, 'x', 'y', 'z'};
 	/* A NUL inside the user name. */
-	const uint8_t user_nul[] = { 0, 0, 0, 14, MON_REQ_PAM_USERNAME, 0, 0, 0, 2, 0, 2, 'a',
-				     0, 0, 1, 'b', 0, 0 };
+	const uint8_t user_nul[] = {
+	    0, 0, 0, 14, MON_REQ_PAM_USERNAME, 0, 0, 0, 2, 0, 2, 'a', 0, 0, 1, 'b', 0, 0};
 	/* A well-formed request the configuration does not permit. */
-	const uint8_t unpermitted[] = { 0, 0, 0, 14, MON_REQ_PAM_USERNAME, 0, 0, 0, 2, 0, 1, 'a',
-					0, 1, 'b', 0, 1, '1' };
+	const uint8_t unpermitted[] = {
+	    0, 0, 0, 14, MON_REQ_PAM_USERNAME, 0, 0, 0, 2, 0, 1, 'a', 0, 1, 'b', 0, 1, '1'};
 	expect_link_closed(unknown, sizeof(unknown), true);
 	expect_link_closed(answer_type, sizeof(answer_type), true);
 	expect_link_closed(oversize, sizeof(oversize), true);
@@ -573,7 +574,7 @@ static void expect_client_breaks(const uint8_t *raw, size_t n, uint32_t timeout_
 {
 	int sv[2];
 	CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	struct fake_mon f = { sv[1], raw, n };
+	struct fake_mon f = {sv[1], raw, n};
 	pthread_t th;
 	pthread_create(&th, NULL, fake_mon_main, &f);
 	struct privsep *ps = privsep_new_from_fds(&sv[0], 1, timeout_ms);
@@ -592,18 +593,18 @@ static void t_client_fail_closed(void)
 {
 	log_set_level(LOGL_OFF);
 	/* seq is 1 for the first request on a link. */
-	const uint8_t oversize[] = { 0, 0, 0x20, 0, MON_ANS_PAM_USERNAME, 0, 0, 0, 1 };
-	const uint8_t wrong_type[] = { 0, 0, 0, 12, MON_ANS_PAM_ADDRESS, 0, 0, 0, 1, 0, 0, 1,
-				       'u', 0, 1, 'r' };
-	const uint8_t wrong_seq[] = { 0, 0, 0, 12, MON_ANS_PAM_USERNAME, 0, 0, 0, 7, 0, 0, 1,
-				      'u', 0, 1, 'r' };
-	const uint8_t bad_status[] = { 0, 0, 0, 12, MON_ANS_PAM_USERNAME, 0, 0, 0, 1, 9, 0, 1,
-				       'u', 0, 1, 'r' };
-	const uint8_t trailing[] = { 0, 0, 0, 13, MON_ANS_PAM_USERNAME, 0, 0, 0, 1, 0, 0, 1,
-				     'u', 0, 1, 'r', 0 };
-	const uint8_t ok_no_user[] = { 0, 0, 0, 10, MON_ANS_PAM_USERNAME, 0, 0, 0, 1, 0, 0, 0,
-				       0, 1, 'r' };
-	const uint8_t truncated[] = { 0, 0, 0, 12, MON_ANS_PAM_USERNAME, 0, 0 };
+	const uint8_t oversize[] = {0, 0, 0x20, 0, MON_ANS_PAM_USERNAME, 0, 0, 0, 1};
+	const uint8_t wrong_type[] = {0,   0, 0, 12, MON_ANS_PAM_ADDRESS, 0, 0, 0, 1, 0, 0, 1,
+	                              'u', 0, 1, 'r'};
+	const uint8_t wrong_seq[] = {0,   0, 0, 12, MON_ANS_PAM_USERNAME, 0, 0, 0, 7, 0, 0, 1,
+	                             'u', 0, 1, 'r'};
+	const uint8_t bad_status[] = {0,   0, 0, 12, MON_ANS_PAM_USERNAME, 0, 0, 0, 1, 9, 0, 1,
+	                              'u', 0, 1, 'r'};
+	const uint8_t trailing[] = {0, 0, 0,   13, MON_ANS_PAM_USERNAME, 0, 0, 0, 1, 0, 0, 1, 'u',
+	                            0, 1, 'r', 0};
+	const uint8_t ok_no_user[] = {0, 0, 0, 10, MON_ANS_PAM_USERNAME, 0, 0, 0, 1, 0, 0,
+	                              0, 0, 1, 'r'};
+	const uint8_t truncated[] = {0, 0, 0, 12, MON_ANS_PAM_USERNAME, 0, 0};
 	expect_client_breaks(oversize, sizeof(oversize), 5000);
 	expect_client_breaks(wrong_type, sizeof(wrong_type), 5000);
 	expect_client_breaks(wrong_seq, sizeof(wrong_seq), 5000);
@@ -725,14 +726,14 @@ static bool setup_confdir(void)
 	write_text(accessfile, "+ : ALL : 127.0.0.1\n- : ALL : ALL\n");
 	snprintf(path, sizeof(path), "%s/csocks-unit-pwdfile", confdir);
 	snprintf(text, sizeof(text),
-		 "auth required pam_pwdfile.so pwdfile=%s\naccount required pam_permit.so\n",
-		 pwdfile);
+	         "auth required pam_pwdfile.so pwdfile=%s\naccount required pam_permit.so\n",
+	         pwdfile);
 	write_text(path, text);
 	snprintf(path, sizeof(path), "%s/csocks-unit-access", confdir);
 	snprintf(text, sizeof(text),
-		 "auth required pam_access.so accessfile=%s\n"
-		 "account required pam_access.so accessfile=%s\n",
-		 accessfile, accessfile);
+	         "auth required pam_access.so accessfile=%s\n"
+	         "account required pam_access.so accessfile=%s\n",
+	         accessfile, accessfile);
 	write_text(path, text);
 	snprintf(path, sizeof(path), "%s/csocks-unit-unix", confdir);
 	write_text(path, "auth required pam_unix.so\naccount required pam_unix.so\n");
@@ -743,8 +744,9 @@ static bool setup_confdir(void)
 
 static void cleanup_confdir(void)
 {
-	const char *names[] = { "pwdfile", "access.conf", "csocks-unit-pwdfile",
-				"csocks-unit-access", "csocks-unit-unix", "csocks-unit-deny-acct" };
+	const char *names[] = {
+	    "pwdfile",          "access.conf",          "csocks-unit-pwdfile", "csocks-unit-access",
+	    "csocks-unit-unix", "csocks-unit-deny-acct"};
 	char path[400];
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", confdir, names[i]);
@@ -762,8 +764,7 @@ static void t_pam_pwdfile(void)
 	CHECK_INT(pam_auth_username(&p.pam, "carol", "wrong", "127.0.0.1", &r), PAM_AUTH_DENIED);
 	CHECK(strstr(r.reason, "pam_authenticate") != NULL);
 	CHECK(strstr(r.reason, "wrong") == NULL && strstr(r.reason, "carol-secret") == NULL);
-	CHECK_INT(pam_auth_username(&p.pam, "mallory", "carol-secret", NULL, &r),
-		  PAM_AUTH_DENIED);
+	CHECK_INT(pam_auth_username(&p.pam, "mallory", "carol-secret", NULL, &r), PAM_AUTH_DENIED);
 	CHECK_INT(pam_auth_username(&p.pam, "carol", "", NULL, &r), PAM_AUTH_DENIED);
 	CHECK_INT(pam_auth_username(&p.pam, "", "x", NULL, &r), PAM_AUTH_ERROR);
 	/* acct_mgmt runs after a successful authenticate, and can refuse. */
@@ -774,9 +775,8 @@ static void t_pam_pwdfile(void)
 	CHECK(pam_auth_username(&p.pam, "carol", "carol-secret", NULL, &r) != PAM_AUTH_OK);
 	char err[256];
 	CHECK_INT(pam_auth_check_service("csocks-unit-pwdfile", confdir, err, sizeof(err)), 0);
-	CHECK_INT(pam_auth_check_service("csocks-unit-no-such-service", confdir, err,
-					 sizeof(err)),
-		  -1);
+	CHECK_INT(pam_auth_check_service("csocks-unit-no-such-service", confdir, err, sizeof(err)),
+	          -1);
 	CHECK(strstr(err, "csocks-unit-no-such-service") != NULL);
 	CHECK_INT(pam_auth_check_service("../etc/passwd", confdir, err, sizeof(err)), -1);
 }
@@ -835,7 +835,7 @@ static void *conc_main(void *arg)
 		struct pam_auth_result r;
 		bool good = i % 2 == 0;
 		int st = privsep_pam_username(c->ps, "carol", good ? "carol-secret" : "bad",
-					      "127.0.0.1", &r);
+		                              "127.0.0.1", &r);
 		if (st == (good ? PAM_AUTH_OK : PAM_AUTH_DENIED))
 			c->ok++;
 		else
@@ -856,7 +856,7 @@ static void t_pam_monitors_concurrent(void)
 	pthread_t th[4];
 	struct conc c[4];
 	for (int i = 0; i < 4; i++) {
-		c[i] = (struct conc){ ps, 0, 0 };
+		c[i] = (struct conc){ps, 0, 0};
 		pthread_create(&th[i], NULL, conc_main, &c[i]);
 	}
 	for (int i = 0; i < 4; i++) {
@@ -874,23 +874,23 @@ static void t_pam_unix_users(void)
 	p.pam.username_service = "csocks-unit-unix";
 	struct pam_auth_result r;
 	CHECK_INT(pam_auth_username(&p.pam, "csocks_alice", "alice-Pw-1", "127.0.0.1", &r),
-		  PAM_AUTH_OK);
+	          PAM_AUTH_OK);
 	CHECK_STR(r.user, "csocks_alice");
 	CHECK_INT(pam_auth_username(&p.pam, "csocks_alice", "wrong", "127.0.0.1", &r),
-		  PAM_AUTH_DENIED);
+	          PAM_AUTH_DENIED);
 	CHECK_INT(pam_auth_username(&p.pam, "csocks_nobody_here", "x", "127.0.0.1", &r),
-		  PAM_AUTH_DENIED);
+	          PAM_AUTH_DENIED);
 	CHECK_INT(pam_auth_username(&p.pam, "csocks_locked", "locked-Pw-3", "127.0.0.1", &r),
-		  PAM_AUTH_DENIED);
+	          PAM_AUTH_DENIED);
 	CHECK_INT(pam_auth_username(&p.pam, "csocks_expired", "expired-Pw-4", "127.0.0.1", &r),
-		  PAM_AUTH_ACCOUNT);
+	          PAM_AUTH_ACCOUNT);
 }
 
 /* ---- the auth manager ---- */
 
 static struct csocks_config *load(const char *text)
 {
-	struct config_diag d = { 0 };
+	struct config_diag d = {0};
 	struct csocks_config *cfg = config_load_string(text, strlen(text), "test.toml", &d);
 	for (size_t i = 0; i < d.n_errors; i++)
 		fprintf(stderr, "config: %s\n", d.errors[i]);
@@ -915,9 +915,9 @@ static void task_done(struct auth_task *t)
 
 /* Run one check to the end; returns what auth_start said (DONE/PENDING). */
 static int check_one(struct auth_manager *m, struct auth_task *t, enum auth_tier tier,
-		     const char *ip, const char *user, const char *pass)
+                     const char *ip, const char *user, const char *pass)
 {
-	static struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	static struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 	memset(t, 0, sizeof(*t));
 	t->tier = tier;
 	t->client = ip4(ip);
@@ -940,9 +940,10 @@ static int check_one(struct auth_manager *m, struct auth_task *t, enum auth_tier
 
 static void t_manager_userpass_and_throttle(void)
 {
-	struct csocks_config *cfg = load("[auth]\nsocks_method = \"userpass\"\nthreads = 2\n"
-					 "[auth.throttle]\nmax_attempts = 3\n"
-					 "[[auth.users]]\nusername = \"root\"\npassword = \"pw\"\n");
+	struct csocks_config *cfg =
+	    load("[auth]\nsocks_method = \"userpass\"\nthreads = 2\n"
+	         "[auth.throttle]\nmax_attempts = 3\n"
+	         "[[auth.users]]\nusername = \"root\"\npassword = \"pw\"\n");
 	CHECK(cfg != NULL);
 	if (!cfg)
 		return;
@@ -1007,9 +1008,9 @@ static void t_manager_pam(void)
 {
 	char text[1024];
 	snprintf(text, sizeof(text),
-		 "[auth]\nclient_method = \"pam.address\"\nsocks_method = \"pam.username\"\n"
-		 "threads = 2\n[auth.pam]\nusername_service = \"csocks-unit-pwdfile\"\n"
-		 "address_service = \"csocks-unit-access\"\ndefault_user = \"root\"\n");
+	         "[auth]\nclient_method = \"pam.address\"\nsocks_method = \"pam.username\"\n"
+	         "threads = 2\n[auth.pam]\nusername_service = \"csocks-unit-pwdfile\"\n"
+	         "address_service = \"csocks-unit-access\"\ndefault_user = \"root\"\n");
 	struct csocks_config *cfg = load(text);
 	CHECK(cfg != NULL);
 	if (!cfg)
@@ -1049,8 +1050,8 @@ static void t_manager_pam(void)
 static void t_manager_rejects_bad_config(void)
 {
 	struct csocks_config *cfg = load("[auth]\nclient_method = \"pam.address\"\n"
-					 "[auth.pam]\naddress_service = \"csocks-no-such-svc\"\n"
-					 "verify_service = true\n");
+	                                 "[auth.pam]\naddress_service = \"csocks-no-such-svc\"\n"
+	                                 "verify_service = true\n");
 	CHECK(cfg != NULL);
 	if (!cfg)
 		return;
@@ -1142,7 +1143,6 @@ int main(void)
 	if (pam_ok)
 		cleanup_confdir();
 
-	printf("auth: %d passed, %d failed, %d skipped\n", test_passed, test_failed,
-	       test_skipped);
+	printf("auth: %d passed, %d failed, %d skipped\n", test_passed, test_failed, test_skipped);
 	return test_failed ? 1 : 0;
 }

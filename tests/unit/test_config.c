@@ -109,12 +109,12 @@ static void t_ref_rustsocks_toml(void)
 static void t_ref_all_files_load(void)
 {
 	static const char *const files[] = {
-		"rustsocks.toml",
-		"rustsocks.example.toml",
-		"rustsocks_minimal.toml",
-		"examples/rustsocks-ad.toml",
-		"examples/rustsocks-dashboard-auth.toml",
-		"examples/rustsocks-gssapi.toml",
+	    "rustsocks.toml",
+	    "rustsocks.example.toml",
+	    "rustsocks_minimal.toml",
+	    "examples/rustsocks-ad.toml",
+	    "examples/rustsocks-dashboard-auth.toml",
+	    "examples/rustsocks-gssapi.toml",
 	};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		struct config_diag d;
@@ -162,11 +162,11 @@ static void t_type_error_has_line(void)
 {
 	struct config_diag d;
 	struct csocks_config *c = load_str("[server]\nbind_address = \"127.0.0.1\"\n"
-					   "bind_port = \"1080\"\n",
-					   &d);
+	                                   "bind_port = \"1080\"\n",
+	                                   &d);
 	CHECK(c == NULL);
 	CHECK(has_msg(d.errors, d.n_errors,
-		      "t.toml:3: server.bind_port: expected integer, got string"));
+	              "t.toml:3: server.bind_port: expected integer, got string"));
 	config_diag_free(&d);
 }
 
@@ -183,8 +183,8 @@ static void t_unknown_key_warns(void)
 {
 	struct config_diag d;
 	struct csocks_config *c = load_str("[server]\nbind_port = 1081\nbogus = 1\n"
-					   "[nosuch]\nx = 1\n",
-					   &d);
+	                                   "[nosuch]\nx = 1\n",
+	                                   &d);
 	if (CHECK(c))
 		CHECK_INT(c->server.bind_port, 1081);
 	CHECK(has_msg(d.warnings, d.n_warnings, "t.toml:3: unknown key 'server.bogus'"));
@@ -218,7 +218,7 @@ static void t_cross_key_rules(void)
 	c = load_str("[acl]\nenabled = true\nconfig_file = \"/nonexistent/acl.toml\"\n", &d);
 	CHECK(c == NULL);
 	CHECK(has_msg(d.errors, d.n_errors,
-		      "t.toml:3: acl.config_file: '/nonexistent/acl.toml': No such file"));
+	              "t.toml:3: acl.config_file: '/nonexistent/acl.toml': No such file"));
 	config_diag_free(&d);
 
 	c = load_str("[sessions]\nenabled = true\nstorage = \"mariadb\"\n", &d);
@@ -247,8 +247,8 @@ static void t_cross_key_rules(void)
 	config_diag_free(&d);
 
 	c = load_str("[[auth.users]]\nusername = \"a\"\npassword = \"x\"\n"
-		     "[[auth.users]]\nusername = \"a\"\npassword = \"y\"\n",
-		     &d);
+	             "[[auth.users]]\nusername = \"a\"\npassword = \"y\"\n",
+	             &d);
 	CHECK(c == NULL);
 	CHECK(has_msg(d.errors, d.n_errors, "duplicate user 'a' (first at line 1)"));
 	config_diag_free(&d);
@@ -257,13 +257,13 @@ static void t_cross_key_rules(void)
 static void t_csocks_keys(void)
 {
 	struct config_diag d;
-	struct csocks_config *c = load_str(
-		"[server]\nworker_threads = 3\nhandshake_timeout_secs = 2\nsocks4 = true\n"
-		"[sessions]\nenabled = true\nstorage = \"postgres\"\n"
-		"database_url = \"postgresql://u:p@127.0.0.1:5432/db\"\n"
-		"[api]\ntoken = \"s3cret\"\n"
-		"[[auth.users]]\nusername = \"bob\"\npassword_hash = \"$6$salt$abc\"\n",
-		&d);
+	struct csocks_config *c =
+	    load_str("[server]\nworker_threads = 3\nhandshake_timeout_secs = 2\nsocks4 = true\n"
+	             "[sessions]\nenabled = true\nstorage = \"postgres\"\n"
+	             "database_url = \"postgresql://u:p@127.0.0.1:5432/db\"\n"
+	             "[api]\ntoken = \"s3cret\"\n"
+	             "[[auth.users]]\nusername = \"bob\"\npassword_hash = \"$6$salt$abc\"\n",
+	             &d);
 	if (CHECK(c)) {
 		CHECK_INT(c->server.worker_threads, 3);
 		CHECK_INT(c->server.handshake_timeout_secs, 2);
@@ -309,11 +309,11 @@ static void setup_dirs(void)
 	const char *root = getenv("CSOCKS_SOURCE_ROOT");
 	char cmd[PATH_MAX * 5];
 	snprintf(ref_dir, sizeof(ref_dir), "%s/../shared/reference/rustsocks-config",
-		 root ? root : "../..");
+	         root ? root : "../..");
 	snprintf(work_dir, sizeof(work_dir), "/tmp/csocks-test-config-XXXXXX");
 	CSOCKS_BUG_ON(!mkdtemp(work_dir));
 	snprintf(cmd, sizeof(cmd), "mkdir -p %s/config %s/data && cp %s/acl.toml %s/config/",
-		 work_dir, work_dir, ref_dir, work_dir);
+	         work_dir, work_dir, ref_dir, work_dir);
 	CSOCKS_BUG_ON(system(cmd) != 0);
 	char *abs = realpath(ref_dir, NULL);
 	CSOCKS_BUG_ON(!abs);

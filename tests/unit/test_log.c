@@ -42,8 +42,8 @@ static void t_level_filter(void)
 
 static void emit_fields(void)
 {
-	struct log_field f[] = { LOG_STR("user", "alice"), LOG_NUM("bytes", 12345),
-				 LOG_STR("reason", "closed by \"peer\""), LOG_STR("empty", "") };
+	struct log_field f[] = {LOG_STR("user", "alice"), LOG_NUM("bytes", 12345),
+	                        LOG_STR("reason", "closed by \"peer\""), LOG_STR("empty", "")};
 	log_fields(LOGL_INFO, "session closed", f, 4);
 }
 
@@ -52,7 +52,7 @@ static void t_text_fields(void)
 	log_setup(LOGL_INFO, LOGF_TEXT);
 	const char *out = capture(emit_fields);
 	CHECK(strstr(out, "session closed user=alice bytes=12345 "
-			  "reason=\"closed by \\\"peer\\\"\" empty=\"\"\n") != NULL);
+	                  "reason=\"closed by \\\"peer\\\"\" empty=\"\"\n") != NULL);
 }
 
 static void t_json_fields(void)
@@ -77,7 +77,7 @@ static void emit_long(void)
 {
 	static char big[10000];
 	memset(big, 'x', sizeof(big) - 1);
-	struct log_field f[] = { LOG_STR("big", big) };
+	struct log_field f[] = {LOG_STR("big", big)};
 	log_fields(LOGL_WARN, "long\n\"line\"", f, 1);
 }
 

@@ -16,7 +16,7 @@
 /* Two connected TCP loopback sockets: *a (the peer) and *b (the proxy's end). */
 static void tcp_pair(int *a, int *b)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sa);
 	int l = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(l >= 0);
@@ -93,7 +93,8 @@ static void pump_send(int fd, struct stream *s)
 {
 	uint8_t buf[65536];
 	while (s->sent < s->total) {
-		size_t n = s->total - s->sent < sizeof(buf) ? (size_t)(s->total - s->sent) : sizeof(buf);
+		size_t n =
+		    s->total - s->sent < sizeof(buf) ? (size_t)(s->total - s->sent) : sizeof(buf);
 		for (size_t i = 0; i < n; i++)
 			buf[i] = pattern(s->sent + i, s->salt);
 		ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
@@ -129,7 +130,7 @@ static void transfer_both_ways(int use_tcp, uint32_t max_pipes, uint64_t total)
 {
 	struct rig g;
 	rig_open(&g, use_tcp, max_pipes);
-	struct stream up = { .total = total, .salt = 1 }, down = { .total = total, .salt = 2 };
+	struct stream up = {.total = total, .salt = 1}, down = {.total = total, .salt = 2};
 	int eof_up = 0, eof_down = 0;
 	enum relay_status st = RELAY_WAIT;
 	for (long iter = 0; iter < 2000000 && !(eof_up && eof_down && st == RELAY_DONE); iter++) {
@@ -161,9 +162,18 @@ static void transfer_both_ways(int use_tcp, uint32_t max_pipes, uint64_t total)
 	rig_close(&g);
 }
 
-static void t_splice_tcp(void) { transfer_both_ways(1, 16, 16u << 20); }
-static void t_splice_unix(void) { transfer_both_ways(0, 16, 4u << 20); }
-static void t_copy_tcp(void) { transfer_both_ways(1, 0, 8u << 20); }
+static void t_splice_tcp(void)
+{
+	transfer_both_ways(1, 16, 16u << 20);
+}
+static void t_splice_unix(void)
+{
+	transfer_both_ways(0, 16, 4u << 20);
+}
+static void t_copy_tcp(void)
+{
+	transfer_both_ways(1, 0, 8u << 20);
+}
 
 static void t_half_close(void)
 {
@@ -229,7 +239,7 @@ static void t_back_pressure(void)
 	setsockopt(g.c_peer, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
 	/* The upstream peer reads nothing: the client's writes must stall,
 	 * with at most one pipe-load held by the relay. */
-	struct stream up = { .total = 64u << 20, .salt = 3 };
+	struct stream up = {.total = 64u << 20, .salt = 3};
 	uint64_t last = 0;
 	int stable = 0;
 	for (int i = 0; i < 10000 && stable < 50; i++) {
@@ -293,7 +303,7 @@ static void t_reset(void)
 {
 	struct rig g;
 	rig_open(&g, 1, 4);
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	setsockopt(g.u_peer, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(g.u_peer); /* RST */
 	g.u_peer = socket(AF_INET, SOCK_STREAM, 0);
@@ -314,7 +324,7 @@ static void t_budget(void)
 {
 	struct rig g;
 	rig_open(&g, 1, 4);
-	struct stream up = { .total = 1u << 20, .salt = 4 };
+	struct stream up = {.total = 1u << 20, .salt = 4};
 	pump_send(g.c_peer, &up);
 	poll(NULL, 0, 20);
 	/* A tiny budget leaves work for the next turn. */

@@ -51,7 +51,7 @@ static void add6(struct resolve_result *r, const char *ip)
 
 static void t_interleave(void)
 {
-	struct resolve_result r = { .n = 0 };
+	struct resolve_result r = {.n = 0};
 	add6(&r, "2001:db8::1");
 	add6(&r, "2001:db8::2");
 	add6(&r, "2001:db8::3");
@@ -59,7 +59,7 @@ static void t_interleave(void)
 	add4(&r, "192.0.2.2");
 	resolve_interleave(&r);
 	CHECK_INT(r.n, 5);
-	static const int fam[] = { AF_INET6, AF_INET, AF_INET6, AF_INET, AF_INET6 };
+	static const int fam[] = {AF_INET6, AF_INET, AF_INET6, AF_INET, AF_INET6};
 	for (int i = 0; i < 5; i++)
 		CHECK_INT(r.addr[i].sa.sa_family, fam[i]);
 	char buf[64];
@@ -68,7 +68,7 @@ static void t_interleave(void)
 	inet_ntop(AF_INET, &r.addr[3].in.sin_addr, buf, sizeof(buf));
 	CHECK_STR(buf, "192.0.2.2");
 
-	struct resolve_result one = { .n = 0 };
+	struct resolve_result one = {.n = 0};
 	add4(&one, "192.0.2.9");
 	add4(&one, "192.0.2.8");
 	add4(&one, "192.0.2.7");
@@ -170,7 +170,7 @@ static void t_userpass(void)
 	CHECK(strncmp(hash, "$y$", 3) == 0);
 	char hash2[256];
 	CHECK_INT(userpass_hash_password("hunter2", hash2, sizeof(hash2)), 0);
-	CHECK(strcmp(hash, hash2) != 0); /* fresh salt each time */
+	CHECK(strcmp(hash, hash2) != 0);                       /* fresh salt each time */
 	CHECK_INT(userpass_hash_password("x", hash2, 10), -1); /* too small */
 
 	struct csocks_config *cfg = users_config(hash);
@@ -199,7 +199,8 @@ static void t_userpass(void)
 	config_free(cfg);
 
 	/* sha512-crypt works too; garbage is refused at load with the line. */
-	cfg = users_config("$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/");
+	cfg = users_config("$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/"
+	                   "jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/");
 	db = userpass_db_new(cfg, err, sizeof(err));
 	CHECK(db != NULL);
 	CHECK(!userpass_verify(db, "bob", "nope"));

@@ -15,24 +15,24 @@
 
 static struct sockaddr_in client_addr(const char *ip, uint16_t port)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
 	inet_pton(AF_INET, ip, &sin.sin_addr);
 	return sin;
 }
 
 static struct session_open open_info(uint64_t conn_id, const char *user, const char *dest,
-				     struct sockaddr_in *cl)
+                                     struct sockaddr_in *cl)
 {
-	return (struct session_open){ .conn_id = conn_id,
-				      .user = user,
-				      .client = (struct sockaddr *)cl,
-				      .dest = dest,
-				      .dest_port = 443,
-				      .proto = SESSION_PROTO_TCP };
+	return (struct session_open){.conn_id = conn_id,
+	                             .user = user,
+	                             .client = (struct sockaddr *)cl,
+	                             .dest = dest,
+	                             .dest_port = 443,
+	                             .proto = SESSION_PROTO_TCP};
 }
 
 static struct session_manager *new_mgr(uint32_t max_history, uint32_t max_age, unsigned nw,
-				       struct csocks_config **cfg_out)
+                                       struct csocks_config **cfg_out)
 {
 	struct csocks_config *cfg = config_new_default();
 	cfg->sessions.max_history = max_history;
@@ -100,7 +100,7 @@ static void t_history_bounded_by_count(void)
 		struct session_live *s = session_manager_open(m, 0, &o);
 		session_manager_close(m, s, SESSION_CLOSED, "x", (uint64_t)i, 0, 0, 0);
 	}
-	struct session_query q = { .page_size = 1000 };
+	struct session_query q = {.page_size = 1000};
 	struct session_page p;
 	session_manager_query(m, &q, &p);
 	CHECK_INT(p.total, 5);
@@ -128,7 +128,7 @@ static void t_history_bounded_by_age(void)
 	usleep(1200 * 1000);
 	o.user = "new";
 	session_manager_close(m, session_manager_open(m, 0, &o), SESSION_CLOSED, "x", 0, 0, 0, 0);
-	struct session_query q = { 0 };
+	struct session_query q = {0};
 	struct session_page p;
 	session_manager_query(m, &q, &p);
 	CHECK_INT(p.total, 1);
@@ -147,7 +147,7 @@ static void t_rejected_sessions(void)
 	struct session_open o = open_info(1, "bob", "blocked.example", &cl);
 	o.acl_rule = "Block social media";
 	session_manager_reject(m, 0, &o, SESSION_REJECTED_BY_ACL, "ACL: Block social media");
-	struct session_query q = { .has_status = true, .status = SESSION_REJECTED_BY_ACL };
+	struct session_query q = {.has_status = true, .status = SESSION_REJECTED_BY_ACL};
 	struct session_page p;
 	session_manager_query(m, &q, &p);
 	CHECK_INT(p.total, 1);
@@ -169,15 +169,18 @@ static void t_query_filters_sort_paging(void)
 	struct csocks_config *cfg;
 	struct session_manager *m = new_mgr(1000, 0, 3, &cfg);
 	struct sockaddr_in cl = client_addr("127.0.0.1", 9);
-	const char *users[] = { "alice", "bob", "carol" };
+	const char *users[] = {"alice", "bob", "carol"};
 	for (int i = 0; i < 30; i++) {
-		struct session_open o = open_info((uint64_t)i, users[i % 3],
-						  i % 2 ? "a.example" : "b.example", &cl);
+		struct session_open o =
+		    open_info((uint64_t)i, users[i % 3], i % 2 ? "a.example" : "b.example", &cl);
 		struct session_live *s = session_manager_open(m, (unsigned)i, &o);
 		session_manager_close(m, s, SESSION_CLOSED, "x", (uint64_t)i * 10, 0, 0, 0);
 	}
-	struct session_query q = { .user = "alice", .page = 1, .page_size = 4,
-				   .sort = SESSION_SORT_BYTES_SENT, .sort_asc = true };
+	struct session_query q = {.user = "alice",
+	                          .page = 1,
+	                          .page_size = 4,
+	                          .sort = SESSION_SORT_BYTES_SENT,
+	                          .sort_asc = true};
 	struct session_page p;
 	session_manager_query(m, &q, &p);
 	CHECK_INT(p.total, 10);
@@ -197,7 +200,7 @@ static void t_query_filters_sort_paging(void)
 	CHECK_INT(p.n, 0);
 	CHECK_INT(p.total, 10);
 	session_page_free(&p);
-	struct session_query q2 = { .dest_ip = "a.example", .sort = SESSION_SORT_BYTES_SENT };
+	struct session_query q2 = {.dest_ip = "a.example", .sort = SESSION_SORT_BYTES_SENT};
 	session_manager_query(m, &q2, &p);
 	CHECK_INT(p.total, 15);
 	if (p.n)
@@ -214,8 +217,8 @@ static void t_stats_top_lists(void)
 	struct sockaddr_in cl = client_addr("127.0.0.1", 9);
 	for (int i = 0; i < 12; i++) {
 		const char *u = i < 6 ? "heavy" : i < 10 ? "mid" : "light";
-		struct session_open o = open_info((uint64_t)i, u, i < 3 ? "x.example" : "y.example",
-						  &cl);
+		struct session_open o =
+		    open_info((uint64_t)i, u, i < 3 ? "x.example" : "y.example", &cl);
 		struct session_live *s = session_manager_open(m, (unsigned)i, &o);
 		session_manager_close(m, s, SESSION_CLOSED, "x", 100, 1000, 1, 1);
 	}
@@ -268,7 +271,7 @@ static void t_concurrent_snapshot(void)
 	struct csocks_config *cfg;
 	struct session_manager *m = new_mgr(100, 0, 2, &cfg);
 	pthread_t th[2];
-	struct churn c[2] = { { m, 0 }, { m, 1 } };
+	struct churn c[2] = {{m, 0}, {m, 1}};
 	for (int i = 0; i < 2; i++)
 		pthread_create(&th[i], NULL, churn_fn, &c[i]);
 	for (int i = 0; i < 200; i++) {

@@ -33,7 +33,7 @@ struct backend {
 
 static char tmpdir[] = "/tmp/csocks-store-XXXXXX";
 static const char *pg_url;
-static struct backend *be; /* the backend the current case runs on */
+static struct backend *be;     /* the backend the current case runs on */
 static bool rustsocks_indexes; /* open_store() keeps all of RustSocks' indexes */
 
 #define HOUR_US (3600LL * 1000000)
@@ -339,7 +339,6 @@ static void t_adopts_rustsocks_db(void)
 	index_names(names, sizeof(names));
 	CHECK_STR(names, LEAN_INDEXES);
 }
-
 
 /* The index set follows sessions.rustsocks_indexes at every start, both
  * ways, and the rows stay. */

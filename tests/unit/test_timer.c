@@ -16,7 +16,7 @@ static void t_order(void)
 {
 	struct timer_heap h;
 	struct timer t[10];
-	static const uint64_t when[10] = { 50, 10, 90, 30, 70, 20, 80, 40, 60, 0 };
+	static const uint64_t when[10] = {50, 10, 90, 30, 70, 20, 80, 40, 60, 0};
 	timer_heap_init(&h);
 	nfired = 0;
 	for (int i = 0; i < 10; i++) {
