@@ -895,6 +895,9 @@ void conn_finish(struct conn *c)
 		acl_snapshot_unref(c->acl);
 		c->acl = NULL;
 	}
+	free(c->acl_rule_own);
+	c->acl_rule_own = NULL;
+	c->info.acl_rule = NULL;
 
 	relay_release(&c->relay);
 	close_client(c, told);

@@ -61,7 +61,9 @@ struct conn {
 	uint64_t traffic_mark; /* reads at the last conn_event_traffic */
 
 	struct session_live *session; /* from conn_event_open, until close */
-	struct acl_snapshot *acl;     /* rules that decided (ref), until close */
+	struct acl_snapshot *acl;     /* rules now in force (ref), until close */
+	char *acl_rule_own;           /* info.acl_rule copied out of an older snapshot
+	                               * that a reload released (owned), or NULL */
 	struct resolve_req *dns;      /* pending lookup, to cancel */
 	struct conn_auth_job *auth;   /* pending auth job, to abandon */
 	struct group_list *groups;    /* NSS groups after login (ref), or NULL */

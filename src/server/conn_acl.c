@@ -5,6 +5,8 @@
 #include "server/conn_internal.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -170,6 +172,22 @@ void conn_admit_release(struct conn *c)
 	c->flags &= (uint8_t)~CONN_F_LIMIT;
 }
 
+/* The tunnel stays, decided by a rule of the snapshot about to be
+ * released: its info.acl_rule (read by the access log and the session at
+ * close) must not point into that snapshot any more. False when the copy
+ * cannot be made; the caller then keeps the old snapshot. */
+static bool conn_acl_keep_rule(struct conn *c)
+{
+	if (!c->info.acl_rule || c->acl_rule_own)
+		return true;
+	char *own = strdup(c->info.acl_rule);
+	if (!own)
+		return false;
+	c->acl_rule_own = own;
+	c->info.acl_rule = own;
+	return true;
+}
+
 void conn_acl_recheck(struct conn *c)
 {
 	struct acl_manager *mgr = c->w->sh->ctx->acl;
@@ -185,6 +203,10 @@ void conn_acl_recheck(struct conn *c)
 	acl_request_init(c, &rq);
 	rq.addr = &c->info.upstream.sa;
 	acl_evaluate(snap, &rq, &d);
+	if (d.allow && !conn_acl_keep_rule(c)) {
+		acl_snapshot_unref(snap); /* out of memory: keep the old rules alive */
+		return;
+	}
 	if (c->acl)
 		acl_snapshot_unref(c->acl);
 	c->acl = snap;

@@ -169,3 +169,71 @@ def test_invalid_acl_file_refuses_to_start(start_csocks):
     p = start_csocks(acl='[global]\ndefault_policy = "sometimes"\n', wait=False)
     assert p.proc.wait(5) == 1
     assert "acl.toml:2" in p.log_text()
+
+
+def test_reloads_keep_live_tunnels_rule_text(start_csocks, echo_server, tmp_path):
+    """Tunnels opened under one ACL snapshot outlive several reloads that
+    still allow them. Their access-log lines and session rows must name the
+    rule that admitted them: the rule text must not be read from a snapshot
+    that a reload has freed (under ASan that read aborts the proxy)."""
+    import sqlite3
+    port = str(echo_server.port)
+
+    def acl(gen):
+        # A distinct rule text per generation, so every reload builds a new
+        # snapshot and frees the one before it.
+        return acl_text(default="block", rules_for_anon=[
+            ("allow", ["127.0.0.1"], [port], 100 + gen)]).replace(
+                'description = "allow 127.0.0.1"', f'description = "gen{gen} allows echo"')
+
+    db = tmp_path / "s.db"
+    p = start_csocks({"logging": {"access_log": True},
+                      "sessions": {"enabled": True, "storage": "sqlite",
+                                   "database_url": f"sqlite://{db}",
+                                   "batch_size": 50, "batch_interval_ms": 100}},
+                     acl=acl(0))
+    tunnels = []
+    try:
+        for gen in range(3):
+            if gen:
+                (p.dir / "acl.toml").write_text(acl(gen))
+                p.signal(signal.SIGHUP)
+                deadline = time.monotonic() + 5
+                while p.log_text().count("ACL reloaded from") < gen:
+                    assert time.monotonic() < deadline, p.log_text()
+                    time.sleep(0.05)
+            for _ in range(2):
+                t = Socks5(p.port)
+                t.connect("127.0.0.1", echo_server.port)
+                tunnels.append((gen, t))
+        # Two more reloads: every generation's snapshot is gone but the last.
+        for gen in (3, 4):
+            (p.dir / "acl.toml").write_text(acl(gen))
+            p.signal(signal.SIGHUP)
+            deadline = time.monotonic() + 5
+            while p.log_text().count("ACL reloaded from") < gen:
+                assert time.monotonic() < deadline, p.log_text()
+                time.sleep(0.05)
+        for gen, t in tunnels:
+            msg = f"still alive {gen}".encode()
+            t.send(msg)
+            assert t.recv_exact(len(msg)) == msg
+    finally:
+        for _, t in tunnels:
+            t.close()
+    deadline = time.monotonic() + 5
+    while p.log_text().count("phase=relay") < len(tunnels):
+        assert time.monotonic() < deadline and p.alive(), p.log_text()
+        time.sleep(0.05)
+    lines = [l for l in p.log_text().splitlines() if "phase=relay" in l]
+    want = sorted(f"gen{g} allows echo" for g, _ in tunnels)
+    got = sorted(l.split('rule="', 1)[1].split('"', 1)[0] for l in lines)
+    assert got == want, lines
+    p.stop()
+    con = sqlite3.connect(db, timeout=5)
+    try:
+        names = sorted(r[0] for r in con.execute(
+            "SELECT acl_rule_matched FROM sessions WHERE status = 'closed'"))
+    finally:
+        con.close()
+    assert names == want
