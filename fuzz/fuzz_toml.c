@@ -1,7 +1,7 @@
 /* libFuzzer target for the TOML parser: parse, check the error contract,
  * walk the tree through the accessors, free. The input buffer is exactly
  * size bytes, so any read past len is caught by ASan. */
-#include "config/toml.h"
+#include "toml/toml.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -78,6 +78,11 @@ MESON_TEST_ARGS=(--wrapper "valgrind --error-exitcode=1 --leak-check=full
 	log config session protocol acl timer relay udp api toml server qos)
 unit build valgrind
 MESON_TEST_ARGS=()
+# The layers (docs/architecture.md): includes and library symbols.
+echo "== layer check =="
+scripts/check-layers.sh build | tee "$logdir/layers.log" | tail -20
+read -r lp lf < <(awk '/^layers: [0-9]+ passed/ { print $2, $4 }' "$logdir/layers.log")
+add "${lp:-0}" "${lf:-1}"
 integration "$root/build/csocks" normal
 integration "$root/build-asan/csocks" asan
 echo "total time: $(( $(date +%s) - start )) s"

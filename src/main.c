@@ -1,4 +1,4 @@
-/* csocks: command line, configuration, logging, then the server. */
+/* csocks: command line, configuration and logging; app_run() does the rest. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -11,15 +11,8 @@
 #include "config/config.h"
 #include "acl/acl_cli.h"
 #include "acl/acl_config.h"
-#include "acl/acl_watch.h"
-#include "api/api_server.h"
-#include "api/api_wire.h"
-#include "api/metrics.h"
-#include "auth/auth.h"
+#include "app/app.h"
 #include "auth/userpass.h"
-#include "server/server.h"
-#include "session/batch.h"
-#include "session/manager.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -230,106 +223,6 @@ static void setup_logging(const struct csocks_config *cfg)
 	log_setup(lvl, fmt);
 }
 
-/* Everything the server shares between its threads, built before the
- * workers start and torn down after they stop, in reverse order. */
-struct app {
-	struct session_writer *writer;
-	struct server_ctx ctx;
-	struct api_wiring wiring;
-	struct api_server *api;
-};
-
-static int app_start_acl(struct app *a, const struct csocks_config *cfg)
-{
-	struct acl_msgs msgs;
-	acl_msgs_init(&msgs);
-	a->ctx.acl = acl_manager_new(cfg->acl.config_file, &msgs);
-	for (size_t i = 0; i < msgs.n; i++)
-		log_msg(msgs.is_error[i] ? LOGL_ERROR : LOGL_WARN, "acl: %s", msgs.v[i]);
-	acl_msgs_fini(&msgs);
-	if (!a->ctx.acl) {
-		log_error("acl: %s: cannot start with an invalid ACL file", cfg->acl.config_file);
-		return -1;
-	}
-	if (cfg->acl.watch && acl_manager_watch_start(a->ctx.acl, 100) != 0)
-		log_warn("acl: cannot watch %s; SIGHUP still reloads it", cfg->acl.config_file);
-	return 0;
-}
-
-static int app_start(struct app *a, const struct csocks_config *cfg)
-{
-	char err[512];
-	/* First, while the process is single-threaded and root: the PAM
-	 * monitors are forked here (the privilege drop comes after binding). */
-	a->ctx.auth = auth_manager_new(cfg, err, sizeof(err));
-	if (!a->ctx.auth || auth_manager_fork_monitors(a->ctx.auth, err, sizeof(err)) != 0) {
-		log_error("auth: %s", err);
-		return -1;
-	}
-	metrics_init(cfg);
-	if (metrics_auth_register(a->ctx.auth) != 0)
-		log_warn("metrics: cannot register the auth counters");
-	if (cfg->acl.enabled && app_start_acl(a, cfg) != 0)
-		return -1;
-	if (cfg->sessions.enabled) {
-		if (cfg->sessions.storage != STORAGE_MEMORY) {
-			a->writer = session_writer_start(cfg, err, sizeof(err));
-			if (!a->writer) {
-				log_error("sessions: %s", err);
-				return -1;
-			}
-			if (metrics_store_register(a->writer) != 0)
-				log_warn("metrics: cannot register the session store counters");
-		}
-		a->ctx.sessions = session_manager_new(cfg, server_worker_count(cfg), a->writer);
-	}
-	if (cfg->sessions.stats_api_enabled) {
-		struct api_sources src;
-		a->wiring.acl = a->ctx.acl;
-		a->wiring.sessions = a->ctx.sessions;
-		a->wiring.store = a->writer ? session_writer_store(a->writer) : NULL;
-		api_wiring_sources(&a->wiring, &src);
-		a->api = api_server_start(cfg, &src, err, sizeof(err));
-		if (!a->api) {
-			log_error("admin API: %s", err);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Reverse order: nothing may call into a module after it is freed. The
- * writer flushes every queued session before it returns. */
-static void app_stop(struct app *a, const struct csocks_config *cfg)
-{
-	api_server_stop(a->api);
-	if (a->ctx.acl)
-		acl_manager_watch_stop(a->ctx.acl);
-	session_manager_free(a->ctx.sessions);
-	metrics_store_unregister(a->writer);
-	if (a->writer)
-		session_writer_stop(a->writer,
-		                    (int)cfg->server.shutdown_timeout_secs * 1000 + 5000);
-	acl_manager_free(a->ctx.acl);
-	metrics_auth_unregister(a->ctx.auth);
-	metrics_fini();
-	auth_manager_free(a->ctx.auth); /* closes the monitors */
-}
-
-static int run(struct csocks_config *cfg)
-{
-	struct app app;
-	memset(&app, 0, sizeof(app));
-	int rc = 1;
-	/* Before the first thread: every thread inherits the mask, so the
-	 * signals reach only the server's signalfd. */
-	server_block_signals();
-	if (app_start(&app, cfg) == 0)
-		rc = server_main(cfg, &app.ctx);
-	app_stop(&app, cfg);
-	return rc;
-}
-
 int main(int argc, char **argv)
 {
 	struct cli cli = {0};
@@ -358,7 +251,7 @@ int main(int argc, char **argv)
 	setup_logging(cfg);
 	log_info("csocks %s starting (config %s)", CSOCKS_VERSION,
 	         cfg->path ? cfg->path : "built-in defaults");
-	rc = run(cfg);
+	rc = app_run(cfg);
 	config_free(cfg);
 	return rc;
 }

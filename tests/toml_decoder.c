@@ -5,7 +5,7 @@
  *
  *   toml-test ./toml_decoder          (or: toml_decoder file.toml)
  */
-#include "config/toml.h"
+#include "toml/toml.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
 #include "acl/acl_config.h"
 #include "acl/acl_engine.h"
 #include "acl/acl_match.h"
-#include "config/toml.h"
+#include "toml/toml.h"
 #include "util/strutil.h"
 
 #include <getopt.h>

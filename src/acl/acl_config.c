@@ -2,7 +2,7 @@
 #include "acl/acl_config_impl.h"
 
 #include "acl/acl_match.h"
-#include "config/toml.h"
+#include "toml/toml.h"
 #include "util/strutil.h"
 
 #include <errno.h>

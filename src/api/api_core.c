@@ -4,7 +4,7 @@
 #include "api/api_internal.h"
 
 #include "api/metrics_history.h"
-#include "api/prom.h"
+#include "obs/prom.h"
 #include "csocks_build.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"

@@ -3,7 +3,7 @@
 #include "api/api_server.h"
 
 #include "api/api_internal.h"
-#include "api/metrics.h"
+#include "obs/metrics.h"
 #include "api/metrics_history.h"
 #include "util/log.h"
 #include "util/strutil.h"

@@ -2,7 +2,7 @@
  * metrics_history.h). */
 #include "api/metrics_history.h"
 
-#include "api/metrics.h"
+#include "obs/metrics.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "config/config_schema.h"
-#include "config/toml.h"
+#include "toml/toml.h"
 #include "util/log.h"
 #include "util/strutil.h"
 

@@ -175,6 +175,14 @@ uint16_t sockaddr_port(const struct sockaddr *sa)
 	return 0;
 }
 
+void sockaddr_set_port(struct sockaddr *sa, uint16_t port)
+{
+	if (sa->sa_family == AF_INET)
+		((struct sockaddr_in *)sa)->sin_port = htons(port);
+	else if (sa->sa_family == AF_INET6)
+		((struct sockaddr_in6 *)sa)->sin6_port = htons(port);
+}
+
 int sockaddr_parse_host(const char *host, uint16_t port, struct sockaddr_storage *ss,
                         socklen_t *len)
 {

@@ -40,6 +40,9 @@ size_t sockaddr_host_str(const struct sockaddr *sa, char *buf, size_t size);
 size_t sockaddr_str(const struct sockaddr *sa, char *buf, size_t size);
 /* Port in host byte order; 0 for NULL or another family. */
 uint16_t sockaddr_port(const struct sockaddr *sa);
+/* Set the port (host byte order) of an AF_INET or AF_INET6 address; other
+ * families are left alone. */
+void sockaddr_set_port(struct sockaddr *sa, uint16_t port);
 
 /* Parse a literal address: "1.2.3.4", "::1" or "[::1]" (brackets only around
  * IPv6), strictly by inet_pton (no names, no "1.2.3", no leading zeros, no

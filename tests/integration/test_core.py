@@ -8,6 +8,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -651,9 +652,11 @@ def test_ipv6_listener(start_csocks, echo_server):
 
 def test_out_of_fds_no_busy_loop(start_csocks, echo_server):
     """With a tiny fd limit, a crowd of idle clients exhausts the process's
-    descriptors: the listener sheds/pauses instead of spinning, and serves
-    again once fds are free."""
-    p = start_csocks({"server": {"handshake_timeout_secs": 30}}, nofile=48)
+    descriptors: the listener sheds/pauses instead of spinning, serves again
+    once fds are free, and counts the failed accept() calls on /metrics."""
+    p = start_csocks({"server": {"handshake_timeout_secs": 30},
+                      "sessions": {"stats_api_enabled": True},
+                      "metrics": {"enabled": True}}, nofile=64)
     crowd = []
     try:
         for _ in range(80):
@@ -680,4 +683,10 @@ def test_out_of_fds_no_busy_loop(start_csocks, echo_server):
         except (AssertionError, OSError):
             assert time.monotonic() < deadline, p.log_text()[-2000:]
             time.sleep(0.1)
+    url = f"http://127.0.0.1:{p.api_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        text = r.read().decode()
+    errors = [float(l.split()[-1]) for l in text.splitlines()
+              if l.startswith("csocks_accept_errors_total ")]
+    assert errors and errors[0] >= 1, text
     p.stop()

@@ -7,11 +7,11 @@
 #include "acl/acl_engine.h"
 #include "api/api_internal.h"
 #include "api/api_server.h"
-#include "api/metrics.h"
+#include "obs/metrics.h"
 #include "api/metrics_history.h"
-#include "api/prom.h"
+#include "obs/prom.h"
 #include "config/config.h"
-#include "util/histogram.h"
+#include "obs/histogram.h"
 #include "util/strutil.h"
 
 #include <arpa/inet.h>

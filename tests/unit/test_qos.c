@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "server/connlimit.h"
+#include "proxy/connlimit.h"
 #include "test.h"
 
 static void t_per_user(void)

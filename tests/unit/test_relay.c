@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "server/relay.h"
+#include "proxy/relay.h"
 #include "test.h"
 
 /* Two connected TCP loopback sockets: *a (the peer) and *b (the proxy's end). */

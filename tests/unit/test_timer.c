@@ -1,7 +1,7 @@
 /* Timer heap: order, cancel, re-arm, wrap-safety, callbacks that re-arm. */
 #include <stdlib.h>
 
-#include "server/timer.h"
+#include "event/timer.h"
 #include "test.h"
 
 static int fired[64];

@@ -1,7 +1,7 @@
 /* Unit tests for the TOML parser: values, positions, error messages,
  * accessors, limits, large inputs, and the toml-test conformance suite
  * (every TOML 1.0 file of /work/shared/conformance/toml-test). */
-#include "config/toml.h"
+#include "toml/toml.h"
 #include "test.h"
 
 #include <errno.h>

@@ -6,8 +6,8 @@
 
 #include "protocol/sockaddr.h"
 #include "protocol/socks5.h"
-#include "server/bind.h"
-#include "server/udp.h"
+#include "proxy/bind.h"
+#include "proxy/udp.h"
 #include "test.h"
 
 static union cs_sockaddr ip(const char *host, uint16_t port)

@@ -1,0 +1,250 @@
+#include "app/app.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acl/acl_watch.h"
+#include "api/api_server.h"
+#include "app/app_api.h"
+#include "app/app_metrics.h"
+#include "app/pidfile.h"
+#include "auth/auth.h"
+#include "config/config.h"
+#include "obs/metrics.h"
+#include "proxy/proxy.h"
+#include "session/batch.h"
+#include "session/manager.h"
+#include "util/log.h"
+#include "util/sdnotify.h"
+
+/* Everything the program shares between its threads, built in app_start's
+ * order and torn down by app_stop in reverse. */
+struct app {
+	struct csocks_config *cfg;
+	struct proxy_ctx ctx;
+	struct session_writer *writer;
+	struct proxy *proxy;
+	struct app_api api_src;
+	struct api_server *api;
+	bool pid_written; /* server.pid_file is ours to remove */
+	int sigfd;
+};
+
+/* The signals the main thread waits for on its signalfd. */
+static void app_signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
+static int app_start_acl(struct app *a)
+{
+	const struct csocks_config *cfg = a->cfg;
+	struct acl_msgs msgs;
+	acl_msgs_init(&msgs);
+	a->ctx.acl = acl_manager_new(cfg->acl.config_file, &msgs);
+	for (size_t i = 0; i < msgs.n; i++)
+		log_msg(msgs.is_error[i] ? LOGL_ERROR : LOGL_WARN, "acl: %s", msgs.v[i]);
+	acl_msgs_fini(&msgs);
+	if (!a->ctx.acl) {
+		log_error("acl: %s: cannot start with an invalid ACL file", cfg->acl.config_file);
+		return -1;
+	}
+	if (cfg->acl.watch && acl_manager_watch_start(a->ctx.acl, 100) != 0)
+		log_warn("acl: cannot watch %s; SIGHUP still reloads it", cfg->acl.config_file);
+	return 0;
+}
+
+static int app_start_sessions(struct app *a)
+{
+	const struct csocks_config *cfg = a->cfg;
+	char err[512];
+	if (cfg->sessions.storage != STORAGE_MEMORY) {
+		a->writer = session_writer_start(cfg, err, sizeof(err));
+		if (!a->writer) {
+			log_error("sessions: %s", err);
+			return -1;
+		}
+		if (app_metrics_store_register(a->writer) != 0)
+			log_warn("metrics: cannot register the session store counters");
+	}
+	a->ctx.sessions = session_manager_new(cfg, proxy_worker_count(cfg), a->writer);
+	return 0;
+}
+
+static int app_start_api(struct app *a)
+{
+	char err[512];
+	struct api_sources src;
+	a->api_src.acl = a->ctx.acl;
+	a->api_src.sessions = a->ctx.sessions;
+	a->api_src.store = a->writer ? session_writer_store(a->writer) : NULL;
+	a->api_src.proxy = a->proxy;
+	app_api_sources(&a->api_src, &src);
+	a->api = api_server_start(a->cfg, &src, err, sizeof(err));
+	if (!a->api) {
+		log_error("admin API: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void on_acl_reload(struct acl_snapshot *snap, void *arg)
+{
+	(void)snap; /* each worker acquires the current snapshot itself */
+	proxy_acl_recheck(arg);
+}
+
+/* Bind everything while root, then drop privileges, then serve. */
+static int app_start(struct app *a)
+{
+	const struct csocks_config *cfg = a->cfg;
+	char err[512];
+	/* First, while the process is single-threaded and root: the PAM
+	 * monitors are forked here. */
+	a->ctx.auth = auth_manager_new(cfg, err, sizeof(err));
+	if (!a->ctx.auth || auth_manager_fork_monitors(a->ctx.auth, err, sizeof(err)) != 0) {
+		log_error("auth: %s", err);
+		return -1;
+	}
+	metrics_init(cfg);
+	if (app_metrics_auth_register(a->ctx.auth) != 0)
+		log_warn("metrics: cannot register the auth counters");
+	if (cfg->acl.enabled && app_start_acl(a) != 0)
+		return -1;
+	if (cfg->sessions.enabled && app_start_sessions(a) != 0)
+		return -1;
+	a->proxy = proxy_new(cfg, &a->ctx, err, sizeof(err));
+	if (!a->proxy) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (cfg->sessions.stats_api_enabled && app_start_api(a) != 0)
+		return -1;
+	/* Listeners are bound: the pid file says this process holds the port.
+	 * Written before privileges drop, so it may live in a root-owned
+	 * directory (docs/operations.md). */
+	if (cfg->server.pid_file) {
+		if (pidfile_write(cfg->server.pid_file, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return -1;
+		}
+		a->pid_written = true;
+	}
+	/* Drop privileges (server.user/group; PAM stays in the root
+	 * monitors), then start the auth threads. */
+	if (auth_manager_start(a->ctx.auth, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (a->ctx.acl && acl_manager_on_reload(a->ctx.acl, on_acl_reload, a->proxy) != 0)
+		log_warn("acl: cannot subscribe to reloads; live sessions are not re-checked");
+	if (proxy_start(a->proxy, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reverse order: nothing may call into a module after it is freed. The
+ * API goes first (it calls into the proxy and the sessions); the proxy
+ * before the managers its workers use; the writer flushes every queued
+ * session before it returns. */
+static void app_stop(struct app *a)
+{
+	const struct csocks_config *cfg = a->cfg;
+	api_server_stop(a->api);
+	if (a->ctx.acl)
+		acl_manager_watch_stop(a->ctx.acl);
+	proxy_free(a->proxy);
+	if (a->pid_written)
+		pidfile_remove(cfg->server.pid_file);
+	session_manager_free(a->ctx.sessions);
+	app_metrics_store_unregister(a->writer);
+	if (a->writer)
+		session_writer_stop(a->writer,
+		                    (int)cfg->server.shutdown_timeout_secs * 1000 + 5000);
+	acl_manager_free(a->ctx.acl);
+	app_metrics_auth_unregister(a->ctx.auth);
+	metrics_fini();
+	auth_manager_free(a->ctx.auth); /* closes the monitors */
+}
+
+static void app_reload(struct app *a)
+{
+	/* MONOTONIC_USEC: what Type=notify-reload units expect. */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+	                (unsigned long long)ts.tv_sec * 1000000ull +
+	                    (unsigned long long)ts.tv_nsec / 1000u);
+	if (!a->ctx.acl) {
+		log_info("SIGHUP: ACL is not enabled; nothing to reload");
+	} else {
+		int rc = acl_manager_reload(a->ctx.acl, NULL); /* logs the outcome, file:line */
+		metrics_acl_reload(rc == 0);
+	}
+	sd_notify_send("READY=1\nSTATUS=accepting connections");
+}
+
+/* Wait for signals until SIGTERM or SIGINT; 0, or -1 if the signalfd fails. */
+static int app_wait(struct app *a)
+{
+	for (;;) {
+		struct signalfd_siginfo si;
+		ssize_t n = read(a->sigfd, &si, sizeof(si));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(si)) {
+			log_error("signalfd read: %s", n < 0 ? strerror(errno) : "short read");
+			return -1;
+		}
+		if (si.ssi_signo == SIGHUP) {
+			app_reload(a);
+			continue;
+		}
+		unsigned secs = a->cfg->server.shutdown_timeout_secs;
+		log_info("%s: stopping; draining connections for up to %u s",
+		         si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", secs);
+		sd_notify_sendf("STOPPING=1\nSTATUS=draining connections (up to %u s)", secs);
+		return 0;
+	}
+}
+
+int app_run(struct csocks_config *cfg)
+{
+	struct app a;
+	memset(&a, 0, sizeof(a));
+	a.cfg = cfg;
+	/* Before the first thread: every thread inherits the mask, so the
+	 * signals reach only this signalfd. */
+	sigset_t set;
+	app_signal_set(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN); /* splice/write to a closed peer: EPIPE, not death */
+	a.sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (a.sigfd < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return 1;
+	}
+	int rc = 1;
+	if (app_start(&a) == 0) {
+		unsigned n = proxy_worker_count(cfg);
+		sd_notify_sendf("READY=1\nSTATUS=accepting connections, %u worker%s", n,
+		                n == 1 ? "" : "s");
+		app_wait(&a);
+		proxy_drain(a.proxy, cfg->server.shutdown_timeout_secs * 1000u);
+		rc = 0;
+	}
+	app_stop(&a);
+	close(a.sigfd);
+	log_info("stopped");
+	return rc;
+}
