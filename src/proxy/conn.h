@@ -1,10 +1,11 @@
-/* A client connection: the SOCKS5 state machine from accept to close.
+/* A client connection: the state machine from accept to close.
  *
- * One function per phase (conn.c), a tiny driver (conn_drive), and one exit
- * (conn_finish) that sends the reply still owed, records the close reason,
- * cancels timers, DNS and auth work, returns carriers and closes fds. The
- * struct is freed at the end of the worker's loop turn, never under a
- * caller (STYLE pattern 8). All functions run on the owning worker. */
+ * One function per phase (one file per phase, conn_<phase>.c), a tiny
+ * driver (conn_drive, conn.c), and one exit (conn_finish, conn_finish.c)
+ * that sends the reply still owed, records the close reason, cancels
+ * timers, DNS and auth work, returns pipes and closes fds. The struct is
+ * freed at the end of the worker's loop turn, never under a caller. All
+ * functions run on the owning worker. */
 #ifndef CSOCKS_CONN_H
 #define CSOCKS_CONN_H
 
@@ -38,9 +39,10 @@ struct conn {
 	struct conn *busy_next;   /* worker's busy list (relay budget used up) */
 
 	uint8_t phase;       /* enum conn_phase */
-	uint8_t flags;       /* CONN_F_* (conn.c) */
+	uint8_t flags;       /* CONN_F_* (conn_internal.h) */
 	uint8_t reply_owed;  /* a request was read and no reply sent yet */
-	uint8_t rep;         /* reply to send when finishing with one owed */
+	uint8_t rep;         /* SOCKS5 reply to send when finishing with one owed */
+	uint8_t dns_status;  /* RESOLVE_* of the lookup, once CONN_F_RESOLVED */
 	uint8_t auth_result; /* 0 pending, 1 accepted, 2 refused */
 	uint8_t up_slot;     /* which attempt won (io_up / attempt_fd index) */
 	uint8_t attempt_ready[CONN_MAX_ATTEMPTS];
@@ -54,11 +56,12 @@ struct conn {
 	int last_errno;    /* last connect failure */
 	uint8_t next_addr; /* next address to try */
 
-	struct relay relay;    /* end[0] is the client from accept on */
-	struct timer t_phase;  /* handshake, connect, then idle deadline */
-	struct timer t_aux;    /* Happy Eyeballs stagger */
-	uint64_t last_active;  /* loop time of the last relay progress */
-	uint64_t traffic_mark; /* reads at the last conn_event_traffic */
+	struct relay relay;     /* end[0] is the client from accept on */
+	struct timer t_phase;   /* the current phase's deadline (its on_timeout runs) */
+	struct timer t_stagger; /* CONNECT: start the next attempt (Happy Eyeballs) */
+	struct timer t_shape;   /* RELAY: the bandwidth buckets have refilled */
+	uint64_t last_active;   /* loop time of the last relay progress */
+	uint64_t traffic_mark;  /* reads at the last conn_event_traffic */
 
 	struct session_live *session; /* from conn_event_open, until close */
 	struct acl_snapshot *acl;     /* rules now in force (ref), until close */

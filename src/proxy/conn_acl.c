@@ -1,28 +1,19 @@
-/* The ACL phases: by name before DNS, by address after it, and the
- * re-check of live tunnels after a reload (SPEC.md section 3); then the
- * admission of an allowed request: its connection-limit slot and its
- * session (conn_admit, SPEC.md section 6). */
+/* Phases ACL_NAME (by name, before DNS) and ACL_ADDR (every resolved
+ * address), and the re-check of live tunnels after a reload. Their deadline
+ * is the connect deadline's (resolve's and connect's handlers). */
 #include "proxy/conn_internal.h"
 
-#include <errno.h>
 #include <stdbool.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "acl/acl_engine.h"
 #include "acl/acl_watch.h"
-#include "obs/metrics.h"
 #include "config/config.h"
-#include "proxy/conn_events.h"
-#include "proxy/connlimit.h"
-#include "proxy/proxy.h"
+#include "obs/metrics.h"
 #include "proxy/udp.h"
 #include "util/log.h"
-
-/* ---- ACL ---------------------------------------------------------------- */
 
 /* Who is asking, for what: the authenticated user (or the ACL's anonymous
  * name), the destination port, TCP. The name and address are set by the
@@ -123,7 +114,7 @@ static enum step acl_check_addrs(struct conn *c, struct acl_manager *mgr)
 	return STEP_NEXT;
 }
 
-/* Then the session starts. */
+/* Then admission (phase ADMIT). */
 enum step conn_ph_acl_addr(struct conn *c)
 {
 	struct acl_manager *mgr = c->w->sh->ctx->acl;
@@ -133,43 +124,8 @@ enum step conn_ph_acl_addr(struct conn *c)
 		if (st != STEP_NEXT)
 			return st;
 	}
-	enum step st = conn_admit(c);
-	if (st != STEP_NEXT)
-		return st;
-	c->phase = c->info.cmd == SOCKS5_CMD_BIND ? CONN_PH_BIND : CONN_PH_CONNECT;
+	c->phase = CONN_PH_ADMIT;
 	return STEP_NEXT;
-}
-
-/* ---- Connection limits ([qos.connection_limits]) ------------------------ */
-
-enum step conn_admit(struct conn *c)
-{
-	struct connlimit *lim = c->w->sh->limits;
-	if (lim) {
-		const char *user = conn_user_name(cfg_of(c), &c->info);
-		enum connlimit_result r = connlimit_acquire(lim, user);
-		if (r != CONNLIMIT_OK) {
-			const char *why = r == CONNLIMIT_USER ? "per-user connection limit reached"
-			                                      : "global connection limit reached";
-			log_debug("conn %llu: %s: %s", (unsigned long long)c->info.id, user, why);
-			c->info.status = CONN_ST_REJECTED;
-			c->info.reject = CONN_REJ_LIMIT;
-			return conn_fail(c, SOCKS5_REP_NOT_ALLOWED, why);
-		}
-		c->flags |= CONN_F_LIMIT;
-	}
-	c->info.status = CONN_ST_ACTIVE;
-	c->flags |= CONN_F_OPENED;
-	c->session = conn_event_open(c->w->sh->ctx, cfg_of(c), &c->info);
-	return STEP_NEXT;
-}
-
-void conn_admit_release(struct conn *c)
-{
-	if (!(c->flags & CONN_F_LIMIT))
-		return;
-	connlimit_release(c->w->sh->limits, conn_user_name(cfg_of(c), &c->info));
-	c->flags &= (uint8_t)~CONN_F_LIMIT;
 }
 
 /* The tunnel stays, decided by a rule of the snapshot about to be

@@ -1,9 +1,9 @@
 /* Session hooks: connection lifecycle -> session manager + metrics. */
-#include "proxy/conn_events.h"
 
-#include "obs/metrics.h"
 #include "config/config.h"
+#include "obs/metrics.h"
 #include "protocol/sockaddr.h"
+#include "proxy/conn_events.h"
 #include "proxy/proxy.h"
 #include "proxy/worker.h"
 #include "session/manager.h"

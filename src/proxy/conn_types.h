@@ -12,27 +12,35 @@
 #include "proxy/relay.h"
 #include "event/resolver.h"
 
-/* Phases, in pipeline order (BIND, UDP and SOCKS4 were added after CLOSED,
- * so their numbers are not in order): CONNECT goes ... ACL_ADDR -> CONNECT
- * -> REPLY -> RELAY; BIND goes ... ACL_ADDR -> BIND -> RELAY; UDP ASSOCIATE
- * goes REQUEST -> UDP; a SOCKS4 CONNECT goes PROXY_HDR -> SOCKS4 ->
- * ACL_NAME -> ... as CONNECT. A connection only moves along its pipeline. */
+/* Phases, in pipeline order: a connection only moves down this list (a
+ * request takes one of the branches). The phase table in conn.c gives each
+ * its name, its function and its deadline handler; docs/architecture.md
+ * ("A connection's life") walks through them.
+ *   SOCKS5 CONNECT: PROXY_HDR CLIENT_AUTH GREETING [AUTH AUTH_WAIT] REQUEST
+ *                   ACL_NAME RESOLVE ACL_ADDR ADMIT CONNECT REPLY RELAY
+ *   SOCKS5 BIND:    ... REQUEST ACL_NAME RESOLVE ACL_ADDR ADMIT BIND RELAY
+ *   UDP ASSOCIATE:  ... REQUEST ADMIT UDP
+ *   SOCKS4 CONNECT: PROXY_HDR CLIENT_AUTH GREETING SOCKS4_REQUEST ACL_NAME ...
+ * The numbers are this order; nothing stores them. */
 enum conn_phase {
-	CONN_PH_PROXY_HDR = 0, /* PROXY protocol header, then the client auth tier */
-	CONN_PH_GREETING = 1,  /* read VER NMETHODS METHODS, answer the method */
-	CONN_PH_AUTH = 2,      /* read RFC 1929 credentials */
-	CONN_PH_AUTH_WAIT = 3, /* credentials being checked (maybe on the auth pool) */
-	CONN_PH_REQUEST = 4,   /* read the SOCKS5 request */
-	CONN_PH_ACL_NAME = 5,  /* ACL on the requested name (hook) */
-	CONN_PH_RESOLVE = 6,   /* DNS for a domain destination */
-	CONN_PH_ACL_ADDR = 7,  /* ACL on the resolved addresses (hook) */
-	CONN_PH_CONNECT = 8,   /* connect to the addresses in turn */
-	CONN_PH_REPLY = 9,     /* send the success reply */
-	CONN_PH_RELAY = 10,    /* move bytes both ways */
-	CONN_PH_CLOSED = 11,   /* finished; freed at the end of the loop turn */
-	CONN_PH_BIND = 12,     /* BIND: listen, first reply, wait for the peer (bind.c) */
-	CONN_PH_UDP = 13,      /* UDP ASSOCIATE: relay datagrams, watch the TCP (udp.c) */
-	CONN_PH_SOCKS4 = 14,   /* read a SOCKS4/4a request (server.socks4) */
+	CONN_PH_PROXY_HDR,      /* PROXY protocol header (conn_proxy_hdr.c) */
+	CONN_PH_CLIENT_AUTH,    /* the client auth tier, by address (conn_auth.c) */
+	CONN_PH_GREETING,       /* VER NMETHODS METHODS, the method (conn_greeting.c) */
+	CONN_PH_AUTH,           /* RFC 1929 credentials (conn_auth.c) */
+	CONN_PH_AUTH_WAIT,      /* the SOCKS tier's answer (conn_auth.c) */
+	CONN_PH_REQUEST,        /* the SOCKS5 request (conn_request.c) */
+	CONN_PH_SOCKS4_REQUEST, /* a SOCKS4/4a request instead (conn_request.c) */
+	CONN_PH_ACL_NAME,       /* ACL on the requested name (conn_acl.c) */
+	CONN_PH_RESOLVE,        /* DNS for a domain destination (conn_resolve.c) */
+	CONN_PH_ACL_ADDR,       /* ACL on the resolved addresses (conn_acl.c) */
+	CONN_PH_ADMIT,          /* connection limits, the session opens (conn_admit.c) */
+	CONN_PH_CONNECT,        /* connect to the addresses in turn (conn_connect.c) */
+	CONN_PH_REPLY,          /* the success reply (conn_reply.c) */
+	CONN_PH_BIND,           /* BIND: listen, two replies (conn_bind.c) */
+	CONN_PH_UDP,            /* UDP ASSOCIATE: watch the control connection (conn_udp.c) */
+	CONN_PH_RELAY,          /* move bytes both ways (conn_relay.c) */
+	CONN_PH_CLOSED,         /* finished; freed at the end of the loop turn */
+	CONN_PH_COUNT
 };
 const char *conn_phase_name(int phase);
 

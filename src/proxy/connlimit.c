@@ -5,15 +5,15 @@
  * so memory follows the users connected now, not every user ever seen.
  * The global count is one atomic, raised with a compare-and-swap so it
  * never passes the limit even for a moment. */
-#include "proxy/connlimit.h"
-
-#include "util/strutil.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "proxy/connlimit.h"
+#include "util/strutil.h"
 
 #define STRIPES     64
 #define MIN_BUCKETS 8
