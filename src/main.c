@@ -138,6 +138,10 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 			return main_hash_password();
 		case O_REF: {
 			char *md = config_reference_markdown();
+			if (!md) {
+				fprintf(stderr, "error: out of memory\n");
+				return 1;
+			}
 			fputs(md, stdout);
 			free(md);
 			return 0;

@@ -1,6 +1,7 @@
 #include "acl/acl_stats.h"
 
 #include "util/strutil.h"
+#include "util/hash.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -44,20 +45,10 @@ void acl_stats_free(struct acl_stats *st)
 	free(st);
 }
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h ^ (h >> 29);
-}
-
 static struct slot *find_or_claim(struct acl_stats *st, const char *user)
 {
 	char *mine = NULL;
-	for (size_t i = hash_str(user) & st->mask, probes = 0; probes <= st->mask;
+	for (size_t i = cs_hash_str(user) & st->mask, probes = 0; probes <= st->mask;
 	     i = (i + 1) & st->mask, probes++) {
 		struct slot *sl = &st->slots[i];
 		char *name = atomic_load_explicit(&sl->name, memory_order_acquire);

@@ -10,6 +10,7 @@
 
 #include "util/strutil.h"
 #include "util/timeutil.h"
+#include "util/hash.h"
 
 /* ---- group_list ---- */
 
@@ -170,10 +171,7 @@ struct group_cache {
 
 static size_t name_hash(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-	return (size_t)(h ^ (h >> 29));
+	return (size_t)cs_hash_str(s);
 }
 
 struct group_cache *group_cache_new(uint32_t ttl_secs, size_t max_entries)

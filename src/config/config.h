@@ -235,10 +235,10 @@ void config_set_str(char **field, const char *value);
 /* Write a commented example config (every key with its default and a short
  * description) to path. 0, or -1 with errno. */
 int config_generate(const char *path);
-/* The same text (caller frees). */
+/* The same text (caller frees; NULL when out of memory). */
 char *config_example_text(void);
 /* The configuration reference as Markdown tables, one per section (caller
- * frees); docs/configuration.md embeds it. */
+ * frees; NULL when out of memory); docs/configuration.md embeds it. */
 char *config_reference_markdown(void);
 
 /* The SQLite file path of a "sqlite://path" or "sqlite:path" URL

@@ -8,30 +8,8 @@
 
 #include "config/config.h"
 #include "config/config_schema.h"
+#include "util/strbuf.h"
 #include "util/strutil.h"
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	for (;;) {
-		size_t room = b->cap - b->len;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p + b->len, room, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n < room) {
-			b->len += (size_t)n;
-			return;
-		}
-		b->cap = b->cap * 2 + (n > 0 ? (size_t)n : 0) + 64;
-		b->p = xrealloc(b->p, b->cap);
-	}
-}
 
 static const char *last_component(const char *path)
 {
@@ -39,51 +17,56 @@ static const char *last_component(const char *path)
 	return dot ? dot + 1 : path;
 }
 
-static void gen_field(struct sbuf *b, const struct cfg_field *f)
+static void gen_field(struct strbuf *b, const struct cfg_field *f)
 {
-	sb_printf(b, "# %s\n", f->doc);
+	strbuf_printf(b, "# %s\n", f->doc);
 	if (f->type == CT_USERS) {
-		sb_printf(b, "# [[auth.users]]\n# username = \"alice\"\n"
-		             "# password_hash = \"$y$...\"   # from: csocks --hash-password\n");
+		strbuf_printf(b, "# [[auth.users]]\n# username = \"alice\"\n"
+		                 "# password_hash = \"$y$...\"   # from: csocks --hash-password\n");
 		return;
 	}
 	if (f->type == CT_DASH_USERS) {
-		sb_printf(b, "# [[sessions.dashboard_auth.users]]\n# username = \"admin\"\n"
-		             "# password = \"change-me\"\n");
+		strbuf_printf(b, "# [[sessions.dashboard_auth.users]]\n# username = \"admin\"\n"
+		                 "# password = \"change-me\"\n");
 		return;
 	}
 	if (f->def)
-		sb_printf(b, "%s = %s\n", last_component(f->path), f->def);
+		strbuf_printf(b, "%s = %s\n", last_component(f->path), f->def);
 	else
-		sb_printf(b, "# %s = \"\"\n", last_component(f->path));
+		strbuf_printf(b, "# %s = \"\"\n", last_component(f->path));
 }
 
 char *config_example_text(void)
 {
-	struct sbuf b = {xmalloc(4096), 0, 4096};
-	sb_printf(&b, "# csocks configuration (RustSocks-compatible).\n"
-	              "# Every key is shown with its default; keys marked \"csocks:\" are\n"
-	              "# csocks extensions that RustSocks does not read.\n");
+	struct strbuf b;
+	strbuf_init(&b);
+	strbuf_printf(&b, "# csocks configuration (RustSocks-compatible).\n"
+	                  "# Every key is shown with its default; keys marked \"csocks:\" are\n"
+	                  "# csocks extensions that RustSocks does not read.\n");
 	/* Array-of-tables entries must come after the plain keys of their
 	 * parent table, or the keys that follow would land inside the last
 	 * entry: print them at the end, commented. */
 	for (size_t i = 0; i < cfg_schema_len; i++) {
 		const struct cfg_field *f = &cfg_schema[i];
 		if (f->type == CT_SECTION)
-			sb_printf(&b, "\n# %s\n[%s]\n", f->doc, f->path);
+			strbuf_printf(&b, "\n# %s\n[%s]\n", f->doc, f->path);
 		else if (f->type != CT_USERS && f->type != CT_DASH_USERS)
 			gen_field(&b, f);
 	}
-	sb_printf(&b, "\n");
+	strbuf_printf(&b, "\n");
 	for (size_t i = 0; i < cfg_schema_len; i++)
 		if (cfg_schema[i].type == CT_USERS || cfg_schema[i].type == CT_DASH_USERS)
 			gen_field(&b, &cfg_schema[i]);
-	return b.p;
+	return strbuf_take(&b);
 }
 
 int config_generate(const char *path)
 {
 	char *text = config_example_text();
+	if (!text) {
+		errno = ENOMEM;
+		return -1;
+	}
 	int rc = cs_write_file_atomic(path, text, strlen(text));
 	free(text);
 	return rc;
@@ -115,22 +98,23 @@ static const char *type_name(const struct cfg_field *f)
 
 char *config_reference_markdown(void)
 {
-	struct sbuf b = {xmalloc(8192), 0, 8192};
+	struct strbuf b;
+	strbuf_init(&b);
 	for (size_t i = 0; i < cfg_schema_len; i++) {
 		const struct cfg_field *f = &cfg_schema[i];
 		if (f->type == CT_SECTION) {
-			sb_printf(&b, "\n### [%s]\n\n%s\n\n", f->path, f->doc);
-			sb_printf(&b, "| key | type | default | range | description |\n"
-			              "|---|---|---|---|---|\n");
+			strbuf_printf(&b, "\n### [%s]\n\n%s\n\n", f->path, f->doc);
+			strbuf_printf(&b, "| key | type | default | range | description |\n"
+			                  "|---|---|---|---|---|\n");
 			continue;
 		}
 		char range[64] = "";
 		if (f->type == CT_U32 || f->type == CT_U64)
 			snprintf(range, sizeof(range), "%llu..%llu", (unsigned long long)f->min,
 			         (unsigned long long)f->max);
-		sb_printf(&b, "| `%s` | %s | %s%s%s | %s | %s |\n", last_component(f->path),
-		          type_name(f), f->def ? "`" : "", f->def ? f->def : "unset",
-		          f->def ? "`" : "", range, f->doc);
+		strbuf_printf(&b, "| `%s` | %s | %s%s%s | %s | %s |\n", last_component(f->path),
+		              type_name(f), f->def ? "`" : "", f->def ? f->def : "unset",
+		              f->def ? "`" : "", range, f->doc);
 	}
-	return b.p;
+	return strbuf_take(&b);
 }

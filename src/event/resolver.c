@@ -9,6 +9,7 @@
 #include "protocol/sockaddr.h"
 #include "util/log.h"
 #include "util/strutil.h"
+#include "util/hash.h"
 
 #define CACHE_SLOTS 512
 
@@ -206,10 +207,7 @@ static void set_ports(struct resolve_result *res, uint16_t port)
 
 static uint32_t name_hash(const char *s)
 {
-	uint32_t h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h;
+	return (uint32_t)cs_hash_str(s);
 }
 
 static struct cache_entry *cache_find(struct resolver *r, const char *name, bool create)

@@ -7,6 +7,7 @@
 #include "obs/histogram.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
+#include "util/hash.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -84,19 +85,9 @@ static size_t users_cap, users_n;
 static uint32_t users_max = 1000;
 static struct user_entry other; /* name unused */
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 static struct user_entry *slot_find(struct user_entry *tab, size_t cap, const char *name)
 {
-	size_t i = (size_t)hash_str(name) & (cap - 1);
+	size_t i = (size_t)cs_hash_str(name) & (cap - 1);
 	while (tab[i].name && strcmp(tab[i].name, name) != 0)
 		i = (i + 1) & (cap - 1);
 	return &tab[i];

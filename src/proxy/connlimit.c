@@ -14,6 +14,7 @@
 
 #include "proxy/connlimit.h"
 #include "util/strutil.h"
+#include "util/hash.h"
 
 #define STRIPES     64
 #define MIN_BUCKETS 8
@@ -44,16 +45,10 @@ struct connlimit {
 	struct stripe stripes[STRIPES];
 };
 
-/* FNV-1a: users are short names; the low bits pick the stripe, the next
- * ones the bucket. */
+/* The low bits of the hash pick the stripe, the next ones the bucket. */
 static uint64_t hash_user(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return cs_hash_str(s);
 }
 
 static struct stripe *stripe_of(struct connlimit *l, uint64_t h)

@@ -24,6 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/hash.h"
+#include "util/strbuf.h"
+
 /* Tables with more keys than this get a hash index; below it a linear scan
  * is faster and needs no memory. */
 #define INDEX_MIN 8
@@ -317,12 +320,7 @@ static struct node *node_new(struct parser *p, enum toml_type type, const struct
 
 static uint64_t hash_key(const char *s, size_t len)
 {
-	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return cs_hash_bytes(s, len);
 }
 
 static bool key_eq(const struct toml_kv *kv, const char *s, size_t len)
@@ -567,37 +565,18 @@ static size_t utf8_check(const unsigned char *s, size_t len)
 /* ------------------------------------------------------------------ */
 /* Strings */
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static int sbuf_add(struct parser *p, struct sbuf *b, const char *s, size_t n)
+/* Append to a string value; -1 (reported as out of memory) when it cannot
+ * grow. */
+static int sbuf_add(struct parser *p, struct strbuf *b, const char *s, size_t n)
 {
-	if (b->cap - b->len <= n) { /* keep room for the NUL */
-		size_t cap = b->cap ? b->cap : 16;
-		while (cap - b->len <= n) {
-			if (cap > SIZE_MAX / 2) {
-				fail_oom(p);
-				return -1;
-			}
-			cap *= 2;
-		}
-		char *np = realloc(b->p, cap);
-		if (!np) {
-			fail_oom(p);
-			return -1;
-		}
-		b->p = np;
-		b->cap = cap;
+	if (strbuf_add(b, s, n) < 0) {
+		fail_oom(p);
+		return -1;
 	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
 	return 0;
 }
 
-static int sbuf_add_cp(struct parser *p, struct sbuf *b, uint32_t cp)
+static int sbuf_add_cp(struct parser *p, struct strbuf *b, uint32_t cp)
 {
 	char u[4];
 	size_t n;
@@ -628,7 +607,7 @@ static int hexval(int c)
 }
 
 /* \uXXXX or \UXXXXXXXX with the cursor on the u/U. */
-static int unicode_escape(struct parser *p, struct sbuf *b, size_t bs)
+static int unicode_escape(struct parser *p, struct strbuf *b, size_t bs)
 {
 	unsigned digits = peek(p) == 'u' ? 4 : 8;
 	uint32_t cp = 0;
@@ -665,7 +644,7 @@ static bool at_line_continuation(const struct parser *p)
 }
 
 /* Escape sequence with the cursor on the backslash. */
-static int escape(struct parser *p, struct sbuf *b, bool multiline)
+static int escape(struct parser *p, struct strbuf *b, bool multiline)
 {
 	static const char from[] = "btnfr\"\\", to[] = "\b\t\n\f\r\"\\";
 	size_t bs = p->pos;
@@ -698,7 +677,7 @@ static int escape(struct parser *p, struct sbuf *b, bool multiline)
 
 /* Body of any of the four string forms, cursor after the opening quote(s).
  * q is the quote character; escapes only in basic strings. */
-static int string_body(struct parser *p, struct sbuf *b, char q, bool multiline, size_t start)
+static int string_body(struct parser *p, struct strbuf *b, char q, bool multiline, size_t start)
 {
 	char d[DESCRIBE_LEN];
 
@@ -774,7 +753,8 @@ static int parse_string(struct parser *p, bool allow_multi, char **out, size_t *
 	size_t start = p->pos;
 	char q = p->s[p->pos];
 	bool multi = peek_at(p, 1) == q && peek_at(p, 2) == q;
-	struct sbuf b = {0};
+	struct strbuf b;
+	strbuf_init(&b);
 
 	if (multi && !allow_multi) {
 		fail(p, start, "multi-line strings cannot be keys");
@@ -784,7 +764,7 @@ static int parse_string(struct parser *p, bool allow_multi, char **out, size_t *
 	if (multi && is_newline(p))
 		skip_newline(p); /* a newline right after """ is not content */
 	if (sbuf_add(p, &b, "", 0) < 0 || string_body(p, &b, q, multi, start) < 0) {
-		free(b.p);
+		strbuf_free(&b);
 		return -1;
 	}
 	*out = b.p;

@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/strbuf.h"
+
 #define LOG_LINE_MAX 4096
 
 static _Atomic int log_level_cur = LOGL_INFO;
@@ -74,67 +76,29 @@ int log_format_parse(const char *s, enum log_format *out)
 	return -1;
 }
 
-/* A bounded appender: writes past the end are dropped, the line is cut. */
-struct lbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void lb_put(struct lbuf *b, const char *s, size_t n)
-{
-	size_t room = b->cap - b->len;
-	if (n > room)
-		n = room;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
-static void lb_puts(struct lbuf *b, const char *s)
-{
-	lb_put(b, s, strlen(s));
-}
-
-static void lb_vprintf(struct lbuf *b, const char *fmt, va_list ap)
-{
-	size_t room = b->cap - b->len;
-	int n = vsnprintf(b->p + b->len, room + 1, fmt, ap);
-	if (n < 0)
-		return;
-	b->len += (size_t)n < room ? (size_t)n : room;
-}
-
-static void lb_printf(struct lbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void lb_printf(struct lbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	lb_vprintf(b, fmt, ap);
-	va_end(ap);
-}
-
 /* JSON string body escaping (quotes not included). */
-static void lb_json_str(struct lbuf *b, const char *s, size_t n)
+static void lb_json_str(struct strbuf *b, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '"' || c == '\\') {
 			char e[2] = {'\\', (char)c};
-			lb_put(b, e, 2);
+			strbuf_add(b, e, 2);
 		} else if (c == '\n') {
-			lb_puts(b, "\\n");
+			strbuf_puts(b, "\\n");
 		} else if (c == '\t') {
-			lb_puts(b, "\\t");
+			strbuf_puts(b, "\\t");
 		} else if (c < 0x20 || c == 0x7f) {
-			lb_printf(b, "\\u%04x", c);
+			strbuf_printf(b, "\\u%04x", c);
 		} else {
-			lb_put(b, (const char *)&c, 1);
+			strbuf_add(b, (const char *)&c, 1);
 		}
 	}
 }
 
 /* Text values with spaces, quotes or control bytes are quoted so that a
  * line always splits back into the same fields. */
-static void lb_text_val(struct lbuf *b, const char *s)
+static void lb_text_val(struct strbuf *b, const char *s)
 {
 	bool plain = *s != '\0';
 	for (const char *q = s; *q; q++) {
@@ -143,72 +107,73 @@ static void lb_text_val(struct lbuf *b, const char *s)
 			plain = false;
 	}
 	if (plain) {
-		lb_puts(b, s);
+		strbuf_puts(b, s);
 		return;
 	}
-	lb_put(b, "\"", 1);
+	strbuf_add(b, "\"", 1);
 	lb_json_str(b, s, strlen(s));
-	lb_put(b, "\"", 1);
+	strbuf_add(b, "\"", 1);
 }
 
-static void lb_timestamp(struct lbuf *b)
+static void lb_timestamp(struct strbuf *b)
 {
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	lb_printf(b, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-	          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	strbuf_printf(b, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+	              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
-static void lb_json_line(struct lbuf *b, enum log_level level, const char *msg, size_t msglen,
+static void lb_json_line(struct strbuf *b, enum log_level level, const char *msg, size_t msglen,
                          const struct log_field *f, size_t n)
 {
-	lb_puts(b, "{\"ts\":\"");
+	strbuf_puts(b, "{\"ts\":\"");
 	lb_timestamp(b);
-	lb_printf(b, "\",\"level\":\"%s\",\"msg\":\"", level_names[level]);
+	strbuf_printf(b, "\",\"level\":\"%s\",\"msg\":\"", level_names[level]);
 	lb_json_str(b, msg, msglen);
-	lb_put(b, "\"", 1);
+	strbuf_add(b, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
-		lb_puts(b, ",\"");
+		strbuf_puts(b, ",\"");
 		lb_json_str(b, f[i].key, strlen(f[i].key));
-		lb_puts(b, "\":");
+		strbuf_puts(b, "\":");
 		if (f[i].str) {
-			lb_put(b, "\"", 1);
+			strbuf_add(b, "\"", 1);
 			lb_json_str(b, f[i].str, strlen(f[i].str));
-			lb_put(b, "\"", 1);
+			strbuf_add(b, "\"", 1);
 		} else {
-			lb_printf(b, "%lld", (long long)f[i].num);
+			strbuf_printf(b, "%lld", (long long)f[i].num);
 		}
 	}
-	lb_puts(b, "}");
+	strbuf_puts(b, "}");
 }
 
 static void log_emit(enum log_level level, const char *msg, const struct log_field *f, size_t n)
 {
 	static __thread char line[LOG_LINE_MAX];
-	struct lbuf b = {line, 0, sizeof(line) - 1};
+	struct strbuf b; /* one byte kept for the newline */
+	strbuf_init_fixed(&b, line, sizeof(line) - 1);
 	bool json = atomic_load(&log_format_cur) == LOGF_JSON;
 
 	if (json) {
 		lb_json_line(&b, level, msg, strlen(msg), f, n);
 		/* A cut line would be invalid JSON: say so in a shorter one. */
-		if (b.len == b.cap) {
-			b.len = 0;
+		if (strbuf_failed(&b)) {
+			strbuf_init_fixed(&b, line, sizeof(line) - 1);
 			lb_json_line(&b, level, msg, strlen(msg) > 512 ? 512 : strlen(msg), NULL,
 			             0);
 			b.len--; /* reopen the object */
-			lb_puts(&b, ",\"truncated\":true}");
+			strbuf_puts(&b, ",\"truncated\":true}");
 		}
 	} else {
 		lb_timestamp(&b);
-		lb_printf(&b, " %-5s %s", level_upper[level], msg);
+		strbuf_printf(&b, " %-5s %s", level_upper[level], msg);
 		for (size_t i = 0; i < n; i++) {
-			lb_printf(&b, " %s=", f[i].key);
+			strbuf_printf(&b, " %s=", f[i].key);
 			if (f[i].str)
 				lb_text_val(&b, f[i].str);
 			else
-				lb_printf(&b, "%lld", (long long)f[i].num);
+				strbuf_printf(&b, "%lld", (long long)f[i].num);
 		}
 	}
 	b.p[b.len++] = '\n';

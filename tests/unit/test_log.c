@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "util/hash.h"
 #include "util/log.h"
+#include "util/strbuf.h"
 
 /* Run fn with logging sent to a pipe; return what was written (static). */
 static const char *capture(void (*fn)(void))
@@ -109,6 +111,62 @@ static void t_parse_names(void)
 	CHECK(log_format_parse("xml", &f) == -1);
 }
 
+static void t_strbuf_growable(void)
+{
+	struct strbuf b;
+	strbuf_init(&b);
+	char *empty = strbuf_take(&b);
+	CHECK(empty && *empty == '\0');
+	free(empty);
+	strbuf_init(&b);
+	for (int i = 0; i < 1000; i++)
+		CHECK_INT(strbuf_printf(&b, "%04d,", i), 0);
+	CHECK_INT((long)b.len, 5000);
+	CHECK(strncmp(b.p, "0000,0001,", 10) == 0);
+	CHECK_STR(b.p + 4995, "0999,");
+	CHECK_INT(strbuf_addc(&b, 'x'), 0);
+	CHECK_INT(strbuf_puts(&b, "yz"), 0);
+	CHECK_STR(b.p + 5000, "xyz");
+	CHECK(!strbuf_failed(&b));
+	char *t = strbuf_take(&b);
+	CHECK_INT((long)strlen(t), 5003);
+	CHECK(b.p == NULL && b.len == 0);
+	free(t);
+	strbuf_free(&b);
+}
+
+static void t_strbuf_fixed_cuts(void)
+{
+	char buf[8];
+	struct strbuf b;
+	strbuf_init_fixed(&b, buf, sizeof(buf));
+	CHECK_INT(strbuf_puts(&b, "abc"), 0);
+	CHECK_INT(strbuf_printf(&b, "%d", 1234), 0);
+	CHECK_STR(buf, "abc1234");
+	CHECK(!strbuf_failed(&b));
+	CHECK_INT(strbuf_addc(&b, 'x'), -1); /* full: cut, flagged */
+	CHECK_STR(buf, "abc1234");
+	CHECK(strbuf_failed(&b));
+	strbuf_init_fixed(&b, buf, sizeof(buf));
+	CHECK_INT(strbuf_printf(&b, "%s", "0123456789"), -1);
+	CHECK_STR(buf, "0123456");
+	CHECK_INT((long)b.len, 7);
+	strbuf_init_fixed(&b, buf, sizeof(buf));
+	CHECK_INT(strbuf_add(&b, "0123456789", 10), -1);
+	CHECK_STR(buf, "0123456");
+}
+
+static void t_hash_fnv1a(void)
+{
+	/* FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c; the fold mixes in >> 29. */
+	uint64_t h = cs_hash_step(CS_FNV64_OFFSET, 'a');
+	CHECK(h == 0xaf63dc4c8601ec8cull);
+	CHECK(cs_hash_str("a") == cs_hash_fold(h));
+	CHECK(cs_hash_bytes("ab", 2) == cs_hash_str("ab"));
+	CHECK(cs_hash_str("") == cs_hash_fold(CS_FNV64_OFFSET));
+	CHECK(cs_hash_str("alice") != cs_hash_str("alicf"));
+}
+
 int main(void)
 {
 	RUN(t_level_filter);
@@ -116,5 +174,8 @@ int main(void)
 	RUN(t_json_fields);
 	RUN(t_json_long_line_stays_valid);
 	RUN(t_parse_names);
+	RUN(t_strbuf_growable);
+	RUN(t_strbuf_fixed_cuts);
+	RUN(t_hash_fnv1a);
 	return TEST_END("log");
 }
