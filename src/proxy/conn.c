@@ -141,7 +141,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t 
 	timer_init(&c->t_shape, conn_relay_on_shape, c);
 
 	struct conn_info *ci = &c->info;
-	ci->id = ((uint64_t)(w->idx + 1) << 48) | (++w->next_seq & 0xFFFFFFFFFFFFull);
+	ci->id = worker_next_conn_id(w);
 	if (len > sizeof(ci->client))
 		len = sizeof(ci->client);
 	memcpy(&ci->client, sa, len);

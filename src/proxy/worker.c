@@ -148,7 +148,7 @@ static void reject_over_limit(struct worker *w, int fd, const struct sockaddr *s
 {
 	struct conn_info ci;
 	memset(&ci, 0, sizeof(ci));
-	ci.id = ((uint64_t)(w->idx + 1) << 48) | (++w->next_seq & 0xFFFFFFFFFFFFull);
+	ci.id = worker_next_conn_id(w);
 	memcpy(&ci.client, sa, len < sizeof(ci.client) ? len : sizeof(ci.client));
 	ci.status = CONN_ST_REJECTED;
 	ci.reply = CONN_REPLY_NONE;

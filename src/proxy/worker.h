@@ -99,7 +99,14 @@ void worker_join(struct worker *w);
  * must have ended (or never started). */
 void worker_free(struct worker *w);
 
-/* Worker index encoded in a connection id. */
+/* A new connection id: the worker's index + 1 in bits 48..63 (so 0 is no
+ * connection), a per-worker sequence in bits 0..47. */
+static inline uint64_t worker_next_conn_id(struct worker *w)
+{
+	return ((uint64_t)(w->idx + 1) << 48) | (++w->next_seq & 0xFFFFFFFFFFFFull);
+}
+
+/* The worker index a connection id encodes. */
 static inline unsigned worker_idx_of_conn(uint64_t id)
 {
 	return (unsigned)(id >> 48) - 1;
