@@ -404,8 +404,3 @@ void auth_manager_stats_get(struct auth_manager *m, struct auth_stats *out)
 	out->group_cache_hits = gs.hits;
 	out->group_cache_misses = gs.misses;
 }
-
-struct group_cache *auth_manager_group_cache(struct auth_manager *m)
-{
-	return m->groups;
-}

@@ -148,7 +148,5 @@ void auth_manager_stats_get(struct auth_manager *m, struct auth_stats *out);
 /* Tests: read PAM service files from dir instead of /etc/pam.d (before
  * auth_manager_start; dir borrowed). */
 void auth_manager_set_pam_confdir(struct auth_manager *m, const char *dir);
-/* Tests and tools: the group cache (borrowed). */
-struct group_cache *auth_manager_group_cache(struct auth_manager *m);
 
 #endif

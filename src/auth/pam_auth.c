@@ -9,21 +9,6 @@
 #include "util/log.h"
 #include "util/strutil.h"
 
-const char *pam_auth_status_name(int status)
-{
-	switch (status) {
-	case PAM_AUTH_OK:
-		return "ok";
-	case PAM_AUTH_DENIED:
-		return "denied";
-	case PAM_AUTH_ACCOUNT:
-		return "account";
-	case PAM_AUTH_ERROR:
-		return "error";
-	}
-	return "unknown";
-}
-
 /* What the conversation may answer. pass is NULL for pam.address: a module
  * that asks for a password there gets an error (fail closed). */
 struct conv_data {

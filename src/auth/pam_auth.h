@@ -33,7 +33,6 @@ enum pam_auth_status {
 	PAM_AUTH_ERROR = 3,   /* service or module failure, bad input, lost
 	                       * monitor: not the client's fault, still a refusal */
 };
-const char *pam_auth_status_name(int status);
 
 #define PAM_AUTH_NAME_MAX   256 /* RFC 1929 names are at most 255 bytes */
 #define PAM_AUTH_REASON_MAX 128

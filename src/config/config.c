@@ -31,19 +31,6 @@ const char *auth_method_name(enum auth_method m)
 	return (unsigned)m < sizeof(auth_names) / sizeof(auth_names[0]) ? auth_names[m] : "?";
 }
 
-const char *session_storage_name(enum session_storage s)
-{
-	switch (s) {
-	case STORAGE_MEMORY:
-		return "memory";
-	case STORAGE_SQLITE:
-		return "sqlite";
-	case STORAGE_POSTGRES:
-		return "postgres";
-	}
-	return "?";
-}
-
 /* ---- diagnostics ---- */
 
 static void diag_add(char ***list, size_t *n, const char *fmt, va_list ap)

@@ -26,7 +26,6 @@ enum session_storage {
 	STORAGE_SQLITE = 1,
 	STORAGE_POSTGRES = 2,
 };
-const char *session_storage_name(enum session_storage s);
 
 struct cfg_user {
 	char *username;

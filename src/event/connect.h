@@ -9,12 +9,12 @@
 #include <sys/socket.h>
 
 /* Start connecting to sa. Returns 0 with *fd set (connection in progress or
- * already established: wait for writability, then connect_result), or an
- * errno value when the attempt failed at once (*fd = -1). */
+ * already established: wait for writability, then connect_result), or
+ * -errno when the attempt failed at once (*fd = -1). */
 int connect_start(const struct sockaddr *sa, socklen_t len, int *fd);
 
 /* Outcome of a finished attempt (after the fd became writable): 0 when
- * connected, else the errno (SO_ERROR). EINPROGRESS if not finished yet. */
+ * connected, -EINPROGRESS if not finished yet, else -errno (SO_ERROR). */
 int connect_result(int fd);
 
 /* SOCKS5 reply code for a failed connect's errno (RFC 1928 section 6):

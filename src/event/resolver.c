@@ -50,21 +50,6 @@ struct resolve_req {
 	char name[256];
 };
 
-const char *resolve_status_name(int status)
-{
-	switch (status) {
-	case RESOLVE_OK:
-		return "ok";
-	case RESOLVE_NXDOMAIN:
-		return "nxdomain";
-	case RESOLVE_TIMEOUT:
-		return "dns timeout";
-	case RESOLVE_FAILED:
-		return "dns failure";
-	}
-	return "unknown";
-}
-
 static void resolver_rearm(struct resolver *r)
 {
 	struct timeval tv, *tvp = ares_timeout(r->ch, NULL, &tv);

@@ -25,7 +25,6 @@ enum resolve_status {
 	RESOLVE_TIMEOUT = 2,  /* no answer from any server */
 	RESOLVE_FAILED = 3,   /* anything else (SERVFAIL, refused, out of memory) */
 };
-const char *resolve_status_name(int status);
 
 union cs_sockaddr {
 	struct sockaddr sa;

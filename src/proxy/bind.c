@@ -22,8 +22,7 @@
 struct bind_wait {
 	struct conn *c;
 	struct loop_io io;
-	int fd;           /* listener, -1 once closed */
-	unsigned refused; /* peers closed because their address did not match */
+	int fd; /* listener, -1 once closed */
 };
 
 static bool addr_is_any(const struct sockaddr *sa)
@@ -58,7 +57,7 @@ int bind_wait_start(struct conn *c, union cs_sockaddr *bnd)
 {
 	struct bind_wait *b = calloc(1, sizeof(*b));
 	if (!b)
-		return ENOMEM;
+		return -ENOMEM;
 	b->c = c;
 	b->fd = -1;
 	loop_io_init(&b->io, on_listener, b);
@@ -68,23 +67,23 @@ int bind_wait_start(struct conn *c, union cs_sockaddr *bnd)
 	socklen_t len = sizeof(local);
 	memset(&local, 0, sizeof(local));
 	if (getsockname(c->relay.end[RELAY_CLIENT].fd, (struct sockaddr *)&local, &len) < 0)
-		return errno;
+		return -errno;
 	sockaddr_unmap_v4(&local, &len);
 	sockaddr_set_port((struct sockaddr *)&local, 0);
 	b->fd = socket(local.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (b->fd < 0)
-		return errno;
+		return -errno;
 	if (local.ss_family == AF_INET6) {
 		int one = 1;
 		(void)setsockopt(b->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	}
 	if (bind(b->fd, (struct sockaddr *)&local, len) < 0 || listen(b->fd, BIND_BACKLOG) < 0)
-		return errno;
+		return -errno;
 	len = sizeof(*bnd);
 	if (getsockname(b->fd, &bnd->sa, &len) < 0)
-		return errno;
+		return -errno;
 	if (loop_io_add(c->w->loop, &b->io, b->fd, LOOP_READ) < 0)
-		return errno;
+		return -errno;
 	return 0;
 }
 
@@ -100,8 +99,7 @@ int bind_wait_accept(struct conn *c, int *fd, union cs_sockaddr *peer)
 				return 0;
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			*fd = errno;
-			return -1;
+			return -errno;
 		}
 		sockaddr_unmap_v4(&ss, &len);
 		if (!bind_peer_allowed(&c->addrs, (struct sockaddr *)&ss)) {
@@ -110,7 +108,6 @@ int bind_wait_accept(struct conn *c, int *fd, union cs_sockaddr *peer)
 			log_debug("conn %llu: bind: refused peer %s (not the requested address)",
 			          (unsigned long long)c->info.id, who);
 			close(s);
-			b->refused++;
 			continue;
 		}
 		int one = 1;
@@ -121,11 +118,6 @@ int bind_wait_accept(struct conn *c, int *fd, union cs_sockaddr *peer)
 		return 1;
 	}
 	return 0; /* more may wait: level-triggered, the loop reports them again */
-}
-
-unsigned bind_wait_refused(const struct bind_wait *b)
-{
-	return b ? b->refused : 0;
 }
 
 void bind_wait_close(struct conn *c)

@@ -39,15 +39,12 @@ struct bind_wait;
 bool bind_peer_allowed(const struct resolve_result *expect, const struct sockaddr *peer);
 
 /* Open and register the listener of c, fill *bnd with its address. c->bind
- * is set even on failure (bind_wait_close cleans up). 0 or an errno. */
+ * is set even on failure (bind_wait_close cleans up). 0 or -errno. */
 int bind_wait_start(struct conn *c, union cs_sockaddr *bnd);
 /* Take the next acceptable peer: 1 with *fd (non-blocking, TCP_NODELAY,
  * owned by the caller) and *peer; 0 when none is waiting (refused peers
- * are closed on the way); -1 with an errno value in *fd when the listener
- * failed. */
+ * are closed on the way); -errno when the listener failed. */
 int bind_wait_accept(struct conn *c, int *fd, union cs_sockaddr *peer);
-/* Peers refused so far (for the log). */
-unsigned bind_wait_refused(const struct bind_wait *b);
 /* Deregister and close the listener. Idempotent; c->bind may be NULL. */
 void bind_wait_close(struct conn *c);
 void bind_wait_free(struct bind_wait *b);

@@ -51,14 +51,6 @@ const char *conn_phase_name(int phase)
 	return conn_phases[phase].name;
 }
 
-const char *conn_status_name(int status)
-{
-	static const char *const names[] = {"handshake", "active", "closed", "failed", "rejected"};
-	if (status < 0 || (size_t)status >= sizeof(names) / sizeof(names[0]))
-		return "unknown";
-	return names[status];
-}
-
 /* Run phases until one has to wait. Queued handshake bytes go out before
  * the next phase runs, so a reply always leaves before any relayed byte. */
 void conn_drive(struct conn *c)

@@ -22,9 +22,9 @@ enum step conn_ph_bind(struct conn *c)
 	if (!c->bind) {
 		c->action = "binding";
 		int err = bind_wait_start(c, &a);
-		if (err) {
+		if (err < 0) {
 			log_debug("conn %llu: bind: %s", (unsigned long long)c->info.id,
-			          strerror(err));
+			          strerror(-err));
 			return conn_fail(c, SOCKS5_REP_GENERAL_FAILURE, "bind: cannot listen");
 		}
 		uint8_t out[SOCKS5_REPLY_MAX];
@@ -52,7 +52,7 @@ enum step conn_ph_bind(struct conn *c)
 		return STEP_WAIT;
 	if (r < 0) {
 		log_debug("conn %llu: bind: accept: %s", (unsigned long long)c->info.id,
-		          strerror(fd));
+		          strerror(-r));
 		return conn_fail(c, SOCKS5_REP_GENERAL_FAILURE, "bind: accept failed");
 	}
 	bind_wait_close(c); /* one BIND, one connection */

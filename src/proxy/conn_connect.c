@@ -37,8 +37,8 @@ static void attempt_start(struct conn *c)
 	union cs_sockaddr *a = &c->addrs.addr[ai];
 	int fd;
 	int err = connect_start(&a->sa, cs_sockaddr_len(a), &fd);
-	if (err) {
-		c->last_errno = err;
+	if (err < 0) {
+		c->last_errno = -err;
 		return;
 	}
 	if (loop_io_add(c->w->loop, &c->io_up[k], fd, LOOP_READ | LOOP_WRITE | LOOP_EDGE) < 0) {
@@ -93,11 +93,11 @@ enum step conn_ph_connect(struct conn *c)
 			continue;
 		c->attempt_ready[k] = 0;
 		int err = connect_result(c->attempt_fd[k]);
-		if (err == EINPROGRESS)
+		if (err == -EINPROGRESS)
 			continue;
 		if (err == 0)
 			return connect_won(c, k);
-		c->last_errno = err;
+		c->last_errno = -err;
 		attempt_close(c, k);
 	}
 	while (attempts_in_flight(c) == 0 && c->next_addr < c->addrs.n)

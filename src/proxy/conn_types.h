@@ -52,7 +52,6 @@ enum conn_status {
 	CONN_ST_FAILED = 3,    /* request accepted but connect failed */
 	CONN_ST_REJECTED = 4,  /* refused by policy or a limit */
 };
-const char *conn_status_name(int status);
 
 #define CONN_PROTO_TCP  0
 #define CONN_PROTO_UDP  1

@@ -24,9 +24,9 @@ enum step conn_ph_udp(struct conn *c)
 		union cs_sockaddr bnd;
 		c->action = "opening udp association";
 		int err = udp_assoc_start(c, &bnd);
-		if (err) {
+		if (err < 0) {
 			log_debug("conn %llu: udp: %s", (unsigned long long)c->info.id,
-			          strerror(err));
+			          strerror(-err));
 			return conn_fail(c, SOCKS5_REP_GENERAL_FAILURE,
 			                 "udp: cannot open relay socket");
 		}

@@ -635,7 +635,7 @@ int udp_assoc_start(struct conn *c, union cs_sockaddr *bnd)
 {
 	struct udp_assoc *a = calloc(1, sizeof(*a));
 	if (!a)
-		return ENOMEM;
+		return -ENOMEM;
 	a->c = c;
 	a->relay_fd = a->out_fd[0] = a->out_fd[1] = -1;
 	loop_io_init(&a->io_relay, on_relay, a);
@@ -655,19 +655,19 @@ int udp_assoc_start(struct conn *c, union cs_sockaddr *bnd)
 	socklen_t len = sizeof(local);
 	memset(&local, 0, sizeof(local));
 	if (getsockname(c->relay.end[RELAY_CLIENT].fd, &local.sa, &len) < 0)
-		return errno;
+		return -errno;
 	sockaddr_copy_unmapped(&local, &local.sa);
 	sockaddr_set_port(&local.sa, 0);
 	a->relay_fd = open_dgram(local.sa.sa_family);
 	if (a->relay_fd < 0)
-		return errno;
+		return -errno;
 	if (bind(a->relay_fd, &local.sa, cs_sockaddr_len(&local)) < 0)
-		return errno;
+		return -errno;
 	len = sizeof(a->relay_addr);
 	if (getsockname(a->relay_fd, &a->relay_addr.sa, &len) < 0)
-		return errno;
+		return -errno;
 	if (loop_io_add(loop_of(a), &a->io_relay, a->relay_fd, LOOP_READ) < 0)
-		return errno;
+		return -errno;
 	*bnd = a->relay_addr;
 	return 0;
 }

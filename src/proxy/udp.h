@@ -92,7 +92,7 @@ bool udp_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b, bool
 /* Start the association of c (request parsed, session opened): open and
  * register the relay socket, fill *bnd with its address for the reply.
  * c->udp is set even on failure (udp_assoc_close cleans up). Returns 0 or
- * an errno value. */
+ * -errno. */
 int udp_assoc_start(struct conn *c, union cs_sockaddr *bnd);
 /* Loop time of the last relayed datagram (either direction) or of the
  * start; dropped datagrams do not count. */

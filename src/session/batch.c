@@ -489,14 +489,6 @@ bool session_writer_submit(struct session_writer *w, const struct session_record
 	return true;
 }
 
-void session_writer_flush_now(struct session_writer *w)
-{
-	pthread_mutex_lock(&w->lock);
-	w->flush_req = true;
-	pthread_mutex_unlock(&w->lock);
-	pthread_cond_signal(&w->wake);
-}
-
 void session_writer_stop(struct session_writer *w, int deadline_ms)
 {
 	if (!w)

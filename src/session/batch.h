@@ -65,9 +65,6 @@ struct session_writer *session_writer_start_opts(const struct session_writer_opt
  * thread. */
 bool session_writer_submit(struct session_writer *w, const struct session_record *r);
 
-/* Wake the thread to write what is queued now (tests, shutdown paths). */
-void session_writer_flush_now(struct session_writer *w);
-
 /* Write everything queued, then stop and free. Gives up after deadline_ms
  * (records still queued then are counted as dropped and logged). NULL-safe. */
 void session_writer_stop(struct session_writer *w, int deadline_ms);

@@ -378,14 +378,6 @@ int session_sort_parse(const char *name, enum session_sort *out)
 	return -1;
 }
 
-const char *session_sort_name(enum session_sort s)
-{
-	for (size_t i = 0; i < sizeof(sort_names) / sizeof(sort_names[0]); i++)
-		if (sort_names[i].sort == s)
-			return sort_names[i].name;
-	return "start_time";
-}
-
 void session_page_free(struct session_page *p)
 {
 	if (!p)

@@ -110,7 +110,6 @@ enum session_sort {
  * anything else (RustSocks silently falls back to start_time; the API layer
  * decides whether to do the same or answer 400). */
 int session_sort_parse(const char *name, enum session_sort *out);
-const char *session_sort_name(enum session_sort s);
 
 #define SESSION_PAGE_SIZE_DEFAULT 50
 #define SESSION_PAGE_SIZE_MAX     1000

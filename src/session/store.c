@@ -23,22 +23,6 @@ void store_set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-const char *store_result_name(int rc)
-{
-	switch (rc) {
-	case STORE_OK:
-		return "ok";
-	case STORE_ERR_BUSY:
-		return "busy";
-	case STORE_ERR_CONN:
-		return "connection";
-	case STORE_ERR_DATA:
-		return "data";
-	default:
-		return "internal";
-	}
-}
-
 int session_store_schema_latest(void)
 {
 	return STORE_SCHEMA_LATEST;

@@ -33,7 +33,6 @@ static inline bool store_result_transient(int rc)
 {
 	return rc == STORE_ERR_BUSY || rc == STORE_ERR_CONN;
 }
-const char *store_result_name(int rc);
 
 struct session_store_options {
 	enum session_storage storage; /* STORAGE_SQLITE or STORAGE_POSTGRES */

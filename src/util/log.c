@@ -29,10 +29,6 @@ void log_set_level(enum log_level level)
 {
 	atomic_store(&log_level_cur, (int)level);
 }
-enum log_level log_get_level(void)
-{
-	return (enum log_level)atomic_load(&log_level_cur);
-}
 bool log_enabled(enum log_level level)
 {
 	return (int)level >= atomic_load(&log_level_cur);
@@ -55,11 +51,6 @@ int log_level_parse(const char *s, enum log_level *out)
 		return 0;
 	}
 	return -1;
-}
-
-const char *log_level_name(enum log_level level)
-{
-	return (unsigned)level <= LOGL_OFF ? level_names[level] : "?";
 }
 
 int log_format_parse(const char *s, enum log_format *out)

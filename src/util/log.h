@@ -45,7 +45,6 @@ static inline struct log_field log_num(const char *key, int64_t v)
 
 void log_setup(enum log_level level, enum log_format format);
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 bool log_enabled(enum log_level level);
 
 /* Redirect output (tests). fd must stay open; default 2. */
@@ -53,7 +52,6 @@ void log_set_fd(int fd);
 
 /* "trace".."error", "off"; also "warning". Returns 0, or -1 if unknown. */
 int log_level_parse(const char *s, enum log_level *out);
-const char *log_level_name(enum log_level level);
 /* "pretty"/"text"/"compact" -> TEXT, "json" -> JSON. 0 or -1. */
 int log_format_parse(const char *s, enum log_format *out);
 
