@@ -16,6 +16,8 @@
 
 #include "event/loop.h"
 
+#include "protocol/sockaddr.h"
+
 #define RESOLVE_MAX_ADDRS 8
 
 /* Outcomes (callback status). */
@@ -25,17 +27,6 @@ enum resolve_status {
 	RESOLVE_TIMEOUT = 2,  /* no answer from any server */
 	RESOLVE_FAILED = 3,   /* anything else (SERVFAIL, refused, out of memory) */
 };
-
-union cs_sockaddr {
-	struct sockaddr sa;
-	struct sockaddr_in in;
-	struct sockaddr_in6 in6;
-};
-
-static inline socklen_t cs_sockaddr_len(const union cs_sockaddr *a)
-{
-	return a->sa.sa_family == AF_INET6 ? sizeof(a->in6) : sizeof(a->in);
-}
 
 /* Addresses in the order to try them: families interleaved, starting with
  * the family of the first answer (RFC 8305 section 4). Ports filled in. */

@@ -236,3 +236,15 @@ bool sockaddr_unmap_v4(struct sockaddr_storage *ss, socklen_t *len)
 		*len = sizeof(*sin);
 	return true;
 }
+
+void sockaddr_copy_unmapped(union cs_sockaddr *out, const struct sockaddr *sa)
+{
+	struct sockaddr_storage ss;
+	socklen_t len =
+	    sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, sa, len);
+	sockaddr_unmap_v4(&ss, &len);
+	memset(out, 0, sizeof(*out));
+	memcpy(out, &ss, len);
+}

@@ -14,6 +14,18 @@
 
 #include "protocol/proto_types.h"
 
+/* Any IPv4 or IPv6 socket address, by value. */
+union cs_sockaddr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+static inline socklen_t cs_sockaddr_len(const union cs_sockaddr *a)
+{
+	return a->sa.sa_family == AF_INET6 ? sizeof(a->in6) : sizeof(a->in);
+}
+
 /* "[" INET6_ADDRSTRLEN "]:65535" */
 #define SOCKADDR_STR_MAX 64
 /* A domain with every byte escaped as \xHH, plus ":65535". */
@@ -43,6 +55,9 @@ uint16_t sockaddr_port(const struct sockaddr *sa);
 /* Set the port (host byte order) of an AF_INET or AF_INET6 address; other
  * families are left alone. */
 void sockaddr_set_port(struct sockaddr *sa, uint16_t port);
+/* Copy an AF_INET or AF_INET6 address into out, an IPv4-mapped IPv6
+ * address as plain IPv4. */
+void sockaddr_copy_unmapped(union cs_sockaddr *out, const struct sockaddr *sa);
 
 /* Parse a literal address: "1.2.3.4", "::1" or "[::1]" (brackets only around
  * IPv6), strictly by inet_pton (no names, no "1.2.3", no leading zeros, no

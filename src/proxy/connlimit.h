@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "proxy/tbucket.h"
+
 struct connlimit;
 
 enum connlimit_result {
@@ -49,16 +51,6 @@ uint64_t connlimit_bw(struct connlimit *l, const char *user, uint64_t used, uint
 bool connlimit_shaping(const struct connlimit *l);
 /* Times connlimit_bw said "wait" (a tunnel paused for its buckets). */
 uint64_t connlimit_bw_waits(const struct connlimit *l);
-
-/* The bucket arithmetic, exposed for unit tests. */
-struct tbucket {
-	int64_t tokens; /* bytes; negative = debt */
-	uint64_t last_ns;
-};
-/* Refill b at rate (bytes/s) up to burst for the time since b->last_ns. */
-void tbucket_refill(struct tbucket *b, uint64_t rate, uint64_t burst, uint64_t now_ns);
-/* Nanoseconds until b holds `want` tokens at rate (0 if it does now). */
-uint64_t tbucket_wait_ns(const struct tbucket *b, uint64_t rate, uint64_t want);
 
 /* Slots held right now (any thread; for the API, metrics and tests). */
 uint32_t connlimit_user_count(struct connlimit *l, const char *user);
