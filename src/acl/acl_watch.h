@@ -13,7 +13,7 @@
 #define CSOCKS_ACL_WATCH_H
 
 #include "acl/acl_config.h"
-#include "acl/acl_engine.h"
+#include "acl/acl_compile.h"
 #include "acl/acl_stats.h"
 
 #include <stdint.h>

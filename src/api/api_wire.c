@@ -1,6 +1,7 @@
 /* api_sources functions over the ACL manager (see api_wire.h). */
 #include "api/api_wire.h"
 
+#include "acl/acl_eval.h"
 #include "acl/acl_watch.h"
 #include "api/metrics.h"
 #include "server/server.h"

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
-#include "acl/acl_engine.h"
+#include "acl/acl_compile.h"
 #include "acl/acl_watch.h"
 #include "api/metrics.h"
 #include "config/config.h"

@@ -10,7 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "acl/acl_engine.h"
+#include "acl/acl_compile.h"
+#include "acl/acl_eval.h"
 #include "acl/acl_watch.h"
 #include "api/metrics.h"
 #include "config/config.h"

@@ -4,7 +4,8 @@
  * RustSocks' reference ACL files). */
 #include "acl/acl_cli.h"
 #include "acl/acl_config.h"
-#include "acl/acl_engine.h"
+#include "acl/acl_compile.h"
+#include "acl/acl_eval.h"
 #include "acl/acl_match.h"
 #include "acl/acl_stats.h"
 #include "acl/acl_watch.h"
