@@ -17,6 +17,7 @@
  * (built from src/acl/meson.build; not built by default)
  */
 #include "acl/acl_config.h"
+#include "acl/acl_config_load.h"
 #include "acl/acl_compile.h"
 #include "acl/acl_eval.h"
 

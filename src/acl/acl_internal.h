@@ -1,5 +1,7 @@
-/* Internal to src/acl/: the layout of a compiled snapshot, shared by
- * acl_compile.c (which builds it) and acl_eval.c (which reads it).
+/* Internal to src/acl/: model helpers shared by acl_config.c (freeing,
+ * copying), acl_config_edit.c (the API's edits), and the layout of a
+ * compiled snapshot, shared by acl_compile.c (which builds it) and
+ * acl_eval.c (which reads it).
  *
  * Layout. Every rule of the file gets a rank (its position in evaluation
  * order); rules[] is stored in rank order and everything else refers to
@@ -34,6 +36,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* ---- model helpers ----------------------------------------------------- */
+
+/* A copy of v[0..n), "" for NULL entries; never NULL (n = 0: one slot). */
+char **acl_strv_dup(char *const *v, size_t n);
+/* Free what r owns and zero it. */
+void acl_rule_fini(struct acl_rule *r);
+/* acl_rule_fini on r[0..n), then free(r). */
+void acl_rules_free(struct acl_rule *r, size_t n);
+void acl_user_fini(struct acl_user *u);
+void acl_group_fini(struct acl_group *g);
+/* A deep copy of src into dst (no validation). */
+void acl_rule_copy(struct acl_rule *dst, const struct acl_rule *src);
+
+/* ---- compiled snapshot ------------------------------------------------- */
 
 enum key_kind {
 	K_DOMAIN = 1,

@@ -7,6 +7,9 @@
 #include "api/api_internal.h"
 
 #include "acl/acl_config.h"
+#include "acl/acl_config_load.h"
+#include "acl/acl_config_edit.h"
+#include "acl/acl_config_write.h"
 #include "acl/acl_match.h"
 #include "util/strutil.h"
 

@@ -4,6 +4,9 @@
  * RustSocks' reference ACL files). */
 #include "acl/acl_cli.h"
 #include "acl/acl_config.h"
+#include "acl/acl_config_load.h"
+#include "acl/acl_config_edit.h"
+#include "acl/acl_config_write.h"
 #include "acl/acl_compile.h"
 #include "acl/acl_eval.h"
 #include "acl/acl_match.h"

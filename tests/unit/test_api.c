@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include "acl/acl_config.h"
+#include "acl/acl_config_load.h"
 #include "acl/acl_compile.h"
 #include "acl/acl_eval.h"
 #include "api/api_internal.h"
