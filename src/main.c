@@ -11,7 +11,7 @@
 #include "config/config.h"
 #include "acl/acl_cli.h"
 #include "acl/acl_config.h"
-#include "acl/acl_watch.h"
+#include "acl/acl_manager.h"
 #include "api/api_server.h"
 #include "api/api_wire.h"
 #include "api/metrics.h"

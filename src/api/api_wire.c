@@ -2,7 +2,7 @@
 #include "api/api_wire.h"
 
 #include "acl/acl_eval.h"
-#include "acl/acl_watch.h"
+#include "acl/acl_manager.h"
 #include "api/metrics.h"
 #include "server/server.h"
 #include "session/manager.h"

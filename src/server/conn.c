@@ -21,7 +21,7 @@
 
 #include "auth/auth.h"
 #include "acl/acl_compile.h"
-#include "acl/acl_watch.h"
+#include "acl/acl_manager.h"
 #include "api/metrics.h"
 #include "config/config.h"
 #include "protocol/proxyproto.h"

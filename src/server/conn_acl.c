@@ -14,7 +14,7 @@
 
 #include "acl/acl_compile.h"
 #include "acl/acl_eval.h"
-#include "acl/acl_watch.h"
+#include "acl/acl_manager.h"
 #include "api/metrics.h"
 #include "config/config.h"
 #include "server/conn_events.h"

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "acl/acl_watch.h"
+#include "acl/acl_manager.h"
 #include "api/metrics.h"
 #include "api/prom.h"
 #include "auth/auth.h"

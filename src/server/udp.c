@@ -12,7 +12,7 @@
 
 #include "acl/acl_compile.h"
 #include "acl/acl_eval.h"
-#include "acl/acl_watch.h"
+#include "acl/acl_manager.h"
 #include "api/metrics.h"
 #include "config/config.h"
 #include "protocol/sockaddr.h"

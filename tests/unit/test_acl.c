@@ -11,7 +11,7 @@
 #include "acl/acl_eval.h"
 #include "acl/acl_match.h"
 #include "acl/acl_stats.h"
-#include "acl/acl_watch.h"
+#include "acl/acl_manager.h"
 #include "util/log.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"

@@ -1,4 +1,4 @@
-#include "acl/acl_watch.h"
+#include "acl/acl_manager.h"
 
 #include "acl/acl_config_edit.h"
 #include "acl/acl_config_load.h"
