@@ -18,7 +18,7 @@
 #include "auth/auth.h"
 #include "auth/userpass.h"
 #include "server/server.h"
-#include "session/batch.h"
+#include "session/session_writer.h"
 #include "session/manager.h"
 #include "util/log.h"
 #include "util/strutil.h"

@@ -4,7 +4,7 @@
 
 #include "api/prom.h"
 #include "auth/auth.h"
-#include "session/batch.h"
+#include "session/session_writer.h"
 #include "csocks_build.h"
 #include "util/histogram.h"
 #include "util/strutil.h"

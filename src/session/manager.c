@@ -10,7 +10,7 @@
 
 #include "config/config.h"
 #include "protocol/sockaddr.h"
-#include "session/batch.h"
+#include "session/session_writer.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
