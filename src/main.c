@@ -19,7 +19,7 @@
 #include "auth/userpass.h"
 #include "server/server.h"
 #include "session/session_writer.h"
-#include "session/manager.h"
+#include "session/session_manager.h"
 #include "util/log.h"
 #include "util/strutil.h"
 

@@ -5,7 +5,8 @@
 #include "acl/acl_manager.h"
 #include "api/metrics.h"
 #include "server/server.h"
-#include "session/manager.h"
+#include "session/session_manager.h"
+#include "session/session_query.h"
 #include "session/store.h"
 
 #include <errno.h>

@@ -6,7 +6,7 @@
 #include "protocol/sockaddr.h"
 #include "server/server.h"
 #include "server/worker.h"
-#include "session/manager.h"
+#include "session/session_manager.h"
 
 /* Sessions of unauthenticated clients carry the ACL's anonymous name, as in
  * RustSocks, so history and per-user metrics group them. */
