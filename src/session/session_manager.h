@@ -1,6 +1,6 @@
-/* The session manager: every SOCKS request becomes a session (SPEC.md
- * section 4). Active sessions live in their worker's registry; closed and
- * rejected ones go to a bounded in-memory history and, when a store is
+/* The session manager: every SOCKS request becomes a session (a record as
+ * session_types.h describes it; docs/architecture.md). Active sessions live in their worker's
+ * registry; closed and rejected ones go to a bounded in-memory history and, when a store is
  * configured, to the batch writer.
  *
  * Threads: each worker has its own registry and lock, so the data path never
