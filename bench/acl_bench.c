@@ -17,7 +17,9 @@
  * (built from src/acl/meson.build; not built by default)
  */
 #include "acl/acl_config.h"
-#include "acl/acl_engine.h"
+#include "acl/acl_config_load.h"
+#include "acl/acl_compile.h"
+#include "acl/acl_eval.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -21,7 +21,7 @@
  * instead of repeating one; -P first writes ROWS such rows (the history a
  * store has after a while; timed apart), so the writer works on a big
  * table instead of an empty one. */
-#include "session/batch.h"
+#include "session/session_writer.h"
 #include "session/store.h"
 #include "util/log.h"
 #include "util/timeutil.h"

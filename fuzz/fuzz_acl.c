@@ -7,7 +7,10 @@
  *      serialise, re-parse and compare (round trip must hold)
  * The rest of the input is the text. */
 #include "acl/acl_config.h"
-#include "acl/acl_engine.h"
+#include "acl/acl_config_load.h"
+#include "acl/acl_config_write.h"
+#include "acl/acl_compile.h"
+#include "acl/acl_eval.h"
 #include "acl/acl_match.h"
 
 #include <netinet/in.h>

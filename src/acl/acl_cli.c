@@ -1,7 +1,9 @@
 #include "acl/acl_cli.h"
 
 #include "acl/acl_config.h"
-#include "acl/acl_engine.h"
+#include "acl/acl_config_load.h"
+#include "acl/acl_compile.h"
+#include "acl/acl_eval.h"
 #include "acl/acl_match.h"
 #include "toml/toml.h"
 #include "util/strutil.h"

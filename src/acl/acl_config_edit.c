@@ -1,10 +1,11 @@
-/* Editing an ACL model in memory: the default policy and the users',
- * groups' and rules' add / replace / delete that the API's ACL routes use
- * (api_acl.c). Every entry is validated before it goes in, so a model
+/* Validating and editing an ACL model in memory: the checks for models the
+ * admin API builds, and the default policy and the users', groups' and
+ * rules' add / replace / delete that the API's ACL routes use
+ * (api_acl_edit.c). Every entry is validated before it goes in, so a model
  * edited here always passes acl_config_validate. */
-#include "acl/acl_config.h"
-#include "acl/acl_config_impl.h"
+#include "acl/acl_config_edit.h"
 
+#include "acl/acl_internal.h"
 #include "acl/acl_match.h"
 #include "util/strutil.h"
 
@@ -12,6 +13,91 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+/* ---- validation of in-memory models ----------------------------------- */
+
+int acl_rule_validate(const struct acl_rule *r, char *err, size_t errlen)
+{
+	char e[300];
+	if (r->action != ACL_ALLOW && r->action != ACL_BLOCK) {
+		snprintf(err ? err : e, err ? errlen : sizeof(e), "unknown action");
+		return -EINVAL;
+	}
+	if (r->protocols & ~(unsigned)ACL_PROTO_BOTH) {
+		snprintf(err ? err : e, err ? errlen : sizeof(e), "unknown protocol bits");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < r->n_destinations; i++) {
+		struct acl_dest d;
+		const char *s = r->destinations[i];
+		if (!s || acl_dest_parse(s, strlen(s), &d, err ? err : e,
+		                         err ? errlen : sizeof(e)) == ACL_PARSE_ERROR)
+			return -EINVAL;
+	}
+	for (size_t i = 0; i < r->n_ports; i++) {
+		bool any;
+		const char *s = r->ports[i];
+		if (!s || acl_ports_parse(s, strlen(s), NULL, 0, &any, err ? err : e,
+		                          err ? errlen : sizeof(e)) < 0)
+			return -EINVAL;
+	}
+	if (err && errlen)
+		err[0] = '\0';
+	return 0;
+}
+
+static void rules_validate(const char *owner, const struct acl_rule *r, size_t n,
+                           struct acl_msgs *msgs, size_t *errors)
+{
+	char err[300];
+	for (size_t i = 0; i < n; i++)
+		if (acl_rule_validate(&r[i], err, sizeof(err)) < 0) {
+			acl_msgs_add(msgs, true, "%s rule %zu: %s", owner, i, err);
+			(*errors)++;
+		}
+}
+
+size_t acl_config_validate(const struct acl_config *cfg, struct acl_msgs *msgs)
+{
+	size_t errors = 0;
+	char owner[300];
+	if (cfg->default_policy != ACL_ALLOW && cfg->default_policy != ACL_BLOCK) {
+		acl_msgs_add(msgs, true, "unknown default_policy");
+		errors++;
+	}
+	for (size_t i = 0; i < cfg->n_users; i++) {
+		const struct acl_user *u = &cfg->users[i];
+		if (!u->username || !u->username[0]) {
+			acl_msgs_add(msgs, true, "user %zu: empty username", i);
+			errors++;
+			continue;
+		}
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(cfg->users[k].username, u->username) == 0) {
+				acl_msgs_add(msgs, true, "duplicate user '%s'", u->username);
+				errors++;
+			}
+		snprintf(owner, sizeof(owner), "user '%s'", u->username);
+		rules_validate(owner, u->rules, u->n_rules, msgs, &errors);
+	}
+	for (size_t i = 0; i < cfg->n_groups; i++) {
+		const struct acl_group *g = &cfg->groups[i];
+		if (!g->name || !g->name[0]) {
+			acl_msgs_add(msgs, true, "group %zu: empty name", i);
+			errors++;
+			continue;
+		}
+		for (size_t k = 0; k < i; k++)
+			if (strcasecmp(cfg->groups[k].name, g->name) == 0) {
+				acl_msgs_add(msgs, true, "duplicate group '%s'", g->name);
+				errors++;
+			}
+		snprintf(owner, sizeof(owner), "group '%s'", g->name);
+		rules_validate(owner, g->rules, g->n_rules, msgs, &errors);
+	}
+	return errors;
+}
 
 /* ---- CRUD -------------------------------------------------------------- */
 

@@ -5,7 +5,7 @@
  *  - the file model (struct acl_config and below): what acl.toml says, as
  *    strings validated at load time, kept for serialising and CRUD;
  *  - the evaluation interface (struct acl_request / acl_decision /
- *    acl_rule_view): what a compiled snapshot answers (see acl_engine.h).
+ *    acl_rule_view): what a compiled snapshot answers (see acl_compile.h).
  */
 #ifndef CSOCKS_ACL_TYPES_H
 #define CSOCKS_ACL_TYPES_H
@@ -85,7 +85,7 @@ struct acl_rule_view {
 	int line; /* source line, 0 if unknown */
 };
 
-/* What is being decided. See acl_engine.h for the two-phase use. */
+/* What is being decided. See acl_eval.h for the two-phase use. */
 struct acl_request {
 	const char *user;          /* authenticated user or the anonymous_user name */
 	const char *const *groups; /* groups resolved at login (NSS), may be NULL */
@@ -101,7 +101,7 @@ struct acl_decision {
 	bool default_policy; /* no rule matched */
 	/* Only for a name-only request (domain set, addr NULL): an IP/CIDR rule
 	 * that would outrank the rule that decided could still match once the
-	 * address is known, so the decision is not final. See acl_engine.h. */
+	 * address is known, so the decision is not final. See acl_eval.h. */
 	bool provisional;
 	const struct acl_rule_view *rule; /* NULL for the default policy */
 };

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "acl/acl_watch.h"
+#include "acl/acl_manager.h"
 #include "api/api_server.h"
 #include "app/app_api.h"
 #include "app/app_metrics.h"
@@ -17,8 +17,8 @@
 #include "config/config.h"
 #include "obs/metrics.h"
 #include "proxy/proxy.h"
-#include "session/batch.h"
-#include "session/manager.h"
+#include "session/session_writer.h"
+#include "session/session_manager.h"
 #include "util/log.h"
 #include "util/sdnotify.h"
 

@@ -1,10 +1,12 @@
 /* api_sources over the ACL manager, the sessions and the proxy (app_api.h). */
 #include "app/app_api.h"
 
-#include "acl/acl_watch.h"
+#include "acl/acl_eval.h"
+#include "acl/acl_manager.h"
 #include "obs/metrics.h"
 #include "proxy/proxy.h"
-#include "session/manager.h"
+#include "session/session_manager.h"
+#include "session/session_query.h"
 #include "session/store.h"
 
 #include <errno.h>

@@ -2,7 +2,7 @@
 
 #include "auth/auth.h"
 #include "obs/prom.h"
-#include "session/batch.h"
+#include "session/session_writer.h"
 
 static void collect_auth(struct prom_writer *w, void *arg)
 {

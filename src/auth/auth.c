@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 #include "auth/pam_auth.h"
-#include "auth/privsep.h"
+#include "auth/privsep_client.h"
+#include "auth/privsep_drop.h"
 #include "auth/throttle.h"
 #include "auth/userpass.h"
 #include "util/log.h"

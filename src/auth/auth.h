@@ -10,7 +10,7 @@
  *                     and closes.
  *
  * A check that could block (crypt(3), PAM, NSS groups) runs on the auth
- * thread pool; PAM itself runs in the privsep monitors (privsep.h). The
+ * thread pool; PAM itself runs in the privsep monitors (privsep_client.h). The
  * caller embeds a struct auth_task in its own object, fills the inputs and
  * calls auth_start():
  *   AUTH_DONE     answered at once (method none, throttled address, a cheap

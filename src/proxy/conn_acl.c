@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "acl/acl_engine.h"
-#include "acl/acl_watch.h"
+#include "acl/acl_compile.h"
+#include "acl/acl_eval.h"
+#include "acl/acl_manager.h"
 #include "config/config.h"
 #include "obs/metrics.h"
 #include "proxy/udp.h"

@@ -6,7 +6,7 @@
 #include "proxy/conn_events.h"
 #include "proxy/proxy.h"
 #include "proxy/worker.h"
-#include "session/manager.h"
+#include "session/session_manager.h"
 
 /* Sessions of unauthenticated clients carry the ACL's anonymous name, as in
  * RustSocks, so history and per-user metrics group them. */

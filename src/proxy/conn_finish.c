@@ -13,7 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "acl/acl_engine.h"
+#include "acl/acl_compile.h"
+#include "acl/acl_eval.h"
 #include "config/config.h"
 #include "obs/metrics.h"
 #include "protocol/sockaddr.h"

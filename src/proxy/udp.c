@@ -11,8 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "acl/acl_engine.h"
-#include "acl/acl_watch.h"
+#include "acl/acl_compile.h"
+#include "acl/acl_eval.h"
+#include "acl/acl_manager.h"
 #include "obs/metrics.h"
 #include "config/config.h"
 #include "protocol/sockaddr.h"

@@ -8,8 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "acl/acl_engine.h"
-#include "acl/acl_watch.h"
+#include "acl/acl_compile.h"
+#include "acl/acl_eval.h"
+#include "acl/acl_manager.h"
 #include "config/config.h"
 #include "obs/metrics.h"
 #include "protocol/sockaddr.h"

@@ -4,7 +4,9 @@
 #include "test.h"
 
 #include "acl/acl_config.h"
-#include "acl/acl_engine.h"
+#include "acl/acl_config_load.h"
+#include "acl/acl_compile.h"
+#include "acl/acl_eval.h"
 #include "api/api_internal.h"
 #include "api/api_server.h"
 #include "obs/metrics.h"

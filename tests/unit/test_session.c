@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "session/manager.h"
+#include "session/session_manager.h"
+#include "session/session_query.h"
 #include "test.h"
 
 static struct sockaddr_in client_addr(const char *ip, uint16_t port)

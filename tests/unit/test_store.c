@@ -8,7 +8,7 @@
 #include "test.h"
 
 #include "config/config.h"
-#include "session/batch.h"
+#include "session/session_writer.h"
 #include "session/store.h"
 #include "util/log.h"
 #include "util/timeutil.h"

@@ -1,4 +1,4 @@
-/* The session writer thread (see batch.h for the contract).
+/* The session writer thread (see session_writer.h for the contract).
  *
  * The queue is a ring of pointers sized queue_capacity, allocated once.
  * A submit copies the record into one malloc'd block outside the lock and
@@ -6,7 +6,7 @@
  * malloc, a memcpy and an uncontended lock. The thread takes up to
  * batch_size pointers at a time, writes them with the lock released, and
  * frees them once committed (or given up). */
-#include "session/batch.h"
+#include "session/session_writer.h"
 
 #include "util/log.h"
 #include "util/strutil.h"

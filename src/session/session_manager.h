@@ -1,6 +1,6 @@
-/* The session manager: every SOCKS request becomes a session (SPEC.md
- * section 4). Active sessions live in their worker's registry; closed and
- * rejected ones go to a bounded in-memory history and, when a store is
+/* The session manager: every SOCKS request becomes a session (a record as
+ * session_types.h describes it; docs/architecture.md). Active sessions live in their worker's
+ * registry; closed and rejected ones go to a bounded in-memory history and, when a store is
  * configured, to the batch writer.
  *
  * Threads: each worker has its own registry and lock, so the data path never
@@ -82,13 +82,6 @@ uint64_t session_manager_active_count(struct session_manager *m);
 struct session_record *session_manager_get(struct session_manager *m, const char *session_id);
 /* The connection carrying an active session, for terminate. */
 bool session_manager_conn_id(struct session_manager *m, const char *session_id, uint64_t *conn_id);
-/* History and statistics from memory (active + closed + rejected), with the
- * store's semantics (filters, whitelisted sort, paging; window by start
- * time). Used when there is no store. */
-void session_manager_query(struct session_manager *m, const struct session_query *q,
-                           struct session_page *out);
-void session_manager_stats(struct session_manager *m, uint32_t window_hours, int64_t now_us,
-                           struct session_stats *out);
 /* Totals since start (for /metrics and /health). */
 struct session_totals {
 	uint64_t opened, closed, rejected, history_evicted;

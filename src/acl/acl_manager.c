@@ -1,5 +1,8 @@
-#include "acl/acl_watch.h"
+#include "acl/acl_manager.h"
 
+#include "acl/acl_config_edit.h"
+#include "acl/acl_config_load.h"
+#include "acl/acl_config_write.h"
 #include "util/log.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"

@@ -18,8 +18,8 @@
  *   only the bad rows are lost (counted as failed).
  * - Retention cleanup at start and every cleanup_interval_hours.
  * - session_writer_stop() drains the queue, bounded by a deadline. */
-#ifndef CSOCKS_SESSION_BATCH_H
-#define CSOCKS_SESSION_BATCH_H
+#ifndef CSOCKS_SESSION_WRITER_H
+#define CSOCKS_SESSION_WRITER_H
 
 #include "config/config.h"
 #include "session/session_types.h"

@@ -1,5 +1,4 @@
-/* The compiled ACL: an immutable, reference-counted snapshot built from a
- * validated struct acl_config, and the decision function.
+/* The ACL decision function over a compiled snapshot (acl_compile.h).
  *
  * Which rules apply. The user's own rules (its [[users]] entry, matched by
  * exact name) plus the rules of every group of the user: the static
@@ -10,12 +9,9 @@
  * define add nothing. A user without a [[users]] entry still gets the rules
  * of its resolved groups.
  *
- * Order. Rules are ranked once, at compile time: priority descending, at
- * equal priority BLOCK before ALLOW, then user rules before group rules,
- * then file order. The first rule (lowest rank) whose destination, port
- * and protocol all match decides; none matching -> default_policy. Unlike
- * RustSocks, priority is real: a priority-200 ALLOW beats a priority-100
- * BLOCK.
+ * Order. The first rule in evaluation order (acl_compile.h ranks them)
+ * whose destination, port and protocol all match decides; none matching ->
+ * default_policy.
  *
  * Destination match. A rule destination matches when it matches
  * req->domain (exact / "*.suffix" / pattern with '*' labels; names are
@@ -50,44 +46,18 @@
  * the best match so far. At most 256 distinct owners (the user entry plus
  * groups the file defines) count per request.
  */
-#ifndef CSOCKS_ACL_ENGINE_H
-#define CSOCKS_ACL_ENGINE_H
+#ifndef CSOCKS_ACL_EVAL_H
+#define CSOCKS_ACL_EVAL_H
 
-#include "acl/acl_config.h"
 #include "acl/acl_types.h"
 
 #include <stddef.h>
-#include <stdint.h>
 
 struct acl_snapshot;
-
-/* Compile a validated model into a new snapshot holding one reference (and
- * its own copy of the model). Returns NULL, with the reason in err, if the
- * model is invalid (it was not validated). Slow path; allocates. */
-struct acl_snapshot *acl_compile(const struct acl_config *cfg, char *err, size_t errlen);
-
-/* Reference counting (atomic; any thread). unref(NULL) is a no-op. */
-struct acl_snapshot *acl_snapshot_ref(struct acl_snapshot *s);
-void acl_snapshot_unref(struct acl_snapshot *s);
 
 /* Decide. Never allocates, never blocks; out->rule borrows from s. */
 void acl_evaluate(const struct acl_snapshot *s, const struct acl_request *r,
                   struct acl_decision *out);
-
-/* The model the snapshot was built from (read-only; lives as long as s). */
-const struct acl_config *acl_snapshot_config(const struct acl_snapshot *s);
-enum acl_action acl_snapshot_default_policy(const struct acl_snapshot *s);
-
-/* Every rule, by id 0..count-1 (ids are ranks: evaluation order). */
-size_t acl_snapshot_rule_count(const struct acl_snapshot *s);
-const struct acl_rule_view *acl_snapshot_rule(const struct acl_snapshot *s, size_t id);
-
-/* Per-rule hit counters (relaxed atomics; per snapshot, so a reload starts
- * them again). acl_snapshot_count() records one final decision: the rule's
- * hit counter, or the default-policy allow/block counter. */
-void acl_snapshot_count(const struct acl_snapshot *s, const struct acl_decision *d);
-uint64_t acl_snapshot_rule_hits(const struct acl_snapshot *s, size_t id);
-void acl_snapshot_default_hits(const struct acl_snapshot *s, uint64_t *allowed, uint64_t *blocked);
 
 /* "allow by group 'developers' rule #0 \"Dev servers\" (priority 50, line 40)"
  * or "block by default policy". Returns the length as snprintf(). */

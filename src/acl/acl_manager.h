@@ -9,11 +9,11 @@
  * of reload/apply), after the swap, with no manager lock held except the
  * reload mutex: they may acquire() but must not reload.
  */
-#ifndef CSOCKS_ACL_WATCH_H
-#define CSOCKS_ACL_WATCH_H
+#ifndef CSOCKS_ACL_MANAGER_H
+#define CSOCKS_ACL_MANAGER_H
 
 #include "acl/acl_config.h"
-#include "acl/acl_engine.h"
+#include "acl/acl_compile.h"
 #include "acl/acl_stats.h"
 
 #include <stdint.h>
