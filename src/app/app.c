@@ -169,8 +169,9 @@ static void app_stop(struct app *a)
 	session_manager_free(a->ctx.sessions);
 	app_metrics_store_unregister(a->writer);
 	if (a->writer)
-		session_writer_stop(a->writer,
-		                    (int)cfg->server.shutdown_timeout_secs * 1000 + 5000);
+		session_writer_stop(a->writer, (int)config_ms(cfg->server.shutdown_timeout_secs,
+		                                              cfg->server.shutdown_timeout_ms) +
+		                                   5000);
 	acl_manager_free(a->ctx.acl);
 	app_metrics_auth_unregister(a->ctx.auth);
 	metrics_fini();
@@ -210,10 +211,12 @@ static int app_wait(struct app *a)
 			app_reload(a);
 			continue;
 		}
-		unsigned secs = a->cfg->server.shutdown_timeout_secs;
-		log_info("%s: stopping; draining connections for up to %u s",
+		double secs = (double)config_ms(a->cfg->server.shutdown_timeout_secs,
+		                                a->cfg->server.shutdown_timeout_ms) /
+		              1000.0;
+		log_info("%s: stopping; draining connections for up to %g s",
 		         si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", secs);
-		sd_notify_sendf("STOPPING=1\nSTATUS=draining connections (up to %u s)", secs);
+		sd_notify_sendf("STOPPING=1\nSTATUS=draining connections (up to %g s)", secs);
 		return 0;
 	}
 }
@@ -240,7 +243,8 @@ int app_run(struct csocks_config *cfg)
 		sd_notify_sendf("READY=1\nSTATUS=accepting connections, %u worker%s", n,
 		                n == 1 ? "" : "s");
 		app_wait(&a);
-		proxy_drain(a.proxy, cfg->server.shutdown_timeout_secs * 1000u);
+		proxy_drain(a.proxy, (unsigned)config_ms(cfg->server.shutdown_timeout_secs,
+		                                         cfg->server.shutdown_timeout_ms));
 		rc = 0;
 	}
 	app_stop(&a);

@@ -55,6 +55,10 @@ struct csocks_config {
 		uint32_t bind_timeout_secs;
 		uint32_t udp_timeout_secs;
 		uint32_t shutdown_timeout_secs;
+		/* The same six in milliseconds: when not 0, each overrides its
+		 * _secs key (read them through config_ms). */
+		uint32_t handshake_timeout_ms, connect_timeout_ms, idle_timeout_ms;
+		uint32_t bind_timeout_ms, udp_timeout_ms, shutdown_timeout_ms;
 		uint32_t dns_cache_ttl_secs; /* 0 = no cache */
 		char **dns_servers;          /* "ip" or "ip:port"; none = /etc/resolv.conf */
 		size_t n_dns_servers;
@@ -243,5 +247,13 @@ char *config_reference_markdown(void);
 /* The SQLite file path of a "sqlite://path" or "sqlite:path" URL
  * (caller frees), or NULL when url is not an SQLite URL. */
 char *config_sqlite_path(const char *url);
+
+/* A timeout in milliseconds: the _ms key when it is set (not 0), else the
+ * _secs key. config_ms(cfg->server.connect_timeout_secs,
+ * cfg->server.connect_timeout_ms). */
+static inline uint64_t config_ms(uint32_t secs, uint32_t ms)
+{
+	return ms ? ms : (uint64_t)secs * 1000u;
+}
 
 #endif

@@ -156,7 +156,8 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t 
 		return;
 	}
 	loop_timer_in(w->loop, &c->t_phase,
-	              (uint64_t)w->sh->cfg->server.handshake_timeout_secs * 1000);
+	              config_ms(w->sh->cfg->server.handshake_timeout_secs,
+	                        w->sh->cfg->server.handshake_timeout_ms));
 	conn_drive(c);
 }
 

@@ -31,7 +31,8 @@ enum step conn_ph_bind(struct conn *c)
 		conn_queue(c, out, socks5_write_reply(out, sizeof(out), SOCKS5_REP_SUCCESS, &a.sa));
 		/* reply_owed stays set: the second reply is owed now. */
 		loop_timer_in(c->w->loop, &c->t_phase,
-		              (uint64_t)cfg_of(c)->server.bind_timeout_secs * 1000);
+		              config_ms(cfg_of(c)->server.bind_timeout_secs,
+		                        cfg_of(c)->server.bind_timeout_ms));
 		return STEP_NEXT; /* the driver sends the first reply, then waits here */
 	}
 	c->action = "waiting for the bind peer";

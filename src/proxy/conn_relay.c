@@ -15,9 +15,10 @@
 
 static void arm_idle(struct conn *c)
 {
-	uint32_t idle = cfg_of(c)->server.idle_timeout_secs;
+	uint64_t idle =
+	    config_ms(cfg_of(c)->server.idle_timeout_secs, cfg_of(c)->server.idle_timeout_ms);
 	if (idle)
-		loop_timer_in(c->w->loop, &c->t_phase, (uint64_t)idle * 1000);
+		loop_timer_in(c->w->loop, &c->t_phase, idle);
 	else
 		loop_timer_cancel(c->w->loop, &c->t_phase);
 }
@@ -151,7 +152,8 @@ void conn_relay_on_shape(struct timer *t)
  * fires, re-arms for the rest. */
 enum step conn_timeout_relay(struct conn *c)
 {
-	uint64_t idle = (uint64_t)cfg_of(c)->server.idle_timeout_secs * 1000;
+	uint64_t idle =
+	    config_ms(cfg_of(c)->server.idle_timeout_secs, cfg_of(c)->server.idle_timeout_ms);
 	uint64_t now = loop_now(c->w->loop);
 	if (timer_before(now, c->last_active + idle)) {
 		timer_arm(loop_timers(c->w->loop), &c->t_phase, c->last_active + idle);

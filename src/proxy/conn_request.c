@@ -11,7 +11,8 @@ void conn_request_done(struct conn *c)
 {
 	c->reply_owed = 1;
 	loop_timer_in(c->w->loop, &c->t_phase,
-	              (uint64_t)cfg_of(c)->server.connect_timeout_secs * 1000);
+	              config_ms(cfg_of(c)->server.connect_timeout_secs,
+	                        cfg_of(c)->server.connect_timeout_ms));
 }
 
 enum step conn_ph_request(struct conn *c)

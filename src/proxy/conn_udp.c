@@ -33,7 +33,8 @@ enum step conn_ph_udp(struct conn *c)
 		conn_reply_success(c, &bnd.sa);
 		c->hs_len = 0; /* nothing may follow the request */
 		loop_timer_in(c->w->loop, &c->t_phase,
-		              (uint64_t)cfg_of(c)->server.udp_timeout_secs * 1000);
+		              config_ms(cfg_of(c)->server.udp_timeout_secs,
+		                        cfg_of(c)->server.udp_timeout_ms));
 		return STEP_NEXT;
 	}
 	c->action = "relaying udp";
@@ -56,7 +57,8 @@ enum step conn_ph_udp(struct conn *c)
 /* As the relay's idle deadline: datagrams only stamp a time. */
 enum step conn_timeout_udp(struct conn *c)
 {
-	uint64_t idle = (uint64_t)cfg_of(c)->server.udp_timeout_secs * 1000;
+	uint64_t idle =
+	    config_ms(cfg_of(c)->server.udp_timeout_secs, cfg_of(c)->server.udp_timeout_ms);
 	uint64_t last = udp_assoc_last_active(c->udp);
 	if (timer_before(loop_now(c->w->loop), last + idle)) {
 		timer_arm(loop_timers(c->w->loop), &c->t_phase, last + idle);

@@ -219,12 +219,12 @@ def test_socks5_unchanged_with_socks4_enabled(start_csocks, echo_server):
 
 
 def test_socks4_handshake_timeout(start_csocks):
-    p = start_csocks({"server": {"socks4": True, "handshake_timeout_secs": 1}})
+    p = start_csocks({"server": {"socks4": True, "handshake_timeout_ms": 300}})
     with socket.create_connection(("127.0.0.1", p.port), timeout=10) as s:
         s.sendall(bytes([4, 1, 0, 80]))
         t0 = time.monotonic()
         assert is_closed(s, timeout=5)
-        assert time.monotonic() - t0 < 1.8
+        assert time.monotonic() - t0 < 1.5
     assert p.wait_log("handshake timeout")
 
 
@@ -343,12 +343,12 @@ def test_bad_proxy_header_closes(start_csocks, junk):
 
 
 def test_missing_proxy_header_times_out(start_csocks):
-    p = start_csocks({"server": {"proxy_protocol": True, "handshake_timeout_secs": 1}})
+    p = start_csocks({"server": {"proxy_protocol": True, "handshake_timeout_ms": 300}})
     with Socks5(p.port) as c:
         c.send(b"PROXY TCP4 1.2.3.4 ")  # incomplete, then silence
         t0 = time.monotonic()
         assert is_closed(c.sock, timeout=5)
-        assert 0.8 < time.monotonic() - t0 < 1.8
+        assert 0.25 < time.monotonic() - t0 < 1.5
     assert p.wait_log("no PROXY protocol header (handshake timeout) from 127.0.0.1:")
 
 

@@ -469,12 +469,12 @@ def test_teardown_with_control_connection(start_csocks, udp_echo):
 
 
 def test_idle_timeout(start_csocks, udp_echo):
-    p = start_csocks({"server": {"udp_timeout_secs": 1}})
+    p = start_csocks({"server": {"udp_timeout_ms": 400}})
     with Assoc(p.port) as a:
         # Traffic keeps it alive past the timeout...
-        for _ in range(4):
+        for _ in range(5):
             assert a.roundtrip("127.0.0.1", udp_echo.port, b"tick")[2] == b"tick"
-            time.sleep(0.4)
+            time.sleep(0.15)
         # ...silence ends it: the server closes the control connection.
         t0 = time.monotonic()
         assert is_closed(a.ctl.sock, timeout=4)
@@ -485,7 +485,7 @@ def test_idle_timeout(start_csocks, udp_echo):
 
 
 def test_foreign_datagrams_do_not_keep_it_alive(start_csocks, udp_echo):
-    p = start_csocks({"server": {"udp_timeout_secs": 1}})
+    p = start_csocks({"server": {"udp_timeout_ms": 400}})
     with Assoc(p.port) as a:
         a.roundtrip("127.0.0.1", udp_echo.port, b"pin")
         other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -544,7 +544,7 @@ def test_udp_session_record(start_csocks, udp_echo):
 
 
 def test_shutdown_with_open_associations(start_csocks, udp_echo):
-    p = start_csocks({"server": {"shutdown_timeout_secs": 1}})
+    p = start_csocks({"server": {"shutdown_timeout_ms": 300}})
     assocs = [Assoc(p.port) for _ in range(5)]
     for a in assocs:
         assert a.roundtrip("127.0.0.1", udp_echo.port, b"up")[2] == b"up"
