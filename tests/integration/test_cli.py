@@ -9,7 +9,15 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.abspath(os.environ.get("CSOCKS_BIN", os.path.join(ROOT, "build", "csocks")))
+FIXTURES = os.path.join(ROOT, "tests", "data", "rustsocks")
+# RustSocks' own files, when a copy sits beside the source tree (optional).
 REF = os.path.join(os.path.dirname(ROOT), "shared", "reference", "rustsocks-config")
+NO_REF = "RustSocks' own config files not found beside the source tree " \
+    "(optional: shared/reference/rustsocks-config)"
+FIXTURE_CONFIGS = [
+    "rustsocks.toml", "rustsocks_minimal.toml", "examples/rustsocks-ad.toml",
+    "examples/rustsocks-dashboard-auth.toml", "examples/rustsocks-gssapi.toml",
+]
 
 
 def run(*args, cwd=None, stdin=None):
@@ -102,6 +110,25 @@ def test_cli_overrides_are_validated():
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.parametrize("name", FIXTURE_CONFIGS)
+def test_rustsocks_format_fixtures_load_unchanged(workdir, name):
+    # The layout RustSocks expects relative to its working directory.
+    os.makedirs(os.path.join(workdir, "config"))
+    os.makedirs(os.path.join(workdir, "data"))
+    shutil.copy(os.path.join(FIXTURES, "acl.toml"), os.path.join(workdir, "config", "acl.toml"))
+    r = run("-c", os.path.join(FIXTURES, name), "--check-config", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert "unknown key" not in r.stderr
+
+
+@pytest.mark.parametrize("name", ["acl.toml", "examples/acl-ad.toml"])
+def test_rustsocks_format_acl_fixtures_check(name):
+    r = run("acl", "check", os.path.join(FIXTURES, name))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 warnings" in r.stdout
+
+
+@pytest.mark.skipif(not os.path.isdir(REF), reason=NO_REF)
 @pytest.mark.parametrize("name", [
     "rustsocks.toml", "rustsocks.example.toml", "rustsocks_minimal.toml",
     "examples/rustsocks-ad.toml", "examples/rustsocks-dashboard-auth.toml",
