@@ -1,6 +1,8 @@
 /* csocks: command line, configuration, logging, then the server. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,6 +332,33 @@ static int run(struct csocks_config *cfg)
 	return rc;
 }
 
+/* The SQLite file's missing parent folders, created before the privilege
+ * drop; when root and server.user/group are set, they own them. */
+static int make_sqlite_dirs(const struct csocks_config *cfg)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	char err[700];
+
+	if (geteuid() == 0 && cfg->server.user) {
+		const struct passwd *pw = getpwnam(cfg->server.user);
+		if (pw) {
+			uid = pw->pw_uid;
+			gid = pw->pw_gid;
+		}
+	}
+	if (geteuid() == 0 && cfg->server.group) {
+		const struct group *gr = getgrnam(cfg->server.group);
+		if (gr)
+			gid = gr->gr_gid;
+	}
+	if (config_sqlite_create_dirs(cfg, uid, gid, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {0};
@@ -351,6 +380,12 @@ int main(int argc, char **argv)
 	if (!cfg)
 		return 1;
 	if (cli.check_only) {
+		char loc[300];
+		char *dir = config_sqlite_missing_dir(cfg, loc, sizeof(loc));
+		if (dir)
+			fprintf(stderr, "note: %s: sessions.database_url: %s: will be created\n",
+			        loc, dir);
+		free(dir);
 		printf("%s: configuration is valid\n", cfg->path ? cfg->path : "(defaults)");
 		config_free(cfg);
 		return 0;
@@ -358,6 +393,10 @@ int main(int argc, char **argv)
 	setup_logging(cfg);
 	log_info("csocks %s starting (config %s)", CSOCKS_VERSION,
 	         cfg->path ? cfg->path : "built-in defaults");
+	if (make_sqlite_dirs(cfg) != 0) {
+		config_free(cfg);
+		return 1;
+	}
 	rc = run(cfg);
 	config_free(cfg);
 	return rc;

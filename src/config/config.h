@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum auth_method {
 	AUTH_NONE = 0,
@@ -244,5 +245,16 @@ char *config_reference_markdown(void);
 /* The SQLite file path of a "sqlite://path" or "sqlite:path" URL
  * (caller frees), or NULL when url is not an SQLite URL. */
 char *config_sqlite_path(const char *url);
+
+/* RustSocks creates the SQLite file's parent folders; so do we, at start.
+ * The folder that does not exist yet and will be created (caller frees;
+ * loc gets the key's "file:line"), or NULL when nothing is missing or
+ * sessions do not use SQLite. Creates nothing (--check-config). */
+char *config_sqlite_missing_dir(const struct csocks_config *cfg, char *loc, size_t locsize);
+/* Create the missing parent folders of the SQLite file, mode 0750, each
+ * chowned to uid:gid unless both are -1. 0, or -1 with err =
+ * "file:line: sessions.database_url: cannot create directory ...". */
+int config_sqlite_create_dirs(const struct csocks_config *cfg, uid_t uid, gid_t gid, char *err,
+                              size_t errlen);
 
 #endif
