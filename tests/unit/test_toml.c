@@ -549,7 +549,8 @@ static void t_large(void)
  * (valid/ and invalid/); CSOCKS_TOML_TEST_DIR overrides it. */
 #define DEBIAN_TOML_TEST "/usr/share/gocode/src/github.com/BurntSushi/toml/internal/toml-test/tests"
 
-/* The newer toml-test checkout, optional: <source root>/../shared/... */
+/* The newer toml-test checkout with its TOML 1.0 file list, optional:
+ * looked for beside the source tree. */
 static int find_shared_suite(char *dir, size_t size)
 {
 	const char *root = getenv("CSOCKS_SOURCE_ROOT");
