@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Command 2 of the README: install what the tests need, build (normal and
-# ASan/UBSan), run every test, and end with one line "N passed, N failed, N skipped".
+# ASan/UBSan), run every test, and end with one line "N passed, N failed, N skipped",
+# preceded by one line per skipped group with its reason.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -10,6 +11,11 @@ scripts/deps.sh test || { echo "0 passed, 1 failed"; exit 1; }
 
 passed=0 failed=0 skipped=0
 add() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + ${3:-0})); }
+# Reasons for skips, one line per group ("skipped unit (asan): 13x ..."),
+# printed before the closing line (and kept in test-logs/skips.txt).
+mkdir -p "$logdir"
+skipfile=$logdir/skips.txt
+: >"$skipfile"
 
 # Unit tests: every binary prints "<suite>: N passed, N failed[, N skipped]".
 # A binary that dies before its summary still counts as one failure.
@@ -31,13 +37,18 @@ unit() {
 		END { print p+0, f+0, s+0, sf+0 }' "$out")
 	meson_fail=$(awk '/^(Fail|Timeout|Unexpected Pass):/ { n += $2 } END { print n+0 }' "$out")
 	[ "$meson_fail" -gt "$sf" ] && f=$((f + meson_fail - sf))
-	grep -E '^(FAIL |SKIP |[A-Za-z0-9_-]+: [0-9]+ passed)|check failed|ERROR' "$out" | head -50
+	grep -E '^(FAIL |SKIP: |[A-Za-z0-9_-]+: [0-9]+ passed)|check failed|ERROR' "$out" | head -50
+	# "SKIP: <test>: <reason>": grouped by reason.
+	sed -n 's/^SKIP: [^:]*: //p' "$out" | sort | uniq -c |
+		awk -v n="$name" '{ c = $1; $1 = ""; sub(/^ /, ""); printf "skipped unit (%s): %dx %s\n", n, c, $0 }' \
+		>>"$skipfile"
 	echo "unit ($name): $p passed, $f failed, $s skipped"
 	add "$p" "$f" "$s"
 }
 
 # Integration tests: pytest against the real binary (Debian's python3, which
-# sees python3-socks).
+# sees python3-socks), spread over two workers with pytest-xdist (its summary
+# line has the same format). -rs lists every skip with its reason.
 integration() {
 	local bin=$1 name=$2 out
 	echo "== integration tests ($name) =="
@@ -45,7 +56,7 @@ integration() {
 	mkdir -p "$logdir"
 	out=$logdir/integration-$name.log
 	CSOCKS_BIN=$bin timeout 900 /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider \
-		tests/integration >"$out" 2>&1
+		-n "${PYTEST_WORKERS:-2}" tests/integration >"$out" 2>&1
 	local rc=$?
 	tail -30 "$out"
 	local line p f s e
@@ -58,6 +69,14 @@ integration() {
 	# pytest exit 5 = nothing collected; any other non-zero with no failure
 	# counted is a crash of the run itself.
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$f" -eq 0 ]; then f=1; fi
+	# "SKIPPED [n] file:line: reason": one line per file and reason.
+	sed -nE 's/^SKIPPED \[([0-9]+)\] ([^ :]+)(:[0-9]+)?: (.*)$/\1\t\2\t\4/p' "$out" |
+		awk -F'\t' -v n="$name" '
+			!(($2, $3) in c) { order[++k] = $2 SUBSEP $3 }
+			{ c[$2, $3] += $1 }
+			END { for (i = 1; i <= k; i++) { split(order[i], a, SUBSEP)
+				printf "skipped integration (%s): %dx %s: %s\n", n, c[order[i]], a[1], a[2] } }' \
+		>>"$skipfile"
 	echo "integration ($name): $p passed, $f failed, $s skipped"
 	add "$p" "$f" "$s"
 }
@@ -86,5 +105,6 @@ add "${lp:-0}" "${lf:-1}"
 integration "$root/build/csocks" normal
 integration "$root/build-asan/csocks" asan
 echo "total time: $(( $(date +%s) - start )) s"
+cat "$skipfile"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

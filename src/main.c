@@ -248,6 +248,12 @@ int main(int argc, char **argv)
 	if (!cfg)
 		return 1;
 	if (cli.check_only) {
+		char loc[300];
+		char *dir = config_sqlite_missing_dir(cfg, loc, sizeof(loc));
+		if (dir)
+			fprintf(stderr, "note: %s: sessions.database_url: %s: will be created\n",
+			        loc, dir);
+		free(dir);
 		printf("%s: configuration is valid\n", cfg->path ? cfg->path : "(defaults)");
 		config_free(cfg);
 		return 0;

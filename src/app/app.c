@@ -1,6 +1,8 @@
 #include "app/app.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
@@ -62,10 +64,38 @@ static int app_start_acl(struct app *a)
 	return 0;
 }
 
+/* The SQLite file's missing parent folders, created before the privilege
+ * drop; when root and server.user/group are set, they own them. */
+static int app_make_sqlite_dirs(const struct csocks_config *cfg)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	char err[700];
+	if (geteuid() == 0 && cfg->server.user) {
+		const struct passwd *pw = getpwnam(cfg->server.user);
+		if (pw) {
+			uid = pw->pw_uid;
+			gid = pw->pw_gid;
+		}
+	}
+	if (geteuid() == 0 && cfg->server.group) {
+		const struct group *gr = getgrnam(cfg->server.group);
+		if (gr)
+			gid = gr->gr_gid;
+	}
+	if (config_sqlite_create_dirs(cfg, uid, gid, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int app_start_sessions(struct app *a)
 {
 	const struct csocks_config *cfg = a->cfg;
 	char err[512];
+	if (app_make_sqlite_dirs(cfg) != 0)
+		return -1;
 	if (cfg->sessions.storage != STORAGE_MEMORY) {
 		a->writer = session_writer_start(cfg, err, sizeof(err));
 		if (!a->writer) {

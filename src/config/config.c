@@ -533,6 +533,111 @@ static void validate_auth(const struct csocks_config *cfg, struct config_diag *d
 		validate_required_file(d, cfg, "api.token_file", cfg->api.token_file);
 }
 
+/* The folder holding the SQLite file ("data" for sqlite://data/s.db), or
+ * NULL when sessions do not use SQLite or the file has no folder part. */
+static char *sqlite_parent(const struct csocks_config *cfg)
+{
+	if (!cfg->sessions.enabled || cfg->sessions.storage != STORAGE_SQLITE)
+		return NULL;
+	char *path = config_sqlite_path(cfg->sessions.database_url);
+	char *slash = path ? strrchr(path, '/') : NULL;
+	if (!slash || slash == path) {
+		free(path);
+		return NULL;
+	}
+	*slash = '\0';
+	return path;
+}
+
+/* Whether dir and its parents exist: 0 = all there, 1 = some missing and
+ * creatable (every existing prefix is a folder), -1 with errno and *bad
+ * (caller frees) = a prefix is not a folder or cannot be looked at. */
+static int missing_dirs(const char *dir, char **bad)
+{
+	char *p = xstrdup(dir);
+	int missing = 0;
+	struct stat st;
+
+	for (char *c = p + 1;; c++) {
+		if (*c != '/' && *c != '\0')
+			continue;
+		char save = *c;
+		*c = '\0';
+		if (missing) {
+			/* below a missing folder: nothing to look at */
+		} else if (stat(p, &st) == 0) {
+			if (!S_ISDIR(st.st_mode)) {
+				errno = ENOTDIR;
+				goto fail;
+			}
+		} else if (errno == ENOENT) {
+			missing = 1;
+		} else {
+			goto fail;
+		}
+		*c = save;
+		if (!save)
+			break;
+	}
+	free(p);
+	return missing;
+fail:;
+	int e = errno;
+	*bad = p;
+	errno = e;
+	return -1;
+}
+
+char *config_sqlite_missing_dir(const struct csocks_config *cfg, char *loc, size_t locsize)
+{
+	char *dir = sqlite_parent(cfg), *bad = NULL;
+	if (dir && missing_dirs(dir, &bad) == 1) {
+		where(cfg, "sessions.database_url", loc, locsize);
+		return dir;
+	}
+	free(bad);
+	free(dir);
+	return NULL;
+}
+
+int config_sqlite_create_dirs(const struct csocks_config *cfg, uid_t uid, gid_t gid, char *err,
+                              size_t errlen)
+{
+	char *dir = sqlite_parent(cfg);
+	char loc[300];
+	struct stat st;
+	int rc = 0;
+
+	if (!dir)
+		return 0;
+	for (char *c = dir + 1;; c++) {
+		if (*c != '/' && *c != '\0')
+			continue;
+		char save = *c;
+		*c = '\0';
+		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			/* chmod: the umask must not narrow 0750; chown: the
+			 * unprivileged server.user/group writes here. */
+			if (mkdir(dir, 0750) != 0 || chmod(dir, 0750) != 0 ||
+			    ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(dir, uid, gid) != 0)) {
+				snprintf(
+				    err, errlen,
+				    "%s: sessions.database_url: cannot create directory '%s': %s",
+				    where(cfg, "sessions.database_url", loc, sizeof(loc)), dir,
+				    strerror(errno));
+				rc = -1;
+				break;
+			}
+			log_info("sessions: created directory %s (mode 0750)", dir);
+		}
+		*c = save;
+		if (!save)
+			break;
+	}
+	free(dir);
+	return rc;
+}
+
 static void validate_sessions(const struct csocks_config *cfg, struct config_diag *d)
 {
 	const char *url = cfg->sessions.database_url;
@@ -545,15 +650,15 @@ static void validate_sessions(const struct csocks_config *cfg, struct config_dia
 			          "must be \"sqlite://path\" for sqlite storage");
 			return;
 		}
-		char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-		if (slash && slash != dir) {
-			*slash = '\0';
-			if (!file_exists(dir))
-				key_error(d, cfg, "sessions.database_url", "directory '%s': %s",
-				          dir, strerror(errno));
-		}
-		free(dir);
 		free(path);
+		/* Missing parent folders are created at start (as RustSocks
+		 * does); only a path that cannot be created is an error. */
+		char *dir = sqlite_parent(cfg), *bad = NULL;
+		if (dir && missing_dirs(dir, &bad) < 0)
+			key_error(d, cfg, "sessions.database_url", "directory '%s': %s", bad,
+			          strerror(errno));
+		free(bad);
+		free(dir);
 	} else if (cfg->sessions.storage == STORAGE_POSTGRES && !is_pg_url(url)) {
 		key_error(d, cfg, "sessions.database_url",
 		          "must be \"postgresql://...\" for postgres storage");

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum auth_method {
 	AUTH_NONE = 0,
@@ -255,5 +256,16 @@ static inline uint64_t config_ms(uint32_t secs, uint32_t ms)
 {
 	return ms ? ms : (uint64_t)secs * 1000u;
 }
+
+/* RustSocks creates the SQLite file's parent folders; so do we, at start.
+ * The folder that does not exist yet and will be created (caller frees;
+ * loc gets the key's "file:line"), or NULL when nothing is missing or
+ * sessions do not use SQLite. Creates nothing (--check-config). */
+char *config_sqlite_missing_dir(const struct csocks_config *cfg, char *loc, size_t locsize);
+/* Create the missing parent folders of the SQLite file, mode 0750, each
+ * chowned to uid:gid unless both are -1. 0, or -1 with err =
+ * "file:line: sessions.database_url: cannot create directory ...". */
+int config_sqlite_create_dirs(const struct csocks_config *cfg, uid_t uid, gid_t gid, char *err,
+                              size_t errlen);
 
 #endif

@@ -46,6 +46,35 @@ def free_port(family=socket.AF_INET):
         return s.getsockname()[1]
 
 
+def listens_on(pid, port):
+    """Whether process pid itself holds a TCP socket listening on port (so a
+    connect that succeeds is not reaching another test's process that took
+    the port first)."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    except OSError:
+        return False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            # local_address "0100007F:0438", state 0A = LISTEN, inode field 9
+            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port \
+                    and f[9] in inodes:
+                return True
+    return False
+
+
 def free_udp_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -253,9 +282,15 @@ class Csocks:
                     f"csocks exited with {self.proc.returncode}:\n{self.log_text()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    pass
+                # Under pytest-xdist another worker's process may hold the
+                # port we picked: only our own listener counts (ours then
+                # exits with EADDRINUSE and start_csocks retries).
+                if listens_on(self.proc.pid, self.port):
                     return
             except OSError:
-                time.sleep(0.02)
+                pass
+            time.sleep(0.02)
         raise AssertionError(f"csocks did not accept within {timeout}s:\n{self.log_text()}")
 
     def log_text(self):

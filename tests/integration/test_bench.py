@@ -196,7 +196,11 @@ def test_rate_server_close_leaves_time_wait_on_server_ports(start_csocks, sb_bin
     tport = sb_target.rsplit(":", 1)[1]
     args = ["--proxy", f"127.0.0.1:{cs.port}", "--target", sb_target, "-c", "4",
             "--count", "200"]
-    client0 = time_wait(f"dport = :{cs.port}")  # start_csocks' readiness probe
+    # start_csocks' readiness probe: its TIME_WAIT exists once csocks has
+    # closed its side, which it logs; count only after that.
+    if cs.wait_log("client closed during handshake", timeout=2):
+        time.sleep(0.05)
+    client0 = time_wait(f"dport = :{cs.port}")
     r = run_rate(sb_bin, *args, "--server-close")
     assert r["started"] == 200 and r["ok"] == 200, r
     assert time_wait(f"dport = :{cs.port}") == client0  # the client's ephemeral side

@@ -4,12 +4,21 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.abspath(os.environ.get("CSOCKS_BIN", os.path.join(ROOT, "build", "csocks")))
+FIXTURES = os.path.join(ROOT, "tests", "data", "rustsocks")
+# RustSocks' own files, when a copy sits beside the source tree (optional).
 REF = os.path.join(os.path.dirname(ROOT), "shared", "reference", "rustsocks-config")
+NO_REF = "RustSocks' own config files not found beside the source tree " \
+    "(optional: shared/reference/rustsocks-config)"
+FIXTURE_CONFIGS = [
+    "rustsocks.toml", "rustsocks_minimal.toml", "examples/rustsocks-ad.toml",
+    "examples/rustsocks-dashboard-auth.toml", "examples/rustsocks-gssapi.toml",
+]
 
 
 def run(*args, cwd=None, stdin=None):
@@ -102,6 +111,25 @@ def test_cli_overrides_are_validated():
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.parametrize("name", FIXTURE_CONFIGS)
+def test_rustsocks_format_fixtures_load_unchanged(workdir, name):
+    # The layout RustSocks expects relative to its working directory.
+    os.makedirs(os.path.join(workdir, "config"))
+    os.makedirs(os.path.join(workdir, "data"))
+    shutil.copy(os.path.join(FIXTURES, "acl.toml"), os.path.join(workdir, "config", "acl.toml"))
+    r = run("-c", os.path.join(FIXTURES, name), "--check-config", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert "unknown key" not in r.stderr
+
+
+@pytest.mark.parametrize("name", ["acl.toml", "examples/acl-ad.toml"])
+def test_rustsocks_format_acl_fixtures_check(name):
+    r = run("acl", "check", os.path.join(FIXTURES, name))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 warnings" in r.stdout
+
+
+@pytest.mark.skipif(not os.path.isdir(REF), reason=NO_REF)
 @pytest.mark.parametrize("name", [
     "rustsocks.toml", "rustsocks.example.toml", "rustsocks_minimal.toml",
     "examples/rustsocks-ad.toml", "examples/rustsocks-dashboard-auth.toml",
@@ -141,3 +169,52 @@ def test_hash_password_makes_a_usable_hash():
     assert crypt.crypt("correct horse", h) == h
     r = run("--hash-password", stdin="")
     assert r.returncode == 1
+
+
+# RustSocks creates the SQLite file's parent folders (create_dir_all), so
+# does csocks at start; --check-config only says it will.
+SQLITE_IN_DATA = {"sessions": {"enabled": True, "storage": "sqlite",
+                               "database_url": "sqlite://data/sessions.db"}}
+
+
+def test_check_config_says_sqlite_folder_will_be_created(workdir):
+    os.makedirs(os.path.join(workdir, "config"))
+    shutil.copy(os.path.join(FIXTURES, "acl.toml"), os.path.join(workdir, "config", "acl.toml"))
+    cfg = os.path.join(FIXTURES, "examples", "rustsocks-ad.toml")
+    r = run("--check-config", "-c", cfg, cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert f"{cfg}:" in r.stderr and "sessions.database_url: data: will be created" in r.stderr
+    assert "error" not in r.stderr
+    assert sorted(os.listdir(workdir)) == ["config"]  # nothing created
+
+
+def test_check_config_sqlite_folder_under_a_file_is_an_error(workdir):
+    open(os.path.join(workdir, "data"), "w").close()
+    path = os.path.join(workdir, "c.toml")
+    with open(path, "w") as f:
+        f.write('[sessions]\nenabled = true\nstorage = "sqlite"\n'
+                'database_url = "sqlite://data/sub/s.db"\n')
+    r = run("--check-config", "-c", path, cwd=workdir)
+    assert r.returncode == 1
+    assert f"{path}:4: sessions.database_url: directory 'data': Not a directory" in r.stderr
+
+
+def test_start_creates_sqlite_folder(start_csocks):
+    p = start_csocks(SQLITE_IN_DATA)
+    data = p.dir / "data"
+    assert data.is_dir()
+    assert (data.stat().st_mode & 0o7777) == 0o750
+    deadline = time.monotonic() + 5
+    while not (data / "sessions.db").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (data / "sessions.db").is_file()
+    p.stop()
+
+
+def test_start_fails_at_the_line_when_sqlite_folder_cannot_be_created(start_csocks):
+    p = start_csocks({"sessions": {"enabled": True, "storage": "sqlite",
+                                   "database_url": "sqlite:///proc/csocks-no/s.db"}},
+                     wait=False)
+    assert p.proc.wait(5) == 1
+    assert "sessions.database_url: cannot create directory '/proc/csocks-no'" in p.log_text()
+    assert f"{p.config_path}:" in p.log_text()

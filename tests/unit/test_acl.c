@@ -822,6 +822,56 @@ static void t_reference_ad(void)
 	acl_snapshot_unref(s);
 }
 
+/* Our RustSocks-format fixtures (tests/data/rustsocks/). */
+static void t_fixture_acl(void)
+{
+	size_t w;
+	struct acl_snapshot *s = load_file("../data/rustsocks/acl.toml", &w);
+	if (!CHECK(s))
+		return;
+	CHECK_INT(w, 0);
+	CHECK_INT(acl_snapshot_rule_count(s), 6);
+	CHECK(decide(s, "anonymous", NULL, NULL, "127.0.0.1", 9, ACL_PROTO_UDP));
+	CHECK(!decide(s, "anonymous", NULL, NULL, "10.0.0.1", 80, ACL_PROTO_TCP));
+	CHECK(last.default_policy);
+	CHECK(decide(s, "guest", NULL, NULL, "127.0.0.2", 8080, ACL_PROTO_TCP));
+	CHECK(!decide(s, "guest", NULL, NULL, "127.0.0.2", 53, ACL_PROTO_UDP));
+	/* carol's own block outranks her group's allow */
+	CHECK(!decide(s, "carol", NULL, "mx.build.example.com", NULL, 25, ACL_PROTO_TCP));
+	CHECK_STR(last_desc(), "carol: no SMTP anywhere");
+	CHECK(decide(s, "carol", NULL, "ci.build.example.com", NULL, 8080, ACL_PROTO_TCP));
+	CHECK_STR(last.rule->owner, "engineering");
+	CHECK(decide(s, "carol", NULL, NULL, "192.0.2.10", 8050, ACL_PROTO_UDP));
+	CHECK_INT(last.rule->priority, 200);
+	CHECK(!decide(s, "carol", NULL, NULL, "192.0.2.10", 8100, ACL_PROTO_UDP));
+	acl_snapshot_unref(s);
+}
+
+static void t_fixture_ad_groups(void)
+{
+	size_t w;
+	struct acl_snapshot *s = load_file("../data/rustsocks/examples/acl-ad.toml", &w);
+	if (!CHECK(s))
+		return;
+	CHECK_INT(w, 0);
+	const char *dev[] = {"domain users", "developers@AD.company.com", NULL};
+	CHECK(decide(s, "erin", dev, "app.dev.company.com", NULL, 443, ACL_PROTO_TCP));
+	CHECK_STR(last_desc(), "Developers: dev and staging hosts");
+	CHECK(!decide(s, "erin", dev, "db.prod.company.com", NULL, 5432, ACL_PROTO_TCP));
+	CHECK_STR(last_desc(), "Developers: never production databases");
+	CHECK(!decide(s, "erin", dev, "example.org", NULL, 443, ACL_PROTO_TCP));
+	CHECK(last.default_policy);
+	/* the contractor's user entry names its group and narrows it */
+	CHECK(decide(s, "contractor@ad.company.com", NULL, "x.staging.company.com", NULL, 22,
+	             ACL_PROTO_TCP));
+	CHECK(
+	    !decide(s, "contractor@ad.company.com", NULL, "github.com", NULL, 443, ACL_PROTO_TCP));
+	CHECK_STR(last_desc(), "contractor: no code hosting");
+	const char *admin[] = {"Domain Admins@ad.company.com", NULL};
+	CHECK(decide(s, "root", admin, "anything.example", NULL, 1, ACL_PROTO_UDP));
+	acl_snapshot_unref(s);
+}
+
 /* ---- serialising and CRUD ---------------------------------------------- */
 
 static void roundtrip(const char *src)
@@ -857,6 +907,8 @@ static void t_roundtrip(void)
 	roundtrip("data/acl/acl.toml");
 	roundtrip("data/acl/acl.example.toml");
 	roundtrip("data/acl/acl-ad-example.toml");
+	roundtrip("../data/rustsocks/acl.toml");
+	roundtrip("../data/rustsocks/examples/acl-ad.toml");
 	/* strings needing escapes */
 	char *p = write_tmp("esc.toml", "[[users]]\nusername = \"we\\\"ird\\\\name\"\n"
 	                                "[[users.rules]]\naction = \"block\"\n"
@@ -1395,6 +1447,8 @@ int main(void)
 	RUN(t_validation);
 	RUN(t_reference_acl);
 	RUN(t_reference_ad);
+	RUN(t_fixture_acl);
+	RUN(t_fixture_ad_groups);
 	RUN(t_roundtrip);
 	RUN(t_crud);
 	RUN(t_no_alloc);

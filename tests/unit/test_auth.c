@@ -30,8 +30,6 @@
 #include "config/config.h"
 #include "util/log.h"
 
-static int test_skipped;
-
 /* Linux-PAM 1.5.2 leaks 96 bytes when pam_start fails for a service without
  * a file (t_pam_pwdfile checks that case): not ours, so LeakSanitizer is told
  * to ignore libpam. Only read by ASan builds. */
@@ -48,7 +46,7 @@ const char *__lsan_default_suppressions(void)
 			RUN(fn);                                                                   \
 		} else {                                                                           \
 			test_skipped++;                                                            \
-			printf("SKIP %s: %s\n", #fn, why);                                         \
+			printf("SKIP: %s: %s\n", #fn, why);                                        \
 		}                                                                                  \
 	} while (0)
 

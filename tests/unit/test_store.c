@@ -22,8 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int test_skipped;
-
 struct backend {
 	const char *name;
 	enum session_storage storage;
@@ -1311,7 +1309,7 @@ static void run_on(struct backend *b, const char *name, void (*fn)(void))
 			return;
 		}
 		test_skipped++;
-		printf("SKIP %s (CSOCKS_TEST_PG_URL not set; scripts/pg-test.sh start)\n", label);
+		printf("SKIP: %s: CSOCKS_TEST_PG_URL not set (scripts/pg-test.sh start)\n", label);
 		fflush(stdout);
 		return;
 	}
@@ -1360,8 +1358,8 @@ int main(void)
 	ON(&sq, t_start_while_locked);
 	if (pg_url && !pg_test_cluster_is(pg_url)) {
 		test_skipped++;
-		printf("SKIP postgres/t_fault_pg_outage (CSOCKS_TEST_PG_URL is not the cluster "
-		       "scripts/pg-test.sh manages; the test restarts that server)\n");
+		printf("SKIP: postgres/t_fault_pg_outage: CSOCKS_TEST_PG_URL is not the cluster "
+		       "scripts/pg-test.sh manages (the test restarts that server)\n");
 	} else {
 		ON(&pg, t_fault_pg_outage);
 	}
