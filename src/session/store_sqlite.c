@@ -5,7 +5,7 @@
  * Statements are prepared once per connection and cached: the UPSERT and
  * the fixed queries at open, the history queries lazily per
  * (filter set, sort column, direction). */
-#include "session/store_impl.h"
+#include "session/store_sqlite_internal.h"
 
 #include "util/log.h"
 #include "util/strutil.h"
@@ -16,34 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define FILTER_SETS 16 /* user | dest_ip | status | hours */
-
-enum {
-	ST_UPSERT,
-	ST_GET,
-	ST_COUNT,
-	ST_CLOSE_STALE,
-	ST_DELETE_OLD,
-	ST_STATS_TOTALS,
-	ST_STATS_USERS,
-	ST_STATS_DESTS,
-	ST_FIXED_COUNT,
-};
-
-struct sqlite_store {
-	sqlite3 *db;
-	char *path; /* ":memory:" for an in-memory database */
-	int busy_ms;
-	sqlite3_stmt *fixed[ST_FIXED_COUNT];
-	sqlite3_stmt *page[FILTER_SETS][SESSION_SORT_COUNT][2];
-	sqlite3_stmt *total[FILTER_SETS];
-};
-
-#define COLUMNS                                                                                    \
-	"session_id, \"user\", start_time, end_time, duration_secs, source_ip, source_port, "      \
-	"dest_ip, dest_port, protocol, bytes_sent, bytes_received, packets_sent, "                 \
-	"packets_received, status, close_reason, acl_rule_matched, acl_decision"
 
 static const char *const fixed_sql[ST_FIXED_COUNT] = {
     [ST_UPSERT] = "INSERT INTO sessions (" COLUMNS ", node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
@@ -184,7 +156,7 @@ static int classify(int rc)
 	}
 }
 
-static int fail(struct sqlite_store *s, int rc, const char *what, char *err, size_t errlen)
+int sqlite_store_fail(struct sqlite_store *s, int rc, const char *what, char *err, size_t errlen)
 {
 	store_set_err(err, errlen, "sqlite %s (%s): %s", what, s->path,
 	              s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -195,7 +167,7 @@ static int fail(struct sqlite_store *s, int rc, const char *what, char *err, siz
 static int exec(struct sqlite_store *s, const char *sql, const char *what, char *err, size_t errlen)
 {
 	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-	return rc == SQLITE_OK ? STORE_OK : fail(s, rc, what, err, errlen);
+	return rc == SQLITE_OK ? STORE_OK : sqlite_store_fail(s, rc, what, err, errlen);
 }
 
 static void rollback(struct sqlite_store *s)
@@ -248,7 +220,7 @@ static int connect_db(struct sqlite_store *s, char *err, size_t errlen)
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 	int rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
 	if (rc != SQLITE_OK)
-		return fail(s, rc, "open", err, errlen);
+		return sqlite_store_fail(s, rc, "open", err, errlen);
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, s->busy_ms);
 	int r = exec(s, "PRAGMA journal_mode = WAL", "PRAGMA journal_mode", err, errlen);
@@ -265,13 +237,14 @@ static int connect_db(struct sqlite_store *s, char *err, size_t errlen)
 }
 
 /* The fixed statements need the table, so they are prepared lazily. */
-static int stmt(struct sqlite_store *s, int which, sqlite3_stmt **out, char *err, size_t errlen)
+int sqlite_store_stmt(struct sqlite_store *s, int which, sqlite3_stmt **out, char *err,
+                      size_t errlen)
 {
 	if (!s->fixed[which]) {
 		int rc = sqlite3_prepare_v3(s->db, fixed_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
 		                            &s->fixed[which], NULL);
 		if (rc != SQLITE_OK)
-			return fail(s, rc, "prepare", err, errlen);
+			return sqlite_store_fail(s, rc, "prepare", err, errlen);
 	}
 	*out = s->fixed[which];
 	sqlite3_reset(*out);
@@ -345,7 +318,7 @@ static int current_version(struct sqlite_store *s, int *version, char *err, size
 		}
 	}
 	sqlite3_finalize(q);
-	return rc == SQLITE_OK ? STORE_OK : fail(s, rc, "schema version", err, errlen);
+	return rc == SQLITE_OK ? STORE_OK : sqlite_store_fail(s, rc, "schema version", err, errlen);
 }
 
 static bool column_exists(struct sqlite_store *s, const char *table, const char *col)
@@ -382,7 +355,8 @@ static int apply_migration(struct sqlite_store *s, size_t i, char *err, size_t e
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
 	sqlite3_finalize(q);
-	return rc == SQLITE_OK ? STORE_OK : fail(s, rc, "record migration", err, errlen);
+	return rc == SQLITE_OK ? STORE_OK
+	                       : sqlite_store_fail(s, rc, "record migration", err, errlen);
 }
 
 static int sq_index_exists(struct session_store *st, const char *name, bool *yes, char *err,
@@ -399,7 +373,7 @@ static int sq_index_exists(struct session_store *st, const char *name, bool *yes
 		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
 	sqlite3_finalize(q);
-	return rc == SQLITE_OK ? STORE_OK : fail(s, rc, "index lookup", err, errlen);
+	return rc == SQLITE_OK ? STORE_OK : sqlite_store_fail(s, rc, "index lookup", err, errlen);
 }
 
 static int sq_index_exec(struct session_store *st, const char *sql, char *err, size_t errlen)
@@ -494,7 +468,7 @@ static int sq_write_batch(struct session_store *st, const struct session_record 
 {
 	struct sqlite_store *s = st->impl;
 	sqlite3_stmt *q;
-	int r = stmt(s, ST_UPSERT, &q, err, errlen);
+	int r = sqlite_store_stmt(s, ST_UPSERT, &q, err, errlen);
 	if (r != STORE_OK)
 		return r;
 	/* IMMEDIATE: take the write lock up front, so "database is locked"
@@ -506,7 +480,7 @@ static int sq_write_batch(struct session_store *st, const struct session_record 
 		bind_record(q, recs[i], st->node);
 		int rc = sqlite3_step(q);
 		if (rc != SQLITE_DONE)
-			r = fail(s, rc, "upsert", err, errlen);
+			r = sqlite_store_fail(s, rc, "upsert", err, errlen);
 	}
 	sqlite3_reset(q);
 	if (r == STORE_OK)
@@ -522,7 +496,7 @@ static int run_update(struct sqlite_store *s, sqlite3_stmt *q, uint64_t *changed
 	int rc = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (rc != SQLITE_DONE)
-		return fail(s, rc, what, err, errlen);
+		return sqlite_store_fail(s, rc, what, err, errlen);
 	*changed = (uint64_t)sqlite3_changes64(s->db);
 	return STORE_OK;
 }
@@ -533,7 +507,7 @@ static int sq_close_stale(struct session_store *st, int64_t now_us, uint64_t *cl
 	struct sqlite_store *s = st->impl;
 	sqlite3_stmt *q;
 	char now[SESSION_TIME_MAX];
-	int r = stmt(s, ST_CLOSE_STALE, &q, err, errlen);
+	int r = sqlite_store_stmt(s, ST_CLOSE_STALE, &q, err, errlen);
 	if (r != STORE_OK)
 		return r;
 	session_time_format(now_us, now, sizeof(now));
@@ -549,220 +523,13 @@ static int sq_delete_older_than(struct session_store *st, int64_t cutoff_us, uin
 	struct sqlite_store *s = st->impl;
 	sqlite3_stmt *q;
 	char cutoff[SESSION_TIME_MAX];
-	int r = stmt(s, ST_DELETE_OLD, &q, err, errlen);
+	int r = sqlite_store_stmt(s, ST_DELETE_OLD, &q, err, errlen);
 	if (r != STORE_OK)
 		return r;
 	session_time_format(cutoff_us, cutoff, sizeof(cutoff));
 	sqlite3_bind_text(q, 1, cutoff, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, limit ? (sqlite3_int64)limit : -1);
 	return run_update(s, q, deleted, "retention delete", err, errlen);
-}
-
-/* ---- Reads ---- */
-
-static const char *col_text(sqlite3_stmt *q, int i)
-{
-	return (const char *)sqlite3_column_text(q, i);
-}
-
-static int64_t col_time(sqlite3_stmt *q, int i)
-{
-	int64_t us = 0;
-	if (sqlite3_column_type(q, i) != SQLITE_NULL && session_time_parse(col_text(q, i), &us))
-		us = 0;
-	return us;
-}
-
-/* A row in COLUMNS order -> an owned record. */
-static struct session_record *row_to_record(sqlite3_stmt *q)
-{
-	struct session_record r = {0};
-	cs_strlcpy(r.session_id, col_text(q, 0) ? col_text(q, 0) : "", sizeof(r.session_id));
-	r.user = col_text(q, 1);
-	r.start_us = col_time(q, 2);
-	r.end_us = col_time(q, 3);
-	r.duration_secs =
-	    sqlite3_column_type(q, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 4);
-	cs_strlcpy(r.source_ip, col_text(q, 5) ? col_text(q, 5) : "", sizeof(r.source_ip));
-	r.source_port = (uint16_t)sqlite3_column_int(q, 6);
-	r.dest_ip = col_text(q, 7);
-	r.dest_port = (uint16_t)sqlite3_column_int(q, 8);
-	session_protocol_parse(col_text(q, 9), &r.protocol);
-	r.bytes_sent = (uint64_t)sqlite3_column_int64(q, 10);
-	r.bytes_received = (uint64_t)sqlite3_column_int64(q, 11);
-	r.packets_sent = (uint64_t)sqlite3_column_int64(q, 12);
-	r.packets_received = (uint64_t)sqlite3_column_int64(q, 13);
-	session_status_parse(col_text(q, 14), &r.status);
-	r.close_reason = col_text(q, 15);
-	r.acl_rule_matched = col_text(q, 16);
-	r.acl_decision = col_text(q, 17);
-	return session_record_dup(&r);
-}
-
-static int bind_params(sqlite3_stmt *q, const struct store_params *p)
-{
-	for (int i = 0; i < p->n; i++) {
-		if (p->v[i].is_int)
-			sqlite3_bind_int64(q, i + 1, p->v[i].i);
-		else
-			sqlite3_bind_text(q, i + 1, p->v[i].s, -1, SQLITE_TRANSIENT);
-	}
-	return STORE_OK;
-}
-
-static unsigned filter_set(const struct session_query *q)
-{
-	return (q->user ? 1u : 0) | (q->dest_ip ? 2u : 0) | (q->has_status ? 4u : 0) |
-	       (q->hours ? 8u : 0);
-}
-
-static int cached(struct sqlite_store *s, sqlite3_stmt **slot, const char *sql, char *err,
-                  size_t errlen)
-{
-	if (!*slot) {
-		int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
-		if (rc != SQLITE_OK)
-			return fail(s, rc, "prepare query", err, errlen);
-	}
-	sqlite3_reset(*slot);
-	sqlite3_clear_bindings(*slot);
-	return STORE_OK;
-}
-
-static int sq_query(struct session_store *st, const struct session_query *qq,
-                    struct session_page *out, char *err, size_t errlen)
-{
-	struct sqlite_store *s = st->impl;
-	unsigned f = filter_set(qq);
-	char sql[1024];
-	struct store_params p = {0};
-
-	/* total */
-	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM sessions");
-	if (store_sql_filters(qq, '?', "", sql, sizeof(sql), &p))
-		return STORE_ERR_INTERNAL;
-	int r = cached(s, &s->total[f], sql, err, errlen);
-	if (r != STORE_OK)
-		return r;
-	sqlite3_stmt *q = s->total[f];
-	bind_params(q, &p);
-	int rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
-		out->total = (uint64_t)sqlite3_column_int64(q, 0);
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW)
-		return fail(s, rc, "count history", err, errlen);
-
-	/* page */
-	memset(&p, 0, sizeof(p));
-	snprintf(sql, sizeof(sql), "SELECT " COLUMNS " FROM sessions");
-	if (store_sql_filters(qq, '?', "", sql, sizeof(sql), &p) ||
-	    store_sql_order_page(qq, '?', sql, sizeof(sql), &p))
-		return STORE_ERR_INTERNAL;
-	sqlite3_stmt **slot = &s->page[f][qq->sort][qq->sort_asc ? 1 : 0];
-	r = cached(s, slot, sql, err, errlen);
-	if (r != STORE_OK)
-		return r;
-	q = *slot;
-	bind_params(q, &p);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-		store_page_push(out, row_to_record(q));
-	sqlite3_reset(q);
-	return rc == SQLITE_DONE ? STORE_OK : fail(s, rc, "query history", err, errlen);
-}
-
-static int sq_get(struct session_store *st, const char *id, struct session_record **out, char *err,
-                  size_t errlen)
-{
-	struct sqlite_store *s = st->impl;
-	sqlite3_stmt *q;
-	int r = stmt(s, ST_GET, &q, err, errlen);
-	if (r != STORE_OK)
-		return r;
-	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
-		*out = row_to_record(q);
-	sqlite3_reset(q);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK
-	                                             : fail(s, rc, "get session", err, errlen);
-}
-
-static int sq_count(struct session_store *st, uint64_t *active, uint64_t *total, char *err,
-                    size_t errlen)
-{
-	struct sqlite_store *s = st->impl;
-	sqlite3_stmt *q;
-	int r = stmt(s, ST_COUNT, &q, err, errlen);
-	if (r != STORE_OK)
-		return r;
-	int rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
-		*active = (uint64_t)sqlite3_column_int64(q, 0);
-		*total = (uint64_t)sqlite3_column_int64(q, 1);
-	}
-	sqlite3_reset(q);
-	return rc == SQLITE_ROW ? STORE_OK : fail(s, rc, "count sessions", err, errlen);
-}
-
-static int sq_stats(struct session_store *st, int64_t since_us, struct session_stats *out,
-                    char *err, size_t errlen)
-{
-	struct sqlite_store *s = st->impl;
-	char since[SESSION_TIME_MAX] = ""; /* "" sorts before every time: no window */
-	if (since_us != INT64_MIN)
-		session_time_format(since_us, since, sizeof(since));
-	sqlite3_stmt *q;
-	int r = stmt(s, ST_STATS_TOTALS, &q, err, errlen);
-	if (r != STORE_OK)
-		return r;
-	sqlite3_bind_text(q, 1, since, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
-		out->total_sessions = (uint64_t)sqlite3_column_int64(q, 0);
-		out->total_bytes_sent = (uint64_t)sqlite3_column_int64(q, 1);
-		out->total_bytes_received = (uint64_t)sqlite3_column_int64(q, 2);
-		for (int i = 0; i < SESSION_STATUS_COUNT; i++)
-			out->by_status[i] = (uint64_t)sqlite3_column_int64(q, 3 + i);
-		out->acl_allowed = (uint64_t)sqlite3_column_int64(q, 7);
-		out->acl_blocked = (uint64_t)sqlite3_column_int64(q, 8);
-	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW)
-		return fail(s, rc, "stats", err, errlen);
-
-	r = stmt(s, ST_STATS_USERS, &q, err, errlen);
-	if (r != STORE_OK)
-		return r;
-	sqlite3_bind_text(q, 1, since, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW && out->n_top_users < SESSION_STATS_TOP) {
-		struct session_user_stat *u = &out->top_users[out->n_top_users++];
-		u->user = xstrdup(col_text(q, 0) ? col_text(q, 0) : "");
-		u->session_count = (uint64_t)sqlite3_column_int64(q, 1);
-		u->bytes_sent = (uint64_t)sqlite3_column_int64(q, 2);
-		u->bytes_received = (uint64_t)sqlite3_column_int64(q, 3);
-	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return fail(s, rc, "stats top users", err, errlen);
-
-	r = stmt(s, ST_STATS_DESTS, &q, err, errlen);
-	if (r != STORE_OK)
-		return r;
-	sqlite3_bind_text(q, 1, since, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW &&
-	       out->n_top_destinations < SESSION_STATS_TOP) {
-		struct session_dest_stat *d = &out->top_destinations[out->n_top_destinations++];
-		d->dest_ip = xstrdup(col_text(q, 0) ? col_text(q, 0) : "");
-		d->dest_port = (uint16_t)sqlite3_column_int(q, 1);
-		d->session_count = (uint64_t)sqlite3_column_int64(q, 2);
-		d->bytes_sent = (uint64_t)sqlite3_column_int64(q, 3);
-		d->bytes_received = (uint64_t)sqlite3_column_int64(q, 4);
-	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return fail(s, rc, "stats top destinations", err, errlen);
-	return STORE_OK;
 }
 
 const struct store_ops store_sqlite_ops = {
@@ -775,8 +542,8 @@ const struct store_ops store_sqlite_ops = {
     .write_batch = sq_write_batch,
     .close_stale = sq_close_stale,
     .delete_older_than = sq_delete_older_than,
-    .query = sq_query,
-    .get = sq_get,
-    .count = sq_count,
-    .stats = sq_stats,
+    .query = sqlite_store_query,
+    .get = sqlite_store_get,
+    .count = sqlite_store_count,
+    .stats = sqlite_store_stats,
 };
