@@ -457,11 +457,6 @@ const struct acl_config *acl_snapshot_config(const struct acl_snapshot *s)
 	return s->cfg;
 }
 
-enum acl_action acl_snapshot_default_policy(const struct acl_snapshot *s)
-{
-	return s->def;
-}
-
 size_t acl_snapshot_rule_count(const struct acl_snapshot *s)
 {
 	return s->n_rules;
