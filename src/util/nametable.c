@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/hash.h"
 #include "util/strutil.h"
 
 #define MIN_CAP 16
@@ -77,17 +76,16 @@ static void grow(struct nametable *t)
 	t->cap = ncap;
 }
 
-void *nametable_find(const struct nametable *t, const char *name)
+void *nametable_find_h(const struct nametable *t, const char *name, uint64_t h)
 {
 	if (!t->n)
 		return NULL;
-	struct slot_hdr *s = probe(t, t->slots, t->cap, cs_hash_str(name), name);
+	struct slot_hdr *s = probe(t, t->slots, t->cap, h, name);
 	return s->name ? payload(s) : NULL;
 }
 
-enum nametable_result nametable_get(struct nametable *t, const char *name, void **val)
+enum nametable_result nametable_get_h(struct nametable *t, const char *name, uint64_t h, void **val)
 {
-	uint64_t h = cs_hash_str(name);
 	if (t->cap) {
 		struct slot_hdr *s = probe(t, t->slots, t->cap, h, name);
 		if (s->name) {
@@ -110,20 +108,16 @@ enum nametable_result nametable_get(struct nametable *t, const char *name, void 
 	return NAMETABLE_ADDED;
 }
 
-bool nametable_remove(struct nametable *t, const char *name)
+void nametable_remove_entry(struct nametable *t, void *val)
 {
-	if (!t->n)
-		return false;
 	size_t mask = t->cap - 1;
-	struct slot_hdr *s = probe(t, t->slots, t->cap, cs_hash_str(name), name);
-	if (!s->name)
-		return false;
+	size_t hole = (size_t)((unsigned char *)val - PAYLOAD_OFF - t->slots) / t->stride;
+	struct slot_hdr *s = slot_at(t, t->slots, hole);
 	free(s->name);
 	s->name = NULL;
 	t->n--;
 	/* Backward shift: move up every later entry of the run that the hole
 	 * now cuts off from its home slot, so probing needs no tombstones. */
-	size_t hole = (size_t)((unsigned char *)s - t->slots) / t->stride;
 	for (size_t i = (hole + 1) & mask;; i = (i + 1) & mask) {
 		struct slot_hdr *e = slot_at(t, t->slots, i);
 		if (!e->name)
@@ -132,12 +126,18 @@ bool nametable_remove(struct nametable *t, const char *name)
 		/* e stays when its home lies cyclically in (hole, i]. */
 		if (((i - home) & mask) < ((i - hole) & mask))
 			continue;
-		struct slot_hdr *h = slot_at(t, t->slots, hole);
-		memcpy(h, e, t->stride);
+		memcpy(slot_at(t, t->slots, hole), e, t->stride);
 		e->name = NULL;
 		hole = i;
 	}
-	return true;
+}
+
+bool nametable_remove(struct nametable *t, const char *name)
+{
+	void *val = nametable_find(t, name);
+	if (val)
+		nametable_remove_entry(t, val);
+	return val != NULL;
 }
 
 bool nametable_next(const struct nametable *t, size_t *pos, const char **name, void **val)

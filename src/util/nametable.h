@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/hash.h"
+
 struct nametable {
 	unsigned char *slots; /* cap slots of stride bytes */
 	size_t cap;           /* 0 or a power of two */
@@ -42,14 +44,37 @@ void nametable_fini(struct nametable *t);
 /* A new cap. Entries already past it stay; only adding is refused. */
 void nametable_set_max(struct nametable *t, size_t max);
 
+/* The calls below take the name's hash as well, for a caller that already
+ * has it (one that picks a lock stripe by it, say): h must be
+ * nametable_hash(name). The plain forms compute it. */
+static inline uint64_t nametable_hash(const char *name)
+{
+	return cs_hash_str(name);
+}
+
 /* The payload of name, or NULL. */
-void *nametable_find(const struct nametable *t, const char *name);
+void *nametable_find_h(const struct nametable *t, const char *name, uint64_t h);
 
 /* Find name or add it; *val is its payload (NULL when full). */
-enum nametable_result nametable_get(struct nametable *t, const char *name, void **val);
+enum nametable_result nametable_get_h(struct nametable *t, const char *name, uint64_t h,
+                                      void **val);
+
+/* Drop the entry whose payload is val (from find or get, no insert or
+ * remove since). */
+void nametable_remove_entry(struct nametable *t, void *val);
 
 /* Drop name and its payload. false when it was not there. */
 bool nametable_remove(struct nametable *t, const char *name);
+
+static inline void *nametable_find(const struct nametable *t, const char *name)
+{
+	return nametable_find_h(t, name, nametable_hash(name));
+}
+
+static inline enum nametable_result nametable_get(struct nametable *t, const char *name, void **val)
+{
+	return nametable_get_h(t, name, nametable_hash(name), val);
+}
 
 static inline size_t nametable_count(const struct nametable *t)
 {
