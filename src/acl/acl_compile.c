@@ -360,6 +360,7 @@ struct acl_snapshot *acl_compile(const struct acl_config *cfg_in, char *err, siz
 	struct olist *ol = NULL;
 	size_t n_rules = 0;
 	struct rref *rr = NULL;
+	bool ok = false;
 
 	atomic_init(&s->refs, 1);
 	s->cfg = acl_config_dup(cfg_in);
@@ -411,16 +412,9 @@ struct acl_snapshot *acl_compile(const struct acl_config *cfg_in, char *err, siz
 	}
 	compile_users(&b, s->cfg);
 	build_table(&b);
-	s->keys = b.keys;
-	s->post = b.post;
-	s->opost = b.opost;
-	s->ports = b.ports;
-	s->pats = b.pats;
-	s->dests = b.dests;
-	builder_fini(&b, ol, s->n_owners);
-	free(rr);
-	return s;
+	ok = true;
 fail:
+	/* The snapshot owns the arrays either way (snapshot_free frees them). */
 	s->keys = b.keys;
 	s->post = b.post;
 	s->opost = b.opost;
@@ -429,8 +423,11 @@ fail:
 	s->dests = b.dests;
 	builder_fini(&b, ol, s->n_owners);
 	free(rr);
-	snapshot_free(s);
-	return NULL;
+	if (!ok) {
+		snapshot_free(s);
+		return NULL;
+	}
+	return s;
 }
 
 struct acl_snapshot *acl_snapshot_ref(struct acl_snapshot *s)
@@ -455,11 +452,6 @@ void acl_snapshot_unref(struct acl_snapshot *s)
 const struct acl_config *acl_snapshot_config(const struct acl_snapshot *s)
 {
 	return s->cfg;
-}
-
-enum acl_action acl_snapshot_default_policy(const struct acl_snapshot *s)
-{
-	return s->def;
 }
 
 size_t acl_snapshot_rule_count(const struct acl_snapshot *s)

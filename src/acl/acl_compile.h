@@ -31,7 +31,6 @@ void acl_snapshot_unref(struct acl_snapshot *s);
 
 /* The model the snapshot was built from (read-only; lives as long as s). */
 const struct acl_config *acl_snapshot_config(const struct acl_snapshot *s);
-enum acl_action acl_snapshot_default_policy(const struct acl_snapshot *s);
 
 /* Every rule, by id 0..count-1 (ids are ranks: evaluation order). */
 size_t acl_snapshot_rule_count(const struct acl_snapshot *s);

@@ -249,28 +249,6 @@ int acl_config_group_add(struct acl_config *cfg, const struct acl_group *g, char
 	return 0;
 }
 
-int acl_config_group_replace(struct acl_config *cfg, const char *name, const struct acl_group *g,
-                             char *err, size_t errlen)
-{
-	struct acl_group ng, *old = acl_config_find_group(cfg, name);
-	if (!old) {
-		set_err(err, errlen, "no such group");
-		return -ENOENT;
-	}
-	struct acl_group *other = g->name ? acl_config_find_group(cfg, g->name) : NULL;
-	if (other && other != old) {
-		set_err(err, errlen, "group already exists");
-		return -EEXIST;
-	}
-	int rc = group_build(&ng, g, err, errlen);
-	if (rc < 0)
-		return rc;
-	ng.line = old->line;
-	acl_group_fini(old);
-	*old = ng;
-	return 0;
-}
-
 int acl_config_group_del(struct acl_config *cfg, const char *name)
 {
 	struct acl_group *g = acl_config_find_group(cfg, name);

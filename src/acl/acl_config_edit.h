@@ -28,8 +28,6 @@ int acl_config_user_replace(struct acl_config *cfg, const char *username, const 
 int acl_config_user_del(struct acl_config *cfg, const char *username);
 int acl_config_group_add(struct acl_config *cfg, const struct acl_group *g, char *err,
                          size_t errlen);
-int acl_config_group_replace(struct acl_config *cfg, const char *name, const struct acl_group *g,
-                             char *err, size_t errlen);
 int acl_config_group_del(struct acl_config *cfg, const char *name);
 int acl_config_rule_add(struct acl_config *cfg, enum acl_owner_kind kind, const char *owner,
                         const struct acl_rule *r, char *err, size_t errlen);

@@ -208,22 +208,29 @@ static void ld_rules(struct loader *ld, const char *owner, const struct toml_kv 
 	}
 }
 
+/* An entry's name key (what = "user", key = "username"): a copy of a
+ * non-empty string, else "" with an error (a non-string is reported by the
+ * key loop's type check). */
+static char *ld_name(struct loader *ld, const struct toml_value *t, const char *what,
+                     const char *key)
+{
+	const struct toml_value *name = toml_table_get(t, key);
+	if (name && name->type == TOML_STRING && name->u.str.len > 0)
+		return xstrndup(name->u.str.ptr, name->u.str.len);
+	if (!name)
+		ld_msg(ld, true, t->line, t->col, "%s entry: missing '%s'", what, key);
+	else if (name->type == TOML_STRING)
+		ld_msg(ld, true, name->line, name->col, "'%s' is empty", key);
+	return xstrdup("");
+}
+
 static void ld_user(struct loader *ld, const struct toml_value *t, struct acl_user *u)
 {
 	char owner[300];
-	const struct toml_value *name = toml_table_get(t, "username");
 
 	memset(u, 0, sizeof(*u));
 	u->line = t->line;
-	if (name && name->type == TOML_STRING && name->u.str.len > 0) {
-		u->username = xstrndup(name->u.str.ptr, name->u.str.len);
-	} else {
-		if (!name)
-			ld_msg(ld, true, t->line, t->col, "user entry: missing 'username'");
-		else if (name->type == TOML_STRING)
-			ld_msg(ld, true, name->line, name->col, "'username' is empty");
-		u->username = xstrdup("");
-	}
+	u->username = ld_name(ld, t, "user", "username");
 	snprintf(owner, sizeof(owner), "user '%s'", u->username);
 	for (size_t i = 0; i < toml_table_len(t); i++) {
 		const struct toml_kv *kv = toml_table_at(t, i);
@@ -254,19 +261,10 @@ static void ld_user(struct loader *ld, const struct toml_value *t, struct acl_us
 static void ld_group(struct loader *ld, const struct toml_value *t, struct acl_group *g)
 {
 	char owner[300];
-	const struct toml_value *name = toml_table_get(t, "name");
 
 	memset(g, 0, sizeof(*g));
 	g->line = t->line;
-	if (name && name->type == TOML_STRING && name->u.str.len > 0) {
-		g->name = xstrndup(name->u.str.ptr, name->u.str.len);
-	} else {
-		if (!name)
-			ld_msg(ld, true, t->line, t->col, "group entry: missing 'name'");
-		else if (name->type == TOML_STRING)
-			ld_msg(ld, true, name->line, name->col, "'name' is empty");
-		g->name = xstrdup("");
-	}
+	g->name = ld_name(ld, t, "group", "name");
 	snprintf(owner, sizeof(owner), "group '%s'", g->name);
 	for (size_t i = 0; i < toml_table_len(t); i++) {
 		const struct toml_kv *kv = toml_table_at(t, i);

@@ -189,6 +189,18 @@ static uint16_t bound_port(int fd)
 	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
+/* What start set up besides the daemon (history, token, lock), and s. */
+static void server_free(struct api_server *s)
+{
+	metrics_history_free(s->st.history);
+	if (s->st.token) {
+		explicit_bzero(s->st.token, strlen(s->st.token));
+		free(s->st.token);
+	}
+	pthread_mutex_destroy(&s->st.acl_mu);
+	free(s);
+}
+
 struct api_server *api_server_start(const struct csocks_config *cfg, const struct api_sources *src,
                                     char *err, size_t errlen)
 {
@@ -247,13 +259,7 @@ fail:
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (fd >= 0)
 		close(fd);
-	metrics_history_free(s->st.history);
-	if (s->st.token) {
-		explicit_bzero(s->st.token, strlen(s->st.token));
-		free(s->st.token);
-	}
-	pthread_mutex_destroy(&s->st.acl_mu);
-	free(s);
+	server_free(s);
 	return NULL;
 }
 
@@ -262,13 +268,7 @@ void api_server_stop(struct api_server *s)
 	if (!s)
 		return;
 	MHD_stop_daemon(s->mhd); /* joins its threads and closes the socket */
-	metrics_history_free(s->st.history);
-	if (s->st.token) {
-		explicit_bzero(s->st.token, strlen(s->st.token));
-		free(s->st.token);
-	}
-	pthread_mutex_destroy(&s->st.acl_mu);
-	free(s);
+	server_free(s);
 }
 
 uint16_t api_server_port(const struct api_server *s)

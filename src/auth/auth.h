@@ -1,7 +1,7 @@
 /* The auth manager: every authentication method behind one asynchronous
  * entry point, for the connection state machine.
  *
- * Two tiers (SPEC 2):
+ * Two tiers:
  *   AUTH_TIER_CLIENT  auth.client_method (none | pam.address), right after
  *                     accept, before any SOCKS byte; a refusal closes.
  *   AUTH_TIER_SOCKS   auth.socks_method (none | userpass | pam.username |

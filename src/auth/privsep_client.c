@@ -170,7 +170,7 @@ static void fail_result(struct pam_auth_result *out, const char *why)
 
 /* Send req (wiped afterwards by the caller), wait for the answer of type
  * ans, parse it into out. Any failure breaks the link. */
-static int call(struct privsep *ps, uint8_t type, struct privsep_wr *req, uint8_t ans,
+static int call(struct privsep *ps, uint8_t type, struct wr *req, uint8_t ans,
                 struct pam_auth_result *out)
 {
 	struct link *l = link_get(ps);
@@ -179,15 +179,13 @@ static int call(struct privsep *ps, uint8_t type, struct privsep_wr *req, uint8_
 		return out->status;
 	}
 	uint32_t seq = ++l->seq;
-	req->p[0] = (uint8_t)(seq >> 24); /* the first field is the sequence */
-	req->p[1] = (uint8_t)(seq >> 16);
-	req->p[2] = (uint8_t)(seq >> 8);
-	req->p[3] = (uint8_t)seq;
+	struct wr seq_at = {.p = req->p, .cap = 4}; /* the first field is the sequence */
+	wr_u32be(&seq_at, seq);
 	const char *why = NULL;
 	uint8_t buf[PRIVSEP_MSG_MAX];
 	uint8_t got_type;
 	size_t len;
-	int rc = privsep_msg_send(l->fd, type, req->p, req->len);
+	int rc = privsep_msg_send(l->fd, type, req->p, wr_result(req));
 	if (rc == 0)
 		rc = privsep_msg_recv(l->fd, &got_type, buf, sizeof(buf), &len);
 	if (rc == -EAGAIN)
@@ -199,19 +197,20 @@ static int call(struct privsep *ps, uint8_t type, struct privsep_wr *req, uint8_
 	else if (got_type != ans)
 		why = "unexpected answer type";
 	if (!why) {
-		struct privsep_rd r = {.p = buf, .left = len};
+		struct rd r;
+		rd_init(&r, buf, len);
 		uint32_t aseq;
 		uint8_t status = 0;
 		memset(out, 0, sizeof(*out));
-		if (privsep_rd_u32(&r, &aseq) || aseq != seq)
+		if (rd_u32be(&r, &aseq) || aseq != seq)
 			why = "answer out of sequence";
 		else if (ans == MON_ANS_PING) {
-			if (r.left)
+			if (rd_left(&r))
 				why = "malformed answer";
 			out->status = PAM_AUTH_OK;
-		} else if (privsep_rd_u8(&r, &status) || status > PAM_AUTH_ERROR ||
+		} else if (rd_u8(&r, &status) || status > PAM_AUTH_ERROR ||
 		           privsep_rd_str(&r, out->user, 0, PRIVSEP_USER_MAX) ||
-		           privsep_rd_str(&r, out->reason, 0, PRIVSEP_REASON_MAX) || r.left) {
+		           privsep_rd_str(&r, out->reason, 0, PRIVSEP_REASON_MAX) || rd_left(&r)) {
 			why = "malformed answer";
 		} else {
 			out->status = status;
@@ -229,16 +228,17 @@ int privsep_pam_username(struct privsep *ps, const char *user, const char *pass,
                          struct pam_auth_result *out)
 {
 	uint8_t buf[PRIVSEP_MSG_MAX];
-	struct privsep_wr w = {.p = buf, .cap = sizeof(buf)};
+	struct wr w;
+	wr_init(&w, buf, sizeof(buf));
 	if (!user || !*user || !pass) {
 		fail_result(out, "no user name or password");
 		return out->status;
 	}
-	privsep_wr_u32(&w, 0);
+	wr_u32be(&w, 0);
 	privsep_wr_str(&w, user, PRIVSEP_USER_MAX);
 	privsep_wr_str(&w, pass, PRIVSEP_PASS_MAX);
 	privsep_wr_str(&w, rhost, PRIVSEP_RHOST_MAX);
-	if (w.overflow)
+	if (w.full)
 		fail_result(out, "user name, password or address too long");
 	else
 		call(ps, MON_REQ_PAM_USERNAME, &w, MON_ANS_PAM_USERNAME, out);
@@ -249,10 +249,11 @@ int privsep_pam_username(struct privsep *ps, const char *user, const char *pass,
 int privsep_pam_address(struct privsep *ps, const char *rhost, struct pam_auth_result *out)
 {
 	uint8_t buf[64 + PRIVSEP_RHOST_MAX];
-	struct privsep_wr w = {.p = buf, .cap = sizeof(buf)};
-	privsep_wr_u32(&w, 0);
+	struct wr w;
+	wr_init(&w, buf, sizeof(buf));
+	wr_u32be(&w, 0);
 	privsep_wr_str(&w, rhost, PRIVSEP_RHOST_MAX);
-	if (w.overflow || !rhost || !*rhost) {
+	if (w.full || !rhost || !*rhost) {
 		fail_result(out, "no client address");
 		return out->status;
 	}
@@ -262,8 +263,9 @@ int privsep_pam_address(struct privsep *ps, const char *rhost, struct pam_auth_r
 int privsep_ping(struct privsep *ps)
 {
 	uint8_t buf[4];
-	struct privsep_wr w = {.p = buf, .cap = sizeof(buf)};
-	privsep_wr_u32(&w, 0);
+	struct wr w;
+	wr_init(&w, buf, sizeof(buf));
+	wr_u32be(&w, 0);
 	struct pam_auth_result res;
 	return call(ps, MON_REQ_PING, &w, MON_ANS_PING, &res) == PAM_AUTH_OK ? 0 : -1;
 }

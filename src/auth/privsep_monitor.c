@@ -23,27 +23,28 @@
 
 /* A handler answers on fd. 0 done, -1 malformed request or failed answer:
  * the link ends. */
-typedef int (*mon_handler)(int fd, const struct privsep_params *p, struct privsep_rd *r);
+typedef int (*mon_handler)(int fd, const struct privsep_params *p, struct rd *r);
 
 static int answer_pam(int fd, uint8_t type, uint32_t seq, const struct pam_auth_result *res)
 {
 	uint8_t buf[PRIVSEP_MSG_MAX];
-	struct privsep_wr w = {.p = buf, .cap = sizeof(buf)};
-	privsep_wr_u32(&w, seq);
-	privsep_wr_u8(&w, (uint8_t)res->status);
+	struct wr w;
+	wr_init(&w, buf, sizeof(buf));
+	wr_u32be(&w, seq);
+	wr_u8(&w, (uint8_t)res->status);
 	privsep_wr_str(&w, res->user, PRIVSEP_USER_MAX);
 	privsep_wr_str(&w, res->reason, PRIVSEP_REASON_MAX);
-	CSOCKS_BUG_ON(w.overflow);
-	return privsep_msg_send(fd, type, buf, w.len) == 0 ? 0 : -1;
+	CSOCKS_BUG_ON(w.full);
+	return privsep_msg_send(fd, type, buf, wr_result(&w)) == 0 ? 0 : -1;
 }
 
-static int mon_pam_username(int fd, const struct privsep_params *p, struct privsep_rd *r)
+static int mon_pam_username(int fd, const struct privsep_params *p, struct rd *r)
 {
 	uint32_t seq;
 	char user[PRIVSEP_USER_MAX + 1], pass[PRIVSEP_PASS_MAX + 1], rhost[PRIVSEP_RHOST_MAX + 1];
-	int bad = privsep_rd_u32(r, &seq) || privsep_rd_str(r, user, 1, PRIVSEP_USER_MAX) ||
+	int bad = rd_u32be(r, &seq) || privsep_rd_str(r, user, 1, PRIVSEP_USER_MAX) ||
 	          privsep_rd_str(r, pass, 0, PRIVSEP_PASS_MAX) ||
-	          privsep_rd_str(r, rhost, 0, PRIVSEP_RHOST_MAX) || r->left;
+	          privsep_rd_str(r, rhost, 0, PRIVSEP_RHOST_MAX) || rd_left(r);
 	struct pam_auth_result res;
 	if (!bad)
 		pam_auth_username(&p->pam, user, pass, rhost, &res);
@@ -53,26 +54,28 @@ static int mon_pam_username(int fd, const struct privsep_params *p, struct privs
 	return answer_pam(fd, MON_ANS_PAM_USERNAME, seq, &res);
 }
 
-static int mon_pam_address(int fd, const struct privsep_params *p, struct privsep_rd *r)
+static int mon_pam_address(int fd, const struct privsep_params *p, struct rd *r)
 {
 	uint32_t seq;
 	char rhost[PRIVSEP_RHOST_MAX + 1];
-	if (privsep_rd_u32(r, &seq) || privsep_rd_str(r, rhost, 1, PRIVSEP_RHOST_MAX) || r->left)
+	if (rd_u32be(r, &seq) || privsep_rd_str(r, rhost, 1, PRIVSEP_RHOST_MAX) || rd_left(r))
 		return -1;
 	struct pam_auth_result res;
 	pam_auth_address(&p->pam, rhost, &res);
 	return answer_pam(fd, MON_ANS_PAM_ADDRESS, seq, &res);
 }
 
-static int mon_ping(int fd, const struct privsep_params *p, struct privsep_rd *r)
+static int mon_ping(int fd, const struct privsep_params *p, struct rd *r)
 {
 	(void)p;
 	uint32_t seq;
-	if (privsep_rd_u32(r, &seq) || r->left)
+	if (rd_u32be(r, &seq) || rd_left(r))
 		return -1;
-	uint8_t b[4] = {(uint8_t)(seq >> 24), (uint8_t)(seq >> 16), (uint8_t)(seq >> 8),
-	                (uint8_t)seq};
-	return privsep_msg_send(fd, MON_ANS_PING, b, 4) == 0 ? 0 : -1;
+	uint8_t b[4];
+	struct wr w;
+	wr_init(&w, b, sizeof(b));
+	wr_u32be(&w, seq);
+	return privsep_msg_send(fd, MON_ANS_PING, b, wr_result(&w)) == 0 ? 0 : -1;
 }
 
 static const struct {
@@ -114,7 +117,8 @@ void privsep_monitor_serve(int fd, const struct privsep_params *p)
 			         type);
 			break;
 		}
-		struct privsep_rd r = {.p = buf, .left = len};
+		struct rd r;
+		rd_init(&r, buf, len);
 		rc = mon_dispatch[i].fn(fd, p, &r);
 		explicit_bzero(buf, len);
 		if (rc != 0) {

@@ -43,14 +43,11 @@ int privsep_msg_send(int fd, uint8_t type, const void *payload, size_t len)
 	if (len + 1 > PRIVSEP_MSG_MAX)
 		return -EMSGSIZE;
 	uint8_t buf[5 + PRIVSEP_MSG_MAX];
-	uint32_t l = (uint32_t)len + 1;
-	buf[0] = (uint8_t)(l >> 24);
-	buf[1] = (uint8_t)(l >> 16);
-	buf[2] = (uint8_t)(l >> 8);
-	buf[3] = (uint8_t)l;
-	buf[4] = type;
-	if (len)
-		memcpy(buf + 5, payload, len);
+	struct wr w;
+	wr_init(&w, buf, sizeof(buf));
+	wr_u32be(&w, (uint32_t)len + 1);
+	wr_u8(&w, type);
+	wr_bytes(&w, payload, len);
 	int rc = write_all(fd, buf, 5 + len);
 	explicit_bzero(buf, 5 + len); /* may hold a password */
 	return rc;
@@ -66,8 +63,10 @@ int privsep_msg_recv(int fd, uint8_t *type, void *buf, size_t cap, size_t *len)
 		return -EPIPE;
 	if (rc < 0)
 		return rc;
-	uint32_t l =
-	    (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	struct rd r;
+	uint32_t l;
+	rd_init(&r, hdr, 4);
+	(void)rd_u32be(&r, &l); /* 4 bytes are there */
 	if (l == 0 || l > PRIVSEP_MSG_MAX || l - 1 > cap)
 		return -EMSGSIZE;
 	rc = read_all(fd, hdr + 4, 1);
@@ -83,73 +82,28 @@ int privsep_msg_recv(int fd, uint8_t *type, void *buf, size_t cap, size_t *len)
 	return 0;
 }
 
-static void wr_bytes(struct privsep_wr *w, const void *d, size_t n)
-{
-	if (w->overflow || w->cap - w->len < n) {
-		w->overflow = true;
-		return;
-	}
-	memcpy(w->p + w->len, d, n);
-	w->len += n;
-}
-
-void privsep_wr_u32(struct privsep_wr *w, uint32_t v)
-{
-	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-	wr_bytes(w, b, 4);
-}
-
-void privsep_wr_u8(struct privsep_wr *w, uint8_t v)
-{
-	wr_bytes(w, &v, 1);
-}
-
-void privsep_wr_str(struct privsep_wr *w, const char *s, size_t max)
+void privsep_wr_str(struct wr *w, const char *s, size_t max)
 {
 	size_t n = s ? strlen(s) : 0;
 	if (n > max) {
-		w->overflow = true;
+		w->full = true;
 		return;
 	}
-	uint8_t b[2] = {(uint8_t)(n >> 8), (uint8_t)n};
-	wr_bytes(w, b, 2);
+	wr_u16be(w, (uint16_t)n);
 	wr_bytes(w, s, n);
 }
 
-int privsep_rd_u32(struct privsep_rd *r, uint32_t *v)
+int privsep_rd_str(struct rd *r, char *out, size_t min, size_t max)
 {
-	*v = 0;
-	if (r->left < 4)
-		return -1;
-	*v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 | r->p[3];
-	r->p += 4;
-	r->left -= 4;
-	return 0;
-}
-
-int privsep_rd_u8(struct privsep_rd *r, uint8_t *v)
-{
-	*v = 0;
-	if (r->left < 1)
-		return -1;
-	*v = r->p[0];
-	r->p++;
-	r->left--;
-	return 0;
-}
-
-/* A string of min..max bytes without NUL into out (max + 1 bytes). */
-int privsep_rd_str(struct privsep_rd *r, char *out, size_t min, size_t max)
-{
+	struct rd peek = *r; /* r moves only when the whole field is good */
+	uint16_t n;
+	const uint8_t *p;
 	out[0] = '\0';
-	if (r->left < 2)
+	if (rd_u16be(&peek, &n) != PROTO_OK || n < min || n > max ||
+	    rd_direct(&peek, n, &p) != PROTO_OK || memchr(p, 0, n))
 		return -1;
-	size_t n = (size_t)r->p[0] << 8 | r->p[1];
-	if (n < min || n > max || r->left - 2 < n || memchr(r->p + 2, 0, n))
-		return -1;
-	memcpy(out, r->p + 2, n);
+	memcpy(out, p, n);
 	out[n] = '\0';
-	r->p += 2 + n;
-	r->left -= 2 + n;
+	*r = peek;
 	return 0;
 }

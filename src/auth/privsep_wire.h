@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "auth/pam_auth.h"
+#include "protocol/cursor.h"
 
 #define PRIVSEP_MSG_MAX 4096 /* type + payload, each direction */
 
@@ -52,28 +53,16 @@ int privsep_msg_send(int fd, uint8_t type, const void *payload, size_t len);
  * -EAGAIN on timeout (SO_RCVTIMEO); other -errno. */
 int privsep_msg_recv(int fd, uint8_t *type, void *buf, size_t cap, size_t *len);
 
-/* Payload building: a write past cap sets overflow (and writes nothing
- * more); the caller checks overflow once before sending. */
-struct privsep_wr {
-	uint8_t *p;
-	size_t len, cap;
-	bool overflow;
-};
+/* Payloads are built and parsed with protocol/cursor.h: wr_u32be / wr_u8
+ * (a put past the cap marks the writer full and writes nothing more; the
+ * caller checks w.full once before sending) and rd_u32be / rd_u8 (nonzero
+ * when the payload is too short). Strings add their bounds: */
 
-void privsep_wr_u32(struct privsep_wr *w, uint32_t v);
-void privsep_wr_u8(struct privsep_wr *w, uint8_t v);
-void privsep_wr_str(struct privsep_wr *w, const char *s, size_t max);
-
-/* Payload parsing: every read checks the bytes left first; 0, or -1 when
- * the payload is too short or the field out of bounds. */
-struct privsep_rd {
-	const uint8_t *p;
-	size_t left;
-};
-
-int privsep_rd_u32(struct privsep_rd *r, uint32_t *v);
-int privsep_rd_u8(struct privsep_rd *r, uint8_t *v);
-/* A string of min..max bytes without NUL into out (max + 1 bytes). */
-int privsep_rd_str(struct privsep_rd *r, char *out, size_t min, size_t max);
+/* A string as u16 length + bytes; longer than max marks w full. */
+void privsep_wr_str(struct wr *w, const char *s, size_t max);
+/* A string of min..max bytes without NUL into out (max + 1 bytes). 0, or -1
+ * (nothing consumed) when the payload is too short or the field out of
+ * bounds. */
+int privsep_rd_str(struct rd *r, char *out, size_t min, size_t max);
 
 #endif

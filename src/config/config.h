@@ -1,6 +1,7 @@
 /* csocks configuration: RustSocks' TOML schema (same sections, keys and
- * defaults) plus csocks' own keys. Loaded in three steps (STYLE pattern 18):
- * defaults from one table, the file on top, then validation, so every
+ * defaults) plus csocks' own keys. Loaded in three steps:
+ * defaults from one table, the file on top, then validation of the whole
+ * result, so no key is checked against a half-loaded config and every
  * message names file:line.
  *
  * A loaded config is immutable and shared read-only by every thread. Strings

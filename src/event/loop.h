@@ -5,8 +5,9 @@
  * connection embeds one per socket): the loop stores a pointer to it in the
  * kernel, so registering never allocates. Contract: after loop_io_del() the
  * struct must stay valid until the current loop_poll() returns, because an
- * event for it may already be fetched (owners free at the end of the loop
- * iteration: STYLE pattern 8). Events for a deleted io are dropped.
+ * event for it may already be fetched: owners defer the free to the end of
+ * the loop iteration (docs/architecture.md, "A connection's life"). Events for a deleted io are
+ * dropped.
  *
  * EPOLLERR/EPOLLHUP/EPOLLRDHUP are reported as LOOP_READ|LOOP_WRITE so the
  * owner meets the error in its own read/write (one error path). */

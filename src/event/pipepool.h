@@ -4,7 +4,8 @@
  *
  * A direction takes a carrier only when it has bytes to move and gives it
  * back when the carrier is empty again, so an idle tunnel holds none: pipes
- * cost two file descriptors each, and fds are the scarce resource (DESIGN.md).
+ * cost two file descriptors each, and fds, not memory, are what runs out
+ * first with many idle tunnels.
  * Only empty pipes are pooled; a pipe still holding bytes is closed
  * (pipepool_drop). The number of pipes alive is capped: past the cap
  * pipepool_get_pipe() returns NULL and the caller copies instead.

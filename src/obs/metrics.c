@@ -7,7 +7,7 @@
 #include "obs/histogram.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
-#include "util/hash.h"
+#include "util/nametable.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -72,64 +72,45 @@ static inline uint64_t ld(const uint64_t *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
-/* ---- per-user table: open addressing, grows to the label cap ---- */
+/* ---- per-user table (util/nametable.h), capped at the label limit ---- */
 
-struct user_entry {
-	char *name; /* NULL = empty slot */
+struct user_counts {
 	uint64_t sessions, sent, received;
 };
 
-static pthread_mutex_t users_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct user_entry *users;
-static size_t users_cap, users_n;
+struct user_entry { /* a copy for the collector */
+	char *name;
+	struct user_counts c;
+};
+
+static pthread_mutex_t users_mu = PTHREAD_MUTEX_INITIALIZER; /* guards the three below */
+static struct nametable users;
 static uint32_t users_max = 1000;
-static struct user_entry other; /* name unused */
+static struct user_counts other;
 
-static struct user_entry *slot_find(struct user_entry *tab, size_t cap, const char *name)
+/* users_mu held. */
+static void users_ready(void)
 {
-	size_t i = (size_t)cs_hash_str(name) & (cap - 1);
-	while (tab[i].name && strcmp(tab[i].name, name) != 0)
-		i = (i + 1) & (cap - 1);
-	return &tab[i];
+	if (!users.stride)
+		nametable_init(&users, sizeof(struct user_counts), users_max);
 }
 
-static void users_grow(void)
-{
-	size_t ncap = users_cap ? users_cap * 2 : 64;
-	struct user_entry *nt = xcalloc(ncap, sizeof(*nt));
-	for (size_t i = 0; i < users_cap; i++) {
-		if (users[i].name)
-			*slot_find(nt, ncap, users[i].name) = users[i];
-	}
-	free(users);
-	users = nt;
-	users_cap = ncap;
-}
-
-/* users_mu held. The entry for name, or the "other" bucket past the cap. */
-static struct user_entry *user_entry(const char *name)
+/* users_mu held. The counters for name, or the "other" bucket past the cap. */
+static struct user_counts *user_entry(const char *name)
 {
 	if (!name || !*name)
 		name = "anonymous";
-	if (users_cap) {
-		struct user_entry *e = slot_find(users, users_cap, name);
-		if (e->name)
-			return e;
-	}
-	if (users_n >= users_max)
+	if (users_max == 0)
 		return &other;
-	if ((users_n + 1) * 2 > users_cap)
-		users_grow();
-	struct user_entry *e = slot_find(users, users_cap, name);
-	e->name = xstrdup(name);
-	users_n++;
-	return e;
+	users_ready();
+	void *c;
+	return nametable_get(&users, name, &c) == NAMETABLE_FULL ? &other : c;
 }
 
 static void user_count(const char *user, uint64_t sessions, uint64_t sent, uint64_t received)
 {
 	pthread_mutex_lock(&users_mu);
-	struct user_entry *e = user_entry(user);
+	struct user_counts *e = user_entry(user);
 	e->sessions += sessions;
 	e->sent += sent;
 	e->received += received;
@@ -272,26 +253,23 @@ static int cmp_entry(const void *a, const void *b)
 static struct user_entry *users_copy(size_t *n)
 {
 	pthread_mutex_lock(&users_mu);
-	struct user_entry *v = xcalloc(users_n + 1, sizeof(*v));
-	size_t k = 0;
-	for (size_t i = 0; i < users_cap; i++) {
-		if (users[i].name) {
-			v[k] = users[i];
-			v[k].name = xstrdup(users[i].name);
-			k++;
-		}
+	struct user_entry *v = xcalloc(nametable_count(&users) + 1, sizeof(*v));
+	size_t k = 0, pos = 0;
+	const char *name;
+	void *c;
+	while (nametable_next(&users, &pos, &name, &c)) {
+		v[k].name = xstrdup(name);
+		v[k].c = *(struct user_counts *)c;
+		k++;
 	}
-	if (other.sessions || other.sent || other.received) {
-		v[k] = other;
-		v[k].name = NULL;
-	}
-	size_t n_named = k;
 	bool has_other = other.sessions || other.sent || other.received;
-	pthread_mutex_unlock(&users_mu);
-	qsort(v, n_named, sizeof(*v), cmp_entry);
 	if (has_other)
-		v[n_named].name = xstrdup("other");
-	*n = n_named + (has_other ? 1 : 0);
+		v[k].c = other;
+	pthread_mutex_unlock(&users_mu);
+	qsort(v, k, sizeof(*v), cmp_entry);
+	if (has_other)
+		v[k].name = xstrdup("other");
+	*n = k + (has_other ? 1 : 0);
 	return v;
 }
 
@@ -304,16 +282,16 @@ static void collect_users(struct prom_writer *w)
 	                PROM_COUNTER) == 0) {
 		for (size_t i = 0; i < n; i++) {
 			struct prom_label l = {"user", v[i].name};
-			prom_sample_u64(w, &l, 1, v[i].sessions);
+			prom_sample_u64(w, &l, 1, v[i].c.sessions);
 		}
 	}
 	if (prom_family(w, "rustsocks_user_bandwidth_bytes_total",
 	                "Total bytes transferred per user and direction", PROM_COUNTER) == 0) {
 		for (size_t i = 0; i < n; i++) {
 			struct prom_label l[2] = {{"user", v[i].name}, {"direction", "sent"}};
-			prom_sample_u64(w, l, 2, v[i].sent);
+			prom_sample_u64(w, l, 2, v[i].c.sent);
 			l[1].value = "received";
-			prom_sample_u64(w, l, 2, v[i].received);
+			prom_sample_u64(w, l, 2, v[i].c.received);
 		}
 	}
 	for (size_t i = 0; i < n; i++)
@@ -415,6 +393,8 @@ int metrics_init(const struct csocks_config *cfg)
 {
 	pthread_mutex_lock(&users_mu);
 	users_max = cfg ? cfg->metrics.max_user_labels : 1000;
+	users_ready();
+	nametable_set_max(&users, users_max);
 	pthread_mutex_unlock(&users_mu);
 	if (!start_wall_us)
 		start_wall_us = time_wall_us();
@@ -446,12 +426,10 @@ void metrics_reset_for_tests(uint32_t max_user_labels)
 		s->handshake.n_bounds = N_HANDSHAKE;
 	}
 	pthread_mutex_lock(&users_mu);
-	for (size_t i = 0; i < users_cap; i++)
-		free(users[i].name);
-	free(users);
-	users = NULL;
-	users_cap = users_n = 0;
+	nametable_fini(&users);
 	memset(&other, 0, sizeof(other));
 	users_max = max_user_labels;
+	users_ready();
+	nametable_set_max(&users, users_max);
 	pthread_mutex_unlock(&users_mu);
 }

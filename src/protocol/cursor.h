@@ -1,5 +1,6 @@
-/* Internal to src/protocol: a bounds-checked reader and writer over caller
- * buffers. Not a public header.
+/* A bounds-checked reader and writer over caller buffers: the SOCKS and
+ * PROXY protocol parsers and serialisers, and the privsep wire format
+ * (auth/privsep_wire.c).
  *
  * Reader: every get checks the remaining length first and, when it is short,
  * returns PROTO_INCOMPLETE without moving or writing anything. The offset
@@ -50,6 +51,17 @@ static inline int rd_u16be(struct rd *r, uint16_t *v)
 		return PROTO_INCOMPLETE;
 	*v = (uint16_t)((r->base[r->off] << 8) | r->base[r->off + 1]);
 	r->off += 2;
+	return PROTO_OK;
+}
+
+static inline int rd_u32be(struct rd *r, uint32_t *v)
+{
+	*v = 0;
+	if (rd_left(r) < 4)
+		return PROTO_INCOMPLETE;
+	const uint8_t *p = r->base + r->off;
+	*v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	r->off += 4;
 	return PROTO_OK;
 }
 
@@ -111,6 +123,12 @@ static inline void wr_u16be(struct wr *w, uint16_t v)
 {
 	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
 	wr_bytes(w, b, 2);
+}
+
+static inline void wr_u32be(struct wr *w, uint32_t v)
+{
+	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+	wr_bytes(w, b, 4);
 }
 
 /* Bytes written, or 0 when anything did not fit. */

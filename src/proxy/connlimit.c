@@ -1,10 +1,10 @@
 /* Connection limits: see connlimit.h.
  *
- * STRIPES independent stripes, each a mutex and a chained hash table of
- * (user, slots held). An entry exists only while its user holds a slot,
- * so memory follows the users connected now, not every user ever seen.
- * The global count is one atomic, raised with a compare-and-swap so it
- * never passes the limit even for a moment. */
+ * STRIPES independent stripes, each a mutex and a util/nametable of
+ * (user -> slots held, bandwidth bucket). An entry exists only while its
+ * user holds a slot, so memory follows the users connected now, not every
+ * user ever seen. The global count is one atomic, raised with a
+ * compare-and-swap so it never passes the limit even for a moment. */
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -13,25 +13,20 @@
 #include <string.h>
 
 #include "proxy/connlimit.h"
+#include "util/nametable.h"
 #include "util/strutil.h"
-#include "util/hash.h"
 
-#define STRIPES     64
-#define MIN_BUCKETS 8
-#define MAX_LOAD    2 /* entries per bucket before the table doubles */
+#define STRIPES_LOG2 6
+#define STRIPES      (1 << STRIPES_LOG2)
 
-struct entry {
-	struct entry *next;
-	uint64_t hash;
+struct user_slots {
 	uint32_t slots;
 	struct tbucket bw; /* the user's bandwidth bucket (when shaping) */
-	char user[];       /* NUL-terminated */
 };
 
 struct stripe {
 	pthread_mutex_t mu;
-	struct entry **buckets;
-	size_t nbuckets, n;
+	struct nametable users; /* of struct user_slots, unbounded */
 } __attribute__((aligned(64)));
 
 struct connlimit {
@@ -45,46 +40,11 @@ struct connlimit {
 	struct stripe stripes[STRIPES];
 };
 
-/* The low bits of the hash pick the stripe, the next ones the bucket. */
-static uint64_t hash_user(const char *s)
-{
-	return cs_hash_str(s);
-}
-
+/* The high bits of the name's hash pick the stripe; the table inside uses
+ * the low ones. */
 static struct stripe *stripe_of(struct connlimit *l, uint64_t h)
 {
-	return &l->stripes[h % STRIPES];
-}
-
-static size_t bucket_of(const struct stripe *st, uint64_t h)
-{
-	return (size_t)(h / STRIPES) & (st->nbuckets - 1);
-}
-
-/* With st->mu held: the entry's link in its bucket chain, or where to add. */
-static struct entry **find(struct stripe *st, uint64_t h, const char *user)
-{
-	struct entry **p = &st->buckets[bucket_of(st, h)];
-	while (*p && ((*p)->hash != h || strcmp((*p)->user, user) != 0))
-		p = &(*p)->next;
-	return p;
-}
-
-static void grow(struct stripe *st)
-{
-	size_t old_n = st->nbuckets;
-	struct entry **old = st->buckets;
-	st->nbuckets = old_n * 2;
-	st->buckets = xcalloc(st->nbuckets, sizeof(*st->buckets));
-	for (size_t i = 0; i < old_n; i++) {
-		for (struct entry *e = old[i], *next; e; e = next) {
-			next = e->next;
-			size_t b = bucket_of(st, e->hash);
-			e->next = st->buckets[b];
-			st->buckets[b] = e;
-		}
-	}
-	free(old);
+	return &l->stripes[h >> (64 - STRIPES_LOG2)];
 }
 
 struct connlimit *connlimit_new(uint32_t max_per_user, uint32_t max_global)
@@ -95,8 +55,7 @@ struct connlimit *connlimit_new(uint32_t max_per_user, uint32_t max_global)
 	pthread_mutex_init(&l->global_mu, NULL);
 	for (int i = 0; i < STRIPES; i++) {
 		pthread_mutex_init(&l->stripes[i].mu, NULL);
-		l->stripes[i].nbuckets = MIN_BUCKETS;
-		l->stripes[i].buckets = xcalloc(MIN_BUCKETS, sizeof(struct entry *));
+		nametable_init(&l->stripes[i].users, sizeof(struct user_slots), 0);
 	}
 	return l;
 }
@@ -106,15 +65,8 @@ void connlimit_free(struct connlimit *l)
 	if (!l)
 		return;
 	for (int i = 0; i < STRIPES; i++) {
-		struct stripe *st = &l->stripes[i];
-		for (size_t b = 0; b < st->nbuckets; b++) {
-			for (struct entry *e = st->buckets[b], *next; e; e = next) {
-				next = e->next;
-				free(e);
-			}
-		}
-		free(st->buckets);
-		pthread_mutex_destroy(&st->mu);
+		nametable_fini(&l->stripes[i].users);
+		pthread_mutex_destroy(&l->stripes[i].mu);
 	}
 	pthread_mutex_destroy(&l->global_mu);
 	free(l);
@@ -135,30 +87,20 @@ enum connlimit_result connlimit_acquire(struct connlimit *l, const char *user)
 {
 	if (!global_take(l))
 		return CONNLIMIT_GLOBAL;
-	uint64_t h = hash_user(user);
+	uint64_t h = nametable_hash(user);
 	struct stripe *st = stripe_of(l, h);
 	pthread_mutex_lock(&st->mu);
-	struct entry **p = find(st, h, user);
-	if (*p && l->max_user && (*p)->slots >= l->max_user) {
+	struct user_slots *u;
+	bool added = nametable_get_h(&st->users, user, h, (void **)&u) == NAMETABLE_ADDED;
+	if (!added && l->max_user && u->slots >= l->max_user) {
 		pthread_mutex_unlock(&st->mu);
 		atomic_fetch_sub_explicit(&l->global, 1, memory_order_relaxed);
 		return CONNLIMIT_USER;
 	}
-	if (*p) {
-		(*p)->slots++;
-	} else {
-		size_t len = strlen(user) + 1;
-		struct entry *e = xmalloc(sizeof(*e) + len);
-		e->next = NULL;
-		e->hash = h;
-		e->slots = 1;
-		e->bw.tokens = (int64_t)l->burst; /* a new user starts with a full bucket */
-		e->bw.last_ns = 0;
-		memcpy(e->user, user, len);
-		*p = e;
+	u->slots++;
+	if (added) {
+		u->bw.tokens = (int64_t)l->burst; /* a new user starts with a full bucket */
 		atomic_fetch_add_explicit(&l->users, 1, memory_order_relaxed);
-		if (++st->n > st->nbuckets * MAX_LOAD)
-			grow(st);
 	}
 	pthread_mutex_unlock(&st->mu);
 	return CONNLIMIT_OK;
@@ -166,31 +108,26 @@ enum connlimit_result connlimit_acquire(struct connlimit *l, const char *user)
 
 void connlimit_release(struct connlimit *l, const char *user)
 {
-	uint64_t h = hash_user(user);
+	uint64_t h = nametable_hash(user);
 	struct stripe *st = stripe_of(l, h);
 	pthread_mutex_lock(&st->mu);
-	struct entry **p = find(st, h, user);
-	struct entry *gone = NULL;
-	if (*p && --(*p)->slots == 0) {
-		gone = *p;
-		*p = gone->next;
-		st->n--;
-	}
+	struct user_slots *u = nametable_find_h(&st->users, user, h);
+	bool gone = u && --u->slots == 0;
+	if (gone)
+		nametable_remove_entry(&st->users, u);
 	pthread_mutex_unlock(&st->mu);
-	if (gone) {
-		free(gone);
+	if (gone)
 		atomic_fetch_sub_explicit(&l->users, 1, memory_order_relaxed);
-	}
 	atomic_fetch_sub_explicit(&l->global, 1, memory_order_relaxed);
 }
 
 uint32_t connlimit_user_count(struct connlimit *l, const char *user)
 {
-	uint64_t h = hash_user(user);
+	uint64_t h = nametable_hash(user);
 	struct stripe *st = stripe_of(l, h);
 	pthread_mutex_lock(&st->mu);
-	struct entry **p = find(st, h, user);
-	uint32_t n = *p ? (*p)->slots : 0;
+	struct user_slots *u = nametable_find_h(&st->users, user, h);
+	uint32_t n = u ? u->slots : 0;
 	pthread_mutex_unlock(&st->mu);
 	return n;
 }
@@ -256,13 +193,12 @@ uint64_t connlimit_bw(struct connlimit *l, const char *user, uint64_t used, uint
 	*wait_ns = 0;
 	uint64_t allow = UINT64_MAX;
 	if (l->user_rate) {
-		uint64_t h = hash_user(user);
+		uint64_t h = nametable_hash(user);
 		struct stripe *st = stripe_of(l, h);
 		pthread_mutex_lock(&st->mu);
-		struct entry **p = find(st, h, user);
-		if (*p)
-			allow =
-			    bucket_step(&(*p)->bw, l->user_rate, l->burst, used, now_ns, wait_ns);
+		struct user_slots *u = nametable_find_h(&st->users, user, h);
+		if (u)
+			allow = bucket_step(&u->bw, l->user_rate, l->burst, used, now_ns, wait_ns);
 		pthread_mutex_unlock(&st->mu);
 	}
 	if (l->global_rate) {

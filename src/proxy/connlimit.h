@@ -1,4 +1,4 @@
-/* Connection limits ([qos.connection_limits], SPEC section 6): how many
+/* Connection limits ([qos.connection_limits]): how many
  * sessions one user, and all users together, may hold at once.
  *
  * A slot is taken once a request has passed authentication and the ACL,

@@ -239,8 +239,3 @@ void proxy_acl_recheck(struct proxy *p)
 	for (unsigned i = 0; i < p->n_workers; i++)
 		worker_post_acl_recheck(p->workers[i]);
 }
-
-const char *proxy_address(const struct proxy *p)
-{
-	return p->address;
-}

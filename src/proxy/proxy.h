@@ -56,7 +56,4 @@ int proxy_terminate_conn(struct proxy *p, uint64_t id, const char *reason);
 /* After an ACL reload: every worker re-checks its live tunnels. */
 void proxy_acl_recheck(struct proxy *p);
 
-/* The address the listeners are bound to, as text ("127.0.0.1:1080"). */
-const char *proxy_address(const struct proxy *p);
-
 #endif

@@ -1,4 +1,6 @@
-/* One relay function, parameterised by direction (STYLE pattern 20). */
+/* One relay function, parameterised by direction: both directions share
+ * every line (read, splice or copy, write, shaping, EOF), so a fix to one is a
+ * fix to both. */
 #include "proxy/relay.h"
 
 #include <errno.h>

@@ -3,7 +3,8 @@
  * never leaves its worker, so the data path takes no lock.
  *
  * Other threads talk to a worker only through its mailbox: a locked queue of
- * messages plus an eventfd that wakes the loop (STYLE pattern 11). A message
+ * messages plus an eventfd that wakes the loop (docs/architecture.md,
+ * "Threads"). A message
  * carries its own handler, run on the worker thread, which owns the message
  * from then on. */
 #ifndef CSOCKS_WORKER_H

@@ -377,19 +377,34 @@ static int cmp_start_desc(const void *x, const void *y)
 	return (a->start_us < b->start_us) - (a->start_us > b->start_us);
 }
 
-void session_manager_active(struct session_manager *m, struct session_record ***out, size_t *n)
+/* Visit the active sessions (borrowed temporaries), then with history the
+ * finished ones in place, each registry under its lock. */
+static void walk(struct session_manager *m, bool history,
+                 void (*fn)(const struct session_record *, void *), void *arg)
 {
-	struct session_rec_vec a = {0};
 	for (unsigned i = 0; i < m->nregs; i++) {
 		struct registry *r = &m->regs[i];
 		pthread_mutex_lock(&r->lock);
 		for (struct session_live *s = r->head; s; s = s->next) {
 			struct session_record rec;
 			live_record(s, &rec);
-			session_rec_vec_push(&a, session_record_dup(&rec));
+			fn(&rec, arg);
 		}
+		for (size_t k = 0; history && k < r->len; k++)
+			fn(r->ring[(r->start + k) % r->cap], arg);
 		pthread_mutex_unlock(&r->lock);
 	}
+}
+
+static void push_dup(const struct session_record *rec, void *arg)
+{
+	session_rec_vec_push(arg, session_record_dup(rec));
+}
+
+void session_manager_active(struct session_manager *m, struct session_record ***out, size_t *n)
+{
+	struct session_rec_vec a = {0};
+	walk(m, false, push_dup, &a);
 	if (a.n)
 		qsort(a.v, a.n, sizeof(*a.v), cmp_start_desc);
 	*out = a.v;
@@ -426,18 +441,7 @@ void session_manager_totals(struct session_manager *m, struct session_totals *ou
 void session_manager_foreach(struct session_manager *m,
                              void (*fn)(const struct session_record *, void *), void *arg)
 {
-	for (unsigned i = 0; i < m->nregs; i++) {
-		struct registry *r = &m->regs[i];
-		pthread_mutex_lock(&r->lock);
-		for (struct session_live *s = r->head; s; s = s->next) {
-			struct session_record rec;
-			live_record(s, &rec);
-			fn(&rec, arg);
-		}
-		for (size_t k = 0; k < r->len; k++)
-			fn(r->ring[(r->start + k) % r->cap], arg);
-		pthread_mutex_unlock(&r->lock);
-	}
+	walk(m, true, fn, arg);
 }
 
 struct find_ctx {

@@ -1,5 +1,6 @@
-/* Session records: one row of RustSocks' `sessions` table (SPEC.md section 4),
- * the query and statistics shapes the HTTP API reads, and their helpers.
+/* Session records: one row of RustSocks' `sessions` table (the same columns
+ * and meanings, so its clients read ours), the query and statistics shapes the HTTP API reads, and
+ * their helpers.
  *
  * A record is plain data. Its strings are BORROWED: the producer (proxy core,
  * tests) points them at its own storage and the writer deep-copies the record

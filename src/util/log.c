@@ -206,7 +206,6 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		log_vmsg(lvl, fmt, ap);                                                            \
 		va_end(ap);                                                                        \
 	}
-LOG_LEVEL_FN(log_trace, LOGL_TRACE)
 LOG_LEVEL_FN(log_debug, LOGL_DEBUG)
 LOG_LEVEL_FN(log_info, LOGL_INFO)
 LOG_LEVEL_FN(log_warn, LOGL_WARN)

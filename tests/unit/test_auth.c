@@ -413,6 +413,53 @@ static void t_frame_roundtrip(void)
 	close(sv[1]);
 }
 
+/* Payload fields: strings keep their bounds, a bad field moves nothing. */
+static void t_payload_fields(void)
+{
+	uint8_t buf[64];
+	struct wr w;
+	wr_init(&w, buf, sizeof(buf));
+	wr_u32be(&w, 0x01020304);
+	wr_u8(&w, 9);
+	privsep_wr_str(&w, "alice", 8);
+	privsep_wr_str(&w, "", 8);
+	CHECK(!w.full);
+	size_t n = wr_result(&w);
+	CHECK_INT(n, 4 + 1 + 2 + 5 + 2);
+	privsep_wr_str(&w, "too long", 3);
+	CHECK(w.full);
+
+	struct rd r;
+	uint32_t v;
+	uint8_t b;
+	char s[9];
+	rd_init(&r, buf, n);
+	CHECK_INT(rd_u32be(&r, &v), 0);
+	CHECK_INT(v, 0x01020304);
+	CHECK_INT(rd_u8(&r, &b), 0);
+	CHECK_INT(b, 9);
+	CHECK_INT(privsep_rd_str(&r, s, 6, 8), -1); /* under min */
+	CHECK_INT(rd_left(&r), 9);
+	CHECK_INT(privsep_rd_str(&r, s, 1, 4), -1); /* over max */
+	CHECK_INT(rd_left(&r), 9);
+	CHECK_INT(privsep_rd_str(&r, s, 1, 8), 0);
+	CHECK_STR(s, "alice");
+	CHECK_INT(privsep_rd_str(&r, s, 0, 8), 0);
+	CHECK_STR(s, "");
+	CHECK_INT(rd_left(&r), 0);
+	CHECK(privsep_rd_str(&r, s, 0, 8) != 0); /* nothing left */
+	CHECK(rd_u32be(&r, &v) != 0);
+
+	/* A NUL inside and a length past the end are refused. */
+	const uint8_t nul[] = {0, 3, 'a', 0, 'b'}, cut[] = {0, 4, 'a', 'b'};
+	rd_init(&r, nul, sizeof(nul));
+	CHECK_INT(privsep_rd_str(&r, s, 0, 8), -1);
+	CHECK_INT(rd_left(&r), sizeof(nul));
+	rd_init(&r, cut, sizeof(cut));
+	CHECK_INT(privsep_rd_str(&r, s, 0, 8), -1);
+	CHECK_INT(rd_left(&r), sizeof(cut));
+}
+
 /* Write raw bytes, then see what privsep_msg_recv makes of them. */
 static int recv_raw(const uint8_t *raw, size_t n, size_t cap)
 {
@@ -1121,6 +1168,7 @@ int main(void)
 	RUN_IF(fixtures, t_groups_nss_supplementary, no_fixtures);
 
 	RUN(t_frame_roundtrip);
+	RUN(t_payload_fields);
 	RUN(t_frame_bad_input);
 
 	bool pam_ok = setup_confdir();
