@@ -152,6 +152,8 @@ static void set_port(struct sockaddr_storage *ss, uint16_t port)
 
 static void server_teardown(struct server *s)
 {
+	if (!s->workers) /* setup failed before creating them */
+		s->n_workers = 0;
 	for (unsigned i = 0; i < s->n_workers; i++)
 		worker_join(s->workers[i]);
 	__atomic_store_n(&g_server, NULL, __ATOMIC_RELEASE);
@@ -323,7 +325,7 @@ void server_block_signals(void)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN); /* splice/write to a closed peer: EPIPE, not death */
+	(void)signal(SIGPIPE, SIG_IGN); /* splice/write to a closed peer: EPIPE, not death */
 }
 
 int server_main(struct csocks_config *cfg, const struct server_ctx *ctx)
@@ -343,7 +345,7 @@ int server_main(struct csocks_config *cfg, const struct server_ctx *ctx)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 
 	if (server_setup(&s, &sigfd) < 0) {
 		server_teardown(&s);
