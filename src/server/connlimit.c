@@ -215,7 +215,7 @@ uint64_t connlimit_users(struct connlimit *l)
 /* The smallest grant worth a read: 10 ms at the bucket's rate, at least
  * 16 KiB, at most half the burst. Waiting for less would cost a wake-up per
  * few KiB (at 100 MB/s: 1,000 timer turns a second instead of 100). */
-#define BW_QUANTUM     (16 * 1024)
+#define BW_QUANTUM     ((uint64_t)16 * 1024)
 #define BW_QUANTUM_DIV 100 /* rate / 100 = 10 ms worth */
 
 void tbucket_refill(struct tbucket *b, uint64_t rate, uint64_t burst, uint64_t now_ns)
