@@ -560,7 +560,7 @@ static void on_upstream(struct loop_io *io, uint32_t events)
 	int k = io == &a->io_out[1];
 	(void)events;
 	for (int i = 0; i < UDP_BURST && a->out_fd[k] >= 0; i++) {
-		union cs_sockaddr src;
+		union cs_sockaddr src = {0};
 		socklen_t sl = sizeof(src);
 		ssize_t n = recvfrom(a->out_fd[k], udp_buf + UDP_HDR_ROOM, UDP_DATAGRAM_MAX,
 		                     MSG_DONTWAIT, &src.sa, &sl);
@@ -624,7 +624,7 @@ static void on_relay(struct loop_io *io, uint32_t events)
 	struct udp_assoc *a = io->data;
 	(void)events;
 	for (int i = 0; i < UDP_BURST && a->relay_fd >= 0; i++) {
-		union cs_sockaddr src;
+		union cs_sockaddr src = {0};
 		socklen_t sl = sizeof(src);
 		ssize_t n =
 		    recvfrom(a->relay_fd, udp_buf, UDP_DATAGRAM_MAX, MSG_DONTWAIT, &src.sa, &sl);
