@@ -582,7 +582,7 @@ static void validate_tls(const struct csocks_config *cfg, struct config_diag *d)
 		          "to serve plaintext where TLS was asked for)");
 		return;
 	}
-	if (mv && strcmp(mv, "TLS12") && strcmp(mv, "TLS13"))
+	if (mv && strcmp(mv, "TLS12") != 0 && strcmp(mv, "TLS13") != 0)
 		key_error(d, cfg, "server.tls.min_protocol_version",
 		          "'%s' (expected \"TLS12\" or \"TLS13\")", mv);
 	if (!cfg->server.tls.enabled)
@@ -619,7 +619,7 @@ int config_validate(const struct csocks_config *cfg, struct config_diag *d)
 			          cfg->server.dns_servers[i]);
 	if (cfg->acl.enabled)
 		validate_required_file(d, cfg, "acl.config_file", cfg->acl.config_file);
-	if (cfg->qos.algorithm && strcmp(cfg->qos.algorithm, "htb"))
+	if (cfg->qos.algorithm && strcmp(cfg->qos.algorithm, "htb") != 0)
 		key_error(d, cfg, "qos.algorithm", "'%s' (only \"htb\")", cfg->qos.algorithm);
 	validate_auth(cfg, d);
 	validate_tls(cfg, d);
