@@ -10,7 +10,9 @@ root=$(pwd)
 jobs=${LINT_JOBS:-2}
 
 if [ ! -f build/compile_commands.json ]; then
-	scripts/build.sh build || {
+	# A configured build/ whose database went missing only gets it back from meson.
+	{ scripts/build.sh build && { [ -f build/compile_commands.json ] ||
+		meson setup --reconfigure build >/dev/null; }; } || {
 		echo "lint: build of build/ failed (needed for compile_commands.json)"
 		exit 1
 	}
