@@ -212,6 +212,7 @@ static long count_fds(pid_t pid)
 		return -1;
 	long n = 0;
 	struct dirent *de;
+	// cppcheck-suppress readdirCalled ; readdir_r is deprecated, readdir is safe on our own DIR
 	while ((de = readdir(d)) != NULL)
 		if (de->d_name[0] != '.')
 			n++;
@@ -290,6 +291,7 @@ int sb_proc_stat_read(pid_t pid, struct sb_proc_stat *st)
 		return -1;
 	}
 	struct dirent *de;
+	// cppcheck-suppress readdirCalled ; readdir_r is deprecated, readdir is safe on our own DIR
 	while ((de = readdir(d)) != NULL) {
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;

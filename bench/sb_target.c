@@ -286,6 +286,7 @@ static void tconn_drive(struct tloop *l, struct tconn *c)
 static void tloop_accept(struct tloop *l)
 {
 	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+		// cppcheck-suppress nullPointer ; accept4 allows NULL addrlen (gnu.cfg bug)
 		int fd = accept4(l->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;

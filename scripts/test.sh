@@ -102,6 +102,14 @@ echo "== layer check =="
 scripts/check-layers.sh build | tee "$logdir/layers.log" | tail -20
 read -r lp lf < <(awk '/^layers: [0-9]+ passed/ { print $2, $4 }' "$logdir/layers.log")
 add "${lp:-0}" "${lf:-1}"
+# Static checks (scripts/lint.sh): each "lint (<tool>): N passed, N failed"
+# line adds up like a suite; a run that prints none counts as one failure.
+echo "== lint =="
+scripts/lint.sh >"$logdir/lint.log" 2>&1
+head -60 "$logdir/lint.log"
+lint_counts=$(sed -nE 's/^lint \([^)]+\): ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' \
+	"$logdir/lint.log")
+while read -r p f; do add "$p" "$f"; done <<<"${lint_counts:-0 1}"
 integration "$root/build/csocks" normal
 integration "$root/build-asan/csocks" asan
 echo "total time: $(( $(date +%s) - start )) s"

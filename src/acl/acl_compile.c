@@ -54,7 +54,7 @@ static void add_item(struct builder *b, unsigned kind, uint32_t owner, const voi
 	}
 	char *k = b->keys + b->n_keys;
 	for (size_t i = 0; i < len; i++)
-		k[i] = fold ? lower(((const char *)key)[i]) : ((const char *)key)[i];
+		k[i] = (char)(fold ? lower(((const char *)key)[i]) : ((const char *)key)[i]);
 	GROW(b->items, b->n_items, b->cap_items);
 	b->items[b->n_items++] = (struct item){
 	    .h = hash_key(hash_rev(k, len, false), kind),
@@ -95,7 +95,8 @@ static int item_cmp(const void *pa, const void *pb, void *ctx)
 static bool item_same_key(const struct builder *b, const struct item *x, const struct item *y)
 {
 	return x->h == y->h && x->kind == y->kind && x->key_len == y->key_len &&
-	       memcmp(b->keys + x->key_off, b->keys + y->key_off, x->key_len) == 0;
+	       (x->key_len == 0 ||
+	        memcmp(b->keys + x->key_off, b->keys + y->key_off, x->key_len) == 0);
 }
 
 /* Group the sorted items into hash entries with posting lists. */

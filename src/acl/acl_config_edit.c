@@ -74,7 +74,8 @@ size_t acl_config_validate(const struct acl_config *cfg, struct acl_msgs *msgs)
 			continue;
 		}
 		for (size_t k = 0; k < i; k++)
-			if (strcmp(cfg->users[k].username, u->username) == 0) {
+			if (cfg->users[k].username &&
+			    strcmp(cfg->users[k].username, u->username) == 0) {
 				acl_msgs_add(msgs, true, "duplicate user '%s'", u->username);
 				errors++;
 			}
@@ -89,7 +90,7 @@ size_t acl_config_validate(const struct acl_config *cfg, struct acl_msgs *msgs)
 			continue;
 		}
 		for (size_t k = 0; k < i; k++)
-			if (strcasecmp(cfg->groups[k].name, g->name) == 0) {
+			if (cfg->groups[k].name && strcasecmp(cfg->groups[k].name, g->name) == 0) {
 				acl_msgs_add(msgs, true, "duplicate group '%s'", g->name);
 				errors++;
 			}

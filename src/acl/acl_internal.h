@@ -133,7 +133,7 @@ struct acl_snapshot {
 
 static inline char lower(char c)
 {
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	return (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
 }
 
 static inline uint64_t hash_rev(const char *p, size_t n, bool fold)

@@ -147,7 +147,7 @@ static void log_loaded(const char *what, const char *path, const struct acl_snap
 
 int acl_manager_reload(struct acl_manager *m, struct acl_msgs *out)
 {
-	struct acl_msgs local;
+	struct acl_msgs local = {0};
 	struct acl_msgs *msgs = out ? out : &local;
 	size_t first;
 	char err[256];
@@ -231,10 +231,10 @@ static bool read_events(struct acl_manager *m)
 			return hit;
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
-			if (ev->mask & IN_Q_OVERFLOW)
-				hit = true; /* events were lost: reload to be safe */
-			else if (ev->len && strcmp(ev->name, m->base) == 0 &&
-			         (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE)))
+			/* Events were lost (reload to be safe), or our file changed. */
+			if ((ev->mask & IN_Q_OVERFLOW) ||
+			    (ev->len && strcmp(ev->name, m->base) == 0 &&
+			     (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE))))
 				hit = true;
 			p += sizeof(*ev) + ev->len;
 		}

@@ -36,7 +36,7 @@ static const char *quote(const char *s, size_t len, char *buf, size_t size)
 	size_t o = 0, max = size - 4;
 	for (size_t i = 0; i < len && o < max; i++) {
 		unsigned char c = (unsigned char)s[i];
-		buf[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+		buf[o++] = (char)((c >= 0x20 && c < 0x7f) ? c : '?');
 	}
 	if (o == max && len > max) {
 		memcpy(buf + o, "...", 3);
@@ -53,7 +53,7 @@ static bool is_digit(char c)
 
 static char lower(char c)
 {
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	return (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
 }
 
 /* Strict dotted quad: four decimal octets 0..255, no empty octets, no

@@ -140,9 +140,8 @@ void api_route_match(const char *method, const char *path, struct api_match *m)
 		size_t al = strlen(m->allow);
 		if (!strstr(m->allow, routes[i].method) &&
 		    al + strlen(routes[i].method) + 3 < sizeof(m->allow)) {
-			if (al)
-				strcat(m->allow, ", ");
-			strcat(m->allow, routes[i].method);
+			snprintf(m->allow + al, sizeof(m->allow) - al, "%s%s", al ? ", " : "",
+			         routes[i].method);
 		}
 	}
 }

@@ -182,6 +182,7 @@ static uint16_t bound_port(int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
 		return 0;
 	if (ss.ss_family == AF_INET)

@@ -164,9 +164,8 @@ static json_t *stats_json(const struct session_stats *s)
 	json_object_set_new(o, "total_bytes_sent", json_integer((json_int_t)s->total_bytes_sent));
 	json_object_set_new(o, "total_bytes_received",
 	                    json_integer((json_int_t)s->total_bytes_received));
-	json_object_set_new(
-	    o, "total_bytes",
-	    json_integer((json_int_t)(s->total_bytes_sent + s->total_bytes_received)));
+	uint64_t total_bytes = s->total_bytes_sent + s->total_bytes_received;
+	json_object_set_new(o, "total_bytes", json_integer((json_int_t)total_bytes));
 	json_object_set_new(o, "acl_allowed", json_integer((json_int_t)s->acl_allowed));
 	json_object_set_new(o, "acl_blocked", json_integer((json_int_t)s->acl_blocked));
 	json_object_set_new(o, "top_users", users);

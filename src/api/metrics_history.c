@@ -98,6 +98,7 @@ void metrics_history_free(struct metrics_history *h)
 void metrics_history_push(struct metrics_history *h, const struct metrics_sample *s)
 {
 	pthread_mutex_lock(&h->mu);
+	CSOCKS_BUG_ON(h->cap == 0); /* metrics_history_new makes it >= 1 */
 	/* Age out first, then overwrite the oldest when full. */
 	while (h->n && s->wall_us - h->ring[h->head].wall_us > h->max_age_us) {
 		h->head = (h->head + 1) % h->cap;

@@ -1,8 +1,6 @@
 #include "app/app.h"
 
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
@@ -16,6 +14,7 @@
 #include "app/app_metrics.h"
 #include "app/pidfile.h"
 #include "auth/auth.h"
+#include "auth/privsep_drop.h"
 #include "config/config.h"
 #include "obs/metrics.h"
 #include "proxy/proxy.h"
@@ -71,18 +70,10 @@ static int app_make_sqlite_dirs(const struct csocks_config *cfg)
 	uid_t uid = (uid_t)-1;
 	gid_t gid = (gid_t)-1;
 	char err[700];
-	if (geteuid() == 0 && cfg->server.user) {
-		const struct passwd *pw = getpwnam(cfg->server.user);
-		if (pw) {
-			uid = pw->pw_uid;
-			gid = pw->pw_gid;
-		}
-	}
-	if (geteuid() == 0 && cfg->server.group) {
-		const struct group *gr = getgrnam(cfg->server.group);
-		if (gr)
-			gid = gr->gr_gid;
-	}
+	/* An unknown user or group is reported by the privilege drop later. */
+	if (geteuid() == 0)
+		(void)privsep_resolve_ids(cfg->server.user, cfg->server.group, &uid, &gid, err,
+		                          sizeof(err));
 	if (config_sqlite_create_dirs(cfg, uid, gid, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return -1;
@@ -261,7 +252,7 @@ int app_run(struct csocks_config *cfg)
 	sigset_t set;
 	app_signal_set(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN); /* splice/write to a closed peer: EPIPE, not death */
+	(void)signal(SIGPIPE, SIG_IGN); /* splice/write to a closed peer: EPIPE, not death */
 	a.sigfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (a.sigfd < 0) {
 		log_error("signalfd: %s", strerror(errno));

@@ -50,7 +50,7 @@ static struct privsep *privsep_alloc(unsigned n, uint32_t timeout_ms)
 
 static void link_set_timeouts(int fd, uint32_t ms)
 {
-	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
@@ -79,7 +79,7 @@ struct privsep *privsep_start(const struct privsep_params *p, char *err, size_t 
 			snprintf(err, errlen, "privsep: socketpair: %s", strerror(errno));
 			goto fail;
 		}
-		fflush(NULL);
+		(void)fflush(NULL);
 		pid_t pid = fork();
 		if (pid < 0) {
 			snprintf(err, errlen, "privsep: fork: %s", strerror(errno));
@@ -183,8 +183,8 @@ static int call(struct privsep *ps, uint8_t type, struct wr *req, uint8_t ans,
 	wr_u32be(&seq_at, seq);
 	const char *why = NULL;
 	uint8_t buf[PRIVSEP_MSG_MAX];
-	uint8_t got_type;
-	size_t len;
+	uint8_t got_type = 0;
+	size_t len = 0;
 	int rc = privsep_msg_send(l->fd, type, req->p, wr_result(req));
 	if (rc == 0)
 		rc = privsep_msg_recv(l->fd, &got_type, buf, sizeof(buf), &len);

@@ -56,6 +56,17 @@ static int lookup_group(const char *group, gid_t *gid, char *err, size_t errlen)
 	return 0;
 }
 
+int privsep_resolve_ids(const char *user, const char *group, uid_t *uid, gid_t *gid, char *err,
+                        size_t errlen)
+{
+	char name[256];
+	if (user && lookup_user(user, uid, gid, name, sizeof(name), err, errlen) < 0)
+		return -1;
+	if (group && lookup_group(group, gid, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
 int privsep_drop_privileges(const char *user, const char *group, char *err, size_t errlen)
 {
 	if ((!user || !*user) && (!group || !*group))

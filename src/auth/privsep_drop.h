@@ -3,6 +3,7 @@
 #define CSOCKS_PRIVSEP_DROP_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Drop privileges for good: supplementary groups (initgroups for user, or
  * just group), then setresgid, setresuid; then verify with getresuid /
@@ -12,5 +13,11 @@
  * thread is started. 0, or -1 with a message (then the caller must exit:
  * never run as root by mistake). Accepts names or numeric ids. */
 int privsep_drop_privileges(const char *user, const char *group, char *err, size_t errlen);
+
+/* The ids server.user/server.group name (names or numbers), as the drop will
+ * use them: user's uid and primary gid, group's gid over it. Either may be
+ * NULL (its ids are left as they are). 0, or -1 with a message. */
+int privsep_resolve_ids(const char *user, const char *group, uid_t *uid, gid_t *gid, char *err,
+                        size_t errlen);
 
 #endif

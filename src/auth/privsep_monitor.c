@@ -145,10 +145,10 @@ void privsep_monitor_main(int fd, pid_t parent, const struct privsep_params *p)
 	if (getppid() != parent) /* the parent died before prctl */
 		_exit(0);
 	prctl(PR_SET_NAME, "csocks-monitor");
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGINT, SIG_IGN);
+	(void)signal(SIGTERM, SIG_IGN);
+	(void)signal(SIGHUP, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);

@@ -312,7 +312,7 @@ int config_validate(const struct csocks_config *cfg, struct config_diag *d)
 			          cfg->server.dns_servers[i]);
 	if (cfg->acl.enabled)
 		validate_required_file(d, cfg, "acl.config_file", cfg->acl.config_file);
-	if (cfg->qos.algorithm && strcmp(cfg->qos.algorithm, "htb"))
+	if (cfg->qos.algorithm && strcmp(cfg->qos.algorithm, "htb") != 0)
 		key_error(d, cfg, "qos.algorithm", "'%s' (only \"htb\")", cfg->qos.algorithm);
 	validate_auth(cfg, d);
 	validate_tls(cfg, d);

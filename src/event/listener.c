@@ -68,6 +68,7 @@ static void listener_out_of_fds(struct listener *ls, int err)
 {
 	if (ls->reserve_fd >= 0) {
 		close(ls->reserve_fd);
+		// cppcheck-suppress nullPointer ; accept4 allows NULL addrlen (gnu.cfg bug)
 		int fd = accept4(ls->fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0)
 			close(fd);

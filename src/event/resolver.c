@@ -291,7 +291,7 @@ int resolver_lookup(struct resolver *r, const char *name, uint16_t port, struct 
 	*req = NULL;
 	char lname[256];
 	size_t i;
-	for (i = 0; name[i] && i < sizeof(lname) - 1; i++)
+	for (i = 0; i < sizeof(lname) - 1 && name[i]; i++)
 		lname[i] = (char)tolower((unsigned char)name[i]);
 	lname[i] = 0;
 	if (i > 1 && lname[i - 1] == '.')

@@ -247,8 +247,10 @@ int proxyproto_parse(const uint8_t *buf, size_t len, struct proxyproto_info *out
 
 	memset(out, 0, sizeof(*out));
 	*consumed = 0;
+	/* Empty input is incomplete before any prefix test (an empty buffer
+	 * matches every prefix); a v1 prefix cut short is incomplete too. */
 	if (len == 0)
-		rc = PROTO_INCOMPLETE;
+		rc = PROTO_INCOMPLETE; // NOLINT(bugprone-branch-clone): see above
 	else if (prefix_matches(buf, len, v2_sig, sizeof(v2_sig)))
 		rc = v2_parse(buf, len, out, consumed);
 	else if (!prefix_matches(buf, len, v1_prefix, V1_PREFIX_LEN))

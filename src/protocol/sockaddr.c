@@ -104,7 +104,7 @@ static void socks_addr_host(const struct socks_addr *a, char *tmp)
 		escape_name(a->u.domain.name, strnlen(a->u.domain.name, SOCKS_DOMAIN_MAX), tmp);
 		return;
 	}
-	strcpy(tmp, "unknown");
+	memcpy(tmp, "unknown", sizeof("unknown"));
 }
 
 size_t socks_addr_host_str(const struct socks_addr *a, char *buf, size_t size)
@@ -132,7 +132,7 @@ static int sockaddr_host(const struct sockaddr *sa, char *tmp)
 	struct socks_addr a;
 
 	if (sa == NULL || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) {
-		strcpy(tmp, "unknown");
+		memcpy(tmp, "unknown", sizeof("unknown"));
 		return 0;
 	}
 	socks_addr_from_sockaddr(&a, sa);

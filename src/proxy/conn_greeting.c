@@ -12,10 +12,7 @@ static uint8_t select_method(const struct conn *c, const struct socks5_greeting 
 {
 	switch (cfg_of(c)->auth.socks_method) {
 	case AUTH_NONE:
-		if (socks5_greeting_offers(g, SOCKS5_METHOD_NONE))
-			return SOCKS5_METHOD_NONE;
-		break;
-	case AUTH_PAM_ADDRESS: /* no credentials: the address decides */
+	case AUTH_PAM_ADDRESS: /* no credentials (pam.address: the address decides) */
 		if (socks5_greeting_offers(g, SOCKS5_METHOD_NONE))
 			return SOCKS5_METHOD_NONE;
 		break;

@@ -147,7 +147,7 @@ uint64_t connlimit_users(struct connlimit *l)
 /* The smallest grant worth a read: 10 ms at the bucket's rate, at least
  * 16 KiB, at most half the burst. Waiting for less would cost a wake-up per
  * few KiB (at 100 MB/s: 1,000 timer turns a second instead of 100). */
-#define BW_QUANTUM     (16 * 1024)
+#define BW_QUANTUM     ((uint64_t)16 * 1024)
 #define BW_QUANTUM_DIV 100 /* rate / 100 = 10 ms worth */
 
 void connlimit_set_shaping(struct connlimit *l, uint64_t user_rate, uint64_t global_rate,

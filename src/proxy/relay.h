@@ -34,7 +34,7 @@ enum { RELAY_UP = 0, RELAY_DOWN = 1 };
 #define RELAY_DIR_COPY 0x04 /* splice refused on these fds: copy from now on */
 
 /* Default bytes one relay_run() moves per direction before yielding. */
-#define RELAY_BUDGET (256 * 1024)
+#define RELAY_BUDGET ((size_t)256 * 1024)
 
 struct relay_end {
 	int fd;

@@ -22,9 +22,9 @@ struct query_ctx {
 static bool query_match(const struct session_query *q, int64_t since_us,
                         const struct session_record *r)
 {
-	if (q->user && strcmp(q->user, r->user ? r->user : ""))
+	if (q->user && strcmp(q->user, r->user ? r->user : "") != 0)
 		return false;
-	if (q->dest_ip && strcmp(q->dest_ip, r->dest_ip ? r->dest_ip : ""))
+	if (q->dest_ip && strcmp(q->dest_ip, r->dest_ip ? r->dest_ip : "") != 0)
 		return false;
 	if (q->has_status && q->status != r->status)
 		return false;

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #define DROP_LOG_INTERVAL_MS 10000
-#define CLEANUP_RETRY_MS     (5 * 60 * 1000)
+#define CLEANUP_RETRY_MS     ((int64_t)5 * 60 * 1000)
 #define START_BUSY_WAIT_MS   5000 /* a locked SQLite file at start: wait this long */
 #define CLEANUP_CHUNK        5000 /* rows per retention transaction */
 /* Behind by more than a batch, the writer commits up to this many batches'

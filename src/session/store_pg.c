@@ -277,7 +277,7 @@ static int read_version(struct pg_store *s, int *version, char *err, size_t errl
 	int r = params_exec(s, "SELECT COALESCE(MAX(version), 0) FROM csocks_schema_migrations", 0,
 	                    NULL, &res, "schema version", err, errlen);
 	if (r == STORE_OK) {
-		*version = atoi(PQgetvalue(res, 0, 0));
+		*version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 		PQclear(res);
 	}
 	return r;

@@ -368,7 +368,7 @@ static int index_update(struct node *t)
 		index_put(t->index, t->index_cap, &t->v.u.table.items[len - 1], len - 1);
 		return 0;
 	}
-	size_t cap = t->index_cap ? t->index_cap * 2 : 4 * INDEX_MIN;
+	size_t cap = t->index_cap ? t->index_cap * 2 : (size_t)4 * INDEX_MIN;
 	while (cap < len * 2)
 		cap *= 2;
 	size_t *index = calloc(cap, sizeof(*index));

@@ -370,7 +370,9 @@ static void t_groups_nss_root_and_unknown(void)
 
 static bool have_user(const char *name)
 {
-	return getpwnam(name) != NULL;
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	return getpwnam_r(name, &pw, buf, sizeof(buf), &res) == 0 && res != NULL;
 }
 
 static void t_groups_nss_supplementary(void)
@@ -559,7 +561,7 @@ static void expect_link_closed(const uint8_t *raw, size_t n, bool allow_user)
 	size_t len;
 	int rc = privsep_msg_recv(fd, &type, buf, sizeof(buf), &len);
 	if (!CHECK(rc == -EPIPE || rc == -ECONNRESET))
-		fprintf(stderr, "    type %u: got %d\n", n > 4 ? raw[4] : 0, rc);
+		fprintf(stderr, "    type %u: got %d\n", (unsigned)(n > 4 ? raw[4] : 0), rc);
 	int status = -1;
 	CHECK_INT(waitpid(pid, &status, 0), pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -1128,6 +1130,7 @@ static void t_drop_privileges_nobody(void)
 		char err[256];
 		if (privsep_drop_privileges("nobody", NULL, err, sizeof(err)) != 0)
 			_exit(10);
+		// cppcheck-suppress getpwnamCalled ; a forked child, single-threaded
 		struct passwd *pw = getpwnam("nobody");
 		uid_t r, e, s;
 		getresuid(&r, &e, &s);

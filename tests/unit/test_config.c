@@ -660,8 +660,8 @@ static void t_sqlite_uncreatable_dir(void)
 	                   "database_url = \"sqlite://plainfile/sub/s.db\"\n";
 	struct config_diag d;
 	FILE *f = fopen("plainfile", "w");
-
-	if (!CHECK(f))
+	CHECK(f != NULL);
+	if (!f)
 		return;
 	fclose(f);
 	struct csocks_config *c = load_str(text, &d);

@@ -126,7 +126,7 @@ static void t_history_bounded_by_age(void)
 	struct sockaddr_in cl = client_addr("127.0.0.1", 1);
 	struct session_open o = open_info(1, "old", "d", &cl);
 	session_manager_close(m, session_manager_open(m, 0, &o), SESSION_CLOSED, "x", 0, 0, 0, 0);
-	usleep(1200 * 1000);
+	nanosleep(&(struct timespec){.tv_sec = 1, .tv_nsec = 200 * 1000 * 1000}, NULL);
 	o.user = "new";
 	session_manager_close(m, session_manager_open(m, 0, &o), SESSION_CLOSED, "x", 0, 0, 0, 0);
 	struct session_query q = {0};

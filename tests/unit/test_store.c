@@ -1054,7 +1054,7 @@ static void t_fault_sqlite_locked(void)
 	sub->interval_us = 4000; /* ~2 s of submissions */
 	pthread_t th;
 	pthread_create(&th, NULL, submit_thread, sub);
-	usleep(1000000);
+	sleep(1);
 	struct session_writer_stats s;
 	session_writer_get_stats(w, &s);
 	CHECK(s.outage);
@@ -1158,7 +1158,7 @@ static void t_bad_row_only_loses_itself(void)
 
 static void *release_after_1s(void *arg)
 {
-	usleep(1000000);
+	sleep(1);
 	sqlite3_exec(arg, "COMMIT", NULL, NULL, NULL);
 	return NULL;
 }
