@@ -37,7 +37,7 @@ unit() {
 		END { print p+0, f+0, s+0, sf+0 }' "$out")
 	meson_fail=$(awk '/^(Fail|Timeout|Unexpected Pass):/ { n += $2 } END { print n+0 }' "$out")
 	[ "$meson_fail" -gt "$sf" ] && f=$((f + meson_fail - sf))
-	grep -E '^(FAIL |SKIP: |[A-Za-z0-9_-]+: [0-9]+ passed)|check failed|ERROR' "$out" | head -50
+	grep -E '^(FAIL |SKIP: |[A-Za-z0-9_-]+: [0-9]+ passed)|^ *toml-test |check failed|ERROR' "$out" | head -50
 	# "SKIP: <test>: <reason>": grouped by reason.
 	sed -n 's/^SKIP: [^:]*: //p' "$out" | sort | uniq -c |
 		awk -v n="$name" '{ c = $1; $1 = ""; sub(/^ /, ""); printf "skipped unit (%s): %dx %s\n", n, c, $0 }' \
