@@ -10,7 +10,7 @@
  * A batch is one explicit transaction whose rows travel in libpq pipeline
  * mode (one round trip per chunk, not per row). A lost connection is
  * re-established on the next call. */
-#include "session/store_impl.h"
+#include "session/store_pg_internal.h"
 
 #include "util/log.h"
 #include "util/strutil.h"
@@ -26,18 +26,6 @@
 #define PIPELINE_CHUNK 500
 #define UPSERT_NAME    "csocks_upsert"
 #define UPSERT_PARAMS  19
-
-struct pg_store {
-	PGconn *conn;
-	char *url;
-	bool prepared;
-};
-
-#define COLUMNS                                                                                    \
-	"session_id, \"user\", (EXTRACT(EPOCH FROM start_time) * 1000000)::bigint, "               \
-	"(EXTRACT(EPOCH FROM end_time) * 1000000)::bigint, duration_secs, source_ip, "             \
-	"source_port, dest_ip, dest_port, protocol, bytes_sent, bytes_received, packets_sent, "    \
-	"packets_received, status, close_reason, acl_rule_matched, acl_decision"
 
 static const char upsert_sql[] =
     "INSERT INTO sessions (session_id, \"user\", start_time, end_time, duration_secs, "
@@ -161,7 +149,8 @@ static void pg_message(struct pg_store *s, const PGresult *res, const char *what
 	store_set_err(err, errlen, "postgres %s: %s", what, line);
 }
 
-static int fail(struct pg_store *s, const PGresult *res, const char *what, char *err, size_t errlen)
+int pg_store_fail(struct pg_store *s, const PGresult *res, const char *what, char *err,
+                  size_t errlen)
 {
 	pg_message(s, res, what, err, errlen);
 	return classify(s, res);
@@ -197,13 +186,13 @@ static int connect_db(struct pg_store *s, char *err, size_t errlen)
 	PGresult *res = PQexec(s->conn, "SET TIME ZONE 'UTC'");
 	int r = PQresultStatus(res) == PGRES_COMMAND_OK
 	            ? STORE_OK
-	            : fail(s, res, "set time zone", err, errlen);
+	            : pg_store_fail(s, res, "set time zone", err, errlen);
 	PQclear(res);
 	return r;
 }
 
 /* Reconnect when the previous call found the link dead. */
-static int ensure_conn(struct pg_store *s, char *err, size_t errlen)
+int pg_store_ensure_conn(struct pg_store *s, char *err, size_t errlen)
 {
 	if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
 		return STORE_OK;
@@ -241,7 +230,7 @@ static int command(struct pg_store *s, const char *sql, const char *what, char *
 	PGresult *res = PQexec(s->conn, sql);
 	int r = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK
 	            ? STORE_OK
-	            : fail(s, res, what, err, errlen);
+	            : pg_store_fail(s, res, what, err, errlen);
 	PQclear(res);
 	return r;
 }
@@ -254,8 +243,8 @@ static void rollback(struct pg_store *s)
 }
 
 /* A parameterised statement; *out gets the result on success. */
-static int params_exec(struct pg_store *s, const char *sql, int n, const char *const *vals,
-                       PGresult **out, const char *what, char *err, size_t errlen)
+int pg_store_params_exec(struct pg_store *s, const char *sql, int n, const char *const *vals,
+                         PGresult **out, const char *what, char *err, size_t errlen)
 {
 	*out = NULL;
 	PGresult *res = PQexecParams(s->conn, sql, n, NULL, vals, NULL, NULL, 0);
@@ -264,7 +253,7 @@ static int params_exec(struct pg_store *s, const char *sql, int n, const char *c
 		*out = res;
 		return STORE_OK;
 	}
-	int r = fail(s, res, what, err, errlen);
+	int r = pg_store_fail(s, res, what, err, errlen);
 	PQclear(res);
 	return r;
 }
@@ -274,8 +263,9 @@ static int params_exec(struct pg_store *s, const char *sql, int n, const char *c
 static int read_version(struct pg_store *s, int *version, char *err, size_t errlen)
 {
 	PGresult *res;
-	int r = params_exec(s, "SELECT COALESCE(MAX(version), 0) FROM csocks_schema_migrations", 0,
-	                    NULL, &res, "schema version", err, errlen);
+	int r = pg_store_params_exec(
+	    s, "SELECT COALESCE(MAX(version), 0) FROM csocks_schema_migrations", 0, NULL, &res,
+	    "schema version", err, errlen);
 	if (r == STORE_OK) {
 		*version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 		PQclear(res);
@@ -288,10 +278,10 @@ static int pg_index_exists(struct session_store *st, const char *name, bool *yes
 {
 	PGresult *res;
 	const char *vals[] = {name};
-	int r = params_exec(st->impl,
-	                    "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() "
-	                    "AND indexname = $1",
-	                    1, vals, &res, "index lookup", err, errlen);
+	int r = pg_store_params_exec(st->impl,
+	                             "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() "
+	                             "AND indexname = $1",
+	                             1, vals, &res, "index lookup", err, errlen);
 	if (r == STORE_OK) {
 		*yes = PQntuples(res) > 0;
 		PQclear(res);
@@ -309,7 +299,7 @@ static const struct store_index_ops pg_index_ops = {pg_index_exists, pg_index_ex
 static int pg_migrate(struct session_store *st, char *err, size_t errlen)
 {
 	struct pg_store *s = st->impl;
-	int r = ensure_conn(s, err, errlen);
+	int r = pg_store_ensure_conn(s, err, errlen);
 	if (r == STORE_OK)
 		r = command(s,
 		            "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ");"
@@ -336,10 +326,11 @@ static int pg_migrate(struct session_store *st, char *err, size_t errlen)
 		const char *vals[] = {v, migrations[i].name};
 		PGresult *res = NULL;
 		if (r == STORE_OK)
-			r = params_exec(s,
-			                "INSERT INTO csocks_schema_migrations (version, name) "
-			                "VALUES ($1, $2)",
-			                2, vals, &res, "record migration", err, errlen);
+			r = pg_store_params_exec(
+			    s,
+			    "INSERT INTO csocks_schema_migrations (version, name) "
+			    "VALUES ($1, $2)",
+			    2, vals, &res, "record migration", err, errlen);
 		PQclear(res);
 		if (r == STORE_OK)
 			log_info("sessions store postgres: applied migration %d (%s)",
@@ -357,7 +348,7 @@ static int pg_migrate(struct session_store *st, char *err, size_t errlen)
 static int pg_schema_version(struct session_store *st, int *version, char *err, size_t errlen)
 {
 	struct pg_store *s = st->impl;
-	int r = ensure_conn(s, err, errlen);
+	int r = pg_store_ensure_conn(s, err, errlen);
 	return r == STORE_OK ? read_version(s, version, err, errlen) : r;
 }
 
@@ -413,7 +404,7 @@ static int prepare_upsert(struct pg_store *s, char *err, size_t errlen)
 	PGresult *res = PQprepare(s->conn, UPSERT_NAME, upsert_sql, UPSERT_PARAMS, NULL);
 	int r = PQresultStatus(res) == PGRES_COMMAND_OK
 	            ? STORE_OK
-	            : fail(s, res, "prepare upsert", err, errlen);
+	            : pg_store_fail(s, res, "prepare upsert", err, errlen);
 	PQclear(res);
 	s->prepared = r == STORE_OK;
 	return r;
@@ -426,10 +417,10 @@ static int drain_chunk(struct pg_store *s, size_t k, char *err, size_t errlen)
 	for (size_t i = 0; i < k; i++) {
 		PGresult *res = PQgetResult(s->conn);
 		if (!res)
-			return r != STORE_OK ? r : fail(s, NULL, "upsert", err, errlen);
+			return r != STORE_OK ? r : pg_store_fail(s, NULL, "upsert", err, errlen);
 		ExecStatusType t = PQresultStatus(res);
 		if (t != PGRES_COMMAND_OK && t != PGRES_PIPELINE_ABORTED && r == STORE_OK)
-			r = fail(s, res, "upsert", err, errlen);
+			r = pg_store_fail(s, res, "upsert", err, errlen);
 		PQclear(res);
 		res = PQgetResult(s->conn); /* NULL ends each query's results */
 		PQclear(res);
@@ -437,7 +428,7 @@ static int drain_chunk(struct pg_store *s, size_t k, char *err, size_t errlen)
 	PGresult *sync = PQgetResult(s->conn);
 	if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
 		if (r == STORE_OK)
-			r = fail(s, sync, "pipeline sync", err, errlen);
+			r = pg_store_fail(s, sync, "pipeline sync", err, errlen);
 	}
 	PQclear(sync);
 	return r;
@@ -450,10 +441,10 @@ static int send_chunk(struct pg_store *s, const struct session_record *const *re
 	for (size_t i = 0; i < n; i++) {
 		record_args(recs[i], node, &a);
 		if (!PQsendQueryPrepared(s->conn, UPSERT_NAME, UPSERT_PARAMS, a.v, NULL, NULL, 0))
-			return fail(s, NULL, "send upsert", err, errlen);
+			return pg_store_fail(s, NULL, "send upsert", err, errlen);
 	}
 	if (!PQpipelineSync(s->conn))
-		return fail(s, NULL, "pipeline sync", err, errlen);
+		return pg_store_fail(s, NULL, "pipeline sync", err, errlen);
 	return drain_chunk(s, n, err, errlen);
 }
 
@@ -461,7 +452,7 @@ static int pg_write_batch(struct session_store *st, const struct session_record 
                           size_t n, char *err, size_t errlen)
 {
 	struct pg_store *s = st->impl;
-	int r = ensure_conn(s, err, errlen);
+	int r = pg_store_ensure_conn(s, err, errlen);
 	if (r == STORE_OK)
 		r = prepare_upsert(s, err, errlen);
 	if (r == STORE_OK)
@@ -469,7 +460,7 @@ static int pg_write_batch(struct session_store *st, const struct session_record 
 	if (r != STORE_OK)
 		return r;
 	if (!PQenterPipelineMode(s->conn))
-		r = fail(s, NULL, "enter pipeline mode", err, errlen);
+		r = pg_store_fail(s, NULL, "enter pipeline mode", err, errlen);
 	for (size_t off = 0; r == STORE_OK && off < n; off += PIPELINE_CHUNK) {
 		size_t k = n - off < PIPELINE_CHUNK ? n - off : PIPELINE_CHUNK;
 		r = send_chunk(s, recs + off, k, st->node, err, errlen);
@@ -477,7 +468,7 @@ static int pg_write_batch(struct session_store *st, const struct session_record 
 	if (PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF && !PQexitPipelineMode(s->conn)) {
 		/* results still queued: only when the link broke mid-way */
 		if (r == STORE_OK)
-			r = fail(s, NULL, "exit pipeline mode", err, errlen);
+			r = pg_store_fail(s, NULL, "exit pipeline mode", err, errlen);
 		disconnect(s);
 		return r == STORE_ERR_CONN ? r : STORE_ERR_CONN;
 	}
@@ -491,10 +482,10 @@ static int pg_write_batch(struct session_store *st, const struct session_record 
 static int changed_rows(struct pg_store *s, const char *sql, int n, const char *const *vals,
                         uint64_t *changed, const char *what, char *err, size_t errlen)
 {
-	int r = ensure_conn(s, err, errlen);
+	int r = pg_store_ensure_conn(s, err, errlen);
 	PGresult *res = NULL;
 	if (r == STORE_OK)
-		r = params_exec(s, sql, n, vals, &res, what, err, errlen);
+		r = pg_store_params_exec(s, sql, n, vals, &res, what, err, errlen);
 	if (r == STORE_OK)
 		*changed = strtoull(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
@@ -529,200 +520,6 @@ static int pg_delete_older_than(struct session_store *st, int64_t cutoff_us, uin
 	                    2, vals, deleted, "retention delete", err, errlen);
 }
 
-/* ---- Reads ---- */
-
-static const char *val(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-}
-
-static int64_t val_i64(const PGresult *res, int row, int col)
-{
-	const char *v = val(res, row, col);
-	return v ? strtoll(v, NULL, 10) : 0;
-}
-
-static struct session_record *row_to_record(const PGresult *res, int row)
-{
-	struct session_record r = {0};
-	cs_strlcpy(r.session_id, PQgetvalue(res, row, 0), sizeof(r.session_id));
-	r.user = val(res, row, 1);
-	r.start_us = val_i64(res, row, 2);
-	r.end_us = val_i64(res, row, 3);
-	r.duration_secs = val(res, row, 4) ? val_i64(res, row, 4) : -1;
-	cs_strlcpy(r.source_ip, PQgetvalue(res, row, 5), sizeof(r.source_ip));
-	r.source_port = (uint16_t)val_i64(res, row, 6);
-	r.dest_ip = val(res, row, 7);
-	r.dest_port = (uint16_t)val_i64(res, row, 8);
-	session_protocol_parse(val(res, row, 9), &r.protocol);
-	r.bytes_sent = (uint64_t)val_i64(res, row, 10);
-	r.bytes_received = (uint64_t)val_i64(res, row, 11);
-	r.packets_sent = (uint64_t)val_i64(res, row, 12);
-	r.packets_received = (uint64_t)val_i64(res, row, 13);
-	session_status_parse(val(res, row, 14), &r.status);
-	r.close_reason = val(res, row, 15);
-	r.acl_rule_matched = val(res, row, 16);
-	r.acl_decision = val(res, row, 17);
-	return session_record_dup(&r);
-}
-
-/* store_params -> text values (integers formatted into nums). */
-static void param_values(const struct store_params *p, const char **vals, char nums[][24])
-{
-	for (int i = 0; i < p->n; i++) {
-		if (p->v[i].is_int) {
-			snprintf(nums[i], 24, "%" PRId64, p->v[i].i);
-			vals[i] = nums[i];
-		} else {
-			vals[i] = p->v[i].s;
-		}
-	}
-}
-
-static int pg_query(struct session_store *st, const struct session_query *q,
-                    struct session_page *out, char *err, size_t errlen)
-{
-	struct pg_store *s = st->impl;
-	int r = ensure_conn(s, err, errlen);
-	if (r != STORE_OK)
-		return r;
-	char sql[1024];
-	const char *vals[STORE_MAX_PARAMS];
-	char nums[STORE_MAX_PARAMS][24];
-	struct store_params p = {0};
-	PGresult *res;
-
-	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM sessions");
-	if (store_sql_filters(q, '$', "::timestamptz", sql, sizeof(sql), &p))
-		return STORE_ERR_INTERNAL;
-	param_values(&p, vals, nums);
-	r = params_exec(s, sql, p.n, vals, &res, "count history", err, errlen);
-	if (r != STORE_OK)
-		return r;
-	out->total = (uint64_t)val_i64(res, 0, 0);
-	PQclear(res);
-
-	memset(&p, 0, sizeof(p));
-	snprintf(sql, sizeof(sql), "SELECT " COLUMNS " FROM sessions");
-	if (store_sql_filters(q, '$', "::timestamptz", sql, sizeof(sql), &p) ||
-	    store_sql_order_page(q, '$', sql, sizeof(sql), &p))
-		return STORE_ERR_INTERNAL;
-	param_values(&p, vals, nums);
-	r = params_exec(s, sql, p.n, vals, &res, "query history", err, errlen);
-	if (r != STORE_OK)
-		return r;
-	for (int i = 0; i < PQntuples(res); i++)
-		store_page_push(out, row_to_record(res, i));
-	PQclear(res);
-	return STORE_OK;
-}
-
-static int pg_get(struct session_store *st, const char *id, struct session_record **out, char *err,
-                  size_t errlen)
-{
-	struct pg_store *s = st->impl;
-	int r = ensure_conn(s, err, errlen);
-	PGresult *res = NULL;
-	const char *vals[] = {id};
-	if (r == STORE_OK)
-		r = params_exec(s, "SELECT " COLUMNS " FROM sessions WHERE session_id = $1", 1,
-		                vals, &res, "get session", err, errlen);
-	if (r == STORE_OK && PQntuples(res) > 0)
-		*out = row_to_record(res, 0);
-	PQclear(res);
-	return r;
-}
-
-static int pg_count(struct session_store *st, uint64_t *active, uint64_t *total, char *err,
-                    size_t errlen)
-{
-	struct pg_store *s = st->impl;
-	int r = ensure_conn(s, err, errlen);
-	PGresult *res = NULL;
-	if (r == STORE_OK)
-		r = params_exec(s,
-		                "SELECT COUNT(*) FILTER (WHERE status = 'active'), COUNT(*) "
-		                "FROM sessions",
-		                0, NULL, &res, "count sessions", err, errlen);
-	if (r == STORE_OK) {
-		*active = (uint64_t)val_i64(res, 0, 0);
-		*total = (uint64_t)val_i64(res, 0, 1);
-	}
-	PQclear(res);
-	return r;
-}
-
-static int pg_stats(struct session_store *st, int64_t since_us, struct session_stats *out,
-                    char *err, size_t errlen)
-{
-	struct pg_store *s = st->impl;
-	char since[SESSION_TIME_MAX] = "-infinity";
-	if (since_us != INT64_MIN)
-		session_time_format(since_us, since, sizeof(since));
-	const char *vals[] = {since};
-	int r = ensure_conn(s, err, errlen);
-	PGresult *res = NULL;
-	if (r == STORE_OK)
-		r = params_exec(s,
-		                "SELECT COUNT(*), COALESCE(SUM(bytes_sent), 0)::bigint, "
-		                "COALESCE(SUM(bytes_received), 0)::bigint, "
-		                "COUNT(*) FILTER (WHERE status = 'active'), "
-		                "COUNT(*) FILTER (WHERE status = 'closed'), "
-		                "COUNT(*) FILTER (WHERE status = 'failed'), "
-		                "COUNT(*) FILTER (WHERE status = 'rejected_by_acl'), "
-		                "COUNT(*) FILTER (WHERE acl_decision = 'allow'), "
-		                "COUNT(*) FILTER (WHERE acl_decision = 'block') "
-		                "FROM sessions WHERE start_time >= $1::timestamptz",
-		                1, vals, &res, "stats", err, errlen);
-	if (r != STORE_OK)
-		return r;
-	out->total_sessions = (uint64_t)val_i64(res, 0, 0);
-	out->total_bytes_sent = (uint64_t)val_i64(res, 0, 1);
-	out->total_bytes_received = (uint64_t)val_i64(res, 0, 2);
-	for (int i = 0; i < SESSION_STATUS_COUNT; i++)
-		out->by_status[i] = (uint64_t)val_i64(res, 0, 3 + i);
-	out->acl_allowed = (uint64_t)val_i64(res, 0, 7);
-	out->acl_blocked = (uint64_t)val_i64(res, 0, 8);
-	PQclear(res);
-
-	r = params_exec(s,
-	                "SELECT \"user\", COUNT(*) AS n, COALESCE(SUM(bytes_sent), 0)::bigint, "
-	                "COALESCE(SUM(bytes_received), 0)::bigint FROM sessions "
-	                "WHERE start_time >= $1::timestamptz GROUP BY \"user\" "
-	                "ORDER BY n DESC, \"user\" LIMIT 10",
-	                1, vals, &res, "stats top users", err, errlen);
-	if (r != STORE_OK)
-		return r;
-	for (int i = 0; i < PQntuples(res) && i < SESSION_STATS_TOP; i++) {
-		struct session_user_stat *u = &out->top_users[out->n_top_users++];
-		u->user = xstrdup(PQgetvalue(res, i, 0));
-		u->session_count = (uint64_t)val_i64(res, i, 1);
-		u->bytes_sent = (uint64_t)val_i64(res, i, 2);
-		u->bytes_received = (uint64_t)val_i64(res, i, 3);
-	}
-	PQclear(res);
-
-	r = params_exec(s,
-	                "SELECT dest_ip, dest_port, COUNT(*) AS n, "
-	                "COALESCE(SUM(bytes_sent), 0)::bigint, "
-	                "COALESCE(SUM(bytes_received), 0)::bigint FROM sessions "
-	                "WHERE start_time >= $1::timestamptz GROUP BY dest_ip, dest_port "
-	                "ORDER BY n DESC, dest_ip, dest_port LIMIT 10",
-	                1, vals, &res, "stats top destinations", err, errlen);
-	if (r != STORE_OK)
-		return r;
-	for (int i = 0; i < PQntuples(res) && i < SESSION_STATS_TOP; i++) {
-		struct session_dest_stat *d = &out->top_destinations[out->n_top_destinations++];
-		d->dest_ip = xstrdup(PQgetvalue(res, i, 0));
-		d->dest_port = (uint16_t)val_i64(res, i, 1);
-		d->session_count = (uint64_t)val_i64(res, i, 2);
-		d->bytes_sent = (uint64_t)val_i64(res, i, 3);
-		d->bytes_received = (uint64_t)val_i64(res, i, 4);
-	}
-	PQclear(res);
-	return STORE_OK;
-}
-
 const struct store_ops store_pg_ops = {
     .name = "postgres",
     .open = pg_open,
@@ -733,8 +530,8 @@ const struct store_ops store_pg_ops = {
     .write_batch = pg_write_batch,
     .close_stale = pg_close_stale,
     .delete_older_than = pg_delete_older_than,
-    .query = pg_query,
-    .get = pg_get,
-    .count = pg_count,
-    .stats = pg_stats,
+    .query = pg_store_query,
+    .get = pg_store_get,
+    .count = pg_store_count,
+    .stats = pg_store_stats,
 };
