@@ -2,6 +2,7 @@
  * disk atomically. */
 #include "acl/acl_config_write.h"
 
+#include "util/strbuf.h"
 #include "util/strutil.h"
 
 #include <errno.h>
@@ -11,29 +12,18 @@
 
 /* ---- serialising ------------------------------------------------------- */
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
+static void sb_add(struct strbuf *b, const char *s, size_t n)
 {
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	(void)strbuf_add(b, s, n); /* a failure is seen once, at the end */
 }
 
-static void sb_puts(struct sbuf *b, const char *s)
+static void sb_puts(struct strbuf *b, const char *s)
 {
-	sb_add(b, s, strlen(s));
+	(void)strbuf_puts(b, s);
 }
 
 /* A TOML basic string: quotes, backslashes and control characters escaped. */
-static void sb_str(struct sbuf *b, const char *s)
+static void sb_str(struct strbuf *b, const char *s)
 {
 	sb_add(b, "\"", 1);
 	for (; *s; s++) {
@@ -57,7 +47,7 @@ static void sb_str(struct sbuf *b, const char *s)
 	sb_add(b, "\"", 1);
 }
 
-static void sb_strv(struct sbuf *b, const char *key, char *const *v, size_t n)
+static void sb_strv(struct strbuf *b, const char *key, char *const *v, size_t n)
 {
 	sb_puts(b, key);
 	sb_puts(b, " = [");
@@ -69,7 +59,7 @@ static void sb_strv(struct sbuf *b, const char *key, char *const *v, size_t n)
 	sb_puts(b, "]\n");
 }
 
-static void sb_rules(struct sbuf *b, const char *header, const struct acl_rule *r, size_t n)
+static void sb_rules(struct strbuf *b, const char *header, const struct acl_rule *r, size_t n)
 {
 	char num[32];
 	for (size_t i = 0; i < n; i++) {
@@ -97,7 +87,8 @@ static void sb_rules(struct sbuf *b, const char *header, const struct acl_rule *
 
 char *acl_config_to_toml(const struct acl_config *cfg, size_t *len)
 {
-	struct sbuf b = {0};
+	struct strbuf b;
+	strbuf_init(&b);
 	sb_puts(&b, "[global]\ndefault_policy = ");
 	sb_str(&b, acl_action_name(cfg->default_policy));
 	sb_puts(&b, "\n");
@@ -116,15 +107,19 @@ char *acl_config_to_toml(const struct acl_config *cfg, size_t *len)
 		sb_puts(&b, "\n");
 		sb_rules(&b, "[[groups.rules]]", g->rules, g->n_rules);
 	}
+	size_t n = b.len;
+	char *text = strbuf_take(&b);
 	if (len)
-		*len = b.len;
-	return b.p;
+		*len = text ? n : 0;
+	return text;
 }
 
 int acl_config_write(const struct acl_config *cfg, const char *path)
 {
 	size_t len;
 	char *text = acl_config_to_toml(cfg, &len);
+	if (!text)
+		return -ENOMEM;
 	int rc = cs_write_file_atomic(path, text, len) < 0 ? -errno : 0;
 	free(text);
 	return rc;

@@ -8,7 +8,8 @@
 
 /* Serialise as TOML in RustSocks' layout ([global], [[users]],
  * [[users.rules]], [[groups]], [[groups.rules]]). Returns a heap string
- * (caller frees) and its length in *len (may be NULL). */
+ * (caller frees) and its length in *len (may be NULL), or NULL when out of
+ * memory. */
 char *acl_config_to_toml(const struct acl_config *cfg, size_t *len);
 /* Serialise and write atomically (temp file + fsync + rename). 0 or -errno. */
 int acl_config_write(const struct acl_config *cfg, const char *path);
