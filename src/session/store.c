@@ -423,3 +423,23 @@ void store_page_push(struct session_page *out, struct session_record *r)
 	}
 	out->items[out->n++] = r;
 }
+
+/* Migration 2, the same SQL for both stores: the sessions indexes of
+ * RustSocks' migrations 002, 005 and 006 (docs/sessions.md). "user" is
+ * quoted: a reserved word in PostgreSQL, an identifier in both. */
+const char store_migration_v2[] =
+    "CREATE INDEX IF NOT EXISTS idx_sessions_status_start ON sessions(status, start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_dest_user ON sessions(dest_ip, \"user\");"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision_start"
+    " ON sessions(acl_decision, start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_user_status_start"
+    " ON sessions(\"user\", status, start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_bytes_sent ON sessions(bytes_sent);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_bytes_received ON sessions(bytes_received);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_protocol ON sessions(protocol);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision ON sessions(acl_decision);"
+    "UPDATE sessions SET duration_secs = NULL WHERE duration_secs < 0;"
+    "DROP INDEX IF EXISTS idx_sessions_duration;"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_duration_order"
+    " ON sessions(duration_secs, session_id);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_source_ip ON sessions(source_ip, session_id);";

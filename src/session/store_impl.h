@@ -110,4 +110,7 @@ struct store_index_ops {
 int store_apply_index_set(struct session_store *st, const struct store_index_ops *ops, char *err,
                           size_t errlen);
 
+/* The SQL of schema migration 2 (indexes), shared by both stores. */
+extern const char store_migration_v2[];
+
 #endif

@@ -75,23 +75,6 @@ static const char mig_v1[] =
     " ON sessions(\"user\", start_time DESC);"
     "CREATE INDEX IF NOT EXISTS idx_sessions_start_time_asc ON sessions(start_time ASC);";
 
-static const char mig_v2[] =
-    "CREATE INDEX IF NOT EXISTS idx_sessions_status_start ON sessions(status, start_time DESC);"
-    "CREATE INDEX IF NOT EXISTS idx_sessions_dest_user ON sessions(dest_ip, \"user\");"
-    "CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision_start"
-    " ON sessions(acl_decision, start_time DESC);"
-    "CREATE INDEX IF NOT EXISTS idx_sessions_user_status_start"
-    " ON sessions(\"user\", status, start_time DESC);"
-    "CREATE INDEX IF NOT EXISTS idx_sessions_bytes_sent ON sessions(bytes_sent);"
-    "CREATE INDEX IF NOT EXISTS idx_sessions_bytes_received ON sessions(bytes_received);"
-    "CREATE INDEX IF NOT EXISTS idx_sessions_protocol ON sessions(protocol);"
-    "CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision ON sessions(acl_decision);"
-    "UPDATE sessions SET duration_secs = NULL WHERE duration_secs < 0;"
-    "DROP INDEX IF EXISTS idx_sessions_duration;"
-    "CREATE INDEX IF NOT EXISTS idx_sessions_duration_order"
-    " ON sessions(duration_secs, session_id);"
-    "CREATE INDEX IF NOT EXISTS idx_sessions_source_ip ON sessions(source_ip, session_id);";
-
 static const char mig_v3[] = "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS node TEXT;";
 
 static const struct {
@@ -100,7 +83,7 @@ static const struct {
 	const char *sql;
 } migrations[] = {
     {1, "sessions table (RustSocks 001)", mig_v1},
-    {2, "sessions indexes (RustSocks 002, 005, 006)", mig_v2},
+    {2, "sessions indexes (RustSocks 002, 005, 006)", store_migration_v2},
     {3, "csocks: node column", mig_v3},
 };
 
