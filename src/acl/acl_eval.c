@@ -268,15 +268,14 @@ static void prepare_name(struct ectx *c, const char *domain)
 	c->name_len = n;
 	/* Hash right to left: at each dot the running hash is that of the
 	 * suffix after it (a suffix needs a non-empty label before the dot). */
-	uint64_t h = FNV_OFF;
+	uint64_t h = CS_FNV64_OFFSET;
 	for (size_t i = (size_t)n; i-- > 0;) {
 		if (c->name[i] == '.' && i > 0 && i + 1 < (size_t)n && c->n_suf < MAX_LABELS) {
 			c->suf_off[c->n_suf] = (uint16_t)(i + 1);
 			c->suf_h[c->n_suf] = h;
 			c->n_suf++;
 		}
-		h ^= (uint8_t)c->name[i];
-		h *= FNV_PRIME;
+		h = cs_hash_step(h, (uint8_t)c->name[i]);
 	}
 	c->name_h = h;
 }

@@ -31,6 +31,7 @@
 #include "acl/acl_config.h"
 #include "acl/acl_match.h"
 #include "acl/acl_types.h"
+#include "util/hash.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -128,9 +129,6 @@ struct acl_snapshot {
 	_Atomic uint64_t *hits;
 };
 
-#define FNV_OFF   0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
 static inline char lower(char c)
 {
 	return (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
@@ -138,11 +136,11 @@ static inline char lower(char c)
 
 static inline uint64_t hash_rev(const char *p, size_t n, bool fold)
 {
-	uint64_t h = FNV_OFF;
-	while (n--) {
-		h ^= (uint8_t)(fold ? lower(p[n]) : p[n]);
-		h *= FNV_PRIME;
-	}
+	/* Right to left and unfolded: acl_eval.c builds the same hash of each
+	 * suffix incrementally. */
+	uint64_t h = CS_FNV64_OFFSET;
+	while (n--)
+		h = cs_hash_step(h, (uint8_t)(fold ? lower(p[n]) : p[n]));
 	return h;
 }
 
