@@ -921,29 +921,17 @@ static struct node *dotted_step(struct parser *p, struct node *t, struct keypath
 	return NULL;
 }
 
-/* The table a header's last key lives in: every key but the last walked
- * (and created implicitly) from the root; *at is the last key's index in
- * it, or -1 when it is not there yet. NULL after an error. */
-static struct node *header_parent(struct parser *p, struct keypath *kp, ptrdiff_t *at)
-{
-	struct node *t = p->root;
-	for (size_t i = 0; i + 1 < kp->n; i++)
-		if (!(t = header_step(p, t, kp, i)))
-			return NULL;
-	const struct keypart *k = &kp->parts[kp->n - 1];
-	*at = table_find(t, k->s, k->len);
-	return t;
-}
-
 /* [a.b.c]: define table c. An implicitly created one becomes defined here. */
 static struct node *define_table(struct parser *p, struct keypath *kp, const struct srcpos *hdr)
 {
+	struct node *t = p->root;
 	char key[128];
-	ptrdiff_t at;
-	struct node *t = header_parent(p, kp, &at);
-	if (!t)
-		return NULL;
+
+	for (size_t i = 0; i + 1 < kp->n; i++)
+		if (!(t = header_step(p, t, kp, i)))
+			return NULL;
 	struct keypart *k = &kp->parts[kp->n - 1];
+	ptrdiff_t at = table_find(t, k->s, k->len);
 	if (at < 0)
 		return add_table(p, t, k, hdr, NODE_EXPLICIT);
 	struct node *v = kv_node(t, at);
@@ -976,13 +964,14 @@ static struct node *define_table(struct parser *p, struct keypath *kp, const str
 /* [[a.b.c]]: append a table to array of tables c. */
 static struct node *append_table(struct parser *p, struct keypath *kp, const struct srcpos *hdr)
 {
-	struct node *arr, *n;
+	struct node *t = p->root, *arr, *n;
 	char key[128];
-	ptrdiff_t at;
-	struct node *t = header_parent(p, kp, &at);
-	if (!t)
-		return NULL;
+
+	for (size_t i = 0; i + 1 < kp->n; i++)
+		if (!(t = header_step(p, t, kp, i)))
+			return NULL;
 	struct keypart *k = &kp->parts[kp->n - 1];
+	ptrdiff_t at = table_find(t, k->s, k->len);
 	if (at < 0) {
 		if (!(arr = node_new(p, TOML_ARRAY, hdr, t->depth + 1)))
 			return NULL;
