@@ -6,7 +6,8 @@
 #include "util/strutil.h"
 
 /* Counters that other threads read (pipepool_counters): the owner writes
- * them with relaxed atomic stores, as struct stats does. */
+ * them with relaxed atomic stores (one writer: no locked instruction), and
+ * readers load them atomically. */
 static void counter_add(uint32_t *f, int d)
 {
 	__atomic_store_n(f, (uint32_t)((int64_t)__atomic_load_n(f, __ATOMIC_RELAXED) + d),

@@ -26,7 +26,7 @@
  * remade for every entry when an ACL reload hands the association a new
  * snapshot (udp_assoc_acl_reload). A name is checked by name first (a
  * final block needs no DNS), then resolved on the worker's resolver and
- * each address checked with the name (acl_engine.h's two phases); the
+ * each address checked with the name (the ACL's two phases, acl_eval.h); the
  * first allowed address is used, and the name is looked up again after
  * UDP_NAME_TTL_MS (datagrams keep going to the old address meanwhile).
  * While a name resolves for the first time its datagrams wait in a
