@@ -11,6 +11,9 @@
 #include "config/config.h"
 #include "acl/acl_cli.h"
 #include "acl/acl_config.h"
+#include "acl/acl_compile.h"
+#include "acl/acl_config_load.h"
+#include "acl/acl_modes.h"
 #include "app/app.h"
 #include "auth/userpass.h"
 #include "util/log.h"
@@ -227,6 +230,46 @@ static void setup_logging(const struct csocks_config *cfg)
 	log_setup(lvl, fmt);
 }
 
+/* --check-config: the ACL file the config names must load and compile in
+ * the configured evaluation mode, as at start-up. Returns 0 or -1. */
+static int check_acl(const struct csocks_config *cfg)
+{
+	struct acl_msgs msgs;
+	enum acl_eval_mode mode = ACL_EVAL_PRIORITY;
+	char err[256], ex[1400];
+	int rc = -1;
+
+	if (!cfg->acl.enabled)
+		return 0;
+	(void)acl_eval_mode_parse(cfg->acl.evaluation, &mode); /* validated */
+	acl_msgs_init(&msgs);
+	struct acl_config *acl = acl_config_load(cfg->acl.config_file, &msgs);
+	for (size_t i = 0; i < msgs.n; i++)
+		fprintf(stderr, "%s: %s\n", msgs.is_error[i] ? "error" : "warning", msgs.v[i]);
+	if (acl) {
+		acl->mode = mode;
+		struct acl_snapshot *s = acl_compile(acl, err, sizeof(err));
+		if (s) {
+			printf("%s: ACL valid, evaluation %s\n", cfg->acl.config_file,
+			       acl_eval_mode_name(mode));
+			if (acl_modes_differ(acl, ex, sizeof(ex)) == 1)
+				fprintf(stderr,
+				        "note: acl.evaluation matters for this file: the modes decide "
+				        "differently, e.g. %s\n",
+				        ex);
+			rc = 0;
+		} else {
+			fprintf(stderr, "error: %s: %s\n", cfg->acl.config_file, err);
+		}
+		acl_snapshot_unref(s);
+		acl_config_free(acl);
+	}
+	if (rc < 0)
+		fprintf(stderr, "error: %s: the ACL file is invalid\n", cfg->acl.config_file);
+	acl_msgs_fini(&msgs);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {0};
@@ -249,6 +292,10 @@ int main(int argc, char **argv)
 		return 1;
 	if (cli.check_only) {
 		char loc[300];
+		if (check_acl(cfg) < 0) {
+			config_free(cfg);
+			return 1;
+		}
 		char *dir = config_sqlite_missing_dir(cfg, loc, sizeof(loc));
 		if (dir)
 			fprintf(stderr, "note: %s: sessions.database_url: %s: will be created\n",

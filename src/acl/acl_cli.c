@@ -5,6 +5,7 @@
 #include "acl/acl_compile.h"
 #include "acl/acl_eval.h"
 #include "acl/acl_match.h"
+#include "acl/acl_modes.h"
 #include "toml/toml.h"
 #include "util/strutil.h"
 
@@ -17,9 +18,10 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: csocks acl check FILE\n"
+	fprintf(f, "usage: csocks acl check FILE [--evaluation priority|rustsocks]\n"
 	           "       csocks acl test (-c CONFIG | --acl FILE) [--user U] --dest D --port P\n"
-	           "                       [--proto tcp|udp] [--group G]...\n");
+	           "                       [--proto tcp|udp] [--group G]...\n"
+	           "                       [--evaluation priority|rustsocks]\n");
 }
 
 static void print_msgs(const struct acl_msgs *m)
@@ -38,34 +40,70 @@ static size_t count_rules(const struct acl_config *c)
 	return n;
 }
 
+static int parse_mode(const char *s, enum acl_eval_mode *m)
+{
+	if (acl_eval_mode_parse(s, m) == 0)
+		return 0;
+	fprintf(stderr, "csocks acl: bad --evaluation '%s' (priority or rustsocks)\n", s);
+	return -1;
+}
+
+/* The warning when the two modes decide a request differently. */
+static void print_mode_difference(const struct acl_config *cfg)
+{
+	char ex[1400];
+	if (acl_modes_differ(cfg, ex, sizeof(ex)) == 1)
+		fprintf(stderr,
+		        "warning: acl.evaluation matters for this file: the modes decide "
+		        "differently, e.g. %s\n",
+		        ex);
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	struct acl_msgs msgs;
-	if (argc != 2) {
+	enum acl_eval_mode mode = ACL_EVAL_PRIORITY;
+	const char *file = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--evaluation") == 0 && i + 1 < argc) {
+			if (parse_mode(argv[++i], &mode) < 0)
+				return 1;
+		} else if (!file && argv[i][0] != '-') {
+			file = argv[i];
+		} else {
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (!file) {
 		usage(stderr);
 		return 1;
 	}
 	acl_msgs_init(&msgs);
-	struct acl_config *cfg = acl_config_load(argv[1], &msgs);
+	struct acl_config *cfg = acl_config_load(file, &msgs);
 	print_msgs(&msgs);
 	if (!cfg) {
-		fprintf(stderr, "%s: invalid (%zu error%s, %zu warning%s)\n", argv[1],
-		        msgs.n_errors, msgs.n_errors == 1 ? "" : "s", msgs.n_warnings,
+		fprintf(stderr, "%s: invalid (%zu error%s, %zu warning%s)\n", file, msgs.n_errors,
+		        msgs.n_errors == 1 ? "" : "s", msgs.n_warnings,
 		        msgs.n_warnings == 1 ? "" : "s");
 		acl_msgs_fini(&msgs);
 		return 1;
 	}
-	printf("%s: OK: %zu users, %zu groups, %zu rules, default policy %s, %zu warning%s\n",
-	       argv[1], cfg->n_users, cfg->n_groups, count_rules(cfg),
-	       acl_action_name(cfg->default_policy), msgs.n_warnings,
+	print_mode_difference(cfg);
+	printf("%s: OK: %zu users, %zu groups, %zu rules, default policy %s, evaluation %s, "
+	       "%zu warning%s\n",
+	       file, cfg->n_users, cfg->n_groups, count_rules(cfg),
+	       acl_action_name(cfg->default_policy), acl_eval_mode_name(mode), msgs.n_warnings,
 	       msgs.n_warnings == 1 ? "" : "s");
 	acl_config_free(cfg);
 	acl_msgs_fini(&msgs);
 	return 0;
 }
 
-/* Read [acl] config_file and anonymous_user from the main config. */
-static int read_main_config(const char *path, char **acl_file, char **anon)
+/* Read [acl] config_file, anonymous_user and evaluation from the main
+ * config (an --evaluation given on the command line wins). */
+static int read_main_config(const char *path, char **acl_file, char **anon,
+                            enum acl_eval_mode *mode, bool mode_set)
 {
 	char err[512];
 	struct toml_value *root = toml_parse_file(path, err, sizeof(err));
@@ -85,12 +123,18 @@ static int read_main_config(const char *path, char **acl_file, char **anon)
 	}
 	if (a && a->type == TOML_STRING && !*anon)
 		*anon = xstrdup(a->u.str.ptr);
+	const struct toml_value *e = acl ? toml_table_get(acl, "evaluation") : NULL;
+	if (e && !mode_set &&
+	    (e->type != TOML_STRING || acl_eval_mode_parse(e->u.str.ptr, mode) < 0)) {
+		fprintf(stderr, "%s: [acl] evaluation must be \"priority\" or \"rustsocks\"\n", path);
+		rc = -1;
+	}
 	toml_free(root);
 	return rc;
 }
 
 struct test_opts {
-	const char *config, *acl, *user, *dest, *port, *proto;
+	const char *config, *acl, *user, *dest, *port, *proto, *evaluation;
 	const char **groups;
 	size_t n_groups;
 };
@@ -105,6 +149,7 @@ static int parse_test_opts(int argc, char **argv, struct test_opts *o)
 	    {"port", required_argument, NULL, 'p'},
 	    {"proto", required_argument, NULL, 't'},
 	    {"group", required_argument, NULL, 'g'},
+	    {"evaluation", required_argument, NULL, 'e'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -112,7 +157,7 @@ static int parse_test_opts(int argc, char **argv, struct test_opts *o)
 	optind = 0; /* full re-initialisation (glibc) */
 	opterr = 1;
 	o->groups = xcalloc((size_t)argc + 1, sizeof(char *));
-	while ((ch = getopt_long(argc, argv, "c:a:u:d:p:t:g:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:a:u:d:p:t:g:e:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config = optarg;
@@ -134,6 +179,9 @@ static int parse_test_opts(int argc, char **argv, struct test_opts *o)
 			break;
 		case 'g':
 			o->groups[o->n_groups++] = optarg;
+			break;
+		case 'e':
+			o->evaluation = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -207,6 +255,7 @@ static void print_decision(const struct acl_config *cfg, const struct acl_reques
 	printf("%s\n", (u && u->n_groups) || r->n_groups ? "" : " (none)");
 	printf("request:  %s %s:%u (%s)\n", r->proto == ACL_PROTO_UDP ? "udp" : "tcp", dest,
 	       (unsigned)r->port, r->domain ? "by name, not resolved" : "by address");
+	printf("mode:     %s evaluation\n", acl_eval_mode_name(cfg->mode));
 	printf("decision: %s\n", d->allow ? "ALLOW" : "BLOCK");
 	if (d->rule) {
 		const struct acl_rule_view *v = d->rule;
@@ -235,10 +284,14 @@ static int cmd_test(int argc, char **argv)
 	char *acl_file = NULL, *anon = NULL, err[256];
 	int rc = 1;
 
+	enum acl_eval_mode mode = ACL_EVAL_PRIORITY;
 	acl_msgs_init(&msgs);
 	if (parse_test_opts(argc, argv, &o) != 0)
 		goto out;
-	if (o.config && read_main_config(o.config, &acl_file, &anon) < 0)
+	if (o.evaluation && parse_mode(o.evaluation, &mode) < 0)
+		goto out;
+	if (o.config &&
+	    read_main_config(o.config, &acl_file, &anon, &mode, o.evaluation != NULL) < 0)
 		goto out;
 	if (!acl_file)
 		acl_file = xstrdup(o.acl);
@@ -249,6 +302,7 @@ static int cmd_test(int argc, char **argv)
 	print_msgs(&msgs);
 	if (!cfg)
 		goto out;
+	cfg->mode = mode;
 	struct acl_snapshot *s = acl_compile(cfg, err, sizeof(err));
 	if (!s) {
 		fprintf(stderr, "%s: %s\n", acl_file, err);

@@ -157,6 +157,10 @@ struct rref {
 	size_t seq;       /* model order */
 };
 
+/* Priority mode: priority, then BLOCK before ALLOW, then model order.
+ * RustSocks mode: BLOCK before ALLOW first, then the same. */
+static int rref_cmp_block_first(const void *pa, const void *pb);
+
 static int rref_cmp(const void *pa, const void *pb)
 {
 	const struct rref *a = pa, *b = pb;
@@ -165,6 +169,14 @@ static int rref_cmp(const void *pa, const void *pb)
 	if (a->r->action != b->r->action)
 		return a->r->action == ACL_BLOCK ? -1 : 1;
 	return a->seq < b->seq ? -1 : a->seq > b->seq; /* users precede groups in seq */
+}
+
+static int rref_cmp_block_first(const void *pa, const void *pb)
+{
+	const struct rref *a = pa, *b = pb;
+	if (a->r->action != b->r->action)
+		return a->r->action == ACL_BLOCK ? -1 : 1;
+	return rref_cmp(pa, pb);
 }
 
 static int port_cmp(const void *pa, const void *pb)
@@ -227,6 +239,22 @@ static void olist_push(uint32_t **v, size_t *n, size_t *cap, uint32_t rank)
 	(*v)[(*n)++] = rank;
 }
 
+/* RustSocks mode: a leading "*" label is exactly one label, so
+ * "*.example.com" is a one-label pattern rather than a suffix ("**." keeps
+ * any depth). */
+static void rustsocks_wildcard(struct acl_dest *d)
+{
+	if (d->kind == ACL_DEST_SUFFIX && !d->dstar) {
+		memmove(d->name + 2, d->name, d->name_len + 1);
+		d->name[0] = '*';
+		d->name[1] = '.';
+		d->name_len += 2;
+		d->kind = ACL_DEST_PATTERN;
+	}
+	if (d->kind == ACL_DEST_PATTERN)
+		d->lead_one = true;
+}
+
 static int compile_dest(struct builder *b, struct olist *ol, struct cowner *o, uint32_t owner,
                         uint32_t rank, const char *str, char *err, size_t errlen)
 {
@@ -234,6 +262,8 @@ static int compile_dest(struct builder *b, struct olist *ol, struct cowner *o, u
 	uint8_t key[17];
 	if (acl_dest_parse(str, strlen(str), &d, err, errlen) == ACL_PARSE_ERROR)
 		return -1;
+	if (b->s->cfg->mode == ACL_EVAL_RUSTSOCKS)
+		rustsocks_wildcard(&d);
 	switch (d.kind) {
 	case ACL_DEST_ANY:
 		olist_push(&ol->any, &ol->n_any, &ol->cap_any, rank);
@@ -326,7 +356,8 @@ static struct rref *collect_rules(const struct acl_config *cfg, size_t *n_out)
 			                      cfg->groups[i].name,
 			                      j,
 			                      k};
-	qsort(rr, n, sizeof(*rr), rref_cmp);
+	qsort(rr, n, sizeof(*rr),
+	      cfg->mode == ACL_EVAL_RUSTSOCKS ? rref_cmp_block_first : rref_cmp);
 	*n_out = n;
 	return rr;
 }

@@ -2,12 +2,14 @@
  * validated struct acl_config, with its rules in evaluation order and their
  * hit counters. acl_eval.h decides requests against it.
  *
- * Order. Rules are ranked once, at compile time: priority descending, at
+ * Order. Rules are ranked once, at compile time, by cfg->mode
+ * (acl_types.h). ACL_EVAL_PRIORITY (the default): priority descending, at
  * equal priority BLOCK before ALLOW, then user rules before group rules,
- * then file order. The first rule (lowest rank) whose destination, port
- * and protocol all match decides; none matching -> default_policy. Unlike
- * RustSocks, priority is real: a priority-200 ALLOW beats a priority-100
- * BLOCK.
+ * then file order; priority is real, a priority-200 ALLOW beats a
+ * priority-100 BLOCK. ACL_EVAL_RUSTSOCKS: every BLOCK rule before any ALLOW
+ * rule, then as above (RustSocks' order). The first rule (lowest rank)
+ * whose destination, port and protocol all match decides; none matching ->
+ * default_policy. The mode also decides what "*.example.com" means.
  */
 #ifndef CSOCKS_ACL_COMPILE_H
 #define CSOCKS_ACL_COMPILE_H

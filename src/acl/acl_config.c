@@ -173,6 +173,7 @@ struct acl_config *acl_config_dup(const struct acl_config *cfg)
 {
 	struct acl_config *d = acl_config_new();
 	d->default_policy = cfg->default_policy;
+	d->mode = cfg->mode;
 	d->users = xcalloc(cfg->n_users ? cfg->n_users : 1, sizeof(*d->users));
 	d->groups = xcalloc(cfg->n_groups ? cfg->n_groups : 1, sizeof(*d->groups));
 	for (size_t i = 0; i < cfg->n_users; i++)

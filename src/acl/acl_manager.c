@@ -24,6 +24,7 @@
 
 struct acl_manager {
 	char *path;
+	enum acl_eval_mode mode; /* every snapshot is compiled in it */
 	char *dir;  /* directory watched */
 	char *base; /* file name within dir */
 	_Atomic(struct acl_snapshot *) cur;
@@ -63,13 +64,15 @@ static void split_path(struct acl_manager *m, const char *path)
 static void log_loaded(const char *what, const char *path, const struct acl_snapshot *s,
                        int64_t t0);
 
-struct acl_manager *acl_manager_new(const char *path, struct acl_msgs *msgs)
+struct acl_manager *acl_manager_new(const char *path, enum acl_eval_mode mode,
+                                    struct acl_msgs *msgs)
 {
 	char err[256];
 	int64_t t0 = time_mono_us();
 	struct acl_config *cfg = acl_config_load(path, msgs);
 	if (!cfg)
 		return NULL;
+	cfg->mode = mode;
 	struct acl_snapshot *s = acl_compile(cfg, err, sizeof(err));
 	acl_config_free(cfg);
 	if (!s) {
@@ -78,6 +81,7 @@ struct acl_manager *acl_manager_new(const char *path, struct acl_msgs *msgs)
 	}
 	struct acl_manager *m = xcalloc(1, sizeof(*m));
 	m->path = xstrdup(path);
+	m->mode = mode;
 	split_path(m, path);
 	atomic_init(&m->cur, s);
 	atomic_init(&m->readers, 0);
@@ -88,6 +92,11 @@ struct acl_manager *acl_manager_new(const char *path, struct acl_msgs *msgs)
 	m->stop_fd = -1;
 	log_loaded("loaded", path, s, t0);
 	return m;
+}
+
+enum acl_eval_mode acl_manager_mode(const struct acl_manager *m)
+{
+	return m->mode;
 }
 
 void acl_manager_free(struct acl_manager *m)
@@ -140,9 +149,10 @@ static void log_loaded(const char *what, const char *path, const struct acl_snap
 {
 	const struct acl_config *c = acl_snapshot_config(s);
 	double ms = (double)(time_mono_us() - t0) / 1000.0;
-	log_info("ACL %s from %s in %.1f ms: %zu users, %zu groups, %zu rules, default %s", what,
-	         path, ms, c->n_users, c->n_groups, acl_snapshot_rule_count(s),
-	         acl_action_name(c->default_policy));
+	log_info("ACL %s from %s in %.1f ms: %zu users, %zu groups, %zu rules, default %s, "
+	         "evaluation %s",
+	         what, path, ms, c->n_users, c->n_groups, acl_snapshot_rule_count(s),
+	         acl_action_name(c->default_policy), acl_eval_mode_name(c->mode));
 }
 
 int acl_manager_reload(struct acl_manager *m, struct acl_msgs *out)
@@ -161,6 +171,7 @@ int acl_manager_reload(struct acl_manager *m, struct acl_msgs *out)
 	struct acl_config *cfg = acl_config_load(m->path, msgs);
 	struct acl_snapshot *s = NULL;
 	if (cfg) {
+		cfg->mode = m->mode;
 		s = acl_compile(cfg, err, sizeof(err));
 		if (!s)
 			acl_msgs_add(msgs, true, "%s: %s", m->path, err);
@@ -186,7 +197,10 @@ int acl_manager_apply(struct acl_manager *m, const struct acl_config *cfg, struc
 	int64_t t0 = time_mono_us();
 	if (acl_config_validate(cfg, msgs) > 0)
 		return -EINVAL;
-	struct acl_snapshot *s = acl_compile(cfg, err, sizeof(err));
+	struct acl_config *copy = acl_config_dup(cfg);
+	copy->mode = m->mode;
+	struct acl_snapshot *s = acl_compile(copy, err, sizeof(err));
+	acl_config_free(copy);
 	if (!s) {
 		acl_msgs_add(msgs, true, "%s", err);
 		return -EINVAL;

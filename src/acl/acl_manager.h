@@ -24,7 +24,10 @@ struct acl_manager;
  * invalid; msgs (may be NULL) receives every error and warning either way.
  * They are not logged (start-up prints them); a one-line summary with the
  * load time is logged at info on success. */
-struct acl_manager *acl_manager_new(const char *path, struct acl_msgs *msgs);
+struct acl_manager *acl_manager_new(const char *path, enum acl_eval_mode mode,
+                                    struct acl_msgs *msgs);
+/* The evaluation mode every snapshot of m is compiled in. */
+enum acl_eval_mode acl_manager_mode(const struct acl_manager *m);
 
 /* Stops the watcher if running, drops the snapshot reference. Snapshots
  * acquired earlier stay valid until their holders unref them. */

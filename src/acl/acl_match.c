@@ -17,6 +17,22 @@ const char *acl_owner_kind_name(enum acl_owner_kind k)
 	return k == ACL_OWNER_GROUP ? "group" : "user";
 }
 
+const char *acl_eval_mode_name(enum acl_eval_mode m)
+{
+	return m == ACL_EVAL_RUSTSOCKS ? "rustsocks" : "priority";
+}
+
+int acl_eval_mode_parse(const char *s, enum acl_eval_mode *out)
+{
+	if (strcmp(s, "priority") == 0)
+		*out = ACL_EVAL_PRIORITY;
+	else if (strcmp(s, "rustsocks") == 0)
+		*out = ACL_EVAL_RUSTSOCKS;
+	else
+		return -1;
+	return 0;
+}
+
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -226,8 +242,8 @@ static bool label_char(char c)
 static int parse_name_dest(const char *s, size_t len, struct acl_dest *d, char *err, size_t errlen)
 {
 	char q[80];
-	size_t stars = 0, labels = 0;
-	bool lead_star = false;
+	size_t stars = 0, labels = 0, partial = 0;
+	bool lead_star = false, dstar = false;
 
 	if (len > 0 && s[len - 1] == '.')
 		len--; /* "example.com." is "example.com" */
@@ -252,18 +268,33 @@ static int parse_name_dest(const char *s, size_t len, struct acl_dest *d, char *
 			       quote(s, len, q, sizeof(q)));
 			return ACL_PARSE_ERROR;
 		}
-		if (l == 1 && lab[0] == '*') {
+		if (l == 2 && lab[0] == '*' && lab[1] == '*') {
+			if (labels != 0) {
+				seterr(err, errlen,
+				       "bad domain '%s': '**' may only be the first label",
+				       quote(s, len, q, sizeof(q)));
+				return ACL_PARSE_ERROR;
+			}
+			dstar = true;
+			stars++;
+			lead_star = true;
+		} else if (l == 1 && lab[0] == '*') {
 			stars++;
 			if (labels == 0)
 				lead_star = true;
 		} else {
+			bool inner = false;
 			for (size_t k = 0; k < l; k++) {
 				char c = lower(lab[k]);
 				if (c == '*') {
-					seterr(err, errlen,
-					       "bad domain '%s': '*' must be a whole label",
-					       quote(s, len, q, sizeof(q)));
-					return ACL_PARSE_ERROR;
+					if (k > 0 && lab[k - 1] == '*') {
+						seterr(err, errlen,
+						       "bad domain '%s': '**' inside a label",
+						       quote(s, len, q, sizeof(q)));
+						return ACL_PARSE_ERROR;
+					}
+					inner = true; /* "prod-*": glob inside the label */
+					continue;
 				}
 				if (!label_char(c)) {
 					char ch[8];
@@ -277,6 +308,8 @@ static int parse_name_dest(const char *s, size_t len, struct acl_dest *d, char *
 					return ACL_PARSE_ERROR;
 				}
 			}
+			if (inner)
+				partial++;
 			if (lab[0] == '-' || lab[l - 1] == '-') {
 				seterr(err, errlen,
 				       "bad domain '%s': a label may not start or end with '-'",
@@ -297,12 +330,20 @@ static int parse_name_dest(const char *s, size_t len, struct acl_dest *d, char *
 		d->name[i] = lower(s[i]);
 	d->name[len] = '\0';
 	d->name_len = len;
-	if (stars == 0) {
+	d->dstar = dstar;
+	if (stars == 0 && partial == 0) {
 		d->kind = ACL_DEST_DOMAIN;
-	} else if (stars == 1 && lead_star && labels > 1) {
+	} else if (stars == 1 && partial == 0 && lead_star && labels > 1) {
+		size_t skip = dstar ? 3 : 2;
 		d->kind = ACL_DEST_SUFFIX;
-		memmove(d->name, d->name + 2, len - 2 + 1);
-		d->name_len = len - 2;
+		memmove(d->name, d->name + skip, len - skip + 1);
+		d->name_len = len - skip;
+	} else if (dstar) {
+		seterr(err, errlen,
+		       "bad domain '%s': '**.' is only allowed before a plain name "
+		       "(\"**.example.com\")",
+		       quote(s, len, q, sizeof(q)));
+		return ACL_PARSE_ERROR;
 	} else {
 		d->kind = ACL_DEST_PATTERN;
 	}
@@ -353,7 +394,7 @@ int acl_dest_format(const struct acl_dest *d, char *buf, size_t size)
 			return snprintf(buf, size, "%s/%u", a, (unsigned)d->plen);
 		return snprintf(buf, size, "%s", a);
 	case ACL_DEST_SUFFIX:
-		return snprintf(buf, size, "*.%s", d->name);
+		return snprintf(buf, size, "%s.%s", d->dstar ? "**" : "*", d->name);
 	case ACL_DEST_DOMAIN:
 	case ACL_DEST_PATTERN:
 		return snprintf(buf, size, "%s", d->name);
@@ -483,11 +524,48 @@ int acl_domain_normalise(const char *in, size_t len, char *out)
 	return (int)len;
 }
 
-/* Match a pattern label by label from the right. A leading "*" label
- * stands for one or more labels; any other "*" label for exactly one. */
-static bool pattern_match(const char *p, size_t plen, const char *n, size_t nlen)
+/* Glob of one label: '*' matches any run (possibly empty) of characters.
+ * Labels are at most 63 bytes, so the backtracking stays small. */
+static bool label_glob(const char *p, size_t pl, const char *n, size_t nl)
 {
-	bool lead_any = plen >= 2 && p[0] == '*' && p[1] == '.';
+	size_t i = 0, j = 0, star = (size_t)-1, mark = 0;
+	while (j < nl) {
+		if (i < pl && p[i] == '*') {
+			star = i++;
+			mark = j;
+		} else if (i < pl && p[i] == n[j]) {
+			i++;
+			j++;
+		} else if (star != (size_t)-1) {
+			i = star + 1;
+			j = ++mark;
+		} else {
+			return false;
+		}
+	}
+	while (i < pl && p[i] == '*')
+		i++;
+	return i == pl;
+}
+
+static bool label_match(const char *p, size_t pl, const char *n, size_t nl)
+{
+	if (pl == 1 && p[0] == '*')
+		return true;
+	if (memchr(p, '*', pl))
+		return label_glob(p, pl, n, nl);
+	return pl == nl && memcmp(p, n, pl) == 0;
+}
+
+/* Match a pattern label by label from the right. A leading "*" label
+ * stands for one or more labels (exactly one when d->lead_one: RustSocks'
+ * meaning); any other "*" label for exactly one; a label with an inner '*'
+ * is a glob inside that label. */
+static bool pattern_match(const struct acl_dest *d, const char *n, size_t nlen)
+{
+	const char *p = d->name;
+	size_t plen = d->name_len;
+	bool lead_any = !d->lead_one && plen >= 2 && p[0] == '*' && p[1] == '.';
 	size_t stop = lead_any ? 2 : 0;
 	size_t i = plen, j = nlen;
 
@@ -500,7 +578,7 @@ static bool pattern_match(const char *p, size_t plen, const char *n, size_t nlen
 		size_t pl = i - ps, nl = j - ns;
 		if (nl == 0)
 			return false;
-		if (!(pl == 1 && p[ps] == '*') && (pl != nl || memcmp(p + ps, n + ns, pl) != 0))
+		if (!label_match(p + ps, pl, n + ns, nl))
 			return false;
 		if (ps == stop) /* pattern used up: the name must have exactly that
 		                   many labels, or more under a leading '*' */
@@ -523,7 +601,7 @@ bool acl_domain_match(const struct acl_dest *d, const char *name, size_t len)
 		return len > d->name_len + 1 && name[len - d->name_len - 1] == '.' &&
 		       memcmp(name + len - d->name_len, d->name, d->name_len) == 0;
 	case ACL_DEST_PATTERN:
-		return pattern_match(d->name, d->name_len, name, len);
+		return pattern_match(d, name, len);
 	default:
 		return false;
 	}

@@ -30,13 +30,18 @@ enum acl_dest_kind {
 	ACL_DEST_IP4 = 2,     /* address or CIDR; an address is a /32 */
 	ACL_DEST_IP6 = 3,     /* address or CIDR; an address is a /128 */
 	ACL_DEST_DOMAIN = 4,  /* exact name */
-	ACL_DEST_SUFFIX = 5,  /* "*.example.com": any depth of subdomain, not the apex */
-	ACL_DEST_PATTERN = 6, /* other wildcards: "api.*.com", "*.*.example.com" */
+	ACL_DEST_SUFFIX = 5,  /* "*.example.com", "**.example.com": any depth of
+	                         subdomain, not the apex */
+	ACL_DEST_PATTERN = 6, /* other wildcards: "api.*.com", "*.*.example.com",
+	                         "prod-*.example.com" (glob inside a label) */
 };
 
 struct acl_dest {
 	enum acl_dest_kind kind;
 	bool cidr;        /* IP written with a /prefix */
+	bool dstar;       /* SUFFIX written "**." (any depth in every mode) */
+	bool lead_one;    /* PATTERN: a leading "*" label is exactly one label
+	                     (set by the compiler in RustSocks mode) */
 	uint8_t plen;     /* prefix length (IP kinds) */
 	uint8_t addr[16]; /* IP kinds: network address, host bits cleared;
 	                     IPv4 in the first 4 bytes */

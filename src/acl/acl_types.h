@@ -64,8 +64,26 @@ struct acl_group {
 	int line;
 };
 
+/* How rules are ordered and how a leading "*." label matches (the main
+ * config's acl.evaluation; not part of the ACL file).
+ *  PRIORITY:  priority first (a priority-200 ALLOW beats a priority-100
+ *             BLOCK); "*.example.com" matches any depth of subdomain.
+ *  RUSTSOCKS: every BLOCK rule before any ALLOW rule, then priority, as
+ *             RustSocks evaluates; "*.example.com" matches exactly one label.
+ * In both, "**.example.com" matches any depth and an inner '*' ("prod-*")
+ * matches any run of characters inside one label. */
+enum acl_eval_mode {
+	ACL_EVAL_PRIORITY = 0,
+	ACL_EVAL_RUSTSOCKS = 1,
+};
+
+const char *acl_eval_mode_name(enum acl_eval_mode m); /* "priority" / "rustsocks" */
+/* "priority" / "rustsocks". Returns 0, or -1 for anything else. */
+int acl_eval_mode_parse(const char *s, enum acl_eval_mode *out);
+
 struct acl_config {
 	enum acl_action default_policy; /* default ACL_BLOCK */
+	enum acl_eval_mode mode;        /* set by whoever compiles, not by the file */
 	struct acl_user *users;
 	size_t n_users;
 	struct acl_group *groups;

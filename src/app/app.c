@@ -50,7 +50,9 @@ static int app_start_acl(struct app *a)
 	const struct csocks_config *cfg = a->cfg;
 	struct acl_msgs msgs;
 	acl_msgs_init(&msgs);
-	a->ctx.acl = acl_manager_new(cfg->acl.config_file, &msgs);
+	enum acl_eval_mode mode = ACL_EVAL_PRIORITY;
+	(void)acl_eval_mode_parse(cfg->acl.evaluation, &mode); /* validated */
+	a->ctx.acl = acl_manager_new(cfg->acl.config_file, mode, &msgs);
 	for (size_t i = 0; i < msgs.n; i++)
 		log_msg(msgs.is_error[i] ? LOGL_ERROR : LOGL_WARN, "acl: %s", msgs.v[i]);
 	acl_msgs_fini(&msgs);

@@ -130,6 +130,7 @@ struct csocks_config {
 		char *config_file; /* resolved relative to the working directory */
 		bool watch;
 		char *anonymous_user;
+		char *evaluation; /* csocks: "priority" or "rustsocks" (block-first) */
 	} acl;
 
 	struct {

@@ -143,6 +143,9 @@ const struct cfg_field cfg_schema[] = {
 	BOOL("acl.watch", acl.watch, "false", "Reload the ACL file when it changes"),
 	STR("acl.anonymous_user", acl.anonymous_user, "\"anonymous\"",
 	    "ACL user for unauthenticated clients"),
+	STR("acl.evaluation", acl.evaluation, "\"priority\"",
+	    "csocks: \"priority\" (highest priority first; \"*.x\" matches any depth) or "
+	    "\"rustsocks\" (every block rule before any allow rule; \"*.x\" matches one label)"),
 
 	SECTION("sessions", "Session tracking, storage and the HTTP API"),
 	BOOL("sessions.enabled", sessions.enabled, "false", "Track sessions"),

@@ -312,6 +312,11 @@ int config_validate(const struct csocks_config *cfg, struct config_diag *d)
 			          cfg->server.dns_servers[i]);
 	if (cfg->acl.enabled)
 		validate_required_file(d, cfg, "acl.config_file", cfg->acl.config_file);
+	if (!cfg->acl.evaluation || (strcmp(cfg->acl.evaluation, "priority") != 0 &&
+	                             strcmp(cfg->acl.evaluation, "rustsocks") != 0))
+		key_error(d, cfg, "acl.evaluation",
+		          "unknown evaluation '%s' (\"priority\" or \"rustsocks\")",
+		          cfg->acl.evaluation ? cfg->acl.evaluation : "");
 	if (cfg->qos.algorithm && strcmp(cfg->qos.algorithm, "htb") != 0)
 		key_error(d, cfg, "qos.algorithm", "'%s' (only \"htb\")", cfg->qos.algorithm);
 	validate_auth(cfg, d);

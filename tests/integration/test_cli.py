@@ -218,3 +218,56 @@ def test_start_fails_at_the_line_when_sqlite_folder_cannot_be_created(start_csoc
     assert p.proc.wait(5) == 1
     assert "sessions.database_url: cannot create directory '/proc/csocks-no'" in p.log_text()
     assert f"{p.config_path}:" in p.log_text()
+
+
+def _acl_config(workdir, acl_text, evaluation=None):
+    acl = os.path.join(workdir, "acl.toml")
+    with open(acl, "w") as f:
+        f.write(acl_text)
+    path = os.path.join(workdir, "c.toml")
+    with open(path, "w") as f:
+        f.write(f'[acl]\nenabled = true\nconfig_file = "{acl}"\n')
+        if evaluation:
+            f.write(f'evaluation = "{evaluation}"\n')
+    return path, acl
+
+
+def test_check_config_fails_on_an_invalid_acl_file(workdir):
+    """--check-config loads the ACL file the config names, as start-up does:
+    an invalid file is an error with its file:line, not "valid"."""
+    path, acl = _acl_config(workdir, '[[users]]\nusername = "u"\n[[users.rules]]\n'
+                            'action = "allow"\ndestinations = ["10.0.0.0/33"]\n'
+                            'ports = ["*"]\n')
+    r = run("-c", path, "--check-config")
+    assert r.returncode == 1, r.stdout
+    assert f"{acl}:" in r.stderr and "10.0.0.0/33" in r.stderr
+    assert "configuration is valid" not in r.stdout
+
+
+ORDER_ACL = ('[[users]]\nusername = "u"\n'
+             '[[users.rules]]\naction = "allow"\ndestinations = ["www.social.com"]\n'
+             'ports = ["443"]\npriority = 500\ndescription = "high allow"\n'
+             '[[users.rules]]\naction = "block"\ndestinations = ["*.social.com"]\n'
+             'ports = ["*"]\npriority = 10\ndescription = "low block"\n')
+
+
+@pytest.mark.parametrize("mode", ["priority", "rustsocks"])
+def test_check_config_names_the_mode_and_warns_of_a_difference(workdir, mode):
+    path, acl = _acl_config(workdir, ORDER_ACL, mode)
+    r = run("-c", path, "--check-config")
+    assert r.returncode == 0, r.stderr
+    assert f"evaluation {mode}" in r.stdout
+    assert "the modes decide differently" in r.stderr
+    assert "www.social.com:443" in r.stderr
+    r = run("acl", "test", "-c", path, "--user", "u", "--dest", "www.social.com",
+            "--port", "443")
+    assert r.returncode == (0 if mode == "priority" else 2), r.stdout
+    assert f"{mode} evaluation" in r.stdout
+    assert ("high allow" if mode == "priority" else "low block") in r.stdout
+
+
+def test_bad_evaluation_mode_is_a_config_error(workdir):
+    path, _ = _acl_config(workdir, ORDER_ACL, "blockfirst")
+    r = run("-c", path, "--check-config")
+    assert r.returncode == 1
+    assert f"{path}:4: acl.evaluation: unknown evaluation 'blockfirst'" in r.stderr

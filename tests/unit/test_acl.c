@@ -10,6 +10,7 @@
 #include "acl/acl_compile.h"
 #include "acl/acl_eval.h"
 #include "acl/acl_match.h"
+#include "acl/acl_modes.h"
 #include "acl/acl_stats.h"
 #include "acl/acl_manager.h"
 #include "util/log.h"
@@ -204,8 +205,15 @@ static void t_dest_parse(void)
 	    {"example..com", ACL_PARSE_ERROR, 0, NULL},
 	    {".example.com", ACL_PARSE_ERROR, 0, NULL},
 	    {"example.com..", ACL_PARSE_ERROR, 0, NULL},
-	    {"ex*ample.com", ACL_PARSE_ERROR, 0, NULL},
-	    {"**.example.com", ACL_PARSE_ERROR, 0, NULL},
+	    {"ex*ample.com", ACL_PARSE_OK, ACL_DEST_PATTERN, "ex*ample.com"},
+	    {"prod-*.company.com", ACL_PARSE_OK, ACL_DEST_PATTERN, "prod-*.company.com"},
+	    {"**.example.com", ACL_PARSE_OK, ACL_DEST_SUFFIX, "**.example.com"},
+	    {"**.Example.com.", ACL_PARSE_OK, ACL_DEST_SUFFIX, "**.example.com"},
+	    {"a.**.example.com", ACL_PARSE_ERROR, 0, NULL},
+	    {"**", ACL_PARSE_ERROR, 0, NULL},
+	    {"**.*.example.com", ACL_PARSE_ERROR, 0, NULL},
+	    {"e**x.example.com", ACL_PARSE_ERROR, 0, NULL},
+	    {"-*.example.com", ACL_PARSE_ERROR, 0, NULL},
 	    {"-bad.example.com", ACL_PARSE_ERROR, 0, NULL},
 	    {"bad-.example.com", ACL_PARSE_ERROR, 0, NULL},
 	    {"ex!ample.com", ACL_PARSE_ERROR, 0, NULL},
@@ -316,6 +324,21 @@ static void t_domain_match(void)
 	    {"*.example.*", "www.example.net", true},
 	    {"*.example.*", "example.net", false},
 	    {"*", "anything.at.all", true},
+	    {"**.example.com", "www.example.com", true},
+	    {"**.example.com", "a.b.c.example.com", true},
+	    {"**.example.com", "example.com", false},
+	    {"prod-*.company.com", "prod-web.company.com", true},
+	    {"prod-*.company.com", "PROD-db1.company.com", true},
+	    {"prod-*.company.com", "prod-.company.com", true},
+	    {"prod-*.company.com", "prod.company.com", false},
+	    {"prod-*.company.com", "dev-web.company.com", false},
+	    {"prod-*.company.com", "prod-web.x.company.com", false},
+	    {"prod-*.company.com", "x.prod-web.company.com", false},
+	    {"*-db.company.com", "eu-west-db.company.com", true},
+	    {"*-db.company.com", "db.company.com", false},
+	    {"a*b*c.example.com", "axxbyyc.example.com", true},
+	    {"a*b*c.example.com", "acb.example.com", false},
+	    {"*.prod-*.com", "x.prod-1.com", true},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct acl_dest d;
@@ -533,6 +556,83 @@ static void t_order(void)
 		CHECK_STR(last_desc(), "g1");
 		acl_snapshot_unref(s);
 	}
+}
+
+static struct acl_snapshot *compile_mode(const char *toml, enum acl_eval_mode mode)
+{
+	struct acl_msgs m;
+	char err[256];
+	acl_msgs_init(&m);
+	struct acl_config *c = acl_config_parse(toml, strlen(toml), "t.toml", &m);
+	acl_msgs_fini(&m);
+	if (!c)
+		return NULL;
+	c->mode = mode;
+	struct acl_snapshot *s = acl_compile(c, err, sizeof(err));
+	acl_config_free(c);
+	return s;
+}
+
+/* acl.evaluation = "rustsocks": every BLOCK before any ALLOW, and "*.x" is
+ * one label; "**.x" keeps any depth. The same file in priority mode
+ * decides the other way, and acl_modes_differ() finds such a request. */
+static void t_rustsocks_mode(void)
+{
+	static const char *toml =
+	    "[[users]]\nusername = \"u\"\n"
+	    "[[users.rules]]\naction = \"allow\"\ndescription = \"high allow\"\n"
+	    "destinations = [\"www.social.com\"]\nports = [\"443\"]\npriority = 500\n"
+	    "[[users.rules]]\naction = \"block\"\ndescription = \"low block\"\n"
+	    "destinations = [\"*.social.com\"]\nports = [\"*\"]\npriority = 10\n"
+	    "[[users.rules]]\naction = \"allow\"\ndescription = \"wild\"\n"
+	    "destinations = [\"*.example.com\"]\nports = [\"*\"]\n"
+	    "[[users.rules]]\naction = \"allow\"\ndescription = \"deep\"\n"
+	    "destinations = [\"**.deep.org\"]\nports = [\"*\"]\n";
+	struct acl_snapshot *p = compile_mode(toml, ACL_EVAL_PRIORITY);
+	struct acl_snapshot *r = compile_mode(toml, ACL_EVAL_RUSTSOCKS);
+	if (!CHECK(p && r))
+		goto out;
+	CHECK(decide(p, "u", NULL, "www.social.com", NULL, 443, ACL_PROTO_TCP));
+	CHECK_STR(last_desc(), "high allow");
+	CHECK(!decide(r, "u", NULL, "www.social.com", NULL, 443, ACL_PROTO_TCP));
+	CHECK_STR(last_desc(), "low block");
+	CHECK(decide(p, "u", NULL, "a.b.example.com", NULL, 80, ACL_PROTO_TCP));
+	CHECK(!decide(r, "u", NULL, "a.b.example.com", NULL, 80, ACL_PROTO_TCP));
+	CHECK(last.default_policy);
+	CHECK(decide(r, "u", NULL, "a.example.com", NULL, 80, ACL_PROTO_TCP));
+	CHECK_STR(last_desc(), "wild");
+	CHECK(!decide(r, "u", NULL, "example.com", NULL, 80, ACL_PROTO_TCP));
+	CHECK(decide(r, "u", NULL, "a.b.c.deep.org", NULL, 80, ACL_PROTO_TCP));
+	CHECK(decide(p, "u", NULL, "a.b.c.deep.org", NULL, 80, ACL_PROTO_TCP));
+	CHECK_INT(acl_snapshot_config(r)->mode, ACL_EVAL_RUSTSOCKS);
+
+	char ex[1400];
+	struct acl_msgs m;
+	acl_msgs_init(&m);
+	struct acl_config *c = acl_config_parse(toml, strlen(toml), "t.toml", &m);
+	if (CHECK(c)) {
+		CHECK_INT(acl_modes_differ(c, ex, sizeof(ex)), 1);
+		CHECK(strstr(ex, "user 'u'") && strstr(ex, "priority mode: ALLOW") &&
+		      strstr(ex, "rustsocks mode: BLOCK"));
+		acl_config_free(c);
+	}
+	/* Only BLOCK rules above ALLOW rules and no one-label wildcards: the
+	 * modes agree and no example is reported. */
+	static const char *agree =
+	    "[[users]]\nusername = \"v\"\n"
+	    "[[users.rules]]\naction = \"block\"\ndestinations = [\"a.com\"]\n"
+	    "ports = [\"*\"]\npriority = 900\n"
+	    "[[users.rules]]\naction = \"allow\"\ndestinations = [\"**.b.com\", \"c.com\"]\n"
+	    "ports = [\"*\"]\npriority = 1\n";
+	c = acl_config_parse(agree, strlen(agree), "t.toml", &m);
+	if (CHECK(c)) {
+		CHECK_INT(acl_modes_differ(c, ex, sizeof(ex)), 0);
+		acl_config_free(c);
+	}
+	acl_msgs_fini(&m);
+out:
+	acl_snapshot_unref(p);
+	acl_snapshot_unref(r);
 }
 
 static void t_groups(void)
@@ -1258,7 +1358,7 @@ static void t_reload(void)
 	struct acl_msgs m;
 	char *path = write_tmp("reload.toml", ALLOW_ALL);
 	acl_msgs_init(&m);
-	struct acl_manager *mgr = acl_manager_new(path, &m);
+	struct acl_manager *mgr = acl_manager_new(path, ACL_EVAL_PRIORITY, &m);
 	acl_msgs_fini(&m);
 	if (!CHECK(mgr)) {
 		free(path);
@@ -1327,7 +1427,7 @@ static bool wait_for(struct acl_manager *m, bool want_allow, int ms)
 static void t_inotify(void)
 {
 	char *path = write_tmp("watch.toml", ALLOW_ALL);
-	struct acl_manager *mgr = acl_manager_new(path, NULL);
+	struct acl_manager *mgr = acl_manager_new(path, ACL_EVAL_PRIORITY, NULL);
 	if (!CHECK(mgr)) {
 		free(path);
 		return;
@@ -1399,6 +1499,16 @@ static void t_cli(void)
 	CHECK_INT(run_cli((const char *[]){"acl", "check", "data/acl/acl-ad-example.toml", NULL}),
 	          0);
 	CHECK_INT(run_cli((const char *[]){"acl", "check", bad, NULL}), 1);
+	CHECK_INT(run_cli((const char *[]){"acl", "check", "data/acl/acl.toml", "--evaluation",
+	                                   "rustsocks", NULL}),
+	          0);
+	CHECK_INT(run_cli((const char *[]){"acl", "check", "data/acl/acl.toml", "--evaluation",
+	                                   "bogus", NULL}),
+	          1);
+	CHECK_INT(run_cli((const char *[]){"acl", "test", "--acl", "data/acl/acl.toml", "--user",
+	                                   "alice", "--dest", "x.dev.company.com", "--port", "8080",
+	                                   "--evaluation", "nope", NULL}),
+	          1);
 	CHECK_INT(run_cli((const char *[]){"acl", "check", "/nonexistent/acl.toml", NULL}), 1);
 	CHECK_INT(
 	    run_cli((const char *[]){"acl", "test", "--acl", "data/acl/acl.toml", "--user", "alice",
@@ -1442,6 +1552,7 @@ int main(void)
 	RUN(t_ports);
 	RUN(t_protocols);
 	RUN(t_order);
+	RUN(t_rustsocks_mode);
 	RUN(t_groups);
 	RUN(t_two_phase);
 	RUN(t_validation);
