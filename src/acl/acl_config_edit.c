@@ -281,18 +281,64 @@ static int owner_rules(struct acl_config *cfg, enum acl_owner_kind kind, const c
 	return 0;
 }
 
+static bool strv_same(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+/* "[\"a\", \"b\"]" of a string list, cut to fit. */
+static void strv_text(char *const *v, size_t n, char *buf, size_t size)
+{
+	size_t o = 0;
+	o += (size_t)snprintf(buf, size, "[");
+	for (size_t i = 0; i < n && o < size; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%s\"%s\"", i ? ", " : "", v[i]);
+	if (o < size)
+		snprintf(buf + o, size - o, "]");
+}
+
+/* As RustSocks: adding a rule to a user or group that does not exist
+ * creates it, and a rule with the same destinations and ports as one the
+ * owner has is refused (-EEXIST). */
 int acl_config_rule_add(struct acl_config *cfg, enum acl_owner_kind kind, const char *owner,
                         const struct acl_rule *r, char *err, size_t errlen)
 {
 	struct acl_rule **rules, nr;
 	size_t *n;
-	if (owner_rules(cfg, kind, owner, &rules, &n) < 0) {
-		set_err(err, errlen, kind == ACL_OWNER_USER ? "no such user" : "no such group");
-		return -ENOENT;
-	}
 	int rc = rule_copy_checked(&nr, r, err, errlen);
 	if (rc < 0)
 		return rc;
+	if (owner_rules(cfg, kind, owner, &rules, &n) < 0) {
+		struct acl_user u = {.username = (char *)owner};
+		struct acl_group g = {.name = (char *)owner};
+		rc = kind == ACL_OWNER_USER ? acl_config_user_add(cfg, &u, err, errlen)
+		                            : acl_config_group_add(cfg, &g, err, errlen);
+		if (rc < 0 || owner_rules(cfg, kind, owner, &rules, &n) < 0) {
+			acl_rule_fini(&nr);
+			return rc < 0 ? rc : -ENOENT;
+		}
+	}
+	for (size_t i = 0; i < *n; i++) {
+		const struct acl_rule *o = &(*rules)[i];
+		if (strv_same(o->destinations, o->n_destinations, nr.destinations,
+		              nr.n_destinations) &&
+		    strv_same(o->ports, o->n_ports, nr.ports, nr.n_ports)) {
+			char d[160], p[96], msg[320];
+			strv_text(nr.destinations, nr.n_destinations, d, sizeof(d));
+			strv_text(nr.ports, nr.n_ports, p, sizeof(p));
+			snprintf(msg, sizeof(msg),
+			         "Rule with destinations %s and ports %s already exists %s '%s'", d, p,
+			         kind == ACL_OWNER_USER ? "for user" : "in group", owner);
+			set_err(err, errlen, msg);
+			acl_rule_fini(&nr);
+			return -EEXIST;
+		}
+	}
 	*rules = xrealloc(*rules, (*n + 1) * sizeof(**rules));
 	(*rules)[(*n)++] = nr;
 	return 0;

@@ -20,7 +20,9 @@ int acl_rule_validate(const struct acl_rule *r, char *err, size_t errlen);
  * validated and CIDRs with host bits normalised. Returns 0, -EINVAL (invalid
  * input; err says why), -EEXIST (name taken) or -ENOENT (no such owner or
  * rule index). err may be NULL. Users match by exact name, groups
- * case-insensitively. */
+ * case-insensitively. acl_config_rule_add creates a missing owner and
+ * refuses (-EEXIST) a rule whose destinations and ports equal those of a
+ * rule the owner has, as RustSocks does. */
 int acl_config_set_default_policy(struct acl_config *cfg, enum acl_action policy);
 int acl_config_user_add(struct acl_config *cfg, const struct acl_user *u, char *err, size_t errlen);
 int acl_config_user_replace(struct acl_config *cfg, const char *username, const struct acl_user *u,

@@ -58,13 +58,16 @@ static json_t *op_ok(const char *msg)
 	return json_pack("{s:b, s:s}", "success", 1, "message", msg);
 }
 
-/* Map an acl_config_* result to an HTTP error. */
+/* Map an acl_config_* result to an HTTP error. "Already exists" is 400,
+ * as RustSocks answers it. */
 static void crud_error(struct api_resp *rs, int rc, const char *err, const char *what)
 {
 	if (rc == -ENOENT)
 		api_error(rs, 404, "%s not found", what);
+	else if (rc == -EEXIST && err && *err)
+		api_error(rs, 400, "%s", err);
 	else if (rc == -EEXIST)
-		api_error(rs, 409, "%s already exists", what);
+		api_error(rs, 400, "%s already exists", what);
 	else
 		api_error(rs, 400, "%s", err && *err ? err : "invalid input");
 }
@@ -232,10 +235,11 @@ void api_acl_rule_edit(struct api_state *st, enum acl_owner_kind kind, enum api_
 		goto out;
 	size_t n = 0;
 	const struct acl_rule *rules = NULL;
-	if (!owner_rules(cfg, kind, name, &rules, &n, rs))
-		goto out;
 	const char *where = kind == ACL_OWNER_GROUP ? "group" : "user";
 	int rc;
+	/* Adding creates a missing user or group (acl_config_rule_add). */
+	if (op != API_ACL_RULE_ADD && !owner_rules(cfg, kind, name, &rules, &n, rs))
+		goto out;
 	if (op == API_ACL_RULE_ADD) {
 		rc = acl_config_rule_add(cfg, kind, name, &nr, err, sizeof(err));
 		if (rc != 0) {
@@ -295,13 +299,15 @@ void api_acl_user_group(struct api_state *st, const char *user, const char *grou
 	if (!group) {
 		if (!(b = api_body_object(rq, rs)))
 			return;
-		json_t *g = json_object_get(b, "group");
+		json_t *g = json_object_get(b, "group_name"); /* RustSocks' field */
+		if (!g)
+			g = json_object_get(b, "group");
 		if (!g)
 			g = json_object_get(b, "groupname");
 		if (!g)
 			g = json_object_get(b, "name");
 		if (!json_is_string(g) || json_string_length(g) == 0) {
-			api_error(rs, 400, "'group' must be a non-empty string");
+			api_error(rs, 400, "'group_name' must be a non-empty string");
 			json_decref(b);
 			return;
 		}
@@ -312,6 +318,20 @@ void api_acl_user_group(struct api_state *st, const char *user, const char *grou
 	char **groups = NULL;
 	if (!cfg)
 		goto out;
+	if (!group_param) {
+		/* As RustSocks: the group must exist; the user is created if it
+		 * has no entry yet. */
+		if (!acl_config_find_group(cfg, group)) {
+			api_error(rs, 400, "Group '%s' not found", group);
+			goto out;
+		}
+		struct acl_user nu = {.username = (char *)user};
+		if (!acl_config_find_user(cfg, user) &&
+		    acl_config_user_add(cfg, &nu, err, sizeof(err)) != 0) {
+			api_error(rs, 400, "%s", err);
+			goto out;
+		}
+	}
 	snap = acl_config_dup(cfg);
 	struct acl_user *u = acl_config_find_user(snap, user);
 	if (!u) {
@@ -336,7 +356,7 @@ void api_acl_user_group(struct api_state *st, const char *user, const char *grou
 		goto out;
 	}
 	if (!group_param && present) {
-		api_error(rs, 409, "user '%s' is already in group '%s'", user, group);
+		api_error(rs, 400, "User '%s' is already in group '%s'", user, group);
 		goto out;
 	}
 	if (!group_param)

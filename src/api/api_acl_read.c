@@ -152,7 +152,7 @@ static void h_test(struct api_state *st, const struct api_req *rq, struct api_re
 	json_object_set_new(o, "default_policy", json_boolean(v.default_policy));
 	json_object_set_new(o, "provisional", json_boolean(v.provisional));
 	if (v.default_policy) {
-		json_object_set_new(o, "matched_rule", json_null());
+		json_object_set_new(o, "matched_rule", json_string("Default policy"));
 		json_object_set_new(o, "rule", json_null());
 	} else {
 		json_object_set_new(o, "matched_rule", json_string(v.rule_description));
@@ -262,7 +262,7 @@ static void search_rules(json_t *out, const char *type, const char *owner,
 		if (dest) {
 			bool hit = false;
 			for (size_t k = 0; k < r->n_destinations && !hit; k++)
-				hit = strcasecmp(r->destinations[k], dest) == 0;
+				hit = strcasestr(r->destinations[k], dest) != NULL; /* substring */
 			if (!hit)
 				continue;
 		}

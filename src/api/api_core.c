@@ -103,7 +103,9 @@ void api_error(struct api_resp *rs, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	api_json(rs, status, json_pack("{s:s}", "error", msg));
+	/* RustSocks' error shape ({success, message}) and csocks' ("error"). */
+	api_json(rs, status,
+	         json_pack("{s:b, s:s, s:s}", "success", 0, "message", msg, "error", msg));
 }
 
 json_t *api_body_object(const struct api_req *rq, struct api_resp *rs)
@@ -219,9 +221,13 @@ static void h_metrics(struct api_state *st, struct api_resp *rs)
 	prom_writer_free(w);
 }
 
+/* RustSocks' PoolStatsResponse. "enabled" is true only when the proxy
+ * reports a running pool (the source sets it); the config's switch is in
+ * config.enabled. */
 static void h_pool_stats(struct api_state *st, struct api_resp *rs)
 {
-	struct api_pool_stats ps = {.enabled = st->cfg->server.pool.enabled};
+	const struct csocks_config *cfg = st->cfg;
+	struct api_pool_stats ps = {0};
 	if (st->src.pool_stats && st->src.pool_stats(st->src.ctx, &ps) != 0) {
 		api_error(rs, 500, "pool statistics unavailable");
 		return;
@@ -230,26 +236,27 @@ static void h_pool_stats(struct api_state *st, struct api_resp *rs)
 	json_t *o = json_object();
 	json_object_set_new(o, "enabled", json_boolean(ps.enabled));
 	json_object_set_new(o, "total_idle", json_integer((json_int_t)ps.total_idle));
+	json_object_set_new(o, "active_in_use", json_integer((json_int_t)ps.active_in_use));
 	json_object_set_new(o, "destinations", json_integer((json_int_t)ps.destinations));
-	json_object_set_new(o, "connections_created",
-	                    json_integer((json_int_t)ps.connections_created));
-	json_object_set_new(o, "connections_reused",
-	                    json_integer((json_int_t)ps.connections_reused));
+	json_object_set_new(o, "total_created", json_integer((json_int_t)ps.connections_created));
+	json_object_set_new(o, "total_reused", json_integer((json_int_t)ps.connections_reused));
 	json_object_set_new(o, "pool_hits", json_integer((json_int_t)ps.connections_reused));
 	json_object_set_new(o, "pool_misses", json_integer((json_int_t)ps.connections_created));
-	json_object_set_new(
-	    o, "hit_rate",
-	    json_real(lookups ? (double)ps.connections_reused / (double)lookups : 0.0));
 	json_object_set_new(o, "dropped_full", json_integer((json_int_t)ps.dropped_full));
 	json_object_set_new(o, "expired", json_integer((json_int_t)ps.expired));
 	json_object_set_new(o, "evicted", json_integer((json_int_t)ps.evicted));
-	json_object_set_new(o, "max_idle_per_dest",
-	                    json_integer(st->cfg->server.pool.max_idle_per_dest));
-	json_object_set_new(o, "max_total_idle", json_integer(st->cfg->server.pool.max_total_idle));
-	json_object_set_new(o, "idle_timeout_secs",
-	                    json_integer(st->cfg->server.pool.idle_timeout_secs));
-	json_object_set_new(o, "connect_timeout_ms",
-	                    json_integer(st->cfg->server.pool.connect_timeout_ms));
+	json_object_set_new(o, "pending_creates", json_integer((json_int_t)ps.pending_creates));
+	json_object_set_new(
+	    o, "hit_rate",
+	    json_real(lookups ? (double)ps.connections_reused / (double)lookups : 0.0));
+	json_object_set_new(
+	    o, "config",
+	    json_pack("{s:b, s:I, s:I, s:I, s:I}", "enabled", cfg->server.pool.enabled,
+	              "max_idle_per_dest", (json_int_t)cfg->server.pool.max_idle_per_dest,
+	              "max_total_idle", (json_int_t)cfg->server.pool.max_total_idle,
+	              "idle_timeout_secs", (json_int_t)cfg->server.pool.idle_timeout_secs,
+	              "connect_timeout_ms", (json_int_t)cfg->server.pool.connect_timeout_ms));
+	json_object_set_new(o, "destinations_breakdown", json_array());
 	api_json(rs, 200, o);
 }
 

@@ -148,6 +148,9 @@ void api_route_match(const char *method, const char *path, struct api_match *m)
 
 bool api_route_mutating(enum api_route r)
 {
+	/* POSTs that only read (RustSocks lets the dashboard call them). */
+	if (r == ROUTE_ACL_TEST || r == ROUTE_ACL_SEARCH)
+		return false;
 	for (size_t i = 0; i < N_ROUTES; i++) {
 		if (routes[i].route == r)
 			return strcmp(routes[i].method, "GET") != 0;

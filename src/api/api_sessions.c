@@ -2,9 +2,11 @@
  * user's sessions. JSON names are RustSocks' (src/api/types.rs). */
 #include "api/api_internal.h"
 
+#include "util/log.h"
 #include "util/strutil.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,15 +46,18 @@ static void h_active(struct api_state *st, struct api_resp *rs)
 	api_json(rs, 200, arr);
 }
 
-/* Filters and paging of /api/sessions/history. Out-of-range values are
- * refused with 400 (RustSocks clamps silently; an API that quietly
- * answers a different question is worse). 0 or -1 (rs filled). */
+/* Filters and paging of /api/sessions/history, read as RustSocks reads
+ * them: page_size is clamped to 1..1000, page 0 is page 1, hours = 0 is no
+ * time filter, and an unknown status answers an empty page (*no_match set,
+ * a warning logged). Values that are not numbers are refused with 400.
+ * 0 or -1 (rs filled). */
 static int parse_history_query(const struct api_req *rq, struct api_resp *rs,
-                               struct session_query *q)
+                               struct session_query *q, bool *no_match)
 {
 	uint32_t v;
 	int r;
 	memset(q, 0, sizeof(*q));
+	*no_match = false;
 	q->page = 1;
 	q->page_size = SESSION_PAGE_SIZE_DEFAULT;
 	q->sort = SESSION_SORT_START_TIME;
@@ -62,24 +67,25 @@ static int parse_history_query(const struct api_req *rq, struct api_resp *rs,
 		q->user = NULL;
 	if (q->dest_ip && !*q->dest_ip)
 		q->dest_ip = NULL;
-	if ((r = api_query_u32(rq, rs, "hours", 1, 24 * 365 * 100, &v)) < 0)
+	if ((r = api_query_u32(rq, rs, "hours", 0, UINT32_MAX, &v)) < 0)
 		return -1;
 	if (r)
-		q->hours = v;
-	if ((r = api_query_u32(rq, rs, "page", 1, 10000000, &v)) < 0)
+		q->hours = v > 24 * 365 * 100 ? 24 * 365 * 100 : v;
+	if ((r = api_query_u32(rq, rs, "page", 0, UINT32_MAX, &v)) < 0)
 		return -1;
 	if (r)
-		q->page = v;
-	if ((r = api_query_u32(rq, rs, "page_size", 1, SESSION_PAGE_SIZE_MAX, &v)) < 0)
+		q->page = v < 1 ? 1 : v > 10000000 ? 10000000 : v;
+	if ((r = api_query_u32(rq, rs, "page_size", 0, UINT32_MAX, &v)) < 0)
 		return -1;
 	if (r)
-		q->page_size = v;
+		q->page_size = v < 1 ? 1 : v > SESSION_PAGE_SIZE_MAX ? SESSION_PAGE_SIZE_MAX : v;
 	const char *s = qget(rq, "status");
 	if (s && *s) {
 		if (session_status_parse(s, &q->status) != 0) {
-			api_error(rs, 400,
-			          "status must be one of active, closed, failed, rejected_by_acl");
-			return -1;
+			log_warn("api: /api/sessions/history: unknown status '%.64s' (active, closed, "
+			         "failed, rejected_by_acl): empty answer",
+			         s);
+			*no_match = true;
 		}
 		q->has_status = true;
 	}
@@ -105,14 +111,15 @@ static void h_history(struct api_state *st, const struct api_req *rq, struct api
 	struct session_query q;
 	struct session_page page;
 	char err[256] = "";
-	if (parse_history_query(rq, rs, &q) != 0)
+	bool no_match;
+	if (parse_history_query(rq, rs, &q, &no_match) != 0)
 		return;
 	if (!st->src.sessions_history) {
 		unavailable(rs, "session history");
 		return;
 	}
 	memset(&page, 0, sizeof(page));
-	if (st->src.sessions_history(st->src.ctx, &q, &page, err, sizeof(err)) != 0) {
+	if (!no_match && st->src.sessions_history(st->src.ctx, &q, &page, err, sizeof(err)) != 0) {
 		api_error(rs, 500, "session history query failed: %s", err);
 		return;
 	}

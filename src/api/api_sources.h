@@ -40,7 +40,9 @@ void api_acl_verdict_fill(const struct acl_decision *d, struct api_acl_verdict *
 
 /* GET /api/pool/stats. */
 struct api_pool_stats {
-	bool enabled;
+	bool enabled;                 /* a pool is running */
+	uint64_t active_in_use;       /* pooled sockets handed out, still open */
+	uint64_t pending_creates;     /* connects under way for the pool */
 	uint64_t total_idle;          /* idle sockets now */
 	uint64_t destinations;        /* distinct keys with idle sockets */
 	uint64_t connections_created; /* pool misses that connected */

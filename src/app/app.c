@@ -87,9 +87,12 @@ static int app_start_sessions(struct app *a)
 {
 	const struct csocks_config *cfg = a->cfg;
 	char err[512];
-	if (app_make_sqlite_dirs(cfg) != 0)
+	/* As in RustSocks, sessions are always tracked (live list, in-memory
+	 * history, the API's sessions routes); sessions.enabled turns on
+	 * persistence to the configured store. */
+	if (cfg->sessions.enabled && app_make_sqlite_dirs(cfg) != 0)
 		return -1;
-	if (cfg->sessions.storage != STORAGE_MEMORY) {
+	if (cfg->sessions.enabled && cfg->sessions.storage != STORAGE_MEMORY) {
 		a->writer = session_writer_start(cfg, err, sizeof(err));
 		if (!a->writer) {
 			log_error("sessions: %s", err);
@@ -142,7 +145,7 @@ static int app_start(struct app *a)
 		log_warn("metrics: cannot register the auth counters");
 	if (cfg->acl.enabled && app_start_acl(a) != 0)
 		return -1;
-	if (cfg->sessions.enabled && app_start_sessions(a) != 0)
+	if (app_start_sessions(a) != 0)
 		return -1;
 	a->proxy = proxy_new(cfg, &a->ctx, err, sizeof(err));
 	if (!a->proxy) {

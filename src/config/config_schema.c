@@ -148,7 +148,8 @@ const struct cfg_field cfg_schema[] = {
 	    "\"rustsocks\" (every block rule before any allow rule; \"*.x\" matches one label)"),
 
 	SECTION("sessions", "Session tracking, storage and the HTTP API"),
-	BOOL("sessions.enabled", sessions.enabled, "false", "Track sessions"),
+	BOOL("sessions.enabled", sessions.enabled, "false",
+	     "Persist sessions to the store (they are always tracked in memory)"),
 	{ "sessions.storage", CT_STORAGE, OFF(sessions.storage), 0, 0, "\"memory\"",
 	  "\"memory\", \"sqlite\" or \"postgres\"" },
 	STR("sessions.database_url", sessions.database_url, NULL,

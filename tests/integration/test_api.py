@@ -27,6 +27,9 @@ username = "alice"
 groups = ["devs"]
 """
 
+# POST routes that only read (open without a configured token).
+READ_ONLY_POSTS = ("/api/acl/test", "/api/acl/search")
+
 # Every RustSocks route (method, path); {id} is a syntactically valid UUID.
 SID = "11111111-2222-4333-8444-555555555555"
 ROUTES = [
@@ -127,11 +130,20 @@ def test_mutating_routes_refused_without_configured_token(start_csocks):
     c = start_csocks(api_config(token=False), acl=ACL)
     wait_api(c)
     for method, path in ROUTES:
-        if method == "GET":
+        if method == "GET" or path in READ_ONLY_POSTS:
             continue
         status, body, _ = request(c, method, path, body={}, token=None)
         assert status == 403, (method, path, status)
-        assert "error" in body
+        assert "error" in body and body["success"] is False and body["message"]
+    # The ACL tester and the rule search only read: open without a token,
+    # as in RustSocks (the dashboard calls them).
+    status, body, _ = request(c, "POST", "/api/acl/test", token=None,
+                              body={"user": "alice", "destination": "x.example.com",
+                                    "port": 443})
+    assert status == 200 and body["decision"] in ("allow", "block"), body
+    status, body, _ = request(c, "POST", "/api/acl/search", token=None,
+                              body={"destination": "example"})
+    assert status == 200 and "matches" in body, body
     status, _, _ = request(c, "GET", "/api/acl/groups", token=None)
     assert status == 200
     c.stop()
@@ -293,6 +305,14 @@ def test_pool_stats_shape(api):
     status, body, _ = request(api, "GET", "/api/pool/stats")
     assert status == 200
     assert isinstance(body["enabled"], bool) and isinstance(body["total_idle"], int)
+    # RustSocks' PoolStatsResponse fields; no pool runs, so never "enabled".
+    for k in ("total_created", "total_reused", "active_in_use", "pending_creates",
+              "pool_hits", "pool_misses", "hit_rate", "dropped_full", "expired", "evicted"):
+        assert k in body, k
+    assert body["enabled"] is False
+    assert set(body["config"]) == {"enabled", "max_idle_per_dest", "max_total_idle",
+                                   "idle_timeout_secs", "connect_timeout_ms"}
+    assert body["destinations_breakdown"] == []
 
 
 # ---------------------------------------------------------------- sessions
@@ -307,11 +327,22 @@ def test_sessions_active_and_history_shapes(api):
 
 def test_history_paging_validation(api):
     # validated before any data source is asked, so this runs unwired too
-    for q in ("page=0", "page=x", "page_size=1001", "page_size=0", "status=zombie",
-              "sort_by=password", "sort_dir=sideways", "hours=-1"):
+    for q in ("page=x", "page_size=-3", "sort_by=password", "sort_dir=sideways", "hours=-1"):
         status, body, _ = request(api, "GET", "/api/sessions/history?" + q)
         assert status == 400, q
-        assert "error" in body
+        assert "error" in body and body["success"] is False
+
+
+def test_history_clamps_like_rustsocks(api):
+    """RustSocks clamps page_size to 1..1000, reads page 0 as 1 and answers an
+    unknown status with an empty page (200), not an error."""
+    for q, page, size in (("page=0", 1, 50), ("page_size=1001", 1, 1000),
+                          ("page_size=0", 1, 1), ("hours=0&page=2", 2, 50)):
+        status, body = needs(api, "/api/sessions/history?" + q, "the session manager")
+        assert status == 200, (q, body)
+        assert (body["page"], body["page_size"]) == (page, size), q
+    status, body, _ = request(api, "GET", "/api/sessions/history?status=zombie")
+    assert status == 200 and body["data"] == [] and body["total"] == 0
 
 
 def test_stats_window_validation(api):

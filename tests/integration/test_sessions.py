@@ -239,3 +239,20 @@ def test_index_set_follows_config(start_csocks, echo_server, tmp_path):
                                "idx_sessions_status_start", "idx_sessions_user_start"]
     assert "dropped 12 of RustSocks' indexes" in p.log_text()
     p.stop()
+
+
+def test_sessions_disabled_still_tracks_in_memory(start_csocks, echo_server, tmp_path):
+    """RustSocks' meaning of sessions.enabled = false: no persistence, but
+    the live list and the in-memory history still answer (not 503), and no
+    database file is created."""
+    db = tmp_path / "never.db"
+    p = start_csocks({"sessions": {"enabled": False, "storage": "sqlite",
+                                   "database_url": f"sqlite://{db}",
+                                   "stats_api_enabled": True}})
+    transfer(p.port, echo_server.port, 1234)
+    got = wait_rows(lambda: api_get(p, "/api/sessions/history")["data"],
+                    lambda d: len(d) == 1)
+    assert len(got) == 1, got
+    assert got[0]["bytes_sent"] + got[0]["bytes_received"] == 2 * 1234
+    assert api_get(p, "/api/sessions/active") == []
+    assert not db.exists()

@@ -1045,7 +1045,14 @@ static void t_crud(void)
 	CHECK_INT(acl_config_rule_add(c, ACL_OWNER_USER, "alice", &r, err, sizeof(err)), 0);
 	CHECK_STR(c->users[0].rules[0].destinations[1], "10.0.0.0/8"); /* normalised */
 	CHECK_INT(acl_config_rule_add(c, ACL_OWNER_GROUP, "dev", &r, err, sizeof(err)), 0);
-	CHECK_INT(acl_config_rule_add(c, ACL_OWNER_USER, "nobody", &r, err, sizeof(err)), -ENOENT);
+	/* A second rule with the same destinations and ports is refused. */
+	CHECK_INT(acl_config_rule_add(c, ACL_OWNER_USER, "alice", &r, err, sizeof(err)), -EEXIST);
+	CHECK(strstr(err, "already exists for user 'alice'") != NULL);
+	CHECK_INT((int)c->users[0].n_rules, 1);
+	/* A rule for a user or group that does not exist creates it. */
+	CHECK_INT(acl_config_rule_add(c, ACL_OWNER_USER, "nobody", &r, err, sizeof(err)), 0);
+	CHECK(acl_config_find_user(c, "nobody") && acl_config_find_user(c, "nobody")->n_rules == 1);
+	CHECK_INT(acl_config_user_del(c, "nobody"), 0);
 	struct acl_rule bad = r;
 	bad.destinations = bad_dests;
 	bad.n_destinations = 1;

@@ -510,9 +510,12 @@ static json_t *call(struct api_state *st, const char *method, const char *url,
 	return j;
 }
 
+/* csocks' "error" and RustSocks' {success: false, message}. */
 static bool is_error_shape(json_t *j)
 {
-	return j && json_is_object(j) && json_is_string(json_object_get(j, "error"));
+	return j && json_is_object(j) && json_is_string(json_object_get(j, "error")) &&
+	       json_is_string(json_object_get(j, "message")) &&
+	       json_is_false(json_object_get(j, "success"));
 }
 
 static void t_pipeline_sessions(void)
@@ -554,11 +557,39 @@ static void t_pipeline_sessions(void)
 	CHECK(last_q.sort_asc);
 	json_decref(j);
 
+	/* RustSocks' reading: page_size clamped to 1..1000, page 0 is page 1,
+	 * hours 0 is no window, an unknown status is an empty page. */
+	static const struct {
+		struct kv q[2];
+		unsigned page, page_size, hours;
+	} clamp[] = {
+	    {{{"page_size", "5000"}, {NULL, NULL}}, 1, 1000, 0},
+	    {{{"page_size", "0"}, {NULL, NULL}}, 1, 1, 0},
+	    {{{"page", "0"}, {NULL, NULL}}, 1, SESSION_PAGE_SIZE_DEFAULT, 0},
+	    {{{"hours", "0"}, {NULL, NULL}}, 1, SESSION_PAGE_SIZE_DEFAULT, 0},
+	};
+	for (size_t i = 0; i < sizeof(clamp) / sizeof(clamp[0]); i++) {
+		memset(&last_q, 0, sizeof(last_q));
+		j = call(st, "GET", "/api/sessions/history", clamp[i].q, NULL, NULL, &status);
+		CHECK_INT(status, 200);
+		CHECK_INT(last_q.page, clamp[i].page);
+		CHECK_INT(last_q.page_size, clamp[i].page_size);
+		CHECK_INT(last_q.hours, clamp[i].hours);
+		CHECK_INT(json_integer_value(json_object_get(j, "page_size")), clamp[i].page_size);
+		json_decref(j);
+	}
+	struct kv zombie[] = {{"status", "zombie"}, {NULL, NULL}};
+	memset(&last_q, 0, sizeof(last_q));
+	j = call(st, "GET", "/api/sessions/history", zombie, NULL, NULL, &status);
+	CHECK_INT(status, 200);
+	CHECK_INT(json_array_size(json_object_get(j, "data")), 0);
+	CHECK_INT(json_integer_value(json_object_get(j, "total")), 0);
+	CHECK_INT(last_q.page, 0); /* the store was not asked */
+	json_decref(j);
+
 	static const struct kv bad[][2] = {
-	    {{"page", "0"}, {NULL, NULL}},         {{"page", "x"}, {NULL, NULL}},
-	    {{"page_size", "1001"}, {NULL, NULL}}, {{"page_size", "0"}, {NULL, NULL}},
-	    {{"page_size", "-5"}, {NULL, NULL}},   {{"hours", "1.5"}, {NULL, NULL}},
-	    {{"status", "zombie"}, {NULL, NULL}},  {{"sort_by", "password"}, {NULL, NULL}},
+	    {{"page", "x"}, {NULL, NULL}},        {{"page_size", "-5"}, {NULL, NULL}},
+	    {{"hours", "1.5"}, {NULL, NULL}},     {{"sort_by", "password"}, {NULL, NULL}},
 	    {{"sort_dir", "up"}, {NULL, NULL}},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -825,15 +856,34 @@ static void t_acl_crud(void)
 	/* users, groups, membership */
 	CHECK_INT(req(st, "POST", "/api/acl/users", "{\"username\":\"bob\",\"groups\":[]}", NULL),
 	          200);
-	CHECK_INT(req(st, "POST", "/api/acl/users", "{\"username\":\"bob\"}", NULL), 409);
+	CHECK_INT(req(st, "POST", "/api/acl/users", "{\"username\":\"bob\"}", &j), 400);
+	CHECK(json_is_false(json_object_get(j, "success")));
+	CHECK(strstr(json_string_value(json_object_get(j, "message")), "already exists") != NULL);
+	json_decref(j);
 	CHECK_INT(req(st, "POST", "/api/acl/groups", "{\"name\":\"ops\"}", NULL), 200);
 	CHECK_INT(req(st, "POST", "/api/acl/groups/ops/rules",
 	              "{\"action\":\"block\",\"destinations\":[\"*.example.com\"]}", NULL),
 	          200);
 	CHECK_STR(decide(st, "bob", "www.example.com", 443), "allow");
-	CHECK_INT(req(st, "POST", "/api/acl/users/bob/groups", "{\"group\":\"ops\"}", NULL), 200);
+	CHECK_INT(req(st, "POST", "/api/acl/users/bob/groups", "{\"group_name\":\"ops\"}", NULL),
+	          200);
 	CHECK_STR(decide(st, "bob", "www.example.com", 443), "block");
-	CHECK_INT(req(st, "POST", "/api/acl/users/bob/groups", "{\"group\":\"ops\"}", NULL), 409);
+	CHECK_INT(req(st, "POST", "/api/acl/users/bob/groups", "{\"group\":\"ops\"}", NULL), 400);
+	CHECK_INT(req(st, "POST", "/api/acl/users/bob/groups", "{\"group_name\":\"nogroup\"}",
+	              NULL),
+	          400);
+	/* RustSocks creates the user when it has no entry yet. */
+	CHECK_INT(req(st, "POST", "/api/acl/users/carol/groups", "{\"group_name\":\"ops\"}", NULL),
+	          200);
+	CHECK_STR(decide(st, "carol", "www.example.com", 443), "block");
+	CHECK_INT(req(st, "DELETE", "/api/acl/users/carol", NULL, NULL), 200);
+	/* A duplicate rule (same destinations and ports) is refused. */
+	CHECK_INT(req(st, "POST", "/api/acl/groups/ops/rules",
+	              "{\"action\":\"allow\",\"destinations\":[\"*.example.com\"]}", &j),
+	          400);
+	CHECK(strstr(json_string_value(json_object_get(j, "message")), "already exists in group") !=
+	      NULL);
+	json_decref(j);
 	CHECK_INT(req(st, "GET", "/api/acl/users/bob", NULL, &j), 200);
 	CHECK_STR(json_string_value(json_array_get(json_object_get(j, "groups"), 0)), "ops");
 	json_decref(j);
@@ -896,9 +946,12 @@ static void t_acl_crud(void)
 		CHECK(is_error_shape(j));
 		json_decref(j);
 	}
+	/* Adding a rule to a group that does not exist creates it (RustSocks). */
 	CHECK_INT(req(st, "POST", "/api/acl/groups/nope/rules",
 	              "{\"action\":\"allow\",\"destinations\":[\"1.2.3.4\"]}", NULL),
-	          404);
+	          200);
+	CHECK_INT(req(st, "GET", "/api/acl/groups/nope", NULL, NULL), 200);
+	CHECK_INT(req(st, "DELETE", "/api/acl/groups/nope", NULL, NULL), 200);
 	CHECK_INT(req(st, "PUT", "/api/acl/global", "{\"default_policy\":1}", NULL), 400);
 	CHECK_INT(req(st, "POST", "/api/acl/test",
 	              "{\"user\":\"a\",\"destination\":\"x\",\"port\":0}", NULL),
