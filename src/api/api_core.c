@@ -206,12 +206,10 @@ static void h_health(struct api_state *st, struct api_resp *rs)
 	                   CSOCKS_VERSION, "uptime_seconds", (json_int_t)up));
 }
 
-static void h_metrics(struct api_state *st, struct api_resp *rs)
+/* Served whatever metrics.enabled says: as in RustSocks, that key only
+ * turns the history sampler off. */
+static void h_metrics(struct api_resp *rs)
 {
-	if (!st->cfg->metrics.enabled) {
-		api_error(rs, 404, "metrics are disabled (metrics.enabled = false)");
-		return;
-	}
 	struct prom_writer *w = prom_writer_new();
 	prom_collect_all(w);
 	free(rs->body);
@@ -312,7 +310,7 @@ void api_handle(struct api_state *st, const struct api_req *rq, struct api_resp 
 		h_health(st, rs);
 		break;
 	case ROUTE_METRICS:
-		h_metrics(st, rs);
+		h_metrics(rs);
 		break;
 	case ROUTE_OPENAPI:
 		api_json(rs, 200, api_openapi_doc(st));

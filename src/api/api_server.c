@@ -228,10 +228,14 @@ struct api_server *api_server_start(const struct csocks_config *cfg, const struc
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	masked = true;
-	s->st.history = metrics_history_new(cfg->metrics.collection_interval_secs,
-	                                    cfg->metrics.retention_hours, true, err, errlen);
-	if (!s->st.history)
-		goto fail;
+	/* metrics.enabled = false stops the history only (RustSocks): the
+	 * route then answers an empty list. */
+	if (cfg->metrics.enabled) {
+		s->st.history = metrics_history_new(cfg->metrics.collection_interval_secs,
+		                                    cfg->metrics.retention_hours, true, err, errlen);
+		if (!s->st.history)
+			goto fail;
+	}
 	fd = listen_on(cfg->sessions.stats_api_bind_address ? cfg->sessions.stats_api_bind_address
 	                                                    : "127.0.0.1",
 	               cfg->sessions.stats_api_port, err, errlen);

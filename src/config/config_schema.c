@@ -205,7 +205,8 @@ const struct cfg_field cfg_schema[] = {
 	    "Largest request body accepted"),
 
 	SECTION("metrics", "Metrics"),
-	BOOL("metrics.enabled", metrics.enabled, "true", "Export /metrics"),
+	BOOL("metrics.enabled", metrics.enabled, "true",
+	     "Sample /api/metrics/history (as in RustSocks, /metrics is served either way)"),
 	STR("metrics.storage", metrics.storage, "\"memory\"", "Where metric history is kept"),
 	U32("metrics.retention_hours", metrics.retention_hours, 1, 87600, "24",
 	    "Metric history kept"),

@@ -29,7 +29,8 @@ static const double handshake_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
  * two shards never share a cache line. */
 struct shard {
 	int64_t active;
-	uint64_t sessions;
+	uint64_t sessions;    /* admitted (csocks_sessions_opened_total) */
+	uint64_t established; /* success reply sent (rustsocks_sessions_total) */
 	uint64_t rejected;
 	uint64_t rejected_by[METRICS_REJECT_COUNT];
 	uint64_t bytes_sent, bytes_received;
@@ -154,6 +155,13 @@ void metrics_handshake_latency(double seconds)
 	histogram_observe(&shard_get()->handshake, seconds);
 }
 
+void metrics_session_established(double handshake_seconds)
+{
+	struct shard *s = shard_get();
+	add_u64(&s->established, 1);
+	histogram_observe(&s->handshake, handshake_seconds);
+}
+
 void metrics_connect_error(int reply_code)
 {
 	if (reply_code < 1 || reply_code >= REPLY_CODES)
@@ -195,7 +203,7 @@ void metrics_proxy_header_failure(void)
 /* Everything but the histograms, summed over shards. */
 struct sums {
 	int64_t active;
-	uint64_t sessions, rejected, rejected_by[METRICS_REJECT_COUNT];
+	uint64_t sessions, established, rejected, rejected_by[METRICS_REJECT_COUNT];
 	uint64_t bytes_sent, bytes_received;
 	uint64_t auth_fail[AUTH_METHODS];
 	uint64_t acl_allow, acl_block;
@@ -211,6 +219,7 @@ static void sum_shards(struct sums *o)
 		const struct shard *s = &shards[i];
 		o->active += __atomic_load_n(&s->active, __ATOMIC_RELAXED);
 		o->sessions += ld(&s->sessions);
+		o->established += ld(&s->established);
 		o->rejected += ld(&s->rejected);
 		for (size_t k = 0; k < METRICS_REJECT_COUNT; k++)
 			o->rejected_by[k] += ld(&s->rejected_by[k]);
@@ -236,8 +245,8 @@ void metrics_read_totals(struct metrics_totals *out)
 	struct sums s;
 	sum_shards(&s);
 	out->active_sessions = s.active;
-	out->sessions_total = s.sessions;
-	out->rejected_total = s.rejected;
+	out->sessions_total = s.established;
+	out->rejected_total = s.rejected_by[METRICS_REJECT_ACL];
 	out->bytes_sent = s.bytes_sent;
 	out->bytes_received = s.bytes_received;
 }
@@ -320,10 +329,19 @@ void metrics_collect(struct prom_writer *w, void *arg)
 
 	prom_gauge(w, "rustsocks_active_sessions", "Number of currently active SOCKS5 sessions",
 	           (double)s.active);
+	/* RustSocks' meanings: a session counts once its tunnel is set up (the
+	 * success reply); rejected means blocked by the ACL. csocks' finer
+	 * counts are the csocks_* families below. */
 	prom_counter(w, "rustsocks_sessions_total",
-	             "Total number of accepted SOCKS5 sessions since start", s.sessions);
+	             "Total number of SOCKS5 sessions established since start", s.established);
 	prom_counter(w, "rustsocks_sessions_rejected_total",
-	             "Total number of rejected SOCKS5 sessions (e.g. ACL)", s.rejected);
+	             "Total number of SOCKS5 requests rejected by the ACL",
+	             s.rejected_by[METRICS_REJECT_ACL]);
+	prom_counter(w, "csocks_sessions_opened_total",
+	             "Requests admitted (a session opened), whether or not the connect succeeded",
+	             s.sessions);
+	prom_counter(w, "csocks_sessions_rejected_total",
+	             "Requests refused for any reason (ACL, auth, limits, other)", s.rejected);
 	prom_histogram(w, "rustsocks_session_duration_seconds",
 	               "Observed SOCKS5 session duration in seconds", &dur);
 	prom_counter(w, "rustsocks_bytes_sent_total",

@@ -40,16 +40,22 @@ int metrics_init(const struct csocks_config *cfg);
 /* Unregister the collector (counters keep their values). */
 void metrics_fini(void);
 
-/* A session was accepted (tunnel established). user may be NULL/"". */
+/* A session was admitted (before its connect). user may be NULL/"".
+ * Counts in csocks_sessions_opened_total and the active gauge. */
 void metrics_session_opened(const char *user);
+/* Its success reply was sent (tunnel, UDP association or BIND set up):
+ * rustsocks_sessions_total, as RustSocks counts, and the handshake
+ * latency. */
+void metrics_session_established(double handshake_seconds);
 /* A session opened with metrics_session_opened() ended. duration in
  * seconds; bytes_sent = client -> upstream, bytes_received = upstream ->
  * client (RustSocks' directions). */
 void metrics_session_closed(const char *user, double duration_secs, uint64_t bytes_sent,
                             uint64_t bytes_received);
 /* A request was refused (no session opened). Counts in
- * rustsocks_sessions_rejected_total and the user's session count, as
- * RustSocks does. */
+ * csocks_sessions_rejected_total (and by reason), in
+ * rustsocks_sessions_rejected_total when the ACL refused it (RustSocks'
+ * meaning), and in the user's session count, as RustSocks does. */
 void metrics_rejected(const char *user, enum metrics_reject reason);
 /* Greeting to reply sent (success or not), seconds. */
 void metrics_handshake_latency(double seconds);
@@ -70,8 +76,8 @@ void metrics_proxy_header_failure(void);
 /* Totals for the metrics history sampler and tests. */
 struct metrics_totals {
 	int64_t active_sessions;
-	uint64_t sessions_total;
-	uint64_t rejected_total;
+	uint64_t sessions_total; /* established (rustsocks_sessions_total) */
+	uint64_t rejected_total; /* by the ACL (rustsocks_sessions_rejected_total) */
 	uint64_t bytes_sent, bytes_received;
 };
 void metrics_read_totals(struct metrics_totals *out);

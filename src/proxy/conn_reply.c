@@ -29,7 +29,7 @@ void conn_reply_success(struct conn *c, const struct sockaddr *b)
 	c->reply_owed = 0;
 	c->info.reply = SOCKS5_REP_SUCCESS;
 	c->info.connected_ms = loop_now(c->w->loop);
-	metrics_handshake_latency((double)(c->info.connected_ms - c->info.start_ms) / 1000.0);
+	metrics_session_established((double)(c->info.connected_ms - c->info.start_ms) / 1000.0);
 }
 
 enum step conn_ph_reply(struct conn *c)

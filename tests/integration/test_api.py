@@ -428,3 +428,57 @@ def test_acl_crud_blocks_through_the_proxy(api, echo_server):
         with Socks5(api.port) as s:
             s.connect("127.0.0.1", echo_server.port)
     assert e.value.rep == 2
+
+
+def test_metrics_disabled_stops_history_only(start_csocks):
+    """RustSocks' meaning of metrics.enabled = false: /metrics is still
+    served; the history sampler is off, so /api/metrics/history is []."""
+    c = start_csocks(api_config({"metrics": {"enabled": False,
+                                             "collection_interval_secs": 1}}), acl=ACL)
+    wait_api(c)
+    status, text, _ = request(c, "GET", "/metrics")
+    assert status == 200 and "rustsocks_sessions_total" in text
+    import time
+    time.sleep(1.5)
+    status, body, _ = request(c, "GET", "/api/metrics/history")
+    assert status == 200 and body == []
+    c.stop()
+
+
+def test_rustsocks_session_counters_mean_what_rustsocks_counts(start_csocks, echo_server):
+    """rustsocks_sessions_total counts established sessions (not a connect
+    that failed); rustsocks_sessions_rejected_total counts ACL blocks only;
+    the csocks_* families keep the finer counts."""
+    from conftest import Socks5, free_port
+    acl = ('[global]\ndefault_policy = "allow"\n[[users]]\nusername = "anonymous"\n'
+           '[[users.rules]]\naction = "block"\ndestinations = ["10.255.255.1"]\n'
+           'ports = ["*"]\n')
+    c = start_csocks(api_config(), acl=acl)
+    wait_api(c)
+    with Socks5(c.port) as s:            # established
+        s.connect("127.0.0.1", echo_server.port)
+    with Socks5(c.port) as s:            # refused: nobody listens there
+        assert s.greet((0,)) == 0
+        assert s.request("127.0.0.1", free_port())[0] == 5
+    with Socks5(c.port) as s:            # blocked by the ACL
+        assert s.greet((0,)) == 0
+        assert s.request("10.255.255.1", 80)[0] == 2
+
+    def value(text, name):
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+    import time
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        _, text, _ = request(c, "GET", "/metrics")
+        if value(text, "csocks_sessions_opened_total") == 2 and \
+                value(text, "rustsocks_sessions_rejected_total") == 1:
+            break
+        time.sleep(0.05)
+    assert value(text, "rustsocks_sessions_total") == 1, text
+    assert value(text, "rustsocks_sessions_rejected_total") == 1
+    assert value(text, "csocks_sessions_opened_total") == 2
+    assert value(text, "csocks_sessions_rejected_total") == 1
+    c.stop()

@@ -186,10 +186,13 @@ static void t_metrics_counts(void)
 	metrics_session_opened("alice");
 	metrics_session_opened("bob");
 	metrics_session_opened("carol"); /* past the cap of 2: "other" */
+	metrics_session_established(0.002); /* alice's and carol's tunnels; bob's
+	                                       connect is still pending */
+	metrics_session_established(0.2);
 	metrics_session_closed("alice", 2.0, 100, 2000);
 	metrics_session_closed("carol", 0.2, 5, 7);
 	metrics_rejected("mallory", METRICS_REJECT_ACL);
-	metrics_handshake_latency(0.002);
+	metrics_rejected("eve", METRICS_REJECT_AUTH);
 	metrics_connect_error(5);
 	metrics_auth_failure(AUTH_USERPASS);
 	metrics_acl_decision(true);
@@ -199,7 +202,7 @@ static void t_metrics_counts(void)
 	struct metrics_totals t;
 	metrics_read_totals(&t);
 	CHECK_INT(t.active_sessions, 1);
-	CHECK_INT(t.sessions_total, 3);
+	CHECK_INT(t.sessions_total, 2);
 	CHECK_INT(t.rejected_total, 1);
 	CHECK_INT(t.bytes_sent, 105);
 	CHECK_INT(t.bytes_received, 2007);
@@ -209,15 +212,19 @@ static void t_metrics_counts(void)
 	size_t len;
 	const char *s = prom_writer_text(w, &len);
 	CHECK(contains(s, "rustsocks_active_sessions 1\n"));
-	CHECK(contains(s, "rustsocks_sessions_total 3\n"));
+	/* RustSocks: established sessions, ACL rejections; csocks: all. */
+	CHECK(contains(s, "rustsocks_sessions_total 2\n"));
 	CHECK(contains(s, "rustsocks_sessions_rejected_total 1\n"));
+	CHECK(contains(s, "csocks_sessions_opened_total 3\n"));
+	CHECK(contains(s, "csocks_sessions_rejected_total 2\n"));
+	CHECK(contains(s, "csocks_sessions_rejected_by_reason_total{reason=\"auth\"} 1\n"));
 	CHECK(contains(s, "rustsocks_bytes_sent_total 105\n"));
 	CHECK(contains(s, "rustsocks_bytes_received_total 2007\n"));
 	CHECK(contains(s, "rustsocks_session_duration_seconds_count 2\n"));
 	CHECK(contains(s, "rustsocks_session_duration_seconds_bucket{le=\"0.5\"} 1\n"));
 	CHECK(contains(s, "rustsocks_user_sessions_total{user=\"alice\"} 1\n"));
 	CHECK(contains(s, "rustsocks_user_sessions_total{user=\"bob\"} 1\n"));
-	CHECK(contains(s, "rustsocks_user_sessions_total{user=\"other\"} 2\n"));
+	CHECK(contains(s, "rustsocks_user_sessions_total{user=\"other\"} 3\n"));
 	CHECK(!strstr(s, "user=\"carol\""));
 	CHECK(!strstr(s, "user=\"mallory\""));
 	CHECK(contains(
@@ -246,8 +253,8 @@ static void *mt_worker(void *p)
 	struct mt_arg *a = p;
 	for (int i = 0; i < a->n; i++) {
 		metrics_session_opened("u");
+		metrics_session_established(0.001);
 		metrics_session_closed("u", 0.01, 1, 2);
-		metrics_handshake_latency(0.001);
 	}
 	return NULL;
 }
