@@ -148,14 +148,17 @@ static bool probe_rules(const struct ctx *c, const struct acl_rule *rules, size_
 			size_t np = dest_probes(r->destinations[k], pr);
 			for (size_t j = 0; j < np; j++) {
 				req->domain = pr[j].by_addr ? NULL : pr[j].domain;
-				req->addr = pr[j].by_addr ? (const struct sockaddr *)&pr[j].ss : NULL;
+				req->addr =
+				    pr[j].by_addr ? (const struct sockaddr *)&pr[j].ss : NULL;
 				const char *dest = req->domain;
 				if (pr[j].by_addr) {
 					const struct sockaddr_storage *ss = &pr[j].ss;
 					const void *ip =
 					    ss->ss_family == AF_INET
-					        ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
-					        : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+					        ? (const void *)&((const struct sockaddr_in *)ss)
+					              ->sin_addr
+					        : (const void *)&((const struct sockaddr_in6 *)ss)
+					              ->sin6_addr;
 					inet_ntop(ss->ss_family, ip, addr, sizeof(addr));
 					dest = addr;
 				}

@@ -231,8 +231,9 @@ struct api_server *api_server_start(const struct csocks_config *cfg, const struc
 	/* metrics.enabled = false stops the history only (RustSocks): the
 	 * route then answers an empty list. */
 	if (cfg->metrics.enabled) {
-		s->st.history = metrics_history_new(cfg->metrics.collection_interval_secs,
-		                                    cfg->metrics.retention_hours, true, err, errlen);
+		s->st.history = metrics_history_new(
+		    cfg->metrics.collection_interval_secs, cfg->metrics.retention_hours, true,
+		    src->metrics_persist.save ? &src->metrics_persist : NULL, err, errlen);
 		if (!s->st.history)
 			goto fail;
 	}

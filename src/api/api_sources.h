@@ -15,6 +15,7 @@
 #define CSOCKS_API_SOURCES_H
 
 #include "acl/acl_types.h"
+#include "api/metrics_history.h"
 #include "session/session_types.h"
 
 #include <stdbool.h>
@@ -94,6 +95,10 @@ struct api_sources {
 	 * atomically, then acl_reload). NULL = ACL disabled. The string must
 	 * outlive the server. */
 	const char *acl_file;
+
+	/* metrics.storage = "sqlite": the history's store (save NULL = memory
+	 * only). Called from the API's sampler thread. */
+	struct metrics_persist metrics_persist;
 };
 
 #endif

@@ -3,6 +3,7 @@
 #include "api/metrics_history.h"
 
 #include "obs/metrics.h"
+#include "util/log.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
@@ -23,6 +24,7 @@ struct metrics_history {
 	uint32_t interval_secs;
 	bool stop, has_thread;
 	pthread_t thread;
+	struct metrics_persist persist; /* save == NULL: memory only */
 };
 
 static void *sampler_main(void *arg)
@@ -45,8 +47,24 @@ static void *sampler_main(void *arg)
 	return NULL;
 }
 
+/* The stored samples of the retention window, before the thread runs (so
+ * the ring stays in time order). A failed load is logged, not fatal. */
+static void load_persisted(struct metrics_history *h)
+{
+	if (!h->persist.load)
+		return;
+	struct metrics_sample *v = xcalloc(h->cap, sizeof(*v));
+	long n = h->persist.load(h->persist.ctx, time_wall_us() - h->max_age_us, v, h->cap);
+	for (long i = 0; i < n; i++)
+		metrics_history_push(h, &v[i]);
+	if (n > 0)
+		log_info("metrics history: %ld samples restored from the store", n);
+	free(v);
+}
+
 struct metrics_history *metrics_history_new(uint32_t interval_secs, uint32_t retention_hours,
-                                            bool start_thread, char *err, size_t errlen)
+                                            bool start_thread, const struct metrics_persist *persist,
+                                            char *err, size_t errlen)
 {
 	if (interval_secs == 0)
 		interval_secs = 1;
@@ -66,6 +84,9 @@ struct metrics_history *metrics_history_new(uint32_t interval_secs, uint32_t ret
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&h->cv, &ca);
 	pthread_condattr_destroy(&ca);
+	if (persist)
+		h->persist = *persist;
+	load_persisted(h);
 	if (start_thread) {
 		int rc = pthread_create(&h->thread, NULL, sampler_main, h);
 		if (rc != 0) {
@@ -124,6 +145,12 @@ void metrics_history_sample(struct metrics_history *h)
 	    .bandwidth = t.bytes_sent + t.bytes_received,
 	};
 	metrics_history_push(h, &s);
+	if (h->persist.save && h->persist.save(h->persist.ctx, &s) != 0) {
+		static bool warned; /* the sampler thread is the only caller */
+		if (!warned)
+			log_warn("metrics history: cannot store samples; keeping them in memory");
+		warned = true;
+	}
 }
 
 size_t metrics_history_len(struct metrics_history *h)

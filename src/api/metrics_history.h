@@ -23,10 +23,22 @@ struct metrics_sample {
 
 struct metrics_history;
 
+/* Where samples are also kept (metrics.storage = "sqlite"), so the history
+ * survives a restart: load is called once by metrics_history_new (samples
+ * of the retention window, oldest first; returns the count or -1), save
+ * after every sample (from the sampler thread). */
+struct metrics_persist {
+	void *ctx;
+	long (*load)(void *ctx, int64_t since_us, struct metrics_sample *out, size_t max);
+	int (*save)(void *ctx, const struct metrics_sample *s);
+};
+
 /* interval_secs >= 1. start_thread = false for tests (call
- * metrics_history_sample() yourself). NULL + err on failure. */
+ * metrics_history_sample() yourself). persist may be NULL (memory only).
+ * NULL + err on failure. */
 struct metrics_history *metrics_history_new(uint32_t interval_secs, uint32_t retention_hours,
-                                            bool start_thread, char *err, size_t errlen);
+                                            bool start_thread, const struct metrics_persist *persist,
+                                            char *err, size_t errlen);
 /* Stop the thread (if any) and free. */
 void metrics_history_free(struct metrics_history *h);
 

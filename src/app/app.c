@@ -1,6 +1,7 @@
 #include "app/app.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "config/config.h"
 #include "obs/metrics.h"
 #include "proxy/proxy.h"
+#include "session/metrics_store.h"
 #include "session/session_writer.h"
 #include "session/session_manager.h"
 #include "util/log.h"
@@ -105,10 +107,33 @@ static int app_start_sessions(struct app *a)
 	return 0;
 }
 
+/* metrics.storage = "sqlite": the metrics history goes into the sessions'
+ * SQLite file (RustSocks' metrics_snapshots table). Without a SQLite
+ * session store the history stays in memory (config validation warned). */
+static void app_open_metrics_store(struct app *a)
+{
+	const struct csocks_config *cfg = a->cfg;
+	char err[512];
+	if (!cfg->metrics.enabled || !cfg->metrics.storage ||
+	    strcmp(cfg->metrics.storage, "sqlite") != 0 || !cfg->sessions.enabled ||
+	    cfg->sessions.storage != STORAGE_SQLITE)
+		return;
+	char *path = config_sqlite_path(cfg->sessions.database_url);
+	if (!path)
+		return;
+	a->api_src.metrics = metrics_store_open(path, cfg->metrics.retention_hours, err, sizeof(err));
+	if (!a->api_src.metrics)
+		log_warn("%s; the metrics history stays in memory", err);
+	else
+		log_info("metrics history: stored in %s (metrics_snapshots)", path);
+	free(path);
+}
+
 static int app_start_api(struct app *a)
 {
 	char err[512];
 	struct api_sources src;
+	app_open_metrics_store(a);
 	a->api_src.acl = a->ctx.acl;
 	a->api_src.sessions = a->ctx.sessions;
 	a->api_src.store = a->writer ? session_writer_store(a->writer) : NULL;
@@ -187,6 +212,8 @@ static void app_stop(struct app *a)
 {
 	const struct csocks_config *cfg = a->cfg;
 	api_server_stop(a->api);
+	metrics_store_close(a->api_src.metrics); /* its sampler has stopped */
+	a->api_src.metrics = NULL;
 	if (a->ctx.acl)
 		acl_manager_watch_stop(a->ctx.acl);
 	proxy_free(a->proxy);

@@ -6,8 +6,11 @@
 #include "obs/metrics.h"
 #include "proxy/proxy.h"
 #include "session/session_manager.h"
+#include "session/metrics_store.h"
 #include "session/session_query.h"
 #include "session/store.h"
+#include "util/log.h"
+#include "util/strutil.h"
 
 #include <errno.h>
 
@@ -104,6 +107,33 @@ static int wire_terminate(void *ctx, const char *id, const char *reason)
 	return proxy_terminate_conn(w->proxy, conn, reason) == 0 ? 0 : -ENOENT;
 }
 
+static long wire_metrics_load(void *ctx, int64_t since_us, struct metrics_sample *out, size_t max)
+{
+	struct app_api *w = ctx;
+	char err[256];
+	struct metrics_row *rows = xcalloc(max ? max : 1, sizeof(*rows));
+	long n = metrics_store_load(w->metrics, since_us, rows, max, err, sizeof(err));
+	if (n < 0)
+		log_warn("%s", err);
+	for (long i = 0; i < n; i++)
+		out[i] = (struct metrics_sample){rows[i].wall_us, rows[i].active_sessions,
+		                                 rows[i].total_sessions, rows[i].bandwidth};
+	free(rows);
+	return n;
+}
+
+static int wire_metrics_save(void *ctx, const struct metrics_sample *s)
+{
+	struct app_api *w = ctx;
+	char err[256];
+	struct metrics_row r = {s->wall_us, s->active_sessions, s->total_sessions, s->bandwidth};
+	if (metrics_store_save(w->metrics, &r, err, sizeof(err)) != 0) {
+		log_debug("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 void app_api_sources(struct app_api *w, struct api_sources *src)
 {
 	memset(src, 0, sizeof(*src));
@@ -120,4 +150,6 @@ void app_api_sources(struct app_api *w, struct api_sources *src)
 		src->sessions_stats = wire_stats;
 		src->session_terminate = wire_terminate;
 	}
+	if (w->metrics)
+		src->metrics_persist = (struct metrics_persist){w, wire_metrics_load, wire_metrics_save};
 }

@@ -13,6 +13,7 @@
 struct acl_manager;
 struct session_manager;
 struct session_store;
+struct metrics_store;
 struct proxy;
 
 struct app_api {
@@ -20,6 +21,7 @@ struct app_api {
 	struct session_manager *sessions; /* borrowed; NULL = no session routes */
 	struct session_store *store;      /* borrowed; NULL = history/stats from memory */
 	struct proxy *proxy;              /* borrowed; closes terminated sessions */
+	struct metrics_store *metrics;    /* owned by app; NULL = history in memory */
 };
 
 /* Zero src, then set ctx = w and every function the wiring can serve:
@@ -28,6 +30,7 @@ struct app_api {
  *   store), sessions_history and sessions_stats (the store when set, else
  *   the manager's memory), session_terminate (the manager finds the
  *   connection, proxy_terminate_conn closes it).
+ *   metrics_persist                       from w->metrics.
  * Reloads through the API are counted in csocks_acl_reloads_total. */
 void app_api_sources(struct app_api *w, struct api_sources *src);
 

@@ -106,6 +106,26 @@ static void key_error(struct config_diag *d, const struct csocks_config *cfg, co
 	config_diag_error(d, "%s: %s: %s", where(cfg, key, loc, sizeof(loc)), key, msg);
 }
 
+/* metrics.storage: "memory", or "sqlite" (the history in the sessions'
+ * SQLite file). As in RustSocks, anything else keeps it in memory; csocks
+ * says so, and says when "sqlite" has no SQLite session store to use. */
+static void validate_metrics_storage(struct config_diag *d, const struct csocks_config *cfg)
+{
+	char loc[300];
+	const char *s = cfg->metrics.storage ? cfg->metrics.storage : "memory";
+	if (strcmp(s, "memory") == 0)
+		return;
+	if (strcmp(s, "sqlite") != 0)
+		config_diag_warn(d, "%s: metrics.storage: unknown storage '%s' (\"memory\" or "
+		                    "\"sqlite\"); the history stays in memory",
+		                 where(cfg, "metrics.storage", loc, sizeof(loc)), s);
+	else if (!cfg->sessions.enabled || cfg->sessions.storage != STORAGE_SQLITE)
+		config_diag_warn(d, "%s: metrics.storage: \"sqlite\" keeps the history in the "
+		                    "sessions' SQLite file, and sessions are not stored in SQLite "
+		                    "(sessions.enabled, sessions.storage); the history stays in memory",
+		                 where(cfg, "metrics.storage", loc, sizeof(loc)));
+}
+
 static void validate_required_file(struct config_diag *d, const struct csocks_config *cfg,
                                    const char *key, const char *path)
 {
@@ -312,6 +332,7 @@ int config_validate(const struct csocks_config *cfg, struct config_diag *d)
 			          cfg->server.dns_servers[i]);
 	if (cfg->acl.enabled)
 		validate_required_file(d, cfg, "acl.config_file", cfg->acl.config_file);
+	validate_metrics_storage(d, cfg);
 	if (!cfg->acl.evaluation || (strcmp(cfg->acl.evaluation, "priority") != 0 &&
 	                             strcmp(cfg->acl.evaluation, "rustsocks") != 0))
 		key_error(d, cfg, "acl.evaluation",

@@ -250,9 +250,37 @@ def test_sessions_disabled_still_tracks_in_memory(start_csocks, echo_server, tmp
                                    "database_url": f"sqlite://{db}",
                                    "stats_api_enabled": True}})
     transfer(p.port, echo_server.port, 1234)
+    # History lists live sessions too: wait for the closed row.
     got = wait_rows(lambda: api_get(p, "/api/sessions/history")["data"],
-                    lambda d: len(d) == 1)
+                    lambda d: len(d) == 1 and d[0]["status"] == "closed")
     assert len(got) == 1, got
     assert got[0]["bytes_sent"] + got[0]["bytes_received"] == 2 * 1234
     assert api_get(p, "/api/sessions/active") == []
     assert not db.exists()
+
+
+def test_metrics_history_survives_a_restart_with_sqlite_storage(start_csocks, tmp_path):
+    """metrics.storage = "sqlite": samples go to RustSocks' metrics_snapshots
+    table in the sessions' file, and a restarted csocks serves them at once."""
+    db = tmp_path / "m.db"
+    cfg = sqlite_cfg(db, stats_api_enabled=True)
+    cfg["metrics"] = {"enabled": True, "storage": "sqlite", "collection_interval_secs": 1}
+    p = start_csocks(cfg)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(api_get(p, "/api/metrics/history")) < 2:
+        time.sleep(0.1)
+    before = api_get(p, "/api/metrics/history")
+    assert len(before) >= 2
+    p.stop()
+    con = sqlite3.connect(db, timeout=5)
+    try:
+        stored = con.execute("SELECT timestamp, active_sessions, total_sessions, bandwidth "
+                             "FROM metrics_snapshots ORDER BY id").fetchall()
+    finally:
+        con.close()
+    assert len(stored) >= len(before)
+    assert [r[0] for r in stored[:len(before)]] == [s["timestamp"] for s in before]
+    q = start_csocks(cfg)
+    after = api_get(q, "/api/metrics/history")  # before the first new sample
+    assert [s["timestamp"] for s in after[:len(stored)]] == [r[0] for r in stored]
+    assert "samples restored from the store" in q.log_text()

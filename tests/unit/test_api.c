@@ -997,7 +997,7 @@ static void t_history_ring(void)
 {
 	char err[128];
 	/* 1 hour at 1200 s: 3 samples */
-	struct metrics_history *h = metrics_history_new(1200, 1, false, err, sizeof(err));
+	struct metrics_history *h = metrics_history_new(1200, 1, false, NULL, err, sizeof(err));
 	CHECK(h != NULL);
 	int64_t t0 = 1700000000000000LL;
 	for (int i = 0; i < 5; i++) {

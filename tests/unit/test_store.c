@@ -8,6 +8,7 @@
 #include "test.h"
 
 #include "config/config.h"
+#include "session/metrics_store.h"
 #include "session/session_writer.h"
 #include "session/store.h"
 #include "util/log.h"
@@ -930,6 +931,48 @@ static void t_utf8_sanitize(void)
 	CHECK_STR(buf, "2025-10-09T11:22:49.421595+00:00");
 }
 
+/* metrics.storage = "sqlite": RustSocks' metrics_snapshots table; rows come
+ * back oldest first with their exact microseconds; rows older than the
+ * retention are skipped by a load and deleted at the next open. */
+static void t_metrics_store(void)
+{
+	char path[256], err[256];
+	snprintf(path, sizeof(path), "%s/metrics.db", tmpdir);
+	struct metrics_store *ms = metrics_store_open(path, 1, err, sizeof(err));
+	if (!CHECK(ms)) {
+		fprintf(stderr, "    %s\n", err);
+		return;
+	}
+	int64_t now = time_wall_us();
+	struct metrics_row in[] = {
+	    {now - 2 * 3600 * 1000000LL, 9, 99, 999}, /* past the 1 h retention */
+	    {now - 10 * 1000000LL + 123457, 1, 10, 1000},
+	    {now - 5 * 1000000LL + 7, 2, 20, 1ull << 40},
+	};
+	for (size_t i = 0; i < 3; i++)
+		CHECK_INT(metrics_store_save(ms, &in[i], err, sizeof(err)), 0);
+	struct metrics_row out[8];
+	long n = metrics_store_load(ms, now - 3600 * 1000000LL, out, 8, err, sizeof(err));
+	CHECK_INT(n, 2);
+	for (long i = 0; i < n && i < 2; i++) {
+		CHECK_INT(out[i].wall_us, in[i + 1].wall_us);
+		CHECK_INT(out[i].active_sessions, in[i + 1].active_sessions);
+		CHECK_INT(out[i].total_sessions, in[i + 1].total_sessions);
+		CHECK(out[i].bandwidth == in[i + 1].bandwidth);
+	}
+	/* max keeps the newest. */
+	CHECK_INT(metrics_store_load(ms, now - 3600 * 1000000LL, out, 1, err, sizeof(err)), 1);
+	CHECK_INT(out[0].total_sessions, 20);
+	metrics_store_close(ms);
+	ms = metrics_store_open(path, 1, err, sizeof(err));
+	if (CHECK(ms)) {
+		CHECK_INT(metrics_store_load(ms, 0, out, 8, err, sizeof(err)), 2);
+		metrics_store_close(ms);
+	}
+	CHECK(metrics_store_open("/nonexistent/dir/m.db", 1, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "metrics store") != NULL);
+}
+
 static void t_bad_urls(void)
 {
 	char err[512] = "";
@@ -1335,6 +1378,7 @@ int main(void)
 
 	be = &sq;
 	RUN(t_utf8_sanitize);
+	RUN(t_metrics_store);
 	RUN(t_bad_urls);
 	RUN(t_writer_from_config);
 	ON(&sq, t_adopts_rustsocks_db);
