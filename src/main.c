@@ -253,10 +253,11 @@ static int check_acl(const struct csocks_config *cfg)
 			printf("%s: ACL valid, evaluation %s\n", cfg->acl.config_file,
 			       acl_eval_mode_name(mode));
 			if (acl_modes_differ(acl, ex, sizeof(ex)) == 1)
-				fprintf(stderr,
-				        "note: acl.evaluation matters for this file: the modes decide "
-				        "differently, e.g. %s\n",
-				        ex);
+				fprintf(
+				    stderr,
+				    "note: acl.evaluation matters for this file: the modes decide "
+				    "differently, e.g. %s\n",
+				    ex);
 			rc = 0;
 		} else {
 			fprintf(stderr, "error: %s: %s\n", cfg->acl.config_file, err);

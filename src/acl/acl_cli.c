@@ -126,7 +126,8 @@ static int read_main_config(const char *path, char **acl_file, char **anon,
 	const struct toml_value *e = acl ? toml_table_get(acl, "evaluation") : NULL;
 	if (e && !mode_set &&
 	    (e->type != TOML_STRING || acl_eval_mode_parse(e->u.str.ptr, mode) < 0)) {
-		fprintf(stderr, "%s: [acl] evaluation must be \"priority\" or \"rustsocks\"\n", path);
+		fprintf(stderr, "%s: [acl] evaluation must be \"priority\" or \"rustsocks\"\n",
+		        path);
 		rc = -1;
 	}
 	toml_free(root);
@@ -142,16 +143,11 @@ struct test_opts {
 static int parse_test_opts(int argc, char **argv, struct test_opts *o)
 {
 	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"acl", required_argument, NULL, 'a'},
-	    {"user", required_argument, NULL, 'u'},
-	    {"dest", required_argument, NULL, 'd'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"proto", required_argument, NULL, 't'},
-	    {"group", required_argument, NULL, 'g'},
-	    {"evaluation", required_argument, NULL, 'e'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'}, {"acl", required_argument, NULL, 'a'},
+	    {"user", required_argument, NULL, 'u'},   {"dest", required_argument, NULL, 'd'},
+	    {"port", required_argument, NULL, 'p'},   {"proto", required_argument, NULL, 't'},
+	    {"group", required_argument, NULL, 'g'},  {"evaluation", required_argument, NULL, 'e'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	int ch;
 	optind = 0; /* full re-initialisation (glibc) */

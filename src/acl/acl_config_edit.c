@@ -332,8 +332,8 @@ int acl_config_rule_add(struct acl_config *cfg, enum acl_owner_kind kind, const 
 			strv_text(nr.destinations, nr.n_destinations, d, sizeof(d));
 			strv_text(nr.ports, nr.n_ports, p, sizeof(p));
 			snprintf(msg, sizeof(msg),
-			         "Rule with destinations %s and ports %s already exists %s '%s'", d, p,
-			         kind == ACL_OWNER_USER ? "for user" : "in group", owner);
+			         "Rule with destinations %s and ports %s already exists %s '%s'", d,
+			         p, kind == ACL_OWNER_USER ? "for user" : "in group", owner);
 			set_err(err, errlen, msg);
 			acl_rule_fini(&nr);
 			return -EEXIST;

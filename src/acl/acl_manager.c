@@ -25,8 +25,8 @@
 struct acl_manager {
 	char *path;
 	enum acl_eval_mode mode; /* every snapshot is compiled in it */
-	char *dir;  /* directory watched */
-	char *base; /* file name within dir */
+	char *dir;               /* directory watched */
+	char *base;              /* file name within dir */
 	_Atomic(struct acl_snapshot *) cur;
 	/* Acquirers between reading cur and taking their reference. A swapper
 	 * waits for this to reach zero before dropping the old snapshot's

@@ -162,7 +162,10 @@ static bool probe_rules(const struct ctx *c, const struct acl_rule *rules, size_
 					inet_ntop(ss->ss_family, ip, addr, sizeof(addr));
 					dest = addr;
 				}
-				if (differs(c, req, who, dest))
+				bool diff = differs(c, req, who, dest);
+				req->domain = NULL; /* pr is about to go */
+				req->addr = NULL;
+				if (diff)
 					return true;
 			}
 		}

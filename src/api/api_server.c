@@ -233,7 +233,8 @@ struct api_server *api_server_start(const struct csocks_config *cfg, const struc
 	if (cfg->metrics.enabled) {
 		s->st.history = metrics_history_new(
 		    cfg->metrics.collection_interval_secs, cfg->metrics.retention_hours, true,
-		    src->metrics_persist.save ? &src->metrics_persist : NULL, err, errlen);
+		    s->st.src.metrics_persist.save ? &s->st.src.metrics_persist : NULL, err,
+		    errlen);
 		if (!s->st.history)
 			goto fail;
 	}

@@ -82,9 +82,10 @@ static int parse_history_query(const struct api_req *rq, struct api_resp *rs,
 	const char *s = qget(rq, "status");
 	if (s && *s) {
 		if (session_status_parse(s, &q->status) != 0) {
-			log_warn("api: /api/sessions/history: unknown status '%.64s' (active, closed, "
-			         "failed, rejected_by_acl): empty answer",
-			         s);
+			log_warn(
+			    "api: /api/sessions/history: unknown status '%.64s' (active, closed, "
+			    "failed, rejected_by_acl): empty answer",
+			    s);
 			*no_match = true;
 		}
 		q->has_status = true;

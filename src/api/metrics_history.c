@@ -63,8 +63,9 @@ static void load_persisted(struct metrics_history *h)
 }
 
 struct metrics_history *metrics_history_new(uint32_t interval_secs, uint32_t retention_hours,
-                                            bool start_thread, const struct metrics_persist *persist,
-                                            char *err, size_t errlen)
+                                            bool start_thread,
+                                            const struct metrics_persist *persist, char *err,
+                                            size_t errlen)
 {
 	if (interval_secs == 0)
 		interval_secs = 1;

@@ -37,8 +37,9 @@ struct metrics_persist {
  * metrics_history_sample() yourself). persist may be NULL (memory only).
  * NULL + err on failure. */
 struct metrics_history *metrics_history_new(uint32_t interval_secs, uint32_t retention_hours,
-                                            bool start_thread, const struct metrics_persist *persist,
-                                            char *err, size_t errlen);
+                                            bool start_thread,
+                                            const struct metrics_persist *persist, char *err,
+                                            size_t errlen);
 /* Stop the thread (if any) and free. */
 void metrics_history_free(struct metrics_history *h);
 

@@ -121,7 +121,8 @@ static void app_open_metrics_store(struct app *a)
 	char *path = config_sqlite_path(cfg->sessions.database_url);
 	if (!path)
 		return;
-	a->api_src.metrics = metrics_store_open(path, cfg->metrics.retention_hours, err, sizeof(err));
+	a->api_src.metrics =
+	    metrics_store_open(path, cfg->metrics.retention_hours, err, sizeof(err));
 	if (!a->api_src.metrics)
 		log_warn("%s; the metrics history stays in memory", err);
 	else

@@ -151,5 +151,6 @@ void app_api_sources(struct app_api *w, struct api_sources *src)
 		src->session_terminate = wire_terminate;
 	}
 	if (w->metrics)
-		src->metrics_persist = (struct metrics_persist){w, wire_metrics_load, wire_metrics_save};
+		src->metrics_persist =
+		    (struct metrics_persist){w, wire_metrics_load, wire_metrics_save};
 }

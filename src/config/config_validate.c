@@ -116,14 +116,17 @@ static void validate_metrics_storage(struct config_diag *d, const struct csocks_
 	if (strcmp(s, "memory") == 0)
 		return;
 	if (strcmp(s, "sqlite") != 0)
-		config_diag_warn(d, "%s: metrics.storage: unknown storage '%s' (\"memory\" or "
-		                    "\"sqlite\"); the history stays in memory",
+		config_diag_warn(d,
+		                 "%s: metrics.storage: unknown storage '%s' (\"memory\" or "
+		                 "\"sqlite\"); the history stays in memory",
 		                 where(cfg, "metrics.storage", loc, sizeof(loc)), s);
 	else if (!cfg->sessions.enabled || cfg->sessions.storage != STORAGE_SQLITE)
-		config_diag_warn(d, "%s: metrics.storage: \"sqlite\" keeps the history in the "
-		                    "sessions' SQLite file, and sessions are not stored in SQLite "
-		                    "(sessions.enabled, sessions.storage); the history stays in memory",
-		                 where(cfg, "metrics.storage", loc, sizeof(loc)));
+		config_diag_warn(
+		    d,
+		    "%s: metrics.storage: \"sqlite\" keeps the history in the "
+		    "sessions' SQLite file, and sessions are not stored in SQLite "
+		    "(sessions.enabled, sessions.storage); the history stays in memory",
+		    where(cfg, "metrics.storage", loc, sizeof(loc)));
 }
 
 static void validate_required_file(struct config_diag *d, const struct csocks_config *cfg,

@@ -185,7 +185,7 @@ static void t_metrics_counts(void)
 	metrics_reset_for_tests(2);
 	metrics_session_opened("alice");
 	metrics_session_opened("bob");
-	metrics_session_opened("carol"); /* past the cap of 2: "other" */
+	metrics_session_opened("carol");    /* past the cap of 2: "other" */
 	metrics_session_established(0.002); /* alice's and carol's tunnels; bob's
 	                                       connect is still pending */
 	metrics_session_established(0.2);
@@ -595,8 +595,8 @@ static void t_pipeline_sessions(void)
 	json_decref(j);
 
 	static const struct kv bad[][2] = {
-	    {{"page", "x"}, {NULL, NULL}},        {{"page_size", "-5"}, {NULL, NULL}},
-	    {{"hours", "1.5"}, {NULL, NULL}},     {{"sort_by", "password"}, {NULL, NULL}},
+	    {{"page", "x"}, {NULL, NULL}},      {{"page_size", "-5"}, {NULL, NULL}},
+	    {{"hours", "1.5"}, {NULL, NULL}},   {{"sort_by", "password"}, {NULL, NULL}},
 	    {{"sort_dir", "up"}, {NULL, NULL}},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -876,9 +876,9 @@ static void t_acl_crud(void)
 	          200);
 	CHECK_STR(decide(st, "bob", "www.example.com", 443), "block");
 	CHECK_INT(req(st, "POST", "/api/acl/users/bob/groups", "{\"group\":\"ops\"}", NULL), 400);
-	CHECK_INT(req(st, "POST", "/api/acl/users/bob/groups", "{\"group_name\":\"nogroup\"}",
-	              NULL),
-	          400);
+	CHECK_INT(
+	    req(st, "POST", "/api/acl/users/bob/groups", "{\"group_name\":\"nogroup\"}", NULL),
+	    400);
 	/* RustSocks creates the user when it has no entry yet. */
 	CHECK_INT(req(st, "POST", "/api/acl/users/carol/groups", "{\"group_name\":\"ops\"}", NULL),
 	          200);
