@@ -123,8 +123,8 @@ const struct cfg_field cfg_schema[] = {
 	    "Keytab (unset: KRB5_KTNAME or /etc/krb5.keytab); read once at start, before "
 	    "privileges are dropped"),
 	STR("auth.gssapi.protection_level", auth.gssapi.protection_level, "\"integrity\"",
-	    "none | integrity | confidentiality | selective: csocks implements no per-message "
-	    "protection and always answers level 0 (none); other values log a warning"),
+	    "none, integrity, confidentiality or selective; csocks implements no per-message "
+	    "protection and always grants level 0 (none): other values log a warning"),
 	BOOL("auth.gssapi.verbose", auth.gssapi.verbose, "false", "Verbose GSSAPI logging"),
 	BOOL("auth.gssapi.strip_realm", auth.gssapi.strip_realm, "true",
 	     "csocks: the user is the local name by krb5.conf auth_to_local (alice@DEFAULT.REALM "
