@@ -52,8 +52,38 @@ static void gss_err(char *buf, size_t len, const char *what, OM_uint32 maj, OM_u
 	snprintf(buf, len, "%s: %s%s", what, majs, mins);
 }
 
-static int kt_copy(struct gssapi_acceptor *a, const char *path, char *err, size_t errlen)
+/* Whether the keytab principal p (unparsed) serves the acceptor name:
+ * "svc" any host, "svc@host" that host, "svc/host[@REALM]" that principal. */
+static bool name_matches(const char *service, const char *p)
 {
+	size_t n = strlen(service);
+	const char *at = strchr(service, '@');
+	if (strchr(service, '/'))
+		return at ? !strcmp(p, service) : !strncmp(p, service, n) && p[n] == '@';
+	if (at) {
+		size_t sl = (size_t)(at - service), hl = n - sl - 1;
+		return !strncmp(p, service, sl) && p[sl] == '/' && !strncmp(p + sl + 1, at + 1, hl) &&
+		       p[sl + 1 + hl] == '@';
+	}
+	return !strncmp(p, service, n) && p[n] == '/';
+}
+
+/* Count the entries that serve service in *matching. */
+static void kt_match(struct gssapi_acceptor *a, const krb5_keytab_entry *e, const char *service,
+                     unsigned *matching)
+{
+	char *p = NULL;
+	if (krb5_unparse_name(a->kctx, e->principal, &p) == 0) {
+		if (name_matches(service, p))
+			(*matching)++;
+		krb5_free_unparsed_name(a->kctx, p);
+	}
+}
+
+static int kt_copy(struct gssapi_acceptor *a, const char *path, const char *service, char *err,
+                   size_t errlen)
+{
+	unsigned matching = 0;
 	krb5_keytab src;
 	krb5_error_code rc = path ? krb5_kt_resolve(a->kctx, path, &src)
 	                          : krb5_kt_default(a->kctx, &src);
@@ -71,6 +101,7 @@ static int kt_copy(struct gssapi_acceptor *a, const char *path, char *err, size_
 	rc = krb5_kt_start_seq_get(a->kctx, src, &cur);
 	if (rc == 0) {
 		while ((rc = krb5_kt_next_entry(a->kctx, src, &e, &cur)) == 0) {
+			kt_match(a, &e, service, &matching);
 			krb5_error_code arc = krb5_kt_add_entry(a->kctx, a->mem, &e);
 			krb5_free_keytab_entry_contents(a->kctx, &e);
 			if (arc) {
@@ -92,6 +123,15 @@ static int kt_copy(struct gssapi_acceptor *a, const char *path, char *err, size_
 	}
 	if (a->keys == 0) {
 		snprintf(err, errlen, "auth.gssapi.keytab_path: %s: no keys", name);
+		return -1;
+	}
+	/* Checked here rather than left to gss_acquire_cred, whose refusal
+	 * says less (and leaks in MIT 1.20). */
+	if (matching == 0) {
+		snprintf(err, errlen,
+		         "auth.gssapi.service_name \"%s\": no key for it in %s (klist -k lists "
+		         "the keytab)",
+		         service, name);
 		return -1;
 	}
 	return 0;
@@ -153,7 +193,7 @@ struct gssapi_acceptor *gssapi_acceptor_new(const struct gssapi_params *p, char 
 		return NULL;
 	}
 	const char *svc = p->service_name && *p->service_name ? p->service_name : "socks";
-	if (kt_copy(a, p->keytab_path, err, errlen) != 0 || acquire(a, svc, err, errlen) != 0) {
+	if (kt_copy(a, p->keytab_path, svc, err, errlen) != 0 || acquire(a, svc, err, errlen) != 0) {
 		gssapi_acceptor_free(a);
 		return NULL;
 	}

@@ -233,15 +233,26 @@ def test_wrong_service_principal_is_refused(start_csocks, kdc, tmp_path, http_se
     p.stop()
 
 
-def test_acceptor_name_not_in_keytab_refuses_to_start(start_csocks, kdc, tmp_path):
-    cfg = gss_config(kdc, service_name="rcmd/localhost")
+@pytest.mark.parametrize("name", ["socks@localhost", "socks/localhost",
+                                  "socks/localhost@CSOCKS.TEST"])
+def test_acceptor_name_forms(start_csocks, kdc, tmp_path, http_server, name):
+    p = start_gss(start_csocks, kdc, tmp_path, service_name=name)
+    out = client(p.port, f"127.0.0.1:{http_server.port}", kinit(kdc, tmp_path, "alice"))
+    assert out["ok"], out
+    p.stop()
+
+
+@pytest.mark.parametrize("name", ["rcmd/localhost", "rcmd", "socks@otherhost",
+                                  "socks/localhost@OTHER.REALM"])
+def test_acceptor_name_not_in_keytab_refuses_to_start(start_csocks, kdc, tmp_path, name):
+    cfg = gss_config(kdc, service_name=name)
     p = start_csocks(cfg, env={"KRB5_CONFIG": kdc["KRB5_CONFIG"]}, wait=False)
     try:
         p.proc.wait(10)
     except subprocess.TimeoutExpired:
         pytest.fail("csocks started with an acceptor name that has no key")
     assert p.proc.returncode != 0
-    assert "auth.gssapi.service_name" in p.log_text()
+    assert f'auth.gssapi.service_name "{name}": no key for it' in p.log_text()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="privilege drop needs root")
