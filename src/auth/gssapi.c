@@ -62,8 +62,8 @@ static bool name_matches(const char *service, const char *p)
 		return at ? !strcmp(p, service) : !strncmp(p, service, n) && p[n] == '@';
 	if (at) {
 		size_t sl = (size_t)(at - service), hl = n - sl - 1;
-		return !strncmp(p, service, sl) && p[sl] == '/' && !strncmp(p + sl + 1, at + 1, hl) &&
-		       p[sl + 1 + hl] == '@';
+		return !strncmp(p, service, sl) && p[sl] == '/' &&
+		       !strncmp(p + sl + 1, at + 1, hl) && p[sl + 1 + hl] == '@';
 	}
 	return !strncmp(p, service, n) && p[n] == '/';
 }
@@ -85,14 +85,15 @@ static int kt_copy(struct gssapi_acceptor *a, const char *path, const char *serv
 {
 	unsigned matching = 0;
 	krb5_keytab src;
-	krb5_error_code rc = path ? krb5_kt_resolve(a->kctx, path, &src)
-	                          : krb5_kt_default(a->kctx, &src);
+	krb5_error_code rc =
+	    path ? krb5_kt_resolve(a->kctx, path, &src) : krb5_kt_default(a->kctx, &src);
 	char name[512] = "";
 	if (rc == 0)
 		krb5_kt_get_name(a->kctx, src, name, sizeof(name));
 	else {
 		const char *m = krb5_get_error_message(a->kctx, rc);
-		snprintf(err, errlen, "auth.gssapi.keytab_path: %s: %s", path ? path : "default", m);
+		snprintf(err, errlen, "auth.gssapi.keytab_path: %s: %s", path ? path : "default",
+		         m);
 		krb5_free_error_message(a->kctx, m);
 		return -1;
 	}
@@ -144,8 +145,8 @@ static int acquire(struct gssapi_acceptor *a, const char *service, char *err, si
 	OM_uint32 maj, min;
 	gss_name_t name = GSS_C_NO_NAME;
 	gss_buffer_desc nb = {strlen(service), (void *)service};
-	gss_OID type = strchr(service, '/') ? (gss_OID)GSS_KRB5_NT_PRINCIPAL_NAME
-	                                    : GSS_C_NT_HOSTBASED_SERVICE;
+	gss_OID type =
+	    strchr(service, '/') ? (gss_OID)GSS_KRB5_NT_PRINCIPAL_NAME : GSS_C_NT_HOSTBASED_SERVICE;
 	maj = gss_import_name(&min, &nb, type, &name);
 	if (GSS_ERROR(maj)) {
 		gss_err(err, errlen, "auth.gssapi.service_name", maj, min);
@@ -168,8 +169,7 @@ static int acquire(struct gssapi_acceptor *a, const char *service, char *err, si
 	return 0;
 }
 
-struct gssapi_acceptor *gssapi_acceptor_new(const struct gssapi_params *p, char *err,
-                                            size_t errlen)
+struct gssapi_acceptor *gssapi_acceptor_new(const struct gssapi_params *p, char *err, size_t errlen)
 {
 	static atomic_uint seq;
 	struct gssapi_acceptor *a = xcalloc(1, sizeof(*a));
@@ -193,7 +193,8 @@ struct gssapi_acceptor *gssapi_acceptor_new(const struct gssapi_params *p, char 
 		return NULL;
 	}
 	const char *svc = p->service_name && *p->service_name ? p->service_name : "socks";
-	if (kt_copy(a, p->keytab_path, svc, err, errlen) != 0 || acquire(a, svc, err, errlen) != 0) {
+	if (kt_copy(a, p->keytab_path, svc, err, errlen) != 0 ||
+	    acquire(a, svc, err, errlen) != 0) {
 		gssapi_acceptor_free(a);
 		return NULL;
 	}

@@ -2,8 +2,7 @@
 
 #include <string.h>
 
-int gssapi_parse_frame(const uint8_t *buf, size_t len, struct gssapi_frame *out,
-                       size_t *consumed)
+int gssapi_parse_frame(const uint8_t *buf, size_t len, struct gssapi_frame *out, size_t *consumed)
 {
 	memset(out, 0, sizeof(*out));
 	*consumed = 0;

@@ -48,8 +48,7 @@ struct gssapi_frame {
 /* One message. BAD_VERSION when ver != 1; MALFORMED for an unknown mtyp or
  * a zero-length token (RFC 1961 messages always carry one). An abort is
  * PROTO_OK with *consumed 2. */
-int gssapi_parse_frame(const uint8_t *buf, size_t len, struct gssapi_frame *out,
-                       size_t *consumed);
+int gssapi_parse_frame(const uint8_t *buf, size_t len, struct gssapi_frame *out, size_t *consumed);
 /* The 4-byte header of a message of type mtyp (1..3) with a token of
  * token_len bytes (1..65535; else 0 is returned). */
 size_t gssapi_write_header(uint8_t *out, size_t cap, uint8_t mtyp, size_t token_len);

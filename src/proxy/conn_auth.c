@@ -1,7 +1,8 @@
-/* Authentication: phase CLIENT_AUTH (the client tier, by address) and the
+/* Authentication: phase CLIENT_AUTH (the client tier, by address), the
  * SOCKS tier's phases AUTH (RFC 1929 credentials) and AUTH_WAIT (the
- * answer), and the auth-pool step of GSSAPI (conn_gssapi.c). A check that may block (PAM, NSS groups) runs on the auth
- * thread pool; its answer comes back through the worker's mailbox. */
+ * answer), and GSSAPI's auth-pool steps (conn_gssapi.c). A check that may
+ * block (PAM, NSS groups, gss_accept_sec_context) runs on the auth thread
+ * pool; its answer comes back through the worker's mailbox. */
 #include "proxy/conn_internal.h"
 
 #include <stdlib.h>
