@@ -11,7 +11,8 @@ stopped, "ok": bool, "level": granted level, "reply": SOCKS reply, "body":
 the HTTP response, "error": text}. Exit status 0 when the HTTP response came
 back. --token-delay computes the first context token, waits S seconds, and
 only then connects (a token whose ticket expired in the meantime).
---garbage sends a token that is not a GSSAPI token at all."""
+--garbage sends a token that is not a GSSAPI token at all (--garbage-size
+bytes long)."""
 import argparse
 import json
 import socket
@@ -54,7 +55,7 @@ def run(a, out):
     flags = [gssapi.RequirementFlag.mutual_authentication,
              gssapi.RequirementFlag.integrity, gssapi.RequirementFlag.confidentiality]
     ctx = gssapi.SecurityContext(name=name, usage="initiate", flags=flags)
-    tok = b"\x60\x03garbage" if a.garbage else ctx.step()
+    tok = (b"\x60" + b"g" * (a.garbage_size - 1)) if a.garbage else ctx.step()
     if a.token_delay:
         time.sleep(a.token_delay)
     s = socket.create_connection(("127.0.0.1", a.proxy), timeout=20)
@@ -119,6 +120,7 @@ def main():
     p.add_argument("--nec", action="store_true")
     p.add_argument("--token-delay", type=float, default=0)
     p.add_argument("--garbage", action="store_true")
+    p.add_argument("--garbage-size", type=int, default=10)
     a = p.parse_args()
     out = {"ok": False}
     try:

@@ -178,6 +178,10 @@ def test_no_ticket_is_refused(start_csocks, kdc, tmp_path, http_server):
     out = client(p.port, dest, no_ticket_env(kdc, tmp_path), "--garbage")
     assert out["stage"] == "context-abort", out
     assert p.wait_log("Invalid token was supplied")
+    # As large as the 16-bit length allows: read whole (in pieces), refused.
+    out = client(p.port, dest, no_ticket_env(kdc, tmp_path), "--garbage",
+                 "--garbage-size", "65535")
+    assert out["stage"] == "context-abort", out
     # Only GSSAPI is offered: a client that offers "none" only gets 0xFF.
     with Socks5(p.port) as c:
         assert c.greet((0, 2)) == 0xFF
