@@ -137,11 +137,14 @@ static void validate_auth(const struct csocks_config *cfg, struct config_diag *d
 				    f, cfg->auth.users[i].line, cfg->auth.users[i].username,
 				    cfg->auth.users[j].line);
 	const char *pl = cfg->auth.gssapi.protection_level;
-	if (pl && strcmp(pl, "none") && strcmp(pl, "integrity") && strcmp(pl, "confidentiality") &&
-	    strcmp(pl, "selective"))
+	static const char *const levels[] = {"none", "integrity", "confidentiality", "selective"};
+	bool known = false;
+	for (size_t i = 0; pl && i < sizeof(levels) / sizeof(levels[0]); i++)
+		known = known || strcmp(pl, levels[i]) == 0;
+	if (pl && !known)
 		key_error(d, cfg, "auth.gssapi.protection_level",
 		          "'%s': expected none, integrity, confidentiality or selective", pl);
-	else if (cfg->auth.socks_method == AUTH_GSSAPI && pl && strcmp(pl, "none")) {
+	else if (cfg->auth.socks_method == AUTH_GSSAPI && pl && strcmp(pl, "none") != 0) {
 		char loc[300];
 		config_diag_warn(d,
 		                 "%s: auth.gssapi.protection_level: \"%s\": csocks implements no "
