@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/gssapi.h"
 #include "auth/pam_auth.h"
 #include "auth/privsep_client.h"
 #include "auth/privsep_drop.h"
@@ -24,6 +25,7 @@ struct auth_manager {
 	struct pam_auth_params pam;
 	bool pam_username, pam_address; /* which PAM requests the monitors permit */
 	struct throttle *throttle;      /* NULL when auth.throttle.enabled = false */
+	struct gssapi_acceptor *gss;    /* socks_method = gssapi: keytab read at start */
 	struct group_cache *groups;
 	struct privsep *ps;    /* after start, when PAM is used */
 	struct authpool *pool; /* after start */
@@ -76,7 +78,7 @@ struct auth_manager *auth_manager_new(const struct csocks_config *cfg, char *err
 		         auth_method_name(cm));
 		return NULL;
 	}
-	if (sm == AUTH_GSSAPI || sm > AUTH_PAM_ADDRESS) {
+	if (sm > AUTH_GSSAPI) {
 		snprintf(err, errlen, "auth.socks_method = \"%s\" is not supported",
 		         auth_method_name(sm));
 		return NULL;
@@ -103,6 +105,22 @@ struct auth_manager *auth_manager_new(const struct csocks_config *cfg, char *err
 		m->users = userpass_db_new(cfg, err, errlen);
 		if (!m->users)
 			goto fail;
+	}
+	if (sm == AUTH_GSSAPI) {
+		/* Now, as root: the keytab is copied into memory before any
+		 * privilege drop (auth_manager_start). */
+		struct gssapi_params gp = {
+		    .service_name = cfg->auth.gssapi.service_name,
+		    .keytab_path = cfg->auth.gssapi.keytab_path,
+		    .strip_realm = cfg->auth.gssapi.strip_realm,
+		    .verbose = cfg->auth.gssapi.verbose,
+		};
+		m->gss = gssapi_acceptor_new(&gp, err, errlen);
+		if (!m->gss)
+			goto fail;
+		log_info("gssapi: acceptor %s ready (%u keys from %s copied to memory)",
+		         gp.service_name ? gp.service_name : "socks", gssapi_acceptor_keys(m->gss),
+		         gp.keytab_path ? gp.keytab_path : "the default keytab");
 	}
 	if (cfg->auth.throttle.enabled) {
 		struct throttle_params tp = {
@@ -172,6 +190,7 @@ void auth_manager_free(struct auth_manager *m)
 		return;
 	auth_manager_stop(m);
 	privsep_free(m->ps);
+	gssapi_acceptor_free(m->gss);
 	group_cache_free(m->groups);
 	throttle_free(m->throttle);
 	userpass_db_free(m->users);
@@ -190,6 +209,8 @@ bool auth_manager_tier_enabled(const struct auth_manager *m, enum auth_tier tier
 
 uint8_t auth_manager_socks_method_byte(const struct auth_manager *m)
 {
+	if (m->cfg->auth.socks_method == AUTH_GSSAPI)
+		return 0x01;
 	return method_has_credentials(m->cfg->auth.socks_method) ? 0x02 : 0x00;
 }
 
@@ -217,6 +238,7 @@ static void task_reset(struct auth_manager *m, struct auth_task *t)
 	t->reason = "authentication error";
 	t->method = tier_method(m, t->tier);
 	t->verified = false;
+	t->gss_continue = false;
 }
 
 /* Record the outcome: counters, throttle, one log line on failure. */
@@ -233,6 +255,9 @@ static void task_settle(struct auth_manager *m, struct auth_task *t, int outcome
 	char ip[INET6_ADDRSTRLEN];
 	format_ip(&t->client, ip, sizeof(ip));
 	bool creds = method_has_credentials(t->method);
+	const char *who = creds ? t->username : "-";
+	if (t->method == AUTH_GSSAPI && t->gss && gssapi_sess_principal(t->gss)[0])
+		who = gssapi_sess_principal(t->gss);
 	if (m->throttle && creds) {
 		if (outcome == AUTH_OK) {
 			throttle_success(m->throttle, (const struct sockaddr *)&t->client);
@@ -249,7 +274,7 @@ static void task_settle(struct auth_manager *m, struct auth_task *t, int outcome
 	    LOG_STR("method", auth_method_name(t->method)),
 	    LOG_STR("tier", t->tier == AUTH_TIER_CLIENT ? "client" : "socks"),
 	    LOG_STR("client", ip),
-	    LOG_STR("user", creds ? t->username : "-"),
+	    LOG_STR("user", who),
 	    LOG_STR("outcome", auth_outcome_name(outcome)),
 	    LOG_STR("detail", detail ? detail : reason),
 	};
@@ -292,6 +317,30 @@ static void pam_settle(struct auth_manager *m, struct auth_task *t,
 	}
 }
 
+/* One gss_accept_sec_context step (auth thread: the replay cache may
+ * block). CONTINUE is an AUTH_OK without a user that is not counted: the
+ * caller sends the token and starts another step. */
+static void gssapi_run(struct auth_manager *m, struct auth_task *t)
+{
+	if (!m->gss || !t->gss) {
+		task_settle(m, t, AUTH_FAIL_ERROR, "GSSAPI not configured", NULL);
+		return;
+	}
+	switch (gssapi_sess_accept(m->gss, t->gss)) {
+	case GSSAPI_STEP_CONTINUE:
+		t->outcome = AUTH_OK;
+		t->reason = "GSSAPI context continues";
+		t->gss_continue = true;
+		return;
+	case GSSAPI_STEP_COMPLETE:
+		task_succeed(m, t, gssapi_sess_user(t->gss));
+		return;
+	default:
+		task_settle(m, t, AUTH_FAIL_CREDENTIALS, "GSSAPI authentication failed",
+		            gssapi_sess_detail(t->gss));
+	}
+}
+
 /* On an auth thread. */
 static void task_run(struct auth_job *job)
 {
@@ -320,6 +369,9 @@ static void task_run(struct auth_job *job)
 		else
 			pam_auth_address(&m->pam, ip, &res);
 		pam_settle(m, t, &res);
+		break;
+	case AUTH_GSSAPI:
+		gssapi_run(m, t);
 		break;
 	default:
 		task_settle(m, t, AUTH_FAIL_ERROR, "unsupported method", NULL);
@@ -382,6 +434,8 @@ void auth_task_release(struct auth_task *t)
 {
 	group_list_unref(t->groups);
 	t->groups = NULL;
+	gssapi_sess_free(t->gss);
+	t->gss = NULL;
 	explicit_bzero(t->password, sizeof(t->password));
 }
 

@@ -5,9 +5,14 @@
  *   AUTH_TIER_CLIENT  auth.client_method (none | pam.address), right after
  *                     accept, before any SOCKS byte; a refusal closes.
  *   AUTH_TIER_SOCKS   auth.socks_method (none | userpass | pam.username |
- *                     pam.address) inside the SOCKS negotiation; a refusal
- *                     answers RFC 1929 status 1 (when credentials were read)
- *                     and closes.
+ *                     pam.address | gssapi) inside the SOCKS negotiation; a
+ *                     refusal answers RFC 1929 status 1 (when credentials
+ *                     were read), or the RFC 1961 abort, and closes.
+ *
+ * GSSAPI takes one auth_start per context token: the caller sets t->gss
+ * (the connection's context, auth/gssapi.h), which belongs to the task
+ * while it is pending; the task hands it back in the outputs (the caller
+ * takes it out before auth_task_release, which frees one left there).
  *
  * A check that could block (crypt(3), PAM, NSS groups) runs on the auth
  * thread pool; PAM itself runs in the privsep monitors (privsep_client.h). The
@@ -40,6 +45,7 @@
 #include "config/config.h"
 
 struct auth_manager;
+struct gssapi_sess;
 
 enum auth_tier {
 	AUTH_TIER_CLIENT = 0, /* auth.client_method, before SOCKS */
@@ -77,6 +83,8 @@ struct auth_task {
 	char username[AUTH_NAME_MAX];      /* RFC 1929 UNAME (userpass, pam.username) */
 	char password[AUTH_NAME_MAX];      /* RFC 1929 PASSWD; wiped by auth_start /
 	                                    * the auth thread as soon as it is used */
+	struct gssapi_sess *gss;           /* gssapi: the context, input token set
+	                                    * (in and out; see the header) */
 	void (*done)(struct auth_task *t); /* see above; runs on an auth thread */
 	void *owner;                       /* for done() */
 
@@ -88,6 +96,8 @@ struct auth_task {
 	struct group_list *groups; /* on AUTH_OK with a user: NSS groups (one
 	                            * reference, dropped by auth_task_release) */
 	const char *reason;        /* static text for logs and close reasons */
+	bool gss_continue;         /* gssapi, AUTH_OK: not done, send the output
+	                            * token and run another step */
 };
 
 /* Build from cfg (borrowed: must outlive the manager): local users, PAM
@@ -121,7 +131,7 @@ void auth_manager_stop(struct auth_manager *m);
 /* Whether a tier has anything to check (false for method none). Cheap. */
 bool auth_manager_tier_enabled(const struct auth_manager *m, enum auth_tier tier);
 /* The SOCKS5 method byte for auth.socks_method: 0x00 for none and
- * pam.address, 0x02 for userpass and pam.username. */
+ * pam.address, 0x01 for gssapi, 0x02 for userpass and pam.username. */
 uint8_t auth_manager_socks_method_byte(const struct auth_manager *m);
 
 /* Start a check (owner's thread: a worker). See the header comment. */

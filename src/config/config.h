@@ -19,7 +19,7 @@ enum auth_method {
 	AUTH_USERPASS = 1,     /* [[auth.users]], RFC 1929 */
 	AUTH_PAM_USERNAME = 2, /* RFC 1929 credentials checked by PAM */
 	AUTH_PAM_ADDRESS = 3,  /* no credentials; client address checked by PAM */
-	AUTH_GSSAPI = 4,       /* parsed for compatibility; not supported */
+	AUTH_GSSAPI = 4,       /* RFC 1961 (auth/gssapi.h); SOCKS tier only */
 };
 const char *auth_method_name(enum auth_method m);
 
@@ -107,6 +107,7 @@ struct csocks_config {
 			char *keytab_path;
 			char *protection_level;
 			bool verbose;
+			bool strip_realm; /* csocks */
 		} gssapi;
 		/* csocks */
 		struct {

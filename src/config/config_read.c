@@ -84,13 +84,8 @@ static void read_enum(struct load_ctx *c, const struct cfg_field *f, const struc
 		    c->diag, "%s:%d: %s: unknown method \"%s\" (expected %s)", c->file, v->line,
 		    f->path, s,
 		    client ? "\"none\" or \"pam.address\""
-		           : "\"none\", \"userpass\", \"pam.username\" or \"pam.address\"");
-	else if (*(enum auth_method *)p == AUTH_GSSAPI)
-		config_diag_warn(
-		    c->diag,
-		    "%s:%d: %s: \"gssapi\" is not supported by csocks; clients will be "
-		    "refused (method 0xFF)",
-		    c->file, v->line, f->path);
+		           : "\"none\", \"userpass\", \"pam.username\", \"pam.address\" or "
+		             "\"gssapi\"");
 }
 
 /* One [[auth.users]] or [[sessions.dashboard_auth.users]] entry. */

@@ -115,12 +115,20 @@ const struct cfg_field cfg_schema[] = {
 	BOOL("auth.pam.verbose", auth.pam.verbose, "false", "Log PAM conversations"),
 	BOOL("auth.pam.verify_service", auth.pam.verify_service, "false",
 	     "Check at start that /etc/pam.d/<service> exists"),
-	SECTION("auth.gssapi", "GSSAPI (accepted for compatibility; csocks does not offer it)"),
-	STR("auth.gssapi.service_name", auth.gssapi.service_name, "\"socks\"", "Service name"),
-	STR("auth.gssapi.keytab_path", auth.gssapi.keytab_path, NULL, "Keytab"),
+	SECTION("auth.gssapi", "GSSAPI / Kerberos (RFC 1961), for auth.socks_method = \"gssapi\""),
+	STR("auth.gssapi.service_name", auth.gssapi.service_name, "\"socks\"",
+	    "Acceptor name: \"socks\" (any host of that service in the keytab), "
+	    "\"socks@host\", or a principal \"socks/host[@REALM]\""),
+	STR("auth.gssapi.keytab_path", auth.gssapi.keytab_path, NULL,
+	    "Keytab (unset: KRB5_KTNAME or /etc/krb5.keytab); read once at start, before "
+	    "privileges are dropped"),
 	STR("auth.gssapi.protection_level", auth.gssapi.protection_level, "\"integrity\"",
-	    "Protection level"),
+	    "none, integrity, confidentiality or selective; csocks implements no per-message "
+	    "protection and always grants level 0 (none): other values log a warning"),
 	BOOL("auth.gssapi.verbose", auth.gssapi.verbose, "false", "Verbose GSSAPI logging"),
+	BOOL("auth.gssapi.strip_realm", auth.gssapi.strip_realm, "true",
+	     "csocks: the user is the local name by krb5.conf auth_to_local (alice@DEFAULT.REALM "
+	     "-> alice; other realms keep the full principal); false: the full principal"),
 	SECTION("auth.throttle", "csocks: failed-authentication throttling per client IP"),
 	BOOL("auth.throttle.enabled", auth.throttle.enabled, "true", "Enable throttling"),
 	U32("auth.throttle.max_attempts", auth.throttle.max_attempts, 1, 1000000, "5",

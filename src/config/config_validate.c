@@ -159,6 +159,22 @@ static void validate_auth(const struct csocks_config *cfg, struct config_diag *d
 				    d, "%s:%d: auth.users: duplicate user '%s' (first at line %d)",
 				    f, cfg->auth.users[i].line, cfg->auth.users[i].username,
 				    cfg->auth.users[j].line);
+	const char *pl = cfg->auth.gssapi.protection_level;
+	static const char *const levels[] = {"none", "integrity", "confidentiality", "selective"};
+	bool known = false;
+	for (size_t i = 0; pl && i < sizeof(levels) / sizeof(levels[0]); i++)
+		known = known || strcmp(pl, levels[i]) == 0;
+	if (pl && !known)
+		key_error(d, cfg, "auth.gssapi.protection_level",
+		          "'%s': expected none, integrity, confidentiality or selective", pl);
+	else if (cfg->auth.socks_method == AUTH_GSSAPI && pl && strcmp(pl, "none") != 0) {
+		char loc[300];
+		config_diag_warn(d,
+		                 "%s: auth.gssapi.protection_level: \"%s\": csocks implements no "
+		                 "per-message protection; it answers level 0 (none) to every "
+		                 "client, and a client that requires protection closes",
+		                 where(cfg, "auth.gssapi.protection_level", loc, sizeof(loc)), pl);
+	}
 	if (cfg->api.token && cfg->api.token_file)
 		key_error(d, cfg, "api.token_file", "set api.token or api.token_file, not both");
 	if (cfg->api.token_file)

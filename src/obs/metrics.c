@@ -361,8 +361,6 @@ void metrics_collect(struct prom_writer *w, void *arg)
 	if (prom_family(w, "csocks_auth_failures_total", "Failed authentication attempts by method",
 	                PROM_COUNTER) == 0) {
 		for (size_t k = 0; k < AUTH_METHODS; k++) {
-			if (k == AUTH_GSSAPI)
-				continue; /* parsed, never offered */
 			struct prom_label l = {"method", auth_method_name((enum auth_method)k)};
 			prom_sample_u64(w, &l, 1, s.auth_fail[k]);
 		}

@@ -29,6 +29,7 @@ const struct conn_phase_def conn_phases[CONN_PH_COUNT] = {
 	[CONN_PH_GREETING]       = {"greeting",       conn_ph_greeting,       conn_timeout_handshake},
 	[CONN_PH_AUTH]           = {"auth",           conn_ph_auth,           conn_timeout_handshake},
 	[CONN_PH_AUTH_WAIT]      = {"auth_wait",      conn_ph_auth_wait,      conn_timeout_handshake},
+	[CONN_PH_GSSAPI]         = {"gssapi",         conn_ph_gssapi,         conn_timeout_handshake},
 	[CONN_PH_REQUEST]        = {"request",        conn_ph_request,        conn_timeout_handshake},
 	[CONN_PH_SOCKS4_REQUEST] = {"socks4_request", conn_ph_socks4_request, conn_timeout_handshake},
 	[CONN_PH_ACL_NAME]       = {"acl_name",       conn_ph_acl_name,       conn_timeout_resolve},
@@ -175,5 +176,6 @@ void conn_free(struct conn *c)
 	udp_assoc_free(c->udp); /* memory only: closed in conn_finish */
 	bind_wait_free(c->bind);
 	group_list_unref(c->groups);
+	conn_gssapi_free(c);
 	free(c);
 }

@@ -74,6 +74,7 @@ struct conn {
 	struct resolve_result addrs;  /* where to connect, in order */
 	struct udp_assoc *udp;        /* UDP ASSOCIATE: the association (udp.c) */
 	struct bind_wait *bind;       /* BIND: the listener (bind.c) */
+	struct conn_gss *gss;         /* GSSAPI phase: context and buffers (conn_gssapi.c) */
 
 	uint8_t out[SOCKS5_REPLY_MAX]; /* handshake bytes not yet sent */
 	uint8_t out_len, out_off;

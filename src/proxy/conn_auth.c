@@ -1,12 +1,14 @@
-/* Authentication: phase CLIENT_AUTH (the client tier, by address) and the
+/* Authentication: phase CLIENT_AUTH (the client tier, by address), the
  * SOCKS tier's phases AUTH (RFC 1929 credentials) and AUTH_WAIT (the
- * answer). A check that may block (PAM, NSS groups) runs on the auth
- * thread pool; its answer comes back through the worker's mailbox. */
+ * answer), and GSSAPI's auth-pool steps (conn_gssapi.c). A check that may
+ * block (PAM, NSS groups, gss_accept_sec_context) runs on the auth thread
+ * pool; its answer comes back through the worker's mailbox. */
 #include "proxy/conn_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/gssapi.h"
 #include "config/config.h"
 #include "obs/metrics.h"
 #include "util/log.h"
@@ -57,6 +59,8 @@ static void conn_auth_settle(struct conn *c, struct conn_auth_job *j)
 		group_list_unref(c->groups);
 		c->groups = group_list_ref(t->groups);
 	}
+	if (t->gss)
+		conn_gssapi_settle(c, t); /* the context goes back to the phase */
 	auth_task_release(t);
 	explicit_bzero(j, sizeof(*j));
 	free(j);
@@ -80,35 +84,60 @@ static void auth_job_done(struct worker *w, struct worker_msg *m)
 	conn_drive(c);
 }
 
-/* Start a check for tier (credentials in up for the SOCKS tier's
- * userpass/pam.username). NEXT when it was answered at once (throttled,
- * plaintext password, cached groups), WAIT while the auth pool works. */
-enum step conn_auth_begin(struct conn *c, enum auth_tier tier, const struct socks5_userpass *up)
+static struct conn_auth_job *auth_job_new(struct conn *c, enum auth_tier tier)
 {
 	struct conn_auth_job *j = calloc(1, sizeof(*j));
 	if (!j)
-		return conn_fail(c, CONN_REPLY_NONE, "out of memory");
+		return NULL;
 	j->task.tier = tier;
 	memcpy(&j->task.client, &c->info.client,
 	       sizeof(c->info.client) < sizeof(j->task.client) ? sizeof(c->info.client)
 	                                                       : sizeof(j->task.client));
-	if (up) {
-		cs_strlcpy(j->task.username, up->user, sizeof(j->task.username));
-		memcpy(j->task.password, up->pass, sizeof(j->task.password));
-	}
 	j->task.done = auth_job_complete;
 	j->task.owner = j;
 	j->msg.fn = auth_job_done;
 	j->w = c->w;
 	j->conn = c;
-	if (tier == AUTH_TIER_SOCKS)
-		c->phase = CONN_PH_AUTH_WAIT;
+	return j;
+}
+
+static enum step auth_job_start(struct conn *c, struct conn_auth_job *j)
+{
 	if (auth_start(c->w->sh->auth, &j->task) == AUTH_PENDING) {
 		c->auth = j;
 		return STEP_WAIT;
 	}
 	conn_auth_settle(c, j);
 	return STEP_NEXT;
+}
+
+/* Start a check for tier (credentials in up for the SOCKS tier's
+ * userpass/pam.username). NEXT when it was answered at once (throttled,
+ * plaintext password, cached groups), WAIT while the auth pool works. */
+enum step conn_auth_begin(struct conn *c, enum auth_tier tier, const struct socks5_userpass *up)
+{
+	struct conn_auth_job *j = auth_job_new(c, tier);
+	if (!j)
+		return conn_fail(c, CONN_REPLY_NONE, "out of memory");
+	if (up) {
+		cs_strlcpy(j->task.username, up->user, sizeof(j->task.username));
+		memcpy(j->task.password, up->pass, sizeof(j->task.password));
+	}
+	if (tier == AUTH_TIER_SOCKS)
+		c->phase = CONN_PH_AUTH_WAIT;
+	return auth_job_start(c, j);
+}
+
+/* One GSSAPI context step (conn_gssapi.c); the phase stays GSSAPI. */
+enum step conn_auth_begin_gssapi(struct conn *c, struct gssapi_sess *s)
+{
+	struct conn_auth_job *j = auth_job_new(c, AUTH_TIER_SOCKS);
+	if (!j) {
+		gssapi_sess_free(s);
+		return conn_fail(c, CONN_REPLY_NONE, "out of memory");
+	}
+	j->task.gss = s;
+	return auth_job_start(c, j);
 }
 
 enum step conn_ph_auth(struct conn *c)

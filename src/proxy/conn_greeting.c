@@ -21,6 +21,10 @@ static uint8_t select_method(const struct conn *c, const struct socks5_greeting 
 		if (socks5_greeting_offers(g, SOCKS5_METHOD_USERPASS))
 			return SOCKS5_METHOD_USERPASS;
 		break;
+	case AUTH_GSSAPI:
+		if (socks5_greeting_offers(g, SOCKS5_METHOD_GSSAPI))
+			return SOCKS5_METHOD_GSSAPI;
+		break;
 	default:
 		break; /* refused at start-up (auth_manager_new) */
 	}
@@ -52,6 +56,8 @@ enum step conn_ph_greeting(struct conn *c)
 	conn_queue(c, out, socks5_write_method(out, sizeof(out), m));
 	if (m == SOCKS5_METHOD_NO_ACCEPTABLE)
 		return conn_fail(c, CONN_REPLY_NONE, "no acceptable auth method");
-	c->phase = m == SOCKS5_METHOD_USERPASS ? CONN_PH_AUTH : CONN_PH_REQUEST;
+	c->phase = m == SOCKS5_METHOD_USERPASS ? CONN_PH_AUTH
+	           : m == SOCKS5_METHOD_GSSAPI ? CONN_PH_GSSAPI
+	                                       : CONN_PH_REQUEST;
 	return STEP_NEXT;
 }

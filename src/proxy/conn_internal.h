@@ -90,6 +90,14 @@ enum step conn_ph_auth_wait(struct conn *c);
 /* Start an auth check for tier (up: the RFC 1929 credentials, or NULL).
  * NEXT when answered at once, WAIT while the auth pool works. */
 enum step conn_auth_begin(struct conn *c, enum auth_tier tier, const struct socks5_userpass *up);
+/* Phase GSSAPI (conn_gssapi.c); one gss_accept_sec_context step for s on
+ * the auth pool (s belongs to the step until conn_gssapi_settle takes it
+ * back); the step's answer (conn_auth.c calls this); free the phase's
+ * state (conn_free). */
+enum step conn_ph_gssapi(struct conn *c);
+enum step conn_auth_begin_gssapi(struct conn *c, struct gssapi_sess *s);
+void conn_gssapi_settle(struct conn *c, struct auth_task *t);
+void conn_gssapi_free(struct conn *c);
 enum step conn_ph_request(struct conn *c);
 enum step conn_ph_socks4_request(struct conn *c);
 /* The request is read: the connect deadline runs from here on. */

@@ -16,7 +16,7 @@
  * request takes one of the branches). The phase table in conn.c gives each
  * its name, its function and its deadline handler; docs/architecture.md
  * ("A connection's life") walks through them.
- *   SOCKS5 CONNECT: PROXY_HDR CLIENT_AUTH GREETING [AUTH AUTH_WAIT] REQUEST
+ *   SOCKS5 CONNECT: PROXY_HDR CLIENT_AUTH GREETING [AUTH AUTH_WAIT | GSSAPI] REQUEST
  *                   ACL_NAME RESOLVE ACL_ADDR ADMIT CONNECT REPLY RELAY
  *   SOCKS5 BIND:    ... REQUEST ACL_NAME RESOLVE ACL_ADDR ADMIT BIND RELAY
  *   UDP ASSOCIATE:  ... REQUEST ADMIT UDP
@@ -28,6 +28,7 @@ enum conn_phase {
 	CONN_PH_GREETING,       /* VER NMETHODS METHODS, the method (conn_greeting.c) */
 	CONN_PH_AUTH,           /* RFC 1929 credentials (conn_auth.c) */
 	CONN_PH_AUTH_WAIT,      /* the SOCKS tier's answer (conn_auth.c) */
+	CONN_PH_GSSAPI,         /* RFC 1961 token exchange (conn_gssapi.c) */
 	CONN_PH_REQUEST,        /* the SOCKS5 request (conn_request.c) */
 	CONN_PH_SOCKS4_REQUEST, /* a SOCKS4/4a request instead (conn_request.c) */
 	CONN_PH_ACL_NAME,       /* ACL on the requested name (conn_acl.c) */

@@ -305,8 +305,12 @@ static void t_fix_values(void)
 	if (CHECK(c)) {
 		CHECK_INT(c->auth.socks_method, AUTH_GSSAPI);
 		CHECK_STR(c->auth.gssapi.protection_level, "confidentiality");
+		/* csocks offers GSSAPI without per-message protection: it says so
+		 * at the level's line. */
 		CHECK(has_msg(d.warnings, d.n_warnings,
-		              "rustsocks-gssapi.toml:14: auth.socks_method"));
+		              "rustsocks-gssapi.toml:19: auth.gssapi.protection_level"));
+		CHECK(!has_msg(d.warnings, d.n_warnings, "not supported"));
+		CHECK(c->auth.gssapi.strip_realm);
 	}
 	config_free(c);
 	config_diag_free(&d);
@@ -471,6 +475,37 @@ static void t_range_error(void)
 	struct csocks_config *c = load_str("[server]\nbind_port = 70000\n", &d);
 	CHECK(c == NULL);
 	CHECK(has_msg(d.errors, d.n_errors, "t.toml:2: server.bind_port: 70000 is out of range"));
+	config_diag_free(&d);
+}
+
+/* GSSAPI: a protection level csocks does not know is an error; a known one
+ * other than none is a warning (csocks grants none). */
+static void t_gssapi_protection_level(void)
+{
+	struct config_diag d;
+	struct csocks_config *c =
+	    load_str("[auth]\nsocks_method = \"gssapi\"\n[auth.gssapi]\nprotection_level = "
+	             "\"secret\"\n",
+	             &d);
+	CHECK(c == NULL);
+	CHECK(has_msg(d.errors, d.n_errors, "t.toml:4: auth.gssapi.protection_level: 'secret'"));
+	config_diag_free(&d);
+	c = load_str("[auth]\nsocks_method = \"gssapi\"\n[auth.gssapi]\nprotection_level = "
+	             "\"integrity\"\nstrip_realm = false\n",
+	             &d);
+	if (CHECK(c)) {
+		CHECK(!c->auth.gssapi.strip_realm);
+		CHECK(has_msg(d.warnings, d.n_warnings,
+		              "t.toml:4: auth.gssapi.protection_level: \"integrity\""));
+	}
+	config_free(c);
+	config_diag_free(&d);
+	c = load_str("[auth]\nsocks_method = \"gssapi\"\n[auth.gssapi]\nprotection_level = "
+	             "\"none\"\n",
+	             &d);
+	if (CHECK(c))
+		CHECK(!has_msg(d.warnings, d.n_warnings, "protection_level"));
+	config_free(c);
 	config_diag_free(&d);
 }
 
@@ -743,6 +778,7 @@ int main(void)
 	RUN(t_sqlite_path);
 	RUN(t_sqlite_missing_dir);
 	RUN(t_sqlite_uncreatable_dir);
+	RUN(t_gssapi_protection_level);
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", work_dir);
 	if (system(cmd) != 0)

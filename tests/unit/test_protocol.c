@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <sys/un.h>
 
+#include "protocol/gssapi_frame.h"
 #include "protocol/proxyproto.h"
 #include "protocol/sockaddr.h"
 #include "protocol/socks4.h"
@@ -1219,6 +1220,87 @@ static void t_unmap(void)
 
 /* ---- names -------------------------------------------------------------- */
 
+/* RFC 1961 framing: every prefix of a message is INCOMPLETE, the whole
+ * message parses with its exact length, bytes after it stay. */
+static void t_gssapi_frame(void)
+{
+	struct gssapi_frame f;
+	size_t used = 99;
+	const uint8_t msg[] = {0x01, 0x01, 0x00, 0x03, 'a', 'b', 'c', 0x05, 0x01};
+	for (size_t n = 0; n < 7; n++) {
+		CHECK_INT(gssapi_parse_frame(msg, n, &f, &used), PROTO_INCOMPLETE);
+		CHECK_INT(used, 0);
+	}
+	CHECK_INT(gssapi_parse_frame(msg, sizeof(msg), &f, &used), PROTO_OK);
+	CHECK_INT(used, 7);
+	CHECK_INT(f.mtyp, GSSAPI_MTYP_AUTH);
+	CHECK_INT(f.len, 3);
+	CHECK(f.token == msg + 4);
+
+	const uint8_t prot[] = {0x01, 0x02, 0x00, 0x01, 0x00};
+	CHECK_INT(gssapi_parse_frame(prot, sizeof(prot), &f, &used), PROTO_OK);
+	CHECK_INT(f.mtyp, GSSAPI_MTYP_PROT);
+	CHECK_INT(f.len, 1);
+	CHECK_INT(f.token[0], 0);
+
+	const uint8_t abort_msg[] = {0x01, 0xFF, 0x01};
+	CHECK_INT(gssapi_parse_frame(abort_msg, 1, &f, &used), PROTO_INCOMPLETE);
+	CHECK_INT(gssapi_parse_frame(abort_msg, sizeof(abort_msg), &f, &used), PROTO_OK);
+	CHECK_INT(used, 2);
+	CHECK_INT(f.mtyp, GSSAPI_MTYP_ABORT);
+	CHECK(f.token == NULL);
+
+	/* A 65535-byte token: the largest the 16-bit length allows. */
+	static uint8_t big[GSSAPI_FRAME_HDR + GSSAPI_TOKEN_MAX];
+	big[0] = 1, big[1] = 1, big[2] = 0xFF, big[3] = 0xFF;
+	CHECK_INT(gssapi_parse_frame(big, sizeof(big) - 1, &f, &used), PROTO_INCOMPLETE);
+	CHECK_INT(gssapi_parse_frame(big, sizeof(big), &f, &used), PROTO_OK);
+	CHECK_INT(f.len, GSSAPI_TOKEN_MAX);
+}
+
+static void t_gssapi_frame_bad(void)
+{
+	struct gssapi_frame f;
+	size_t used = 99;
+	const uint8_t v5[] = {0x05, 0x01, 0x00, 0x01, 0x00};
+	CHECK_INT(gssapi_parse_frame(v5, 1, &f, &used), PROTO_BAD_VERSION);
+	CHECK_INT(used, 0);
+	const uint8_t mt[] = {0x01, 0x04, 0x00, 0x01, 0x00};
+	CHECK_INT(gssapi_parse_frame(mt, 2, &f, &used), PROTO_MALFORMED);
+	const uint8_t mt0[] = {0x01, 0x00, 0x00, 0x01, 0x00};
+	CHECK_INT(gssapi_parse_frame(mt0, sizeof(mt0), &f, &used), PROTO_MALFORMED);
+	const uint8_t empty[] = {0x01, 0x01, 0x00, 0x00};
+	CHECK_INT(gssapi_parse_frame(empty, sizeof(empty), &f, &used), PROTO_MALFORMED);
+	CHECK_INT(used, 0);
+}
+
+static void t_gssapi_write(void)
+{
+	uint8_t b[8];
+	CHECK_INT(gssapi_write_header(b, sizeof(b), GSSAPI_MTYP_AUTH, 0x1234), 4);
+	CHECK(b[0] == 1 && b[1] == 1 && b[2] == 0x12 && b[3] == 0x34);
+	CHECK_INT(gssapi_write_header(b, sizeof(b), GSSAPI_MTYP_PROT, 65535), 4);
+	CHECK(b[2] == 0xFF && b[3] == 0xFF);
+	CHECK_INT(gssapi_write_header(b, sizeof(b), GSSAPI_MTYP_AUTH, 65536), 0);
+	CHECK_INT(gssapi_write_header(b, sizeof(b), GSSAPI_MTYP_AUTH, 0), 0);
+	CHECK_INT(gssapi_write_header(b, 3, GSSAPI_MTYP_AUTH, 1), 0);
+	CHECK_INT(gssapi_write_header(b, sizeof(b), GSSAPI_MTYP_ABORT, 1), 0);
+	CHECK_INT(gssapi_write_abort(b, 1), 0);
+	CHECK_INT(gssapi_write_abort(b, sizeof(b)), 2);
+	CHECK(b[0] == 1 && b[1] == 0xFF);
+	/* What the writer makes, the parser reads back. */
+	uint8_t m[5];
+	gssapi_write_header(m, sizeof(m), GSSAPI_MTYP_PROT, 1);
+	m[4] = GSSAPI_LEVEL_INTEGRITY;
+	struct gssapi_frame f;
+	size_t used;
+	CHECK_INT(gssapi_parse_frame(m, sizeof(m), &f, &used), PROTO_OK);
+	CHECK_INT(f.token[0], GSSAPI_LEVEL_INTEGRITY);
+	CHECK_STR(gssapi_level_name(0), "none");
+	CHECK_STR(gssapi_level_name(2), "confidentiality");
+	CHECK_STR(gssapi_level_name(9), "unknown");
+}
+
 static void t_names(void)
 {
 	CHECK_STR(socks5_reply_name(SOCKS5_REP_SUCCESS), "succeeded");
@@ -1276,5 +1358,8 @@ int main(void)
 	RUN(t_parse_host);
 	RUN(t_unmap);
 	RUN(t_names);
+	RUN(t_gssapi_frame);
+	RUN(t_gssapi_frame_bad);
+	RUN(t_gssapi_write);
 	return TEST_END("protocol");
 }
