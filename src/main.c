@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "csocks_build.h"
+#include "csocks_commit.h"
 #include "config/config.h"
 #include "acl/acl_cli.h"
 #include "acl/acl_config.h"
@@ -147,7 +148,7 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 			return 0;
 		}
 		case 'V':
-			printf("csocks %s\n", CSOCKS_VERSION);
+			printf("csocks %s (commit %s)\n", CSOCKS_VERSION, CSOCKS_GIT_COMMIT);
 			return 0;
 		case 'h':
 			usage(stdout);
@@ -259,7 +260,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	setup_logging(cfg);
-	log_info("csocks %s starting (config %s)", CSOCKS_VERSION,
+	log_info("csocks %s (commit %s) starting (config %s)", CSOCKS_VERSION, CSOCKS_GIT_COMMIT,
 	         cfg->path ? cfg->path : "built-in defaults");
 	rc = app_run(cfg);
 	config_free(cfg);

@@ -1,6 +1,7 @@
 """The command line: --version, --help, --check-config, --generate-config,
 CLI overrides, and RustSocks' own config files, through the real binary."""
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -34,9 +35,23 @@ def workdir():
 
 
 def test_version():
+    """The version is meson.build's project version (the one place it is
+    set; debian/changelog is checked against it by scripts/package-test.sh)
+    and the commit is the checkout's HEAD."""
     r = run("--version")
     assert r.returncode == 0
-    assert r.stdout.startswith("csocks ")
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    with open(os.path.join(root, "meson.build")) as f:
+        m = re.search(r"version\s*:\s*'([^']+)'", f.read())
+    assert m, "no project version in meson.build"
+    g = subprocess.run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"],
+                       capture_output=True, text=True)
+    if g.returncode != 0:
+        pytest.skip("not a git checkout: the commit is checked by scripts/package-test.sh")
+    got = re.fullmatch(r"csocks (\S+) \(commit ([0-9a-f]{12})(-dirty)?\)\n", r.stdout)
+    assert got, r.stdout
+    assert got.group(1) == m.group(1)
+    assert got.group(2) == g.stdout.strip()
 
 
 def test_help_lists_every_option():
