@@ -92,7 +92,9 @@ static void usage(FILE *out)
 	    "      --generate-config FILE write a commented example configuration and exit\n"
 	    "      --hash-password        read a password on stdin, print a crypt(3) hash for\n"
 	    "                             [[auth.users]] password_hash, and exit\n"
-	    "      --config-reference     print every configuration key as Markdown and exit\n"
+	    "      --config-reference[=man]\n"
+	    "                             print every configuration key as Markdown (or as\n"
+	    "                             roff for csocks.toml(5)) and exit\n"
 	    "  -V, --version              print the version and exit\n"
 	    "  -h, --help                 show this help and exit\n");
 }
@@ -109,7 +111,7 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 	    {"check-config", no_argument, NULL, O_CHECK},
 	    {"generate-config", required_argument, NULL, O_GEN},
 	    {"hash-password", no_argument, NULL, O_HASH},
-	    {"config-reference", no_argument, NULL, O_REF},
+	    {"config-reference", optional_argument, NULL, O_REF},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -138,7 +140,16 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 		case O_HASH:
 			return main_hash_password();
 		case O_REF: {
-			char *md = config_reference_markdown();
+			if (optarg && strcmp(optarg, "man") != 0 &&
+			    strcmp(optarg, "markdown") != 0) {
+				fprintf(stderr,
+				        "csocks: --config-reference: '%s' is not man or markdown\n",
+				        optarg);
+				return 2;
+			}
+			char *md = optarg && strcmp(optarg, "man") == 0
+			               ? config_reference_man()
+			               : config_reference_markdown();
 			if (!md) {
 				fprintf(stderr, "error: out of memory\n");
 				return 1;

@@ -245,6 +245,9 @@ char *config_example_text(void);
 /* The configuration reference as Markdown tables, one per section (caller
  * frees; NULL when out of memory); docs/configuration.md embeds it. */
 char *config_reference_markdown(void);
+/* The same reference as man(7) roff (.SS per section, .TP per key), the
+ * KEYS section of csocks.toml(5). */
+char *config_reference_man(void);
 
 /* The SQLite file path of a "sqlite://path" or "sqlite:path" URL
  * (caller frees), or NULL when url is not an SQLite URL. */

@@ -233,3 +233,36 @@ def test_start_fails_at_the_line_when_sqlite_folder_cannot_be_created(start_csoc
     assert p.proc.wait(5) == 1
     assert "sessions.database_url: cannot create directory '/proc/csocks-no'" in p.log_text()
     assert f"{p.config_path}:" in p.log_text()
+
+
+def test_man_page_keys_are_current():
+    """man/csocks.toml.5's KEYS come from the schema table, like
+    docs/configuration.md; scripts/gen-docs.sh refreshes both."""
+    r = run("--config-reference=man")
+    assert r.returncode == 0
+    page = open(os.path.join(ROOT, "man", "csocks.toml.5")).read()
+    m = re.search(r'^\.\\" BEGIN GENERATED KEYS[^\n]*\n(.*?)^\.\\" END GENERATED KEYS',
+                  page, re.S | re.M)
+    assert m, "no generated KEYS block in man/csocks.toml.5"
+    assert m.group(1) == r.stdout, "run scripts/gen-docs.sh to refresh man/csocks.toml.5"
+    # Every key of the schema is in the page.
+    keys = re.findall(r"^\| `([a-z0-9_]+)` \|", run("--config-reference").stdout, re.M)
+    assert len(keys) > 100
+    for k in keys:
+        assert "\n.B " + k.replace("-", "\\-") + "\n" in m.group(1), k
+
+
+def test_config_reference_rejects_unknown_format():
+    r = run("--config-reference=html")
+    assert r.returncode == 2
+    assert "not man or markdown" in r.stderr
+
+
+@pytest.mark.parametrize("page", ["csocks.8", "csocks.toml.5", "csocks-acl.toml.5"])
+def test_man_pages_render_without_warnings(page):
+    # groff (scripts/deps.sh test) prints every warning on stderr.
+    r = subprocess.run(["man", "--warnings", "-l", os.path.join(ROOT, "man", page)],
+                       capture_output=True, text=True, env=dict(os.environ, MANWIDTH="80"))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "", r.stderr
+    assert "NAME" in r.stdout and "SEE ALSO" in r.stdout
