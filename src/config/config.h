@@ -153,6 +153,7 @@ struct csocks_config {
 		uint32_t history_max_age_secs; /* ... and for how long */
 		uint32_t queue_capacity;       /* store writer queue bound */
 		bool rustsocks_indexes;        /* keep all of RustSocks' session indexes */
+		char *node_name;               /* the rows' node column; NULL = hostname */
 		struct {
 			bool enabled;
 			bool altcha_enabled;
