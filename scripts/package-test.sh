@@ -49,10 +49,19 @@ dver=$(dpkg-parsechangelog -l debian/changelog -S Version)
 check "debian/changelog version $dver is meson.build's $mver" test "${dver%%-*}" = "$mver"
 
 # 2. Build from an export.
-commit=$(git stash create 2>/dev/null)
-commit=${commit:-$(git rev-parse HEAD)}
 mkdir -p "$work/src"
-git archive "$commit" | tar -x -C "$work/src"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	commit=$(git stash create 2>/dev/null)
+	commit=${commit:-$(git rev-parse HEAD)}
+	git archive "$commit" | tar -x -C "$work/src"
+	want_commit=$(git rev-parse --short=12 "$commit")
+else
+	# A tarball: copy it without build trees; the commit is the one
+	# src/git-commit.txt names.
+	tar -c --exclude='./build*' --exclude=./test-logs --exclude=./debian/csocks \
+		--exclude=./debian/.debhelper --exclude=./obj-* . | tar -x -C "$work/src"
+	want_commit=$(scripts/git-commit.sh .)
+fi
 [ -d dashboard/dist ] && cp -r dashboard/dist "$work/src/dashboard/"
 t0=$(date +%s)
 if (cd "$work/src" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1; then
@@ -88,7 +97,6 @@ for f in /etc/csocks/csocks.toml /etc/csocks/acl.toml /etc/pam.d/csocks /etc/pam
 done
 check "postinst makes the csocks user" grep -q 'adduser --system' "$work/control/postinst"
 
-want_commit=$(git rev-parse --short=12 "$commit")
 if [ "$(id -u)" -ne 0 ]; then
 	# Not root: a throwaway root from dpkg -x.
 	dpkg -x "$deb" "$work/root"
