@@ -12,7 +12,8 @@ TEST_PKGS=(clang libclang-rt-14-dev curl python3 python3-pytest python3-socks
 	python3-python-socks ncat sqlite3 postgresql prometheus libpam-pwdfile libpam-modules
 	valgrind openssl dante-server microsocks iproute2 procps passwd
 	golang-github-burntsushi-toml-dev python3-pytest-xdist cppcheck clang-tidy clang-format
-	krb5-kdc krb5-admin-server krb5-user python3-gssapi)
+	krb5-kdc krb5-admin-server krb5-user python3-gssapi
+	groff man-db debhelper dpkg-dev fakeroot lintian haproxy adduser)
 
 want=("${RUN_PKGS[@]}")
 [ "${1:-run}" = test ] && want+=("${TEST_PKGS[@]}")

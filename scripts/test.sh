@@ -110,6 +110,14 @@ head -60 "$logdir/lint.log"
 lint_counts=$(sed -nE 's/^lint \([^)]+\): ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' \
 	"$logdir/lint.log")
 while read -r p f; do add "$p" "$f"; done <<<"${lint_counts:-0 1}"
+# The Debian package (scripts/package-test.sh): build from an export, lintian,
+# and as root install, run as the unit says, proxy, purge.
+echo "== package =="
+scripts/package-test.sh >"$logdir/package.log" 2>&1
+grep -E '^(FAIL|W: |E: |note: )' "$logdir/package.log" | head -40
+read -r pp pf < <(awk '/^package: [0-9]+ passed/ { print $2, $4 }' "$logdir/package.log")
+echo "package: ${pp:-0} passed, ${pf:-1} failed"
+add "${pp:-0}" "${pf:-1}"
 integration "$root/build/csocks" normal
 integration "$root/build-asan/csocks" asan
 echo "total time: $(( $(date +%s) - start )) s"

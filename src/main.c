@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "csocks_build.h"
+#include "csocks_commit.h"
 #include "config/config.h"
 #include "acl/acl_cli.h"
 #include "acl/acl_config.h"
@@ -94,7 +95,9 @@ static void usage(FILE *out)
 	    "      --generate-config FILE write a commented example configuration and exit\n"
 	    "      --hash-password        read a password on stdin, print a crypt(3) hash for\n"
 	    "                             [[auth.users]] password_hash, and exit\n"
-	    "      --config-reference     print every configuration key as Markdown and exit\n"
+	    "      --config-reference[=man]\n"
+	    "                             print every configuration key as Markdown (or as\n"
+	    "                             roff for csocks.toml(5)) and exit\n"
 	    "  -V, --version              print the version and exit\n"
 	    "  -h, --help                 show this help and exit\n");
 }
@@ -111,7 +114,7 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 	    {"check-config", no_argument, NULL, O_CHECK},
 	    {"generate-config", required_argument, NULL, O_GEN},
 	    {"hash-password", no_argument, NULL, O_HASH},
-	    {"config-reference", no_argument, NULL, O_REF},
+	    {"config-reference", optional_argument, NULL, O_REF},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -140,7 +143,16 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 		case O_HASH:
 			return main_hash_password();
 		case O_REF: {
-			char *md = config_reference_markdown();
+			if (optarg && strcmp(optarg, "man") != 0 &&
+			    strcmp(optarg, "markdown") != 0) {
+				fprintf(stderr,
+				        "csocks: --config-reference: '%s' is not man or markdown\n",
+				        optarg);
+				return 2;
+			}
+			char *md = optarg && strcmp(optarg, "man") == 0
+			               ? config_reference_man()
+			               : config_reference_markdown();
 			if (!md) {
 				fprintf(stderr, "error: out of memory\n");
 				return 1;
@@ -150,7 +162,7 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 			return 0;
 		}
 		case 'V':
-			printf("csocks %s\n", CSOCKS_VERSION);
+			printf("csocks %s (commit %s)\n", CSOCKS_VERSION, CSOCKS_GIT_COMMIT);
 			return 0;
 		case 'h':
 			usage(stdout);
@@ -307,7 +319,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	setup_logging(cfg);
-	log_info("csocks %s starting (config %s)", CSOCKS_VERSION,
+	log_info("csocks %s (commit %s) starting (config %s)", CSOCKS_VERSION, CSOCKS_GIT_COMMIT,
 	         cfg->path ? cfg->path : "built-in defaults");
 	rc = app_run(cfg);
 	config_free(cfg);

@@ -193,6 +193,8 @@ json_t *api_session_json(const struct session_record *r)
 	                    r->duration_secs >= 0 ? json_integer(r->duration_secs) : json_null());
 	json_object_set_new(o, "close_reason",
 	                    r->close_reason ? json_string(r->close_reason) : json_null());
+	/* csocks: the node that wrote the row (shared stores); null when unknown */
+	json_object_set_new(o, "node", r->node ? json_string(r->node) : json_null());
 	return o;
 }
 

@@ -155,6 +155,7 @@ struct csocks_config {
 		uint32_t history_max_age_secs; /* ... and for how long */
 		uint32_t queue_capacity;       /* store writer queue bound */
 		bool rustsocks_indexes;        /* keep all of RustSocks' session indexes */
+		char *node_name;               /* the rows' node column; NULL = hostname */
 		struct {
 			bool enabled;
 			bool altcha_enabled;
@@ -247,6 +248,9 @@ char *config_example_text(void);
 /* The configuration reference as Markdown tables, one per section (caller
  * frees; NULL when out of memory); docs/configuration.md embeds it. */
 char *config_reference_markdown(void);
+/* The same reference as man(7) roff (.SS per section, .TP per key), the
+ * KEYS section of csocks.toml(5). */
+char *config_reference_man(void);
 
 /* The SQLite file path of a "sqlite://path" or "sqlite:path" URL
  * (caller frees), or NULL when url is not an SQLite URL. */

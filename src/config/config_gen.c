@@ -118,3 +118,58 @@ char *config_reference_markdown(void)
 	}
 	return strbuf_take(&b);
 }
+
+/* roff text: backslashes, hyphens and a leading '.' or '\'' escaped. */
+static void roff_puts(struct strbuf *b, const char *s)
+{
+	if (*s == '.' || *s == '\'')
+		strbuf_puts(b, "\\&");
+	for (; *s; s++) {
+		if (*s == '\\')
+			strbuf_puts(b, "\\e");
+		else if (*s == '-')
+			strbuf_puts(b, "\\-");
+		else
+			strbuf_addc(b, *s);
+	}
+}
+
+static void man_field(struct strbuf *b, const struct cfg_field *f)
+{
+	strbuf_puts(b, ".TP\n.B ");
+	roff_puts(b, last_component(f->path));
+	strbuf_printf(b, "\n%s", type_name(f));
+	if (f->def) {
+		strbuf_puts(b, ", default \\fB");
+		roff_puts(b, f->def);
+		strbuf_puts(b, "\\fR");
+	}
+	if (f->type == CT_U32 || f->type == CT_U64)
+		strbuf_printf(b, ", range %llu..%llu", (unsigned long long)f->min,
+		              (unsigned long long)f->max);
+	strbuf_puts(b, ".\n");
+	roff_puts(b, f->doc);
+	strbuf_puts(b, ".\n");
+}
+
+/* The KEYS section of csocks.toml(5): the same table as
+ * config_reference_markdown(), so the man page and docs/configuration.md
+ * cannot drift apart (scripts/gen-docs.sh writes both). */
+char *config_reference_man(void)
+{
+	struct strbuf b;
+	strbuf_init(&b);
+	for (size_t i = 0; i < cfg_schema_len; i++) {
+		const struct cfg_field *f = &cfg_schema[i];
+		if (f->type != CT_SECTION) {
+			man_field(&b, f);
+			continue;
+		}
+		strbuf_puts(&b, ".SS [");
+		roff_puts(&b, f->path);
+		strbuf_puts(&b, "]\n");
+		roff_puts(&b, f->doc);
+		strbuf_puts(&b, ".\n");
+	}
+	return strbuf_take(&b);
+}

@@ -162,6 +162,8 @@ const struct cfg_field cfg_schema[] = {
 	  "\"memory\", \"sqlite\" or \"postgres\"" },
 	STR("sessions.database_url", sessions.database_url, NULL,
 	    "\"sqlite://path\" or \"postgresql://user:pass@host:port/db\""),
+	STR("sessions.node_name", sessions.node_name, NULL,
+	    "csocks: this node's name in the sessions' node column (unset = the host name)"),
 	U32("sessions.batch_size", sessions.batch_size, 1, 100000, "100",
 	    "Rows written per transaction"),
 	U32("sessions.batch_interval_ms", sessions.batch_interval_ms, 1, 3600000, "1000",

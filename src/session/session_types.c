@@ -143,8 +143,8 @@ static char *dup_into(char **cursor, const char *s)
 
 struct session_record *session_record_dup(const struct session_record *r)
 {
-	const char *strs[] = {r->user, r->dest_ip, r->close_reason, r->acl_rule_matched,
-	                      r->acl_decision};
+	const char *strs[] = {r->user,         r->dest_ip, r->close_reason, r->acl_rule_matched,
+	                      r->acl_decision, r->node};
 	size_t extra = 0;
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		extra += strs[i] ? strlen(strs[i]) + 1 : 0;
@@ -156,6 +156,7 @@ struct session_record *session_record_dup(const struct session_record *r)
 	d->close_reason = dup_into(&cur, r->close_reason);
 	d->acl_rule_matched = dup_into(&cur, r->acl_rule_matched);
 	d->acl_decision = dup_into(&cur, r->acl_decision);
+	d->node = dup_into(&cur, r->node);
 	return d;
 }
 

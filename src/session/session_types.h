@@ -52,6 +52,8 @@ struct session_record {
 	const char *close_reason;     /* NULL = NULL */
 	const char *acl_rule_matched; /* NULL = NULL */
 	const char *acl_decision;     /* "allow" | "block"; NOT NULL, NULL stored as "" */
+	const char *node; /* read back from a store: the node that wrote the row (NULL = unknown);
+	                     the store writes its own name, not this */
 };
 
 const char *session_status_name(enum session_status s);

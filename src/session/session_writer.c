@@ -461,6 +461,7 @@ struct session_writer *session_writer_start(const struct csocks_config *cfg, cha
 	    .cleanup_interval_hours = cfg->sessions.cleanup_interval_hours,
 	    .queue_capacity = cfg->sessions.queue_capacity,
 	    .rustsocks_indexes = cfg->sessions.rustsocks_indexes,
+	    .node = cfg->sessions.node_name,
 	};
 	return session_writer_start_opts(&o, err, errlen);
 }

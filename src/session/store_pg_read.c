@@ -41,6 +41,7 @@ static struct session_record *row_to_record(const PGresult *res, int row)
 	r.close_reason = val(res, row, 15);
 	r.acl_rule_matched = val(res, row, 16);
 	r.acl_decision = val(res, row, 17);
+	r.node = val(res, row, 18);
 	return session_record_dup(&r);
 }
 
@@ -81,7 +82,7 @@ int pg_store_query(struct session_store *st, const struct session_query *q,
 	PQclear(res);
 
 	memset(&p, 0, sizeof(p));
-	snprintf(sql, sizeof(sql), "SELECT " COLUMNS " FROM sessions");
+	snprintf(sql, sizeof(sql), "SELECT " COLUMNS ", node FROM sessions");
 	if (store_sql_filters(q, '$', "::timestamptz", sql, sizeof(sql), &p) ||
 	    store_sql_order_page(q, '$', sql, sizeof(sql), &p))
 		return STORE_ERR_INTERNAL;
@@ -103,9 +104,9 @@ int pg_store_get(struct session_store *st, const char *id, struct session_record
 	PGresult *res = NULL;
 	const char *vals[] = {id};
 	if (r == STORE_OK)
-		r = pg_store_params_exec(s,
-		                         "SELECT " COLUMNS " FROM sessions WHERE session_id = $1",
-		                         1, vals, &res, "get session", err, errlen);
+		r = pg_store_params_exec(
+		    s, "SELECT " COLUMNS ", node FROM sessions WHERE session_id = $1", 1, vals,
+		    &res, "get session", err, errlen);
 	if (r == STORE_OK && PQntuples(res) > 0)
 		*out = row_to_record(res, 0);
 	PQclear(res);

@@ -33,7 +33,7 @@ static const char *const fixed_sql[ST_FIXED_COUNT] = {
                   "acl_decision = excluded.acl_decision, node = excluded.node "
                   /* a finished row never goes back to active */
                   "WHERE sessions.status = 'active' OR excluded.status <> 'active'",
-    [ST_GET] = "SELECT " COLUMNS " FROM sessions WHERE session_id = ?1",
+    [ST_GET] = "SELECT " COLUMNS ", node FROM sessions WHERE session_id = ?1",
     [ST_COUNT] = "SELECT COALESCE(SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END), 0), "
                  "COUNT(*) FROM sessions",
     [ST_CLOSE_STALE] = "UPDATE sessions SET status = 'closed', close_reason = ?2, "

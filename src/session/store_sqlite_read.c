@@ -23,7 +23,7 @@ static int64_t col_time(sqlite3_stmt *q, int i)
 	return us;
 }
 
-/* A row in COLUMNS order -> an owned record. */
+/* A row in COLUMNS order, then node -> an owned record. */
 static struct session_record *row_to_record(sqlite3_stmt *q)
 {
 	struct session_record r = {0};
@@ -46,6 +46,7 @@ static struct session_record *row_to_record(sqlite3_stmt *q)
 	r.close_reason = col_text(q, 15);
 	r.acl_rule_matched = col_text(q, 16);
 	r.acl_decision = col_text(q, 17);
+	r.node = col_text(q, 18);
 	return session_record_dup(&r);
 }
 
@@ -105,7 +106,7 @@ int sqlite_store_query(struct session_store *st, const struct session_query *qq,
 
 	/* page */
 	memset(&p, 0, sizeof(p));
-	snprintf(sql, sizeof(sql), "SELECT " COLUMNS " FROM sessions");
+	snprintf(sql, sizeof(sql), "SELECT " COLUMNS ", node FROM sessions");
 	if (store_sql_filters(qq, '?', "", sql, sizeof(sql), &p) ||
 	    store_sql_order_page(qq, '?', sql, sizeof(sql), &p))
 		return STORE_ERR_INTERNAL;

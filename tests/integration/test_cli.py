@@ -1,6 +1,7 @@
 """The command line: --version, --help, --check-config, --generate-config,
 CLI overrides, and RustSocks' own config files, through the real binary."""
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -34,9 +35,28 @@ def workdir():
 
 
 def test_version():
+    """The version is meson.build's project version (the one place it is
+    set; debian/changelog is checked against it by scripts/package-test.sh)
+    and the commit is the checkout's HEAD (or, for an older build, one of
+    its ancestors)."""
     r = run("--version")
     assert r.returncode == 0
-    assert r.stdout.startswith("csocks ")
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    with open(os.path.join(root, "meson.build")) as f:
+        m = re.search(r"version\s*:\s*'([^']+)'", f.read())
+    assert m, "no project version in meson.build"
+    g = subprocess.run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"],
+                       capture_output=True, text=True)
+    if g.returncode != 0:
+        pytest.skip("not a git checkout: the commit is checked by scripts/package-test.sh")
+    got = re.fullmatch(r"csocks (\S+) \(commit ([0-9a-f]{12})(-dirty)?\)\n", r.stdout)
+    assert got, r.stdout
+    assert got.group(1) == m.group(1)
+    # HEAD when freshly built; an older build of this branch names an
+    # ancestor of HEAD. Never "unknown" in a checkout.
+    anc = subprocess.run(["git", "-C", root, "merge-base", "--is-ancestor", got.group(2), "HEAD"],
+                         capture_output=True, text=True)
+    assert anc.returncode == 0, f"{got.group(2)} is not HEAD ({g.stdout.strip()}) or an ancestor"
 
 
 def test_help_lists_every_option():
@@ -271,3 +291,36 @@ def test_bad_evaluation_mode_is_a_config_error(workdir):
     r = run("-c", path, "--check-config")
     assert r.returncode == 1
     assert f"{path}:4: acl.evaluation: unknown evaluation 'blockfirst'" in r.stderr
+
+
+def test_man_page_keys_are_current():
+    """man/csocks.toml.5's KEYS come from the schema table, like
+    docs/configuration.md; scripts/gen-docs.sh refreshes both."""
+    r = run("--config-reference=man")
+    assert r.returncode == 0
+    page = open(os.path.join(ROOT, "man", "csocks.toml.5")).read()
+    m = re.search(r'^\.\\" BEGIN GENERATED KEYS[^\n]*\n(.*?)^\.\\" END GENERATED KEYS',
+                  page, re.S | re.M)
+    assert m, "no generated KEYS block in man/csocks.toml.5"
+    assert m.group(1) == r.stdout, "run scripts/gen-docs.sh to refresh man/csocks.toml.5"
+    # Every key of the schema is in the page.
+    keys = re.findall(r"^\| `([a-z0-9_]+)` \|", run("--config-reference").stdout, re.M)
+    assert len(keys) > 100
+    for k in keys:
+        assert "\n.B " + k.replace("-", "\\-") + "\n" in m.group(1), k
+
+
+def test_config_reference_rejects_unknown_format():
+    r = run("--config-reference=html")
+    assert r.returncode == 2
+    assert "not man or markdown" in r.stderr
+
+
+@pytest.mark.parametrize("page", ["csocks.8", "csocks.toml.5", "csocks-acl.toml.5"])
+def test_man_pages_render_without_warnings(page):
+    # groff (scripts/deps.sh test) prints every warning on stderr.
+    r = subprocess.run(["man", "--warnings", "-l", os.path.join(ROOT, "man", page)],
+                       capture_output=True, text=True, env=dict(os.environ, MANWIDTH="80"))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "", r.stderr
+    assert "NAME" in r.stdout and "SEE ALSO" in r.stdout

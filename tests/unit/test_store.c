@@ -689,6 +689,45 @@ static void seed_history(struct session_store *st, int64_t now)
 	CHECK_INT(session_store_write_batch(st, batch, 30, err, sizeof(err)), STORE_OK);
 }
 
+/* Each row carries the node that wrote it (sessions.node_name), and reads
+ * give it back, so one shared store shows which node served what. */
+static void t_node_read_back(void)
+{
+	fresh("node");
+	struct session_store *a = open_store("node-a"), *b = open_store("node-b");
+	if (!CHECK(a) || !CHECK(b)) {
+		if (a)
+			session_store_close(a);
+		if (b)
+			session_store_close(b);
+		return;
+	}
+	int64_t now = time_wall_us();
+	struct session_record ra, rb;
+	mkrec(&ra, "alice", "a.example", SESSION_CLOSED, now - 2000000);
+	mkrec(&rb, "bob", "b.example", SESSION_CLOSED, now - 1000000);
+	rb.node = "ignored: the store writes its own name";
+	CHECK_INT(write1(a, &ra), STORE_OK);
+	CHECK_INT(write1(b, &rb), STORE_OK);
+	char err[512];
+	struct session_record *got = NULL;
+	CHECK_INT(session_store_get(b, ra.session_id, &got, err, sizeof(err)), STORE_OK);
+	if (CHECK(got))
+		CHECK_STR(got->node, "node-a");
+	free(got);
+	struct session_page p;
+	struct session_query q = {.now_us = now, .sort_asc = true};
+	CHECK_INT(session_store_query(a, &q, &p, err, sizeof(err)), STORE_OK);
+	CHECK_INT(p.n, 2);
+	if (p.n == 2) {
+		CHECK_STR(p.items[0]->node, "node-a");
+		CHECK_STR(p.items[1]->node, "node-b");
+	}
+	session_page_free(&p);
+	session_store_close(a);
+	session_store_close(b);
+}
+
 static void t_history_queries(void)
 {
 	fresh("history");
@@ -1391,6 +1430,7 @@ int main(void)
 		ON(all[i], t_restart_closes_stale);
 		ON(all[i], t_retention);
 		ON(all[i], t_history_queries);
+		ON(all[i], t_node_read_back);
 		ON(all[i], t_history_queries_rustsocks_indexes);
 		ON(all[i], t_index_set);
 		ON(all[i], t_stats_window);
