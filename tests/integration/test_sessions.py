@@ -5,6 +5,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import time
@@ -18,6 +19,9 @@ PG_URL = os.environ.get("CSOCKS_TEST_PG_URL")
 # Under scripts/test.sh (CI) PostgreSQL is part of the suite: no silent skip.
 if os.environ.get("CSOCKS_TEST_REQUIRE_PG") == "1" and not PG_URL:
     raise RuntimeError("CSOCKS_TEST_REQUIRE_PG=1 but PostgreSQL did not start")
+MYSQL_URL = os.environ.get("CSOCKS_TEST_MYSQL_URL")
+if os.environ.get("CSOCKS_TEST_REQUIRE_MYSQL") == "1" and not MYSQL_URL:
+    raise RuntimeError("CSOCKS_TEST_REQUIRE_MYSQL=1 but MariaDB did not start")
 
 
 def sqlite_cfg(db, **extra):
@@ -290,3 +294,50 @@ def test_rustsocks_database_keeps_its_indexes(start_csocks, echo_server, tmp_pat
     assert [s["bytes_sent"] for s in hist["data"]] == [2048, 777]
     p.stop()
     assert index_list(db) == before
+
+
+def mysql_query(url, sql):
+    """Rows of sql (tab-separated text) through Debian's mariadb client."""
+    m = re.match(r"mysql://([^:]+):([^@]+)@([^:/]+):(\d+)/(\w+)$", url)
+    assert m, url
+    user, password, host, port, db = m.groups()
+    out = subprocess.run(
+        ["mariadb", "--no-defaults", "-h", host, "-P", port, "-u", user,
+         f"-p{password}", "-N", "-B", db, "-e", sql],
+        capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    return [line.split("\t") for line in out.stdout.splitlines()]
+
+
+@pytest.mark.skipif(not MYSQL_URL, reason="no MariaDB (CSOCKS_TEST_MYSQL_URL unset; "
+                    "scripts/test-setup.sh starts one)")
+def test_mariadb_exact_bytes_and_api_history(start_csocks, echo_server):
+    """sessions.storage = "mariadb": real traffic lands in the MariaDB table
+    with exact byte counts, and /api/sessions/history answers from it."""
+    # a fresh schema (the unit tests share this database): csocks creates it
+    mysql_query(MYSQL_URL, "DROP TABLE IF EXISTS sessions, csocks_schema_migrations")
+    p = start_csocks({"sessions": {"enabled": True, "storage": "mariadb",
+                                   "database_url": MYSQL_URL.replace("mysql://", "mariadb://"),
+                                   "batch_size": 50, "batch_interval_ms": 100,
+                                   "stats_api_enabled": True}})
+    sizes = [123457, 4099, 1]
+    for n in sizes:
+        transfer(p.port, echo_server.port, n)
+    where = f"dest_port = {echo_server.port} AND status = 'closed'"
+    got = wait_rows(lambda: mysql_query(
+        MYSQL_URL, f"SELECT bytes_sent, bytes_received, protocol FROM sessions WHERE {where}"),
+        lambda r: len(r) == 3)
+    assert sorted(got) == sorted([[str(n), str(n), "tcp"] for n in sizes]), got
+    hist = api_get(p, "/api/sessions/history?page=1&page_size=2&sort_by=bytes_sent"
+                      "&sort_dir=desc&status=closed")
+    assert [s["bytes_sent"] for s in hist["data"]] == [123457, 4099]
+    assert hist["total"] == 3 and hist["total_pages"] == 2
+    stats = api_get(p, "/api/sessions/stats?window_hours=1")
+    assert stats["total_sessions"] == 3
+    assert stats["total_bytes_sent"] == sum(sizes)
+    p.stop()
+    assert "sessions store mysql: applied migration 3" in p.log_text()
+    idx = mysql_query(MYSQL_URL, "SELECT DISTINCT index_name FROM information_schema.statistics "
+                      "WHERE table_schema = DATABASE() AND table_name = 'sessions' "
+                      "AND index_name LIKE 'idx%' ORDER BY index_name")
+    assert [r[0] for r in idx] == LEAN
