@@ -181,8 +181,8 @@ static void drop_mysql_table(const char *url)
 	char user[64] = "", pass[64] = "", host[128] = "", db[64] = "";
 	unsigned port = 3306;
 	const char *p = strstr(url, "://");
-	if (!p || sscanf(p + 3, "%63[^:]:%63[^@]@%127[^:]:%u/%63[^?]", user, pass, host, &port,
-	                 db) != 5)
+	if (!p ||
+	    sscanf(p + 3, "%63[^:]:%63[^@]@%127[^:]:%u/%63[^?]", user, pass, host, &port, db) != 5)
 		return;
 	MYSQL *c = mysql_init(NULL);
 	if (c && mysql_real_connect(c, host, user, pass, db, port, NULL, 0))
@@ -373,7 +373,8 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr,
-			        "usage: %s [-s SECONDS] [-t THREADS] [-d DIR] [-p PG_URL] [-m MYSQL_URL] "
+			        "usage: %s [-s SECONDS] [-t THREADS] [-d DIR] [-p PG_URL] [-m "
+			        "MYSQL_URL] "
 			        "[-b N,N,...] [-r] [-v] [-P ROWS]\n",
 			        argv[0]);
 			return 2;

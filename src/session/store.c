@@ -57,9 +57,9 @@ struct session_store *session_store_open(const struct session_store_options *o, 
 	} else if (o->storage == STORAGE_MYSQL && is_my) {
 		ops = &store_mysql_ops;
 	} else {
-		static const char *const names[] = {
-		    [STORAGE_SQLITE] = "sqlite", [STORAGE_POSTGRES] = "postgres",
-		    [STORAGE_MYSQL] = "mariadb"};
+		static const char *const names[] = {[STORAGE_SQLITE] = "sqlite",
+		                                    [STORAGE_POSTGRES] = "postgres",
+		                                    [STORAGE_MYSQL] = "mariadb"};
 		static const char *const forms[] = {[STORAGE_SQLITE] = "sqlite://PATH",
 		                                    [STORAGE_POSTGRES] = "postgresql://...",
 		                                    [STORAGE_MYSQL] = "mysql://..."};

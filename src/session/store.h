@@ -1,7 +1,7 @@
 /* The session store: RustSocks' `sessions` table in SQLite, PostgreSQL or
  * MariaDB/MySQL, behind one interface (an ops table; store_sqlite.c,
- * store_pg.c and store_mysql.c are the implementations). docs/sessions.md describes the schema, migrations
- * and failure behaviour.
+ * store_pg.c and store_mysql.c are the implementations). docs/sessions.md
+ * describes the schema, migrations and failure behaviour.
  *
  * A store is ONE database connection. Every call takes the store's mutex, so
  * a store may be shared by threads, but callers that must not wait on each

@@ -64,7 +64,8 @@ static int url_query(const char *q, struct my_url *out, char *err, size_t errlen
 			free(out->socket);
 			out->socket = pct_decode(q + 7, n - 7);
 		} else if (n > 0 && strncmp(q, "ssl", 3) != 0 && strncmp(q, "charset=", 8) != 0) {
-			store_set_err(err, errlen, "mysql URL: unknown parameter \"%.*s\"", (int)n, q);
+			store_set_err(err, errlen, "mysql URL: unknown parameter \"%.*s\"", (int)n,
+			              q);
 			return -1;
 		}
 		q += n;
@@ -126,8 +127,8 @@ int my_url_parse(const char *url, struct my_url *out, char *err, size_t errlen)
 		char *e;
 		long v = strtol(port, &e, 10);
 		if (e != end || port == end || v < 1 || v > 65535) {
-			store_set_err(err, errlen, "mysql URL: bad port \"%.*s\"", (int)(end - port),
-			              port);
+			store_set_err(err, errlen, "mysql URL: bad port \"%.*s\"",
+			              (int)(end - port), port);
 			goto bad;
 		}
 		out->port = (unsigned)v;
@@ -142,7 +143,8 @@ int my_url_parse(const char *url, struct my_url *out, char *err, size_t errlen)
 	if (*p == '?' && url_query(p + 1, out, err, errlen) < 0)
 		goto bad;
 	if (!out->db) {
-		store_set_err(err, errlen, "mysql URL: no database name (mysql://user:pass@host/db)");
+		store_set_err(err, errlen,
+		              "mysql URL: no database name (mysql://user:pass@host/db)");
 		goto bad;
 	}
 	if (!out->host[0] && !out->socket) {
@@ -260,8 +262,7 @@ int my_store_ensure_conn(struct my_store *s, char *err, size_t errlen)
 	return s->conn ? STORE_OK : connect_db(s, err, errlen);
 }
 
-int my_store_exec(struct my_store *s, const char *sql, const char *what, char *err,
-                  size_t errlen)
+int my_store_exec(struct my_store *s, const char *sql, const char *what, char *err, size_t errlen)
 {
 	if (!s->conn)
 		return my_store_fail(s, what, err, errlen);
@@ -304,8 +305,7 @@ void my_store_quote(struct my_store *s, struct strbuf *b, const char *text)
 		free(esc);
 }
 
-static int my_open(struct session_store *st, const char *url, int busy_ms, char *err,
-                   size_t errlen)
+static int my_open(struct session_store *st, const char *url, int busy_ms, char *err, size_t errlen)
 {
 	(void)busy_ms;
 	struct my_store *s = xcalloc(1, sizeof(*s));
@@ -454,8 +454,8 @@ static int apply_migrations(struct session_store *st, char *err, size_t errlen)
 		r = read_version(s, &version, err, errlen);
 	if (r == STORE_OK && version > STORE_SCHEMA_LATEST) {
 		store_set_err(err, errlen,
-		              "mysql: schema version %d is newer than this csocks knows (%d)", version,
-		              STORE_SCHEMA_LATEST);
+		              "mysql: schema version %d is newer than this csocks knows (%d)",
+		              version, STORE_SCHEMA_LATEST);
 		return STORE_ERR_INTERNAL;
 	}
 	if (r == STORE_OK)
@@ -476,8 +476,9 @@ static int apply_migrations(struct session_store *st, char *err, size_t errlen)
 		my_store_quote(s, &b, migrations[i].name);
 		strbuf_addc(&b, ')');
 		if (r == STORE_OK)
-			r = strbuf_failed(&b) ? STORE_ERR_INTERNAL
-			                      : my_store_exec(s, b.p, "record migration", err, errlen);
+			r = strbuf_failed(&b)
+			        ? STORE_ERR_INTERNAL
+			        : my_store_exec(s, b.p, "record migration", err, errlen);
 		strbuf_free(&b);
 		if (r == STORE_OK)
 			log_info("sessions store mysql: applied migration %d (%s)",
@@ -524,10 +525,10 @@ static int my_schema_version(struct session_store *st, int *version, char *err, 
  * the columns already assigned, so status comes last. */
 #define GUARD "IF(status = 'active' OR VALUES(status) <> 'active', VALUES(%s), %s)"
 static const char *const update_cols[] = {
-    "\"user\"",       "start_time",     "end_time",         "duration_secs", "source_ip",
-    "source_port",    "dest_ip",        "dest_port",        "protocol",      "bytes_sent",
-    "bytes_received", "packets_sent",   "packets_received", "close_reason",  "acl_rule_matched",
-    "acl_decision",   "node",           "status",
+    "\"user\"",       "start_time",   "end_time",         "duration_secs", "source_ip",
+    "source_port",    "dest_ip",      "dest_port",        "protocol",      "bytes_sent",
+    "bytes_received", "packets_sent", "packets_received", "close_reason",  "acl_rule_matched",
+    "acl_decision",   "node",         "status",
 };
 
 static void add_int(struct strbuf *b, int64_t v)
@@ -589,8 +590,8 @@ static int insert_chunk(struct my_store *s, const struct session_record *const *
 	for (size_t i = 0; i < sizeof(update_cols) / sizeof(update_cols[0]); i++)
 		strbuf_printf(&b, "%s%s = " GUARD, i ? ", " : "", update_cols[i], update_cols[i],
 		              update_cols[i]);
-	int r = strbuf_failed(&b) ? STORE_ERR_INTERNAL
-	                          : my_store_exec(s, b.p, "upsert", err, errlen);
+	int r =
+	    strbuf_failed(&b) ? STORE_ERR_INTERNAL : my_store_exec(s, b.p, "upsert", err, errlen);
 	strbuf_free(&b);
 	return r;
 }
@@ -648,8 +649,10 @@ static int my_close_stale(struct session_store *st, int64_t now_us, uint64_t *cl
 		my_store_quote(s, &b, SESSION_STALE_CLOSE_REASON);
 		strbuf_puts(&b, ", end_time = ");
 		my_store_quote(s, &b, now);
-		strbuf_printf(&b, ", duration_secs = %" PRId64 " WHERE status = 'active' AND "
-		                  "session_id = ", dur);
+		strbuf_printf(&b,
+		              ", duration_secs = %" PRId64 " WHERE status = 'active' AND "
+		              "session_id = ",
+		              dur);
 		my_store_quote(s, &b, row[0]);
 		r = strbuf_failed(&b) ? STORE_ERR_INTERNAL
 		                      : my_store_exec(s, b.p, "close stale session", err, errlen);

@@ -38,8 +38,7 @@ int my_store_fail(struct my_store *s, const char *what, char *err, size_t errlen
 /* Reconnect when the connection was lost. */
 int my_store_ensure_conn(struct my_store *s, char *err, size_t errlen);
 /* One statement without a result set (or whose result is discarded). */
-int my_store_exec(struct my_store *s, const char *sql, const char *what, char *err,
-                  size_t errlen);
+int my_store_exec(struct my_store *s, const char *sql, const char *what, char *err, size_t errlen);
 /* One statement with a result set; *out (mysql_free_result) when OK. */
 int my_store_select(struct my_store *s, const char *sql, MYSQL_RES **out, const char *what,
                     char *err, size_t errlen);

@@ -172,9 +172,8 @@ int my_store_count(struct session_store *st, uint64_t *active, uint64_t *total, 
 }
 
 /* One stats statement: head, the quoted window start, tail. */
-static int stats_select(struct my_store *s, const char *head, const char *tail,
-                        const char *since, MYSQL_RES **res, const char *what, char *err,
-                        size_t errlen)
+static int stats_select(struct my_store *s, const char *head, const char *tail, const char *since,
+                        MYSQL_RES **res, const char *what, char *err, size_t errlen)
 {
 	struct strbuf b;
 	strbuf_init(&b);

@@ -521,8 +521,9 @@ static void t_cross_key_rules(void)
 	             "database_url = \"postgresql://u:p@h/db\"\n",
 	             &d);
 	CHECK(c == NULL);
-	CHECK(has_msg(d.errors, d.n_errors,
-	              "t.toml:4: sessions.database_url: must be \"mysql://user:pass@host:port/db\""));
+	CHECK(
+	    has_msg(d.errors, d.n_errors,
+	            "t.toml:4: sessions.database_url: must be \"mysql://user:pass@host:port/db\""));
 	config_diag_free(&d);
 	const char *bad_my[][2] = {
 	    {"mysql://u:p@h:0/db", "has a bad port"},
@@ -550,9 +551,10 @@ static void t_cross_key_rules(void)
 	                         "mysql://u:p@/csocks?socket=/run/mysqld/mysqld.sock"};
 	for (size_t i = 0; i < sizeof(good_my) / sizeof(good_my[0]); i++) {
 		char text[256];
-		snprintf(text, sizeof(text),
-		         "[sessions]\nenabled = true\nstorage = \"mariadb\"\ndatabase_url = \"%s\"\n",
-		         good_my[i]);
+		snprintf(
+		    text, sizeof(text),
+		    "[sessions]\nenabled = true\nstorage = \"mariadb\"\ndatabase_url = \"%s\"\n",
+		    good_my[i]);
 		c = load_str(text, &d);
 		if (!CHECK(c != NULL))
 			fprintf(stderr, "    %s: %s\n", good_my[i], d.n_errors ? d.errors[0] : "");

@@ -34,7 +34,7 @@ struct backend {
 
 static char tmpdir[] = "/tmp/csocks-store-XXXXXX";
 static const char *pg_url;
-static const char *my_url; /* mysql://user:pass@host:port/db */
+static const char *my_url;     /* mysql://user:pass@host:port/db */
 static struct backend *be;     /* the backend the current case runs on */
 static bool rustsocks_indexes; /* open_store() keeps all of RustSocks' indexes */
 
@@ -1525,8 +1525,7 @@ static bool test_server_is(const char *script, const char *url)
 {
 	const char *root = getenv("CSOCKS_SOURCE_ROOT");
 	char cmd[1024], line[1024] = "";
-	snprintf(cmd, sizeof(cmd), "%s/scripts/%s url 2>/dev/null", root ? root : "../..",
-	         script);
+	snprintf(cmd, sizeof(cmd), "%s/scripts/%s url 2>/dev/null", root ? root : "../..", script);
 	FILE *f = popen(cmd, "r");
 	if (!f)
 		return false;
@@ -1543,7 +1542,8 @@ static void run_on(struct backend *b, const char *name, void (*fn)(void))
 	snprintf(label, sizeof(label), "%s/%s", b->name, name);
 	bool pg = b->storage == STORAGE_POSTGRES, my = b->storage == STORAGE_MYSQL;
 	if ((pg && !pg_url) || (my && !my_url)) {
-		const char *req = getenv(pg ? "CSOCKS_TEST_REQUIRE_PG" : "CSOCKS_TEST_REQUIRE_MYSQL");
+		const char *req =
+		    getenv(pg ? "CSOCKS_TEST_REQUIRE_PG" : "CSOCKS_TEST_REQUIRE_MYSQL");
 		if (req && !strcmp(req, "1")) { /* the test runner started one: a failure */
 			test_failed++;
 			printf("FAIL %s (%s=1 but no server)\n", label,
