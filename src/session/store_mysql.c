@@ -18,6 +18,7 @@
 #include <errmsg.h>
 #include <inttypes.h>
 #include <mysqld_error.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,8 +224,17 @@ static void disconnect(struct my_store *s)
 	s->conn = NULL;
 }
 
+/* mysql_init() initialises the library on first use, which is not
+ * thread-safe: the writer's and the API's stores may connect at once. */
+static void library_init(void)
+{
+	mysql_library_init(0, NULL, NULL);
+}
+
 static int connect_db(struct my_store *s, char *err, size_t errlen)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, library_init);
 	disconnect(s);
 	s->conn = mysql_init(NULL);
 	if (!s->conn) {
