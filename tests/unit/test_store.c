@@ -345,6 +345,45 @@ static void t_schema_and_migrations(void)
 		free(mode);
 		sqlite3_close(db);
 	}
+	if (be->storage == STORAGE_MYSQL) {
+		/* RustSocks' MySQL column names, order and types, plus node */
+		char cols[2048];
+		my_scalar("SELECT GROUP_CONCAT(CONCAT(column_name, ' ', column_type) ORDER BY "
+		          "ordinal_position SEPARATOR ',') FROM information_schema.columns WHERE "
+		          "table_schema = DATABASE() AND table_name = 'sessions'",
+		          cols, sizeof(cols));
+		CHECK_STR(cols, "session_id varchar(36),user varchar(255),start_time varchar(64),"
+		                "end_time varchar(64),duration_secs bigint(20),source_ip "
+		                "varchar(255),source_port int(11),dest_ip varchar(255),dest_port "
+		                "int(11),protocol varchar(16),bytes_sent bigint(20),bytes_received "
+		                "bigint(20),packets_sent bigint(20),packets_received "
+		                "bigint(20),status varchar(64),close_reason text,acl_rule_matched "
+		                "text,acl_decision varchar(64),created_at timestamp,node "
+		                "varchar(255)");
+		char coll[64];
+		my_scalar("SELECT table_collation FROM information_schema.tables WHERE "
+		          "table_schema = DATABASE() AND table_name = 'sessions'",
+		          coll, sizeof(coll));
+		CHECK_STR(coll, "utf8mb4_bin");
+		/* the unix socket form, against scripts/mariadb-test.sh's socket */
+		const char *dir = getenv("CSOCKS_MARIADB_DIR");
+		char sock[600], url[700];
+		snprintf(sock, sizeof(sock), "%s/mysqld.sock",
+		         dir && *dir ? dir : "/tmp/csocks-mariadb-test");
+		struct stat sb;
+		if (stat(sock, &sb) == 0) {
+			snprintf(url, sizeof(url),
+			         "mariadb://csocks:csocks@localhost/csocks_test?socket=%s", sock);
+			struct session_store_options o = {
+			    .storage = STORAGE_MYSQL, .database_url = url, .migrate = true};
+			st = session_store_open(&o, err, sizeof(err));
+			if (!CHECK(st))
+				fprintf(stderr, "    %s: %s\n", url, err);
+			else
+				CHECK_INT(total_rows(st), 0);
+			session_store_close(st);
+		}
+	}
 }
 
 /* A database RustSocks created (its 001 schema, its time format, no
