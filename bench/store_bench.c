@@ -1,8 +1,8 @@
 /* Sustained session-store throughput: how many session rows per second the
- * batch writer commits into SQLite and PostgreSQL.
+ * batch writer commits into SQLite, PostgreSQL and MariaDB.
  *
- *   store_bench [-s SECONDS] [-t THREADS] [-d DIR] [-p POSTGRES_URL] [-b N,N,...]
- *               [-r] [-v] [-P ROWS]
+ *   store_bench [-s SECONDS] [-t THREADS] [-d DIR] [-p POSTGRES_URL] [-m MYSQL_URL]
+ *               [-b N,N,...] [-r] [-v] [-P ROWS]
  *
  * Producer threads submit closed-session records as fast as the writer
  * takes them (a full queue makes a producer back off 100 us: this measures
@@ -11,7 +11,8 @@
  * end of the drain. Runs each batch_size of -b (default 100,400;
  * batch_interval_ms 250) for
  * SQLite (a file in DIR, default /tmp) and, when -p or CSOCKS_TEST_PG_URL
- * gives a URL, PostgreSQL (its `sessions` table is dropped first!). Also
+ * gives a URL, PostgreSQL, and when -m or CSOCKS_TEST_MYSQL_URL gives one,
+ * MariaDB (their `sessions` tables are dropped first!). Also
  * reports the mean cost of one submit seen by a producer. Bounded: every
  * run lasts SECONDS plus the drain (at most 60 s), plus the prefill.
  *
@@ -28,6 +29,7 @@
 
 #include <dirent.h>
 #include <libpq-fe.h>
+#include <mysql.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -173,6 +175,21 @@ static void drop_pg_table(const char *url)
 	PQfinish(c);
 }
 
+/* -m: mysql://user:pass@host:port/db (the simple form scripts/mariadb-test.sh prints). */
+static void drop_mysql_table(const char *url)
+{
+	char user[64] = "", pass[64] = "", host[128] = "", db[64] = "";
+	unsigned port = 3306;
+	const char *p = strstr(url, "://");
+	if (!p ||
+	    sscanf(p + 3, "%63[^:]:%63[^@]@%127[^:]:%u/%63[^?]", user, pass, host, &port, db) != 5)
+		return;
+	MYSQL *c = mysql_init(NULL);
+	if (c && mysql_real_connect(c, host, user, pass, db, port, NULL, 0))
+		mysql_query(c, "DROP TABLE IF EXISTS sessions, csocks_schema_migrations");
+	mysql_close(c);
+}
+
 /* -P: rows of history before the measured run, written straight into the
  * store in transactions of 5,000, as if from the past hours. */
 static int prefill(enum session_storage storage, const char *url, bool rs_indexes, uint64_t rows)
@@ -309,11 +326,12 @@ int main(int argc, char **argv)
 {
 	int seconds = 5, threads = 2, opt;
 	const char *dir = "/tmp", *pg = getenv("CSOCKS_TEST_PG_URL");
+	const char *my = getenv("CSOCKS_TEST_MYSQL_URL");
 	uint32_t batches[8] = {100, 400};
 	size_t nbatches = 2;
 	bool rs_indexes = false;
 	uint64_t prefill_rows = 0;
-	while ((opt = getopt(argc, argv, "s:t:d:p:b:rvP:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:t:d:p:m:b:rvP:")) != -1) {
 		switch (opt) {
 		case 's':
 			seconds = atoi(optarg);
@@ -326,6 +344,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			pg = optarg;
+			break;
+		case 'm':
+			my = optarg;
 			break;
 		case 'r':
 			rs_indexes = true;
@@ -352,7 +373,8 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr,
-			        "usage: %s [-s SECONDS] [-t THREADS] [-d DIR] [-p PG_URL] "
+			        "usage: %s [-s SECONDS] [-t THREADS] [-d DIR] [-p PG_URL] [-m "
+			        "MYSQL_URL] "
 			        "[-b N,N,...] [-r] [-v] [-P ROWS]\n",
 			        argv[0]);
 			return 2;
@@ -390,6 +412,18 @@ int main(int argc, char **argv)
 		drop_pg_table(pg);
 	} else {
 		printf("postgres  skipped (no -p URL and CSOCKS_TEST_PG_URL not set)\n");
+	}
+	if (my && *my) {
+		for (size_t i = 0; i < nbatches; i++) {
+			drop_mysql_table(my);
+			if (prefill_rows)
+				rc |= prefill(STORAGE_MYSQL, my, rs_indexes, prefill_rows);
+			rc |= bench("mariadb", STORAGE_MYSQL, my, batches[i], seconds, threads,
+			            rs_indexes, prefill_rows);
+		}
+		drop_mysql_table(my);
+	} else {
+		printf("mariadb   skipped (no -m URL and CSOCKS_TEST_MYSQL_URL not set)\n");
 	}
 	return rc ? 1 : 0;
 }

@@ -7,9 +7,10 @@
 set -euo pipefail
 
 RUN_PKGS=(meson ninja-build pkg-config gcc libc6-dev libc-ares-dev libsqlite3-dev libpq-dev
-	libmicrohttpd-dev libjansson-dev libssl-dev libpam0g-dev libcrypt-dev libkrb5-dev)
+	libmariadb-dev libmicrohttpd-dev libjansson-dev libssl-dev libpam0g-dev libcrypt-dev
+	libkrb5-dev)
 TEST_PKGS=(clang libclang-rt-14-dev curl python3 python3-pytest python3-socks
-	python3-python-socks ncat sqlite3 postgresql prometheus libpam-pwdfile libpam-modules
+	python3-python-socks ncat sqlite3 postgresql mariadb-server prometheus libpam-pwdfile libpam-modules
 	valgrind openssl dante-server microsocks iproute2 procps passwd
 	golang-github-burntsushi-toml-dev python3-pytest-xdist cppcheck clang-tidy clang-format
 	krb5-kdc krb5-admin-server krb5-user python3-gssapi

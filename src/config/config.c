@@ -105,6 +105,8 @@ int config_parse_storage(const char *s, enum session_storage *out)
 		*out = STORAGE_SQLITE;
 	else if (!strcmp(s, "postgres") || !strcmp(s, "postgresql"))
 		*out = STORAGE_POSTGRES;
+	else if (!strcmp(s, "mariadb") || !strcmp(s, "mysql"))
+		*out = STORAGE_MYSQL;
 	else
 		return -1;
 	return 0;

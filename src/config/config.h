@@ -27,6 +27,7 @@ enum session_storage {
 	STORAGE_MEMORY = 0,
 	STORAGE_SQLITE = 1,
 	STORAGE_POSTGRES = 2,
+	STORAGE_MYSQL = 3, /* MariaDB or MySQL ("mariadb" / "mysql") */
 };
 
 struct cfg_user {

@@ -26,7 +26,7 @@ void config_diag_warn(struct config_diag *d, const char *fmt, ...)
 void *config_field_ptr(struct csocks_config *cfg, const struct cfg_field *f);
 void config_strlist_free(char **list, size_t n);
 /* "none", "userpass", ... -> the method (client: only the client tier's);
- * "memory"/"sqlite"/"postgres" -> the store. 0, or -1 when unknown. */
+ * "memory"/"sqlite"/"postgres"/"mariadb"/"mysql" -> the store. 0, or -1 when unknown. */
 int config_parse_auth(const char *s, bool client, enum auth_method *out);
 int config_parse_storage(const char *s, enum session_storage *out);
 

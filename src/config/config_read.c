@@ -65,17 +65,10 @@ static void read_enum(struct load_ctx *c, const struct cfg_field *f, const struc
 	if (f->type == CT_STORAGE) {
 		if (config_parse_storage(s, p) == 0)
 			return;
-		if (!strcmp(s, "mariadb") || !strcmp(s, "mysql"))
-			config_diag_error(
-			    c->diag,
-			    "%s:%d: %s: \"%s\" is not supported by csocks; use \"sqlite\" "
-			    "or \"postgres\"",
-			    c->file, v->line, f->path, s);
-		else
-			config_diag_error(c->diag,
-			                  "%s:%d: %s: unknown storage \"%s\" (expected \"memory\", "
-			                  "\"sqlite\" or \"postgres\")",
-			                  c->file, v->line, f->path, s);
+		config_diag_error(c->diag,
+		                  "%s:%d: %s: unknown storage \"%s\" (expected \"memory\", "
+		                  "\"sqlite\", \"postgres\" or \"mariadb\")",
+		                  c->file, v->line, f->path, s);
 		return;
 	}
 	bool client = f->type == CT_AUTH_CLIENT;

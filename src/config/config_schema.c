@@ -159,9 +159,10 @@ const struct cfg_field cfg_schema[] = {
 	BOOL("sessions.enabled", sessions.enabled, "false",
 	     "Persist sessions to the store (they are always tracked in memory)"),
 	{ "sessions.storage", CT_STORAGE, OFF(sessions.storage), 0, 0, "\"memory\"",
-	  "\"memory\", \"sqlite\" or \"postgres\"" },
+	  "\"memory\", \"sqlite\", \"postgres\" or \"mariadb\" (alias \"mysql\")" },
 	STR("sessions.database_url", sessions.database_url, NULL,
-	    "\"sqlite://path\" or \"postgresql://user:pass@host:port/db\""),
+	    "\"sqlite://path\", \"postgresql://user:pass@host:port/db\" or "
+	    "\"mysql://user:pass@host:port/db\" (mariadb://; ?socket=/path)"),
 	STR("sessions.node_name", sessions.node_name, NULL,
 	    "csocks: this node's name in the sessions' node column (unset = the host name)"),
 	U32("sessions.batch_size", sessions.batch_size, 1, 100000, "100",
@@ -194,7 +195,8 @@ const struct cfg_field cfg_schema[] = {
 	U32("sessions.queue_capacity", sessions.queue_capacity, 1, 100000000, "100000",
 	    "csocks: records waiting for the store; beyond this they are dropped and counted"),
 	BOOL("sessions.rustsocks_indexes", sessions.rustsocks_indexes, "false",
-	     "csocks: keep all 16 of RustSocks' session indexes (default: the 4 csocks uses)"),
+	     "csocks: create all 16 of RustSocks' session indexes (else a new database gets "
+	     "the 4 csocks uses; an existing one keeps its own)"),
 	SECTION("sessions.dashboard_auth", "Dashboard login"),
 	BOOL("sessions.dashboard_auth.enabled", sessions.dashboard_auth.enabled, "false",
 	     "Require a dashboard login"),

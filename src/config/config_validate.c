@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,6 +91,54 @@ char *config_sqlite_path(const char *url)
 static bool is_pg_url(const char *url)
 {
 	return url && (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11));
+}
+
+/* What is wrong with a mysql:// / mariadb:// URL, or NULL:
+ * [user[:pass]@]host[:port]/db[?socket=/path] (the store parses it again). */
+static const char *mysql_url_problem(const char *url)
+{
+	const char *p;
+	if (!url)
+		return "is missing";
+	if (!strncasecmp(url, "mysql://", 8))
+		p = url + 8;
+	else if (!strncasecmp(url, "mariadb://", 10))
+		p = url + 10;
+	else
+		return "must be \"mysql://user:pass@host:port/db\" (or mariadb://) for mariadb "
+		       "storage";
+	size_t auth = strcspn(p, "/?");
+	const char *at = memchr(p, '@', auth);
+	while (at && memchr(at + 1, '@', auth - (size_t)(at + 1 - p)))
+		at = memchr(at + 1, '@', auth - (size_t)(at + 1 - p));
+	const char *host = at ? at + 1 : p, *end = p + auth;
+	const char *colon = *host == '[' ? NULL : memchr(host, ':', (size_t)(end - host));
+	if (*host == '[') {
+		const char *rb = memchr(host, ']', (size_t)(end - host));
+		if (!rb)
+			return "has an unclosed [ in the host";
+		colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+		if (!colon && rb + 1 != end)
+			return "has junk after the host";
+	}
+	if (colon) {
+		uint64_t port;
+		char num[8] = "";
+		size_t n = (size_t)(end - colon - 1);
+		if (n == 0 || n >= sizeof(num))
+			return "has a bad port";
+		memcpy(num, colon + 1, n);
+		if (cs_parse_u64(num, 1, 65535, &port) != 0)
+			return "has a bad port";
+	}
+	bool has_host = (colon ? colon : end) > host;
+	const char *q = strchr(end, '?');
+	bool has_socket = q && strstr(q, "socket=/");
+	if (!has_host && !has_socket)
+		return "has no host (or ?socket=/path)";
+	if (*end != '/' || end[1] == '\0' || end[1] == '?')
+		return "has no database name (mysql://user:pass@host:port/db)";
+	return NULL;
 }
 
 /* An error about one key: "file:line: key: message". */
@@ -310,6 +359,10 @@ static void validate_sessions(const struct csocks_config *cfg, struct config_dia
 	} else if (cfg->sessions.storage == STORAGE_POSTGRES && !is_pg_url(url)) {
 		key_error(d, cfg, "sessions.database_url",
 		          "must be \"postgresql://...\" for postgres storage");
+	} else if (cfg->sessions.storage == STORAGE_MYSQL) {
+		const char *why = mysql_url_problem(url);
+		if (why)
+			key_error(d, cfg, "sessions.database_url", "%s", why);
 	}
 }
 

@@ -37,7 +37,8 @@ struct session_store *session_store_open(const struct session_store_options *o, 
                                          size_t errlen)
 {
 	const char *url = o->database_url;
-	if (o->storage != STORAGE_SQLITE && o->storage != STORAGE_POSTGRES) {
+	if (o->storage != STORAGE_SQLITE && o->storage != STORAGE_POSTGRES &&
+	    o->storage != STORAGE_MYSQL) {
 		store_set_err(err, errlen, "sessions.storage is \"memory\": no database to open");
 		return NULL;
 	}
@@ -47,18 +48,25 @@ struct session_store *session_store_open(const struct session_store_options *o, 
 	}
 	bool is_sqlite = has_prefix(url, "sqlite:");
 	bool is_pg = has_prefix(url, "postgresql://") || has_prefix(url, "postgres://");
+	bool is_my = has_prefix(url, "mysql://") || has_prefix(url, "mariadb://");
 	const struct store_ops *ops;
 	if (o->storage == STORAGE_SQLITE && is_sqlite) {
 		ops = &store_sqlite_ops;
 	} else if (o->storage == STORAGE_POSTGRES && is_pg) {
 		ops = &store_pg_ops;
+	} else if (o->storage == STORAGE_MYSQL && is_my) {
+		ops = &store_mysql_ops;
 	} else {
-		store_set_err(
-		    err, errlen,
-		    "sessions.storage = \"%s\" needs database_url \"%s\", got a different "
-		    "scheme",
-		    o->storage == STORAGE_SQLITE ? "sqlite" : "postgres",
-		    o->storage == STORAGE_SQLITE ? "sqlite://PATH" : "postgresql://...");
+		static const char *const names[] = {[STORAGE_SQLITE] = "sqlite",
+		                                    [STORAGE_POSTGRES] = "postgres",
+		                                    [STORAGE_MYSQL] = "mariadb"};
+		static const char *const forms[] = {[STORAGE_SQLITE] = "sqlite://PATH",
+		                                    [STORAGE_POSTGRES] = "postgresql://...",
+		                                    [STORAGE_MYSQL] = "mysql://..."};
+		store_set_err(err, errlen,
+		              "sessions.storage = \"%s\" needs database_url \"%s\", got a "
+		              "different scheme",
+		              names[o->storage], forms[o->storage]);
 		return NULL;
 	}
 
@@ -270,25 +278,42 @@ const struct store_index store_rustsocks_indexes[] = {
 const size_t store_rustsocks_indexes_n =
     sizeof(store_rustsocks_indexes) / sizeof(store_rustsocks_indexes[0]);
 
+int store_note_indexes(struct session_store *st, const struct store_index_ops *ops, char *err,
+                       size_t errlen)
+{
+	st->had_indexes = 0;
+	for (size_t i = 0; i < store_rustsocks_indexes_n; i++) {
+		bool have = false;
+		int r = ops->exists(st, store_rustsocks_indexes[i].name, &have, err, errlen);
+		if (r != STORE_OK)
+			return r;
+		if (have)
+			st->had_indexes |= 1u << i;
+	}
+	return STORE_OK;
+}
+
 int store_apply_index_set(struct session_store *st, const struct store_index_ops *ops, char *err,
                           size_t errlen)
 {
 	bool want = st->rustsocks_indexes;
 	char names[1024] = "";
-	size_t changed = 0;
+	size_t changed = 0, kept = 0;
 	for (size_t i = 0; i < store_rustsocks_indexes_n; i++) {
 		const struct store_index *ix = &store_rustsocks_indexes[i];
-		bool have = false;
+		bool had = st->had_indexes & (1u << i), have = false;
 		int r = ops->exists(st, ix->name, &have, err, errlen);
 		if (r != STORE_OK)
 			return r;
-		if (have == want)
+		if (have && had && !want)
+			kept++;
+		if (have == want || (have && had))
 			continue;
 		char sql[256];
 		if (want)
 			snprintf(sql, sizeof(sql), "CREATE INDEX IF NOT EXISTS %s ON %s", ix->name,
 			         ix->on);
-		else
+		else /* created by this open's migrations */
 			snprintf(sql, sizeof(sql), "DROP INDEX IF EXISTS %s", ix->name);
 		if (want && changed == 0)
 			log_info(
@@ -299,18 +324,20 @@ int store_apply_index_set(struct session_store *st, const struct store_index_ops
 		r = ops->exec(st, sql, err, errlen);
 		if (r != STORE_OK)
 			return r;
-		size_t len = strlen(names);
-		snprintf(names + len, sizeof(names) - len, "%s%s", changed ? ", " : "", ix->name);
-		changed++;
+		if (want) {
+			size_t len = strlen(names);
+			snprintf(names + len, sizeof(names) - len, "%s%s", changed ? ", " : "",
+			         ix->name);
+			changed++;
+		}
 	}
-	if (changed && want)
+	if (changed)
 		log_info("sessions store %s: created %zu indexes: %s", st->ops->name, changed,
 		         names);
-	else if (changed)
-		log_info(
-		    "sessions store %s: dropped %zu of RustSocks' indexes that csocks does not "
-		    "use (%s); sessions.rustsocks_indexes = true keeps them",
-		    st->ops->name, changed, names);
+	if (kept)
+		log_info("sessions store %s: keeping the %zu other RustSocks indexes this "
+		         "database has (csocks' queries use 4; see docs/sessions.md, Indexes)",
+		         st->ops->name, kept);
 	return STORE_OK;
 }
 

@@ -1,7 +1,7 @@
-/* The session store: RustSocks' `sessions` table in SQLite or PostgreSQL,
- * behind one interface (an ops table; store_sqlite.c and store_pg.c are the
- * two implementations). docs/sessions.md describes the schema, migrations
- * and failure behaviour.
+/* The session store: RustSocks' `sessions` table in SQLite, PostgreSQL or
+ * MariaDB/MySQL, behind one interface (an ops table; store_sqlite.c,
+ * store_pg.c and store_mysql.c are the implementations). docs/sessions.md
+ * describes the schema, migrations and failure behaviour.
  *
  * A store is ONE database connection. Every call takes the store's mutex, so
  * a store may be shared by threads, but callers that must not wait on each
@@ -35,15 +35,17 @@ static inline bool store_result_transient(int rc)
 }
 
 struct session_store_options {
-	enum session_storage storage; /* STORAGE_SQLITE or STORAGE_POSTGRES */
+	enum session_storage storage; /* STORAGE_SQLITE, _POSTGRES or _MYSQL */
 	const char *database_url;     /* "sqlite://path", "sqlite:path", "sqlite::memory:",
-	                               * "postgresql://..." or "postgres://..." */
+	                               * "postgresql://...", "postgres://...",
+	                               * "mysql://..." or "mariadb://..." */
 	const char *node;             /* this node's name, written to the `node` column and
 	                               * used to close only our own stale rows; NULL = hostname */
 	int busy_timeout_ms;          /* SQLite busy handler wait; 0 = 200 ms */
 	bool migrate;                 /* apply pending migrations at open */
-	bool rustsocks_indexes;       /* with migrate: keep all of RustSocks' indexes
-	                               * (else the 12 csocks does not use are dropped) */
+	bool rustsocks_indexes;       /* with migrate: create all of RustSocks' indexes
+	                               * (else a new database gets the 4 csocks uses;
+	                               * an existing one keeps what it has) */
 	int open_wait_ms;             /* keep retrying "database locked" (another process
 	                               * holds the SQLite write lock) this long; 0 = fail */
 };
@@ -53,7 +55,7 @@ struct session_store *session_store_open(const struct session_store_options *o, 
                                          size_t errlen);
 void session_store_close(struct session_store *st);
 
-/* "sqlite" | "postgres". */
+/* "sqlite" | "postgres" | "mysql". */
 const char *session_store_backend(const struct session_store *st);
 
 /* Drop the connection and connect again (after STORE_ERR_CONN). */

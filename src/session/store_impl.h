@@ -40,12 +40,15 @@ struct session_store {
 	const struct store_ops *ops;
 	void *impl;
 	char *node;
-	bool rustsocks_indexes; /* keep store_rustsocks_indexes (else drop them) */
+	bool rustsocks_indexes; /* create store_rustsocks_indexes that are missing */
+	uint32_t had_indexes;   /* bit i: store_rustsocks_indexes[i] existed before the
+	                         * migrations of this open (store_note_indexes) */
 	pthread_mutex_t lock;
 };
 
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;
+extern const struct store_ops store_mysql_ops;
 
 void store_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -105,8 +108,15 @@ struct store_index_ops {
 	int (*exec)(struct session_store *st, const char *sql, char *err, size_t errlen);
 };
 
-/* Inside the migration transaction: create or drop store_rustsocks_indexes
- * as st->rustsocks_indexes says, and log what changed. */
+/* Before the migrations: note which store_rustsocks_indexes exist. */
+int store_note_indexes(struct session_store *st, const struct store_index_ops *ops, char *err,
+                       size_t errlen);
+/* After them, in the same transaction: with st->rustsocks_indexes create
+ * the store_rustsocks_indexes that are missing; else drop those that did
+ * not exist before the migrations (a new database gets csocks' four). An
+ * existing database (RustSocks' own, or one opened with rustsocks_indexes
+ * before) keeps every index it has, so a rollback to RustSocks finds them.
+ * Logs what changed. */
 int store_apply_index_set(struct session_store *st, const struct store_index_ops *ops, char *err,
                           size_t errlen);
 

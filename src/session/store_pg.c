@@ -293,6 +293,8 @@ static int pg_migrate(struct session_store *st, char *err, size_t errlen)
 	int version = 0;
 	if (r == STORE_OK)
 		r = read_version(s, &version, err, errlen);
+	if (r == STORE_OK)
+		r = store_note_indexes(st, &pg_index_ops, err, errlen);
 	if (r == STORE_OK && version > STORE_SCHEMA_LATEST) {
 		store_set_err(err, errlen,
 		              "postgres: schema version %d is newer than this csocks "

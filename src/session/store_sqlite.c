@@ -385,6 +385,8 @@ static int sq_migrate(struct session_store *st, char *err, size_t errlen)
 		              version, STORE_SCHEMA_LATEST);
 		r = STORE_ERR_INTERNAL;
 	}
+	if (r == STORE_OK)
+		r = store_note_indexes(st, &sq_index_ops, err, errlen);
 	for (size_t i = 0; r == STORE_OK && i < sizeof(migrations) / sizeof(migrations[0]); i++) {
 		if (migrations[i].version <= version)
 			continue;

@@ -1,9 +1,11 @@
 """Sessions through the real binary: exact byte counts in SQLite (and
 PostgreSQL when the test runner started one), rejected requests recorded,
 flush on graceful shutdown, stale rows closed after a crash, the API view."""
+import datetime
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import time
@@ -17,6 +19,9 @@ PG_URL = os.environ.get("CSOCKS_TEST_PG_URL")
 # Under scripts/test.sh (CI) PostgreSQL is part of the suite: no silent skip.
 if os.environ.get("CSOCKS_TEST_REQUIRE_PG") == "1" and not PG_URL:
     raise RuntimeError("CSOCKS_TEST_REQUIRE_PG=1 but PostgreSQL did not start")
+MYSQL_URL = os.environ.get("CSOCKS_TEST_MYSQL_URL")
+if os.environ.get("CSOCKS_TEST_REQUIRE_MYSQL") == "1" and not MYSQL_URL:
+    raise RuntimeError("CSOCKS_TEST_REQUIRE_MYSQL=1 but MariaDB did not start")
 
 
 def sqlite_cfg(db, **extra):
@@ -222,22 +227,31 @@ def index_names(db):
         con.close()
 
 
+LEAN = ["idx_sessions_dest_user", "idx_sessions_start_time", "idx_sessions_status_start",
+        "idx_sessions_user_start"]
+
+
 def test_index_set_follows_config(start_csocks, echo_server, tmp_path):
-    """sessions.rustsocks_indexes keeps all of RustSocks' 16 indexes; without it
-    csocks drops the 12 its queries do not use, at start, and keeps the rows."""
+    """A new database gets csocks' 4 indexes; sessions.rustsocks_indexes adds
+    RustSocks' other 12; without it again the database keeps them (never a
+    silent drop), and the rows stay."""
     db = tmp_path / "s.db"
+    p = start_csocks(sqlite_cfg(db))
+    transfer(p.port, echo_server.port, 50)
+    assert len(wait_rows(lambda: rows(db), lambda r: len(r) == 1)) == 1
+    p.stop()
+    assert index_names(db) == LEAN
     p = start_csocks(sqlite_cfg(db, rustsocks_indexes=True))
     transfer(p.port, echo_server.port, 100)
-    assert len(wait_rows(lambda: rows(db), lambda r: len(r) == 1)) == 1
+    assert len(wait_rows(lambda: rows(db), lambda r: len(r) == 2)) == 2
     p.stop()
     assert len(index_names(db)) == 16
     p = start_csocks(sqlite_cfg(db))
     transfer(p.port, echo_server.port, 200)
-    got = wait_rows(lambda: rows(db), lambda r: len(r) == 2)
-    assert sorted(r["bytes_sent"] for r in got) == [100, 200]
-    assert index_names(db) == ["idx_sessions_dest_user", "idx_sessions_start_time",
-                               "idx_sessions_status_start", "idx_sessions_user_start"]
-    assert "dropped 12 of RustSocks' indexes" in p.log_text()
+    got = wait_rows(lambda: rows(db), lambda r: len(r) == 3)
+    assert sorted(r["bytes_sent"] for r in got) == [50, 100, 200]
+    assert len(index_names(db)) == 16
+    assert "keeping the 12 other RustSocks indexes" in p.log_text()
     p.stop()
 
 
@@ -284,3 +298,91 @@ def test_metrics_history_survives_a_restart_with_sqlite_storage(start_csocks, tm
     after = api_get(q, "/api/metrics/history")  # before the first new sample
     assert [s["timestamp"] for s in after[:len(stored)]] == [r[0] for r in stored]
     assert "samples restored from the store" in q.log_text()
+
+
+def index_list(db):
+    """What SQLite's PRAGMA index_list reports for sessions (RustSocks'
+    idx_* ones), sorted."""
+    con = sqlite3.connect(db, timeout=5)
+    try:
+        return sorted(r[1] for r in con.execute("PRAGMA index_list('sessions')")
+                      if r[1].startswith("idx_"))
+    finally:
+        con.close()
+
+
+def test_rustsocks_database_keeps_its_indexes(start_csocks, echo_server, tmp_path):
+    """A database RustSocks created (its migrations' schema, a row of its
+    own) opened by csocks: every index is still there afterwards, so a
+    rollback to RustSocks runs with them; old and new rows read back."""
+    schema = os.path.join(os.path.dirname(__file__), "..", "data", "rustsocks",
+                          "sessions-sqlite-schema.sql")
+    db = tmp_path / "rustsocks.db"
+    con = sqlite3.connect(db)
+    with open(schema) as f:
+        con.executescript(f.read())
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    end = start + datetime.timedelta(seconds=10)
+    con.execute("INSERT INTO sessions VALUES ('6f1c2d3e-0000-4000-8000-0000000000aa', 'alice', "
+                "?, ?, 10, '10.0.0.1', 5000, 'example.com', 443, 'tcp', 2048, 1024, 15, 12, "
+                "'closed', 'Finished', 'Allow HTTPS', 'allow', CURRENT_TIMESTAMP)",
+                (start.isoformat(), end.isoformat()))
+    con.commit()
+    con.close()
+    before = index_list(db)
+    assert len(before) == 16 and "idx_sessions_bytes_sent" in before
+    p = start_csocks(sqlite_cfg(db, stats_api_enabled=True))
+    transfer(p.port, echo_server.port, 777)
+    got = wait_rows(lambda: rows(db), lambda r: len(r) == 2)
+    assert sorted(r["bytes_sent"] for r in got) == [777, 2048]
+    hist = api_get(p, "/api/sessions/history?sort_by=bytes_sent&sort_dir=desc")
+    assert [s["bytes_sent"] for s in hist["data"]] == [2048, 777]
+    p.stop()
+    assert index_list(db) == before
+
+
+def mysql_query(url, sql):
+    """Rows of sql (tab-separated text) through Debian's mariadb client."""
+    m = re.match(r"mysql://([^:]+):([^@]+)@([^:/]+):(\d+)/(\w+)$", url)
+    assert m, url
+    user, password, host, port, db = m.groups()
+    out = subprocess.run(
+        ["mariadb", "--no-defaults", "-h", host, "-P", port, "-u", user,
+         f"-p{password}", "-N", "-B", db, "-e", sql],
+        capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    return [line.split("\t") for line in out.stdout.splitlines()]
+
+
+@pytest.mark.skipif(not MYSQL_URL, reason="no MariaDB (CSOCKS_TEST_MYSQL_URL unset; "
+                    "scripts/test-setup.sh starts one)")
+def test_mariadb_exact_bytes_and_api_history(start_csocks, echo_server):
+    """sessions.storage = "mariadb": real traffic lands in the MariaDB table
+    with exact byte counts, and /api/sessions/history answers from it."""
+    # a fresh schema (the unit tests share this database): csocks creates it
+    mysql_query(MYSQL_URL, "DROP TABLE IF EXISTS sessions, csocks_schema_migrations")
+    p = start_csocks({"sessions": {"enabled": True, "storage": "mariadb",
+                                   "database_url": MYSQL_URL.replace("mysql://", "mariadb://"),
+                                   "batch_size": 50, "batch_interval_ms": 100,
+                                   "stats_api_enabled": True}})
+    sizes = [123457, 4099, 1]
+    for n in sizes:
+        transfer(p.port, echo_server.port, n)
+    where = f"dest_port = {echo_server.port} AND status = 'closed'"
+    got = wait_rows(lambda: mysql_query(
+        MYSQL_URL, f"SELECT bytes_sent, bytes_received, protocol FROM sessions WHERE {where}"),
+        lambda r: len(r) == 3)
+    assert sorted(got) == sorted([[str(n), str(n), "tcp"] for n in sizes]), got
+    hist = api_get(p, "/api/sessions/history?page=1&page_size=2&sort_by=bytes_sent"
+                      "&sort_dir=desc&status=closed")
+    assert [s["bytes_sent"] for s in hist["data"]] == [123457, 4099]
+    assert hist["total"] == 3 and hist["total_pages"] == 2
+    stats = api_get(p, "/api/sessions/stats?window_hours=1")
+    assert stats["total_sessions"] == 3
+    assert stats["total_bytes_sent"] == sum(sizes)
+    p.stop()
+    assert "sessions store mysql: applied migration 3" in p.log_text()
+    idx = mysql_query(MYSQL_URL, "SELECT DISTINCT index_name FROM information_schema.statistics "
+                      "WHERE table_schema = DATABASE() AND table_name = 'sessions' "
+                      "AND index_name LIKE 'idx%' ORDER BY index_name")
+    assert [r[0] for r in idx] == LEAN

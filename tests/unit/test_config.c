@@ -551,10 +551,53 @@ static void t_cross_key_rules(void)
 	              "t.toml:3: acl.config_file: '/nonexistent/acl.toml': No such file"));
 	config_diag_free(&d);
 
-	c = load_str("[sessions]\nenabled = true\nstorage = \"mariadb\"\n", &d);
+	/* mariadb / mysql storage (RustSocks' third backend): URL checked */
+	c = load_str("[sessions]\nenabled = true\nstorage = \"mariadb\"\n"
+	             "database_url = \"postgresql://u:p@h/db\"\n",
+	             &d);
 	CHECK(c == NULL);
-	CHECK(has_msg(d.errors, d.n_errors, "not supported by csocks"));
+	CHECK(
+	    has_msg(d.errors, d.n_errors,
+	            "t.toml:4: sessions.database_url: must be \"mysql://user:pass@host:port/db\""));
 	config_diag_free(&d);
+	const char *bad_my[][2] = {
+	    {"mysql://u:p@h:0/db", "has a bad port"},
+	    {"mysql://u:p@h:99999/db", "has a bad port"},
+	    {"mariadb://u:p@h:3306", "has no database name"},
+	    {"mysql://u:p@/db", "has no host"},
+	    {"mysql://u:p@[::1/db", "unclosed ["},
+	};
+	for (size_t i = 0; i < sizeof(bad_my) / sizeof(bad_my[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text),
+		         "[sessions]\nenabled = true\nstorage = \"mysql\"\ndatabase_url = \"%s\"\n",
+		         bad_my[i][0]);
+		c = load_str(text, &d);
+		CHECK(c == NULL);
+		if (!CHECK(has_msg(d.errors, d.n_errors, bad_my[i][1])))
+			fprintf(stderr, "    %s\n", bad_my[i][0]);
+		CHECK(has_msg(d.errors, d.n_errors, "t.toml:4: sessions.database_url"));
+		config_diag_free(&d);
+	}
+	const char *good_my[] = {"mysql://u:p@127.0.0.1:3306/csocks",
+	                         "mariadb://u@db.example/csocks",
+	                         "mysql://u:p%40x@[::1]:3307/csocks",
+	                         "mysql://u:p@localhost/csocks?socket=/run/mysqld/mysqld.sock",
+	                         "mysql://u:p@/csocks?socket=/run/mysqld/mysqld.sock"};
+	for (size_t i = 0; i < sizeof(good_my) / sizeof(good_my[0]); i++) {
+		char text[256];
+		snprintf(
+		    text, sizeof(text),
+		    "[sessions]\nenabled = true\nstorage = \"mariadb\"\ndatabase_url = \"%s\"\n",
+		    good_my[i]);
+		c = load_str(text, &d);
+		if (!CHECK(c != NULL))
+			fprintf(stderr, "    %s: %s\n", good_my[i], d.n_errors ? d.errors[0] : "");
+		if (c)
+			CHECK_INT(c->sessions.storage, STORAGE_MYSQL);
+		config_free(c);
+		config_diag_free(&d);
+	}
 
 	c = load_str("[sessions]\nenabled = true\nstorage = \"sqlite\"\n", &d);
 	CHECK(c == NULL);

@@ -1,7 +1,9 @@
 /* Session store and batch writer, against real databases: SQLite files in a
- * temporary directory, and PostgreSQL when CSOCKS_TEST_PG_URL is set
- * (scripts/pg-test.sh start prints one). Without it the PostgreSQL cases
- * are reported as skipped, not passed.
+ * temporary directory, PostgreSQL when CSOCKS_TEST_PG_URL is set
+ * (scripts/pg-test.sh start prints one) and MariaDB when
+ * CSOCKS_TEST_MYSQL_URL is set (scripts/mariadb-test.sh start). Without
+ * them those cases are reported as skipped, not passed (failed when
+ * CSOCKS_TEST_REQUIRE_PG / _MYSQL = 1: the test runner started a server).
  *
  * Timing checks are bounded and tolerant: "arrives within seconds", and
  * "has not arrived yet" only where lateness cannot make it fail. */
@@ -15,6 +17,7 @@
 #include "util/timeutil.h"
 
 #include <libpq-fe.h>
+#include <mysql.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -32,6 +35,7 @@ struct backend {
 
 static char tmpdir[] = "/tmp/csocks-store-XXXXXX";
 static const char *pg_url;
+static const char *my_url;     /* mysql://user:pass@host:port/db */
 static struct backend *be;     /* the backend the current case runs on */
 static bool rustsocks_indexes; /* open_store() keeps all of RustSocks' indexes */
 
@@ -61,6 +65,52 @@ static void pg_exec(const char *sql)
 	PQfinish(c);
 }
 
+/* A connection from my_url (the test's own, simple parse). */
+static MYSQL *my_connect(void)
+{
+	char user[64] = "", pass[64] = "", host[128] = "", db[64] = "";
+	unsigned port = 3306;
+	if (!my_url || sscanf(strstr(my_url, "://") + 3, "%63[^:]:%63[^@]@%127[^:]:%u/%63[^?]",
+	                      user, pass, host, &port, db) != 5) {
+		fprintf(stderr, "mysql: cannot parse %s\n", my_url ? my_url : "(none)");
+		return NULL;
+	}
+	MYSQL *c = mysql_init(NULL);
+	if (c && !mysql_real_connect(c, host, user, pass, db, port, NULL, 0)) {
+		fprintf(stderr, "mysql: %s\n", mysql_error(c));
+		mysql_close(c);
+		return NULL;
+	}
+	mysql_query(c, "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), "
+	               "'ANSI_QUOTES')");
+	return c;
+}
+
+static void my_exec(const char *sql)
+{
+	MYSQL *c = my_connect();
+	if (c && mysql_query(c, sql) != 0)
+		fprintf(stderr, "mysql: %s: %s\n", sql, mysql_error(c));
+	if (c)
+		mysql_close(c);
+}
+
+/* The first column of the first row of sql, or "" (NULL: a failure). */
+static void my_scalar(const char *sql, char *out, size_t size)
+{
+	out[0] = '\0';
+	MYSQL *c = my_connect();
+	if (c && mysql_query(c, sql) == 0) {
+		MYSQL_RES *res = mysql_store_result(c);
+		MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+		if (row && row[0])
+			snprintf(out, size, "%s", row[0]);
+		mysql_free_result(res);
+	}
+	if (c)
+		mysql_close(c);
+}
+
 /* A fresh, empty database for the case named name. */
 static void fresh(const char *name)
 {
@@ -73,6 +123,9 @@ static void fresh(const char *name)
 		snprintf(side, sizeof(side), "%s-shm", be->path);
 		unlink(side);
 		snprintf(be->url, sizeof(be->url), "sqlite://%s", be->path);
+	} else if (be->storage == STORAGE_MYSQL) {
+		my_exec("DROP TABLE IF EXISTS sessions, csocks_schema_migrations");
+		snprintf(be->url, sizeof(be->url), "%s", my_url);
 	} else {
 		pg_exec("DROP TABLE IF EXISTS sessions, csocks_schema_migrations");
 		snprintf(be->url, sizeof(be->url), "%s", pg_url);
@@ -197,6 +250,13 @@ static void index_names(char *out, size_t size)
 		sqlite3_close(db);
 		return;
 	}
+	if (be->storage == STORAGE_MYSQL) {
+		my_scalar("SELECT GROUP_CONCAT(DISTINCT index_name ORDER BY index_name SEPARATOR "
+		          "',') FROM information_schema.statistics WHERE table_schema = "
+		          "DATABASE() AND table_name = 'sessions' AND index_name LIKE 'idx%'",
+		          out, size);
+		return;
+	}
 	PGconn *c = PQconnectdb(pg_url);
 	PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql_pg) : NULL;
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
@@ -286,6 +346,45 @@ static void t_schema_and_migrations(void)
 		free(mode);
 		sqlite3_close(db);
 	}
+	if (be->storage == STORAGE_MYSQL) {
+		/* RustSocks' MySQL column names, order and types, plus node */
+		char cols[2048];
+		my_scalar("SELECT GROUP_CONCAT(CONCAT(column_name, ' ', column_type) ORDER BY "
+		          "ordinal_position SEPARATOR ',') FROM information_schema.columns WHERE "
+		          "table_schema = DATABASE() AND table_name = 'sessions'",
+		          cols, sizeof(cols));
+		CHECK_STR(cols, "session_id varchar(36),user varchar(255),start_time varchar(64),"
+		                "end_time varchar(64),duration_secs bigint(20),source_ip "
+		                "varchar(255),source_port int(11),dest_ip varchar(255),dest_port "
+		                "int(11),protocol varchar(16),bytes_sent bigint(20),bytes_received "
+		                "bigint(20),packets_sent bigint(20),packets_received "
+		                "bigint(20),status varchar(64),close_reason text,acl_rule_matched "
+		                "text,acl_decision varchar(64),created_at timestamp,node "
+		                "varchar(255)");
+		char coll[64];
+		my_scalar("SELECT table_collation FROM information_schema.tables WHERE "
+		          "table_schema = DATABASE() AND table_name = 'sessions'",
+		          coll, sizeof(coll));
+		CHECK_STR(coll, "utf8mb4_bin");
+		/* the unix socket form, against scripts/mariadb-test.sh's socket */
+		const char *dir = getenv("CSOCKS_MARIADB_DIR");
+		char sock[600], url[700];
+		snprintf(sock, sizeof(sock), "%s/mysqld.sock",
+		         dir && *dir ? dir : "/tmp/csocks-mariadb-test");
+		struct stat sb;
+		if (stat(sock, &sb) == 0) {
+			snprintf(url, sizeof(url),
+			         "mariadb://csocks:csocks@localhost/csocks_test?socket=%s", sock);
+			struct session_store_options o = {
+			    .storage = STORAGE_MYSQL, .database_url = url, .migrate = true};
+			st = session_store_open(&o, err, sizeof(err));
+			if (!CHECK(st))
+				fprintf(stderr, "    %s: %s\n", url, err);
+			else
+				CHECK_INT(total_rows(st), 0);
+			session_store_close(st);
+		}
+	}
 }
 
 /* A database RustSocks created (its 001 schema, its time format, no
@@ -339,8 +438,9 @@ static void t_adopts_rustsocks_db(void)
 	CHECK_STR(names, LEAN_INDEXES);
 }
 
-/* The index set follows sessions.rustsocks_indexes at every start, both
- * ways, and the rows stay. */
+/* sessions.rustsocks_indexes = true creates RustSocks' other indexes; a
+ * new database gets only csocks' four; turning the option off again keeps
+ * what the database has (never a silent drop). The rows stay. */
 static void t_index_set(void)
 {
 	fresh("indexes");
@@ -369,13 +469,163 @@ static void t_index_set(void)
 	CHECK_INT(write1(st, &r), STORE_OK);
 	session_store_close(st);
 
+	/* back to the default: an existing database keeps what it has */
 	st = open_store(NULL);
 	if (!CHECK(st))
 		return;
 	index_names(names, sizeof(names));
-	CHECK_STR(names, LEAN_INDEXES);
+	CHECK_STR(names, RUSTSOCKS_INDEXES);
 	CHECK_INT(total_rows(st), 4);
 	session_store_close(st);
+}
+
+/* RustSocks' own SQLite schema: its migrations 001, 002, 005 and 006
+ * (migrations/ in RustSocks' repository), statement for statement. */
+static const char rustsocks_sqlite_schema[] =
+    "CREATE TABLE IF NOT EXISTS sessions (session_id TEXT PRIMARY KEY, user TEXT NOT NULL, "
+    "start_time TEXT NOT NULL, end_time TEXT, duration_secs INTEGER, source_ip TEXT NOT "
+    "NULL, source_port INTEGER NOT NULL, dest_ip TEXT NOT NULL, dest_port INTEGER NOT NULL, "
+    "protocol TEXT NOT NULL, bytes_sent INTEGER DEFAULT 0, bytes_received INTEGER DEFAULT 0, "
+    "packets_sent INTEGER DEFAULT 0, packets_received INTEGER DEFAULT 0, status TEXT NOT "
+    "NULL, close_reason TEXT, acl_rule_matched TEXT, acl_decision TEXT NOT NULL, created_at "
+    "TEXT DEFAULT CURRENT_TIMESTAMP);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_user ON sessions(user);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_start_time ON sessions(start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_dest_ip ON sessions(dest_ip);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_status ON sessions(status);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_user_start ON sessions(user, start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_start_time_asc ON sessions(start_time ASC);"
+    /* 002 */
+    "CREATE INDEX IF NOT EXISTS idx_sessions_status_start ON sessions(status, start_time "
+    "DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_dest_user ON sessions(dest_ip, user);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_duration ON sessions(duration_secs) WHERE "
+    "duration_secs IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision_start ON sessions(acl_decision, "
+    "start_time DESC);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_user_status_start ON sessions(user, status, "
+    "start_time DESC);"
+    /* 005 */
+    "CREATE INDEX IF NOT EXISTS idx_sessions_bytes_sent ON sessions(bytes_sent);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_bytes_received ON sessions(bytes_received);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_duration ON sessions(duration_secs);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_dest_ip ON sessions(dest_ip);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_protocol ON sessions(protocol);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_acl_decision ON sessions(acl_decision);"
+    "ANALYZE sessions;"
+    /* 006 */
+    "UPDATE sessions SET duration_secs = NULL WHERE duration_secs < 0;"
+    "DROP INDEX IF EXISTS idx_sessions_duration;"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_duration_order ON sessions(duration_secs, "
+    "session_id);"
+    "CREATE INDEX IF NOT EXISTS idx_sessions_source_ip ON sessions(source_ip, session_id);"
+    "ANALYZE sessions;"
+    "INSERT INTO sessions VALUES ('6f1c2d3e-0000-4000-8000-000000000002', 'alice', "
+    "'2025-10-09T11:22:49.421595123+00:00', '2025-10-09T11:22:59.421595123+00:00', 10, "
+    "'10.0.0.1', 5000, 'example.com', 443, 'tcp', 2048, 1024, 15, 12, 'closed', "
+    "'Finished', 'Allow HTTPS', 'allow', CURRENT_TIMESTAMP);";
+
+/* RustSocks' MariaDB schema (src/session/store/mysql.rs: its sessions
+ * table and the 15 sessions indexes it creates). */
+static const char *const rustsocks_mysql_schema[] = {
+    "CREATE TABLE sessions (session_id VARCHAR(36) PRIMARY KEY, `user` VARCHAR(255) NOT "
+    "NULL, start_time VARCHAR(64) NOT NULL, end_time VARCHAR(64) NULL, duration_secs BIGINT "
+    "NULL, source_ip VARCHAR(255) NOT NULL, source_port INT NOT NULL, dest_ip VARCHAR(255) "
+    "NOT NULL, dest_port INT NOT NULL, protocol VARCHAR(16) NOT NULL, bytes_sent BIGINT NOT "
+    "NULL DEFAULT 0, bytes_received BIGINT NOT NULL DEFAULT 0, packets_sent BIGINT NOT NULL "
+    "DEFAULT 0, packets_received BIGINT NOT NULL DEFAULT 0, status VARCHAR(64) NOT NULL, "
+    "close_reason TEXT NULL, acl_rule_matched TEXT NULL, acl_decision VARCHAR(64) NOT NULL, "
+    "created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB DEFAULT "
+    "CHARSET=utf8mb4",
+    "CREATE INDEX idx_sessions_user ON sessions (`user`)",
+    "CREATE INDEX idx_sessions_start_time ON sessions (start_time)",
+    "CREATE INDEX idx_sessions_dest_ip ON sessions (dest_ip)",
+    "CREATE INDEX idx_sessions_status ON sessions (status)",
+    "CREATE INDEX idx_sessions_user_start ON sessions (`user`, start_time)",
+    "CREATE INDEX idx_sessions_status_start ON sessions (status, start_time)",
+    "CREATE INDEX idx_sessions_dest_user ON sessions (dest_ip, `user`)",
+    "CREATE INDEX idx_sessions_duration_order ON sessions (duration_secs, session_id)",
+    "CREATE INDEX idx_sessions_acl_decision_start ON sessions (acl_decision, start_time)",
+    "CREATE INDEX idx_sessions_user_status_start ON sessions (`user`, status, start_time)",
+    "CREATE INDEX idx_sessions_bytes_sent ON sessions (bytes_sent)",
+    "CREATE INDEX idx_sessions_bytes_received ON sessions (bytes_received)",
+    "CREATE INDEX idx_sessions_source_ip ON sessions (source_ip, session_id)",
+    "CREATE INDEX idx_sessions_protocol ON sessions (protocol)",
+    "CREATE INDEX idx_sessions_acl_decision ON sessions (acl_decision)",
+    "INSERT INTO sessions VALUES ('6f1c2d3e-0000-4000-8000-000000000002', 'alice', "
+    "'2025-10-09T11:22:49.421595123+00:00', '2025-10-09T11:22:59.421595123+00:00', 10, "
+    "'10.0.0.1', 5000, 'example.com', 443, 'tcp', 2048, 1024, 15, 12, 'closed', "
+    "'Finished', 'Allow HTTPS', 'allow', CURRENT_TIMESTAMP)",
+    NULL,
+};
+#define RUSTSOCKS_MYSQL_INDEXES                                                                    \
+	"idx_sessions_acl_decision,idx_sessions_acl_decision_start,idx_sessions_bytes_received,"   \
+	"idx_sessions_bytes_sent,idx_sessions_dest_ip,idx_sessions_dest_user,"                     \
+	"idx_sessions_duration_order,idx_sessions_protocol,idx_sessions_source_ip,"                \
+	"idx_sessions_start_time,idx_sessions_status,idx_sessions_status_start,"                   \
+	"idx_sessions_user,idx_sessions_user_start,idx_sessions_user_status_start"
+
+/* SQLite: the names PRAGMA index_list reports for sessions (idx_* only),
+ * sorted, comma-separated. */
+static void sqlite_index_list(char *out, size_t size)
+{
+	out[0] = '\0';
+	sqlite3 *db;
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_open(be->path, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db,
+	                       "SELECT group_concat(name, ',') FROM (SELECT name FROM "
+	                       "pragma_index_list('sessions') WHERE name LIKE 'idx%' ORDER BY "
+	                       "name)",
+	                       -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+		snprintf(out, size, "%s", (const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
+/* A database RustSocks created and used: csocks opens it (twice, the
+ * writer too) and every index it had is still there, so a rollback to
+ * RustSocks runs with them; the rows read back. */
+static void t_keeps_rustsocks_indexes(void)
+{
+	fresh("rustsocks_full");
+	char before[1024], after[1024];
+	if (be->storage == STORAGE_SQLITE) {
+		sqlite3 *db;
+		CHECK_INT(sqlite3_open(be->path, &db), SQLITE_OK);
+		CHECK_INT(sqlite3_exec(db, rustsocks_sqlite_schema, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+		sqlite_index_list(before, sizeof(before));
+		CHECK_STR(before, RUSTSOCKS_INDEXES);
+	} else {
+		for (const char *const *q = rustsocks_mysql_schema; *q; q++)
+			my_exec(*q);
+		index_names(before, sizeof(before));
+		CHECK_STR(before, RUSTSOCKS_MYSQL_INDEXES);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct session_store *st = open_store(NULL);
+		if (!CHECK(st))
+			return;
+		struct session_record *r = NULL;
+		char err[512];
+		CHECK_INT(session_store_get(st, "6f1c2d3e-0000-4000-8000-000000000002", &r, err,
+		                            sizeof(err)),
+		          STORE_OK);
+		if (CHECK(r))
+			CHECK_INT(r->bytes_sent, 2048);
+		free(r);
+		struct session_record w;
+		mkrec(&w, "bob", "example.org", SESSION_CLOSED, time_wall_us());
+		CHECK_INT(write1(st, &w), STORE_OK);
+		session_store_close(st);
+	}
+	if (be->storage == STORAGE_SQLITE)
+		sqlite_index_list(after, sizeof(after));
+	else
+		index_names(after, sizeof(after));
+	CHECK_STR(after, before);
 }
 
 static void t_upsert_active_then_closed(void)
@@ -1024,6 +1274,33 @@ static void t_bad_urls(void)
 	CHECK(session_store_open(&o, err, sizeof(err)) == NULL);
 	o = (struct session_store_options){.storage = STORAGE_SQLITE, .database_url = ""};
 	CHECK(session_store_open(&o, err, sizeof(err)) == NULL);
+	/* mysql:// URLs: the scheme must match, and the URL is parsed before
+	 * any connection is tried */
+	o = (struct session_store_options){.storage = STORAGE_MYSQL,
+	                                   .database_url = "postgresql://x/y"};
+	CHECK(session_store_open(&o, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "mysql://") != NULL);
+	const char *bad_my[][2] = {
+	    {"mysql://u:p@host:99999/db", "bad port"},
+	    {"mariadb://u:p@host:3306", "no database name"},
+	    {"mysql://u:p@/db", "no host"},
+	    {"mysql://u:p@[::1/db", "unclosed"},
+	    {"mysql://u:p@h/db?colour=red", "unknown parameter"},
+	};
+	for (size_t i = 0; i < sizeof(bad_my) / sizeof(bad_my[0]); i++) {
+		o = (struct session_store_options){.storage = STORAGE_MYSQL,
+		                                   .database_url = bad_my[i][0]};
+		err[0] = '\0';
+		CHECK(session_store_open(&o, err, sizeof(err)) == NULL);
+		if (!CHECK(strstr(err, bad_my[i][1]) != NULL))
+			fprintf(stderr, "    %s: %s\n", bad_my[i][0], err);
+	}
+	/* a closed port: a connection error, quickly */
+	o = (struct session_store_options){.storage = STORAGE_MYSQL,
+	                                   .database_url = "mysql://u:p@127.0.0.1:1/db"};
+	err[0] = '\0';
+	CHECK(session_store_open(&o, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "mysql connect") != NULL);
 	o = (struct session_store_options){.storage = STORAGE_SQLITE,
 	                                   .database_url = "sqlite:///nonexistent-dir/x/y.db",
 	                                   .migrate = true};
@@ -1207,6 +1484,8 @@ static void t_bad_row_only_loses_itself(void)
 		                 NULL, NULL, NULL),
 		    SQLITE_OK);
 		sqlite3_close(db);
+	} else if (be->storage == STORAGE_MYSQL) {
+		my_exec("ALTER TABLE sessions ADD CONSTRAINT no_evil CHECK (\"user\" <> 'evil')");
 	} else {
 		pg_exec("ALTER TABLE sessions ADD CONSTRAINT no_evil CHECK (\"user\" <> 'evil')");
 	}
@@ -1270,12 +1549,12 @@ static void t_start_while_locked(void)
 	session_writer_stop(w, 5000);
 }
 
-/* FAULT (PostgreSQL): the server is stopped mid-run and started again
- * (scripts/pg-test.sh restart); submissions continue throughout; every
- * session ends up in the table. */
-static void t_fault_pg_outage(void)
+/* FAULT (PostgreSQL, MariaDB): the server is stopped mid-run and started
+ * again (scripts/pg-test.sh or mariadb-test.sh restart); submissions
+ * continue throughout; every session ends up in the table. */
+static void t_fault_server_outage(void)
 {
-	fresh("fault_pg");
+	fresh("fault_server");
 	struct session_writer *w = start_writer(50, 50, 100000, NULL);
 	if (!CHECK(w))
 		return;
@@ -1288,8 +1567,8 @@ static void t_fault_pg_outage(void)
 	usleep(700000);
 	const char *root = getenv("CSOCKS_SOURCE_ROOT");
 	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "%s/scripts/pg-test.sh restart 2 >/dev/null",
-	         root ? root : "../..");
+	snprintf(cmd, sizeof(cmd), "%s/scripts/%s restart 2 >/dev/null", root ? root : "../..",
+	         be->storage == STORAGE_MYSQL ? "mariadb-test.sh" : "pg-test.sh");
 	int64_t t0 = time_mono_ms();
 	int rc = system(cmd);
 	CHECK_INT(rc, 0);
@@ -1361,13 +1640,13 @@ static void t_writer_from_config(void)
 
 /* ---- driver ---- */
 
-/* The outage test restarts the server through scripts/pg-test.sh: only
- * when the URL under test is that script's cluster. */
-static bool pg_test_cluster_is(const char *url)
+/* The outage test restarts the server through scripts/pg-test.sh (or
+ * mariadb-test.sh): only when the URL under test is that script's server. */
+static bool test_server_is(const char *script, const char *url)
 {
 	const char *root = getenv("CSOCKS_SOURCE_ROOT");
 	char cmd[1024], line[1024] = "";
-	snprintf(cmd, sizeof(cmd), "%s/scripts/pg-test.sh url 2>/dev/null", root ? root : "../..");
+	snprintf(cmd, sizeof(cmd), "%s/scripts/%s url 2>/dev/null", root ? root : "../..", script);
 	FILE *f = popen(cmd, "r");
 	if (!f)
 		return false;
@@ -1382,16 +1661,21 @@ static void run_on(struct backend *b, const char *name, void (*fn)(void))
 {
 	char label[128];
 	snprintf(label, sizeof(label), "%s/%s", b->name, name);
-	if (b->storage == STORAGE_POSTGRES && !pg_url) {
-		const char *req = getenv("CSOCKS_TEST_REQUIRE_PG");
+	bool pg = b->storage == STORAGE_POSTGRES, my = b->storage == STORAGE_MYSQL;
+	if ((pg && !pg_url) || (my && !my_url)) {
+		const char *req =
+		    getenv(pg ? "CSOCKS_TEST_REQUIRE_PG" : "CSOCKS_TEST_REQUIRE_MYSQL");
 		if (req && !strcmp(req, "1")) { /* the test runner started one: a failure */
 			test_failed++;
-			printf("FAIL %s (CSOCKS_TEST_REQUIRE_PG=1 but no PostgreSQL)\n", label);
+			printf("FAIL %s (%s=1 but no server)\n", label,
+			       pg ? "CSOCKS_TEST_REQUIRE_PG" : "CSOCKS_TEST_REQUIRE_MYSQL");
 			fflush(stdout);
 			return;
 		}
 		test_skipped++;
-		printf("SKIP: %s: CSOCKS_TEST_PG_URL not set (scripts/pg-test.sh start)\n", label);
+		printf("SKIP: %s: %s not set (scripts/%s start)\n", label,
+		       pg ? "CSOCKS_TEST_PG_URL" : "CSOCKS_TEST_MYSQL_URL",
+		       pg ? "pg-test.sh" : "mariadb-test.sh");
 		fflush(stdout);
 		return;
 	}
@@ -1412,8 +1696,12 @@ int main(void)
 	if (pg_url && !*pg_url)
 		pg_url = NULL;
 	struct backend sq = {.name = "sqlite", .storage = STORAGE_SQLITE};
+	my_url = getenv("CSOCKS_TEST_MYSQL_URL");
+	if (my_url && !*my_url)
+		my_url = NULL;
 	struct backend pg = {.name = "postgres", .storage = STORAGE_POSTGRES};
-	struct backend *all[] = {&sq, &pg};
+	struct backend my = {.name = "mariadb", .storage = STORAGE_MYSQL};
+	struct backend *all[] = {&sq, &pg, &my};
 
 	be = &sq;
 	RUN(t_utf8_sanitize);
@@ -1421,7 +1709,9 @@ int main(void)
 	RUN(t_bad_urls);
 	RUN(t_writer_from_config);
 	ON(&sq, t_adopts_rustsocks_db);
-	for (int i = 0; i < 2; i++) {
+	ON(&sq, t_keeps_rustsocks_indexes);
+	ON(&my, t_keeps_rustsocks_indexes);
+	for (int i = 0; i < 3; i++) {
 		ON(all[i], t_schema_and_migrations);
 		ON(all[i], t_upsert_active_then_closed);
 		ON(all[i], t_bytes_exact);
@@ -1440,12 +1730,19 @@ int main(void)
 	ON(&sq, t_fault_sqlite_locked);
 	ON(&sq, t_catch_up_in_bigger_batches);
 	ON(&sq, t_start_while_locked);
-	if (pg_url && !pg_test_cluster_is(pg_url)) {
+	if (pg_url && !test_server_is("pg-test.sh", pg_url)) {
 		test_skipped++;
-		printf("SKIP: postgres/t_fault_pg_outage: CSOCKS_TEST_PG_URL is not the cluster "
-		       "scripts/pg-test.sh manages (the test restarts that server)\n");
+		printf("SKIP: postgres/t_fault_server_outage: CSOCKS_TEST_PG_URL is not the "
+		       "cluster scripts/pg-test.sh manages (the test restarts that server)\n");
 	} else {
-		ON(&pg, t_fault_pg_outage);
+		ON(&pg, t_fault_server_outage);
+	}
+	if (my_url && !test_server_is("mariadb-test.sh", my_url)) {
+		test_skipped++;
+		printf("SKIP: mariadb/t_fault_server_outage: CSOCKS_TEST_MYSQL_URL is not the "
+		       "server scripts/mariadb-test.sh manages (the test restarts that server)\n");
+	} else {
+		ON(&my, t_fault_server_outage);
 	}
 
 	char cmd[600];
