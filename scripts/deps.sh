@@ -11,10 +11,15 @@ RUN_PKGS=(meson ninja-build pkg-config gcc libc6-dev libc-ares-dev libsqlite3-de
 TEST_PKGS=(clang libclang-rt-14-dev curl python3 python3-pytest python3-socks
 	python3-python-socks ncat sqlite3 postgresql prometheus libpam-pwdfile libpam-modules
 	valgrind openssl dante-server microsocks iproute2 procps passwd
-	golang-github-burntsushi-toml-dev python3-pytest-xdist cppcheck clang-tidy clang-format)
+	golang-github-burntsushi-toml-dev python3-pytest-xdist cppcheck clang-tidy clang-format
+	chromium chromium-driver)
 
 want=("${RUN_PKGS[@]}")
 [ "${1:-run}" = test ] && want+=("${TEST_PKGS[@]}")
+# The dashboard's build (scripts/build-dashboard.sh) needs node and npm:
+# Debian's own unless a newer node (with its npm) is already installed.
+command -v node >/dev/null || want+=(nodejs)
+command -v npm >/dev/null || want+=(npm)
 
 missing=()
 for p in "${want[@]}"; do

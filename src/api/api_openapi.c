@@ -40,6 +40,8 @@ static const struct op_def ops[] = {
 	  "Periodic samples of sessions and bandwidth", NULL, NULL, "MetricsHistory" },
 	{ "/api/pool/stats", "get", "getPoolStats", "Metrics", "Upstream connection pool", NULL,
 	  NULL, NULL },
+	{ "/api/config", "get", "getConfig", "Admin",
+	  "csocks: the effective configuration, credentials redacted", NULL, NULL, NULL },
 	{ "/api/admin/reload-acl", "post", "reloadAcl", "Admin", "Reload the ACL file", NULL, NULL,
 	  "OperationResponse" },
 	{ "/api/acl/rules", "get", "getAclRules", "ACL", "ACL summary and rules", NULL, NULL,

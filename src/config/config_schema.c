@@ -181,6 +181,9 @@ const struct cfg_field cfg_schema[] = {
 	    "csocks: records waiting for the store; beyond this they are dropped and counted"),
 	BOOL("sessions.rustsocks_indexes", sessions.rustsocks_indexes, "false",
 	     "csocks: keep all 16 of RustSocks' session indexes (default: the 4 csocks uses)"),
+	STR("sessions.dashboard_dir", sessions.dashboard_dir, NULL,
+	    "csocks: folder of the built dashboard (default: beside the binary, see "
+	    "docs/dashboard.md)"),
 	SECTION("sessions.dashboard_auth", "Dashboard login"),
 	BOOL("sessions.dashboard_auth.enabled", sessions.dashboard_auth.enabled, "false",
 	     "Require a dashboard login"),
