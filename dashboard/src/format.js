@@ -165,9 +165,10 @@ export function rates(points) {
 }
 
 /** The API's {"error": "..."} attributed to a form field by its words. */
-export function fieldOfError(message, fields) {
+export function fieldOfError(message, fields, aliases = {}) {
   const m = String(message || '').toLowerCase();
   for (const f of fields) {
+    if ((aliases[f] || []).some((w) => m.includes(w))) return f;
     const stem = f.replace(/s$/, '');
     if (m.includes(f) || m.includes(stem)) return f;
   }

@@ -61,6 +61,9 @@ function Tester() {
   );
 }
 
+// Words of the API's validation messages that name a rule field.
+const ALIASES = { destinations: ['cidr', 'address', 'host', 'domain', 'wildcard', 'ip range'], priority: ['priority'], protocols: ['protocol'] };
+
 const RULE0 = { owner_type: 'users', owner: '', action: 'block', destinations: '', ports: '*', protocols: 'both', priority: '100', description: '' };
 
 function Editor({ data, reload }) {
@@ -73,7 +76,7 @@ function Editor({ data, reload }) {
   const set = (k) => (e) => setR({ ...r, [k]: e.target.value });
   const fail = (e, fields, fallback) => {
     const m = explain(e);
-    const f = e.status === 403 || e.status === 401 ? null : fieldOfError(m, fields);
+    const f = e.status === 403 || e.status === 401 ? null : fieldOfError(m, fields, ALIASES);
     setErrs({ [f || fallback]: m });
   };
   const addRule = async (e) => {
