@@ -39,7 +39,7 @@ struct api_req {
 	const char *x_api_token;   /* header value or NULL */
 	const char *body;
 	size_t body_len;
-	bool body_too_large; /* the transport stopped reading at max_body_bytes */
+	bool body_too_large;         /* the transport stopped reading at max_body_bytes */
 	const char *accept_encoding; /* dashboard files: header values or NULL */
 	const char *if_none_match;
 };

@@ -187,6 +187,8 @@ static int load_dir(struct api_static *s, int dirfd, const char *prefix, char *e
 		return -1;
 	}
 	struct dirent *e;
+	/* Runs once at start, before any HTTP thread; readdir_r is deprecated. */
+	// cppcheck-suppress readdirCalled ; one thread, at start
 	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.' || ends_with(e->d_name, ".gz"))
 			continue;

@@ -255,8 +255,7 @@ char *config_sqlite_path(const char *url);
  * of cfg->path that set it (0 = default). Credentials (tokens, passwords,
  * secrets, database URLs) come as "(redacted)"; unset keys are left out. */
 void config_effective_foreach(const struct csocks_config *cfg,
-                              void (*cb)(void *ctx, const char *key, const char *value,
-                                         int line),
+                              void (*cb)(void *ctx, const char *key, const char *value, int line),
                               void *ctx);
 
 /* A timeout in milliseconds: the _ms key when it is set (not 0), else the
