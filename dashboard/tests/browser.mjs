@@ -92,8 +92,12 @@ async function main() {
   }
   check('chromium starts', true, browser.version());
   try {
-    await desktop(browser);
-    await phone(browser);
+    if (process.env.DASH_MODE === 'notoken') {
+      await noToken(browser);
+    } else {
+      await desktop(browser);
+      await phone(browser);
+    }
   } finally {
     await browser.close();
     rmSync(profile, { recursive: true, force: true });
@@ -171,6 +175,8 @@ async function desktop(browser) {
   await page.screenshot({ path: join(SHOTS, 'desktop-overview.png') });
   const active = await page.textContent('[data-stat="active"] .stat-value');
   check('overview shows the active session', Number(active.replace(/,/g, '')) >= 1, active);
+  const up = await page.textContent('[data-stat="up"] .stat-value');
+  check('overview shows the upload rate of the transfer', /[KM]iB\/s/.test(up), up);
 
   await goto(page, 'sessions', 'Live sessions');
   const row = await page.waitForSelector('tr[data-session]');
@@ -263,7 +269,8 @@ async function desktop(browser) {
   await page.click(`.pick button:has-text("${SOCKS_USER}")`);
   await page.waitForSelector(`.card h2:has-text("${SOCKS_USER}")`);
   await page.waitForSelector('text=Recorded sessions');
-  check('users page shows the user', true);
+  const lim = await page.textContent('[data-limits]');
+  check('users page shows the user and the limits in force', /Connections per user\s*3/.test(lim), lim);
   await page.screenshot({ path: join(SHOTS, 'desktop-users.png') });
 
   await goto(page, 'config', 'Configuration');
@@ -297,6 +304,30 @@ async function desktop(browser) {
 
   check('no request to another origin', foreign.length === 0, foreign.join(' '));
   check('no console errors', errors.length === 0, errors.join(' | '));
+  await ctx.close();
+}
+
+/** A csocks with no api.token: reads work, every change is refused (403). */
+async function noToken(browser) {
+  const { ctx, page, foreign, errors, expected } = await newPage(browser, { width: 1280, height: 800 });
+  expected.status.add(403);
+  await page.goto(URL0);
+  await login(page, 'anything');
+  await page.waitForSelector('h1:has-text("Overview")');
+  check('no token configured: reads work', true);
+  await goto(page, 'acl', 'ACL');
+  await page.fill('#r-owner', SOCKS_USER);
+  await page.fill('#r-dest', '127.0.0.1');
+  await page.click('form[aria-label="Add a rule"] button[type=submit]');
+  const e = await page.waitForSelector('.card .error');
+  const text = await e.textContent();
+  check('no token configured: the refusal says why', /no api\.token/.test(text), text);
+  await goto(page, 'config', 'Configuration');
+  await page.click('button:has-text("Reload ACL file")');
+  const e2 = await page.waitForSelector('section .error');
+  check('no token configured: reload refused with the reason', /no api\.token/.test(await e2.textContent()));
+  check('no token: no request to another origin', foreign.length === 0, foreign.join(' '));
+  check('no token: no console errors', errors.length === 0, errors.join(' | '));
   await ctx.close();
 }
 

@@ -146,7 +146,7 @@ def test_dashboard_files_missing(start_csocks, tmp_path):
     assert "has no index.html" in c.log_text()
 
 
-def test_dashboard_in_browser(start_csocks, echo_server, tmp_path):
+def run_browser(c, echo_port, tmp_path, mode=""):
     need_dist()
     node = shutil.which("node")
     assert node, "node is missing (scripts/deps.sh installs nodejs)"
@@ -154,18 +154,35 @@ def test_dashboard_in_browser(start_csocks, echo_server, tmp_path):
     assert os.access(chromium, os.X_OK), "chromium is missing (scripts/deps.sh test installs it)"
     assert (REPO / "dashboard" / "node_modules" / "playwright-core").is_dir(), \
         "dashboard/node_modules missing: run scripts/build-dashboard.sh"
-    c = start_csocks(dash_config(), acl=ACL)
-    wait_http(c)
     shots = Path(os.environ.get("CSOCKS_SCREENSHOTS", REPO / "test-logs" / "dashboard"))
     if "asan" in str(os.environ.get("CSOCKS_BIN", "")):
         shots = shots.parent / (shots.name + "-asan")
     env = dict(os.environ, DASH_URL=f"http://127.0.0.1:{c.api_port}/", DASH_TOKEN=TOKEN,
-               SOCKS_PORT=str(c.port), ECHO_PORT=str(echo_server.port), SOCKS_USER="alice",
+               SOCKS_PORT=str(c.port), ECHO_PORT=str(echo_port), SOCKS_USER="alice",
                SOCKS_PASS="alice-pw", SHOTS_DIR=str(shots), CHROMIUM=chromium,
-               HOME=str(tmp_path))
+               HOME=str(tmp_path), DASH_MODE=mode)
     p = subprocess.run([node, str(REPO / "dashboard" / "tests" / "browser.mjs")], env=env,
                        capture_output=True, text=True, timeout=300)
     print(p.stdout)
     print(p.stderr[-3000:])
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
     assert "browser: " in p.stdout and " 0 failed" in p.stdout
+
+
+def test_dashboard_in_browser(start_csocks, echo_server, tmp_path):
+    need_dist()
+    cfg = dash_config()
+    cfg["qos"] = {"enabled": True, "connection_limits": {"max_connections_per_user": 3}}
+    c = start_csocks(cfg, acl=ACL)
+    wait_http(c)
+    run_browser(c, echo_server.port, tmp_path)
+
+
+def test_dashboard_without_token(start_csocks, echo_server, tmp_path):
+    """No api.token: the page reads, and says why every change is refused."""
+    need_dist()
+    cfg = dash_config()
+    del cfg["api"]
+    c = start_csocks(cfg, acl=ACL)
+    wait_http(c)
+    run_browser(c, echo_server.port, tmp_path, mode="notoken")

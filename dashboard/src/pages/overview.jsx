@@ -9,16 +9,20 @@ const HOUR = 3600 * 1000;
 export function Overview() {
   const prev = useRef(null);
   const live = usePoll(async () => {
-    const [stats, prom] = await Promise.all([
+    const [stats, prom, active] = await Promise.all([
       api.get('/api/sessions/stats?window_hours=1'),
       api.text('/metrics').then(parseProm).catch(() => ({})),
+      api.get('/api/sessions/active').catch(() => []),
     ]);
     const now = Date.now();
+    // The byte counters grow when a session closes; the live sessions'
+    // own counters cover the rest, so their sum moves while data flows.
+    const live = (k) => active.reduce((a, x) => a + (x[k] || 0), 0);
     const cur = {
       t: now,
       sessions: promSum(prom, 'rustsocks_sessions_total'),
-      sent: promSum(prom, 'rustsocks_bytes_sent_total'),
-      recv: promSum(prom, 'rustsocks_bytes_received_total'),
+      sent: promSum(prom, 'rustsocks_bytes_sent_total') + live('bytes_sent'),
+      recv: promSum(prom, 'rustsocks_bytes_received_total') + live('bytes_received'),
     };
     const p = prev.current;
     const dt = p ? (now - p.t) / 1000 : 0;

@@ -38,6 +38,7 @@ export function Users() {
 
 function UserDetail({ name, entry }) {
   const { data, error } = usePoll(() => api.get(`/api/users/${enc(name)}/sessions`), 5000, [name]);
+  const limits = usePoll(() => api.get('/api/config').then((c) => Object.fromEntries(c.keys.map((k) => [k.key, k.value]))), 0);
   const rows = data || [];
   const active = rows.filter((s) => s.status === 'active');
   const rejected = rows.filter((s) => s.status === 'rejected_by_acl' || s.status === 'failed').slice(0, 10);
@@ -54,7 +55,8 @@ function UserDetail({ name, entry }) {
       </div>
       <h3>ACL</h3>
       <p>{entry && entry.acl ? `Groups: ${entry.acl.groups.join(', ') || 'none'}; ${entry.acl.rule_count} own rules (see the ACL page).` : 'No entry in the ACL file: only group rules and the default policy apply.'}</p>
-      <p class="muted">Bandwidth caps and connection limits are set per server in [qos] (Configuration page).</p>
+      <h3>Limits in force</h3>
+      <Limits cfg={limits.data} />
       <h3>Recent rejections</h3>
       {rejected.length === 0 ? <p class="muted">None recorded.</p> : (
         <ul>{rejected.map((s) => <li>{formatAgo(s.start_time)}: {hostPort(s.dest_ip, s.dest_port)} – {s.status}{s.acl_rule ? ` (${s.acl_rule})` : ''}</li>)}</ul>
@@ -67,5 +69,21 @@ function UserDetail({ name, entry }) {
         ))}</tbody>
       </table></div>
     </div>
+  );
+}
+
+/** The per-user caps of [qos] (the same for every user). */
+function Limits({ cfg }) {
+  if (!cfg) return <p class="muted">…</p>;
+  if (cfg['qos.enabled'] !== 'true') return <p data-limits>None: [qos] is off (no bandwidth caps or connection limits).</p>;
+  const n = (k) => Number(cfg[k] || 0);
+  const conn = n('qos.connection_limits.max_connections_per_user');
+  const bw = n('qos.htb.max_bandwidth_bytes_per_sec');
+  return (
+    <dl class="details" data-limits>
+      <dt>Connections per user</dt><dd>{conn ? formatCount(conn) : 'unlimited'}</dd>
+      <dt>Bandwidth per user</dt><dd>{bw ? `${formatBytes(bw)}/s` : 'unlimited'}</dd>
+      <dt>All users together</dt><dd>{n('qos.htb.global_bandwidth_bytes_per_sec') ? `${formatBytes(n('qos.htb.global_bandwidth_bytes_per_sec'))}/s` : 'unlimited'}</dd>
+    </dl>
   );
 }
