@@ -175,6 +175,7 @@ async function desktop(browser) {
   await page.screenshot({ path: join(SHOTS, 'desktop-overview.png') });
   const active = await page.textContent('[data-stat="active"] .stat-value');
   check('overview shows the active session', Number(active.replace(/,/g, '')) >= 1, active);
+  await page.waitForSelector('[data-outcomes] th:has-text("Active")');
   const up = await page.textContent('[data-stat="up"] .stat-value');
   check('overview shows the upload rate of the transfer', /[KM]iB\/s/.test(up), up);
 

@@ -63,6 +63,7 @@ export function Overview() {
         <LineChart title="New sessions per second" series={[{ name: 'sessions/s', points: sps, cls: 'c' }]} fmt={(v) => v.toFixed(2)} />
       </div>
       <ErrorBox error={hist.error} />
+      {s && <StatusBars s={s} />}
       <div class="two">
         <TopTable title="Top users (1 h)" rows={s ? s.top_users : []} k="user" />
         <TopTable title="Top destinations (1 h)" rows={s ? s.top_destinations : []} k="destination" />
@@ -86,6 +87,27 @@ function TopTable({ title, rows, k }) {
           </tbody>
         </table>
       </div>
+    </div>
+  );
+}
+
+/** Sessions of the window by outcome, as SVG bars (no inline styles: CSP). */
+function StatusBars({ s }) {
+  const rows = [
+    ['active', 'Active', s.active_sessions], ['closed', 'Closed', s.closed_sessions],
+    ['failed', 'Failed', s.failed_sessions], ['rejected', 'Rejected (ACL or limits)', s.rejected_sessions],
+  ];
+  const max = Math.max(1, ...rows.map((r) => r[2] || 0));
+  return (
+    <div class="card">
+      <h2>Sessions by outcome (1 h)</h2>
+      <table class="bars" data-outcomes>
+        <tbody>{rows.map(([k, label, n]) => (
+          <tr><th scope="row">{label}</th><td class="num">{formatCount(n)}</td>
+            <td class="bar-cell"><svg viewBox="0 0 100 8" preserveAspectRatio="none" aria-hidden="true">
+              <rect class={`bar ${k}`} x="0" y="0" height="8" width={(100 * (n || 0)) / max} /></svg></td></tr>
+        ))}</tbody>
+      </table>
     </div>
   );
 }
