@@ -9,6 +9,7 @@ import { Users } from './pages/users.jsx';
 import { Acl } from './pages/acl.jsx';
 import { Config } from './pages/config.jsx';
 import { Health } from './pages/health.jsx';
+import { Diagnostics } from './pages/diagnostics.jsx';
 
 const PAGES = [
   ['overview', 'Overview', Overview],
@@ -18,6 +19,7 @@ const PAGES = [
   ['acl', 'ACL', Acl],
   ['config', 'Configuration', Config],
   ['health', 'Metrics & health', Health],
+  ['diagnostics', 'Diagnostics', Diagnostics],
 ];
 
 function currentPage() {

@@ -22,6 +22,7 @@ const ECHO_PORT = Number(env('ECHO_PORT'));
 const SOCKS_USER = env('SOCKS_USER', 'alice');
 const SOCKS_PASS = env('SOCKS_PASS', 'alice-pw');
 const SHOTS = env('SHOTS_DIR');
+const CLOSED_PORT = Number(env('CLOSED_PORT', '1'));
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
 const origin = new URL(URL0).origin;
 
@@ -289,6 +290,18 @@ async function desktop(browser) {
   check('health: ACL block counter', Number(blocks) >= 1, blocks);
   await page.screenshot({ path: join(SHOTS, 'desktop-health.png') });
 
+  await goto(page, 'diagnostics', 'Diagnostics');
+  await page.fill('#d-addr', '127.0.0.1');
+  await page.fill('#d-port', String(ECHO_PORT));
+  await page.click('form[aria-label="TCP connectivity test"] button[type=submit]');
+  await page.waitForSelector('[data-diag="ok"]');
+  check('diagnostics: reachable port', true);
+  await page.screenshot({ path: join(SHOTS, 'desktop-diagnostics.png') });
+  await page.fill('#d-port', String(CLOSED_PORT));
+  await page.click('form[aria-label="TCP connectivity test"] button[type=submit]');
+  const dfail = await page.waitForSelector('[data-diag="failed"]');
+  check('diagnostics: closed port reported', /refused/i.test(await dfail.textContent()), await dfail.textContent());
+
   // Keyboard: Tab reaches the navigation, focus is visible.
   await page.focus('#main');
   await page.keyboard.press('Shift+Tab');
@@ -340,7 +353,8 @@ async function phone(browser) {
   await login(page, TOKEN);
   await page.waitForSelector('h1:has-text("Overview")');
   const pages = [['overview', 'Overview'], ['sessions', 'Live sessions'], ['history', 'History'],
-    ['users', 'Users'], ['acl', 'ACL'], ['config', 'Configuration'], ['health', 'Metrics & health']];
+    ['users', 'Users'], ['acl', 'ACL'], ['config', 'Configuration'], ['health', 'Metrics & health'],
+    ['diagnostics', 'Diagnostics']];
   let wide = [];
   for (const [id, heading] of pages) {
     await page.click('button:has-text("Menu")');

@@ -326,6 +326,9 @@ void api_handle(struct api_state *st, const struct api_req *rq, struct api_resp 
 	case ROUTE_CONFIG:
 		api_config_handle(st, rs);
 		break;
+	case ROUTE_DIAG_CONNECTIVITY:
+		api_diag_connectivity(st, rq, rs);
+		break;
 	case ROUTE_SESSIONS_ACTIVE:
 	case ROUTE_SESSIONS_HISTORY:
 	case ROUTE_SESSIONS_STATS:

@@ -94,6 +94,8 @@ void api_acl_handle(struct api_state *st, const struct api_match *m, const struc
 json_t *api_openapi_doc(const struct api_state *st);
 /* GET /api/config (api_config.c). */
 void api_config_handle(struct api_state *st, struct api_resp *rs);
+/* POST /api/diagnostics/connectivity (api_diag.c). */
+void api_diag_connectivity(struct api_state *st, const struct api_req *rq, struct api_resp *rs);
 
 /* Is id a UUID in text form (8-4-4-4-12 hex)? */
 bool api_uuid_valid(const char *id);

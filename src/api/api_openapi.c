@@ -42,6 +42,8 @@ static const struct op_def ops[] = {
 	  NULL, NULL },
 	{ "/api/config", "get", "getConfig", "Admin",
 	  "csocks: the effective configuration, credentials redacted", NULL, NULL, NULL },
+	{ "/api/diagnostics/connectivity", "post", "testConnectivity", "Admin",
+	  "TCP connect test from the server to address:port", NULL, NULL, NULL },
 	{ "/api/admin/reload-acl", "post", "reloadAcl", "Admin", "Reload the ACL file", NULL, NULL,
 	  "OperationResponse" },
 	{ "/api/acl/rules", "get", "getAclRules", "ACL", "ACL summary and rules", NULL, NULL,

@@ -146,6 +146,16 @@ def test_dashboard_files_missing(start_csocks, tmp_path):
     assert "has no index.html" in c.log_text()
 
 
+def closed_port():
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def run_browser(c, echo_port, tmp_path, mode=""):
     need_dist()
     node = shutil.which("node")
@@ -160,7 +170,7 @@ def run_browser(c, echo_port, tmp_path, mode=""):
     env = dict(os.environ, DASH_URL=f"http://127.0.0.1:{c.api_port}/", DASH_TOKEN=TOKEN,
                SOCKS_PORT=str(c.port), ECHO_PORT=str(echo_port), SOCKS_USER="alice",
                SOCKS_PASS="alice-pw", SHOTS_DIR=str(shots), CHROMIUM=chromium,
-               HOME=str(tmp_path), DASH_MODE=mode)
+               HOME=str(tmp_path), DASH_MODE=mode, CLOSED_PORT=str(closed_port()))
     p = subprocess.run([node, str(REPO / "dashboard" / "tests" / "browser.mjs")], env=env,
                        capture_output=True, text=True, timeout=300)
     print(p.stdout)

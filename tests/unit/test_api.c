@@ -676,7 +676,7 @@ static void t_pipeline_base_and_openapi(void)
 	CHECK(json_object_get(paths, "/api/sessions/history") != NULL);
 	CHECK(json_object_get(json_object_get(paths, "/api/acl/users/{username}/rules"), "put") !=
 	      NULL);
-	CHECK_INT(json_object_size(paths), 25);
+	CHECK_INT(json_object_size(paths), 26);
 	json_decref(j);
 	/* metrics history without a sampler: empty array */
 	j = call(st, "GET", "/rustsocks/api/metrics/history", NULL, NULL, NULL, &status);
@@ -1240,6 +1240,47 @@ static void t_static_serving(void)
 	CHECK(system(cmd) == 0);
 }
 
+static void t_diag_connectivity(void)
+{
+	struct api_state *st = make_state("tok");
+	int status;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 4) == 0);
+	CHECK(getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0);
+	char body[128];
+	snprintf(body, sizeof(body), "{\"address\":\"127.0.0.1\",\"port\":%u}", ntohs(sa.sin_port));
+	json_t *j =
+	    call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok", body, &status);
+	CHECK_INT(status, 200);
+	CHECK(json_is_true(json_object_get(j, "success")));
+	CHECK(json_is_real(json_object_get(j, "latency_ms")));
+	json_decref(j);
+	close(lfd); /* now nothing listens there */
+	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok", body, &status);
+	CHECK_INT(status, 200);
+	CHECK(json_is_false(json_object_get(j, "success")));
+	CHECK(json_is_string(json_object_get(j, "error")));
+	json_decref(j);
+	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok",
+	         "{\"address\":\"127.0.0.1\",\"port\":0}", &status);
+	CHECK_INT(status, 400);
+	CHECK(strstr(json_string_value(json_object_get(j, "error")), "port") != NULL);
+	json_decref(j);
+	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok",
+	         "{\"address\":\"127.0.0.1\",\"port\":80,\"timeout_ms\":0}", &status);
+	CHECK_INT(status, 400);
+	json_decref(j);
+	free_state(st);
+	/* a POST: refused when no token is configured */
+	st = make_state(NULL);
+	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, NULL, body, &status);
+	CHECK_INT(status, 403);
+	json_decref(j);
+	free_state(st);
+}
+
 int main(void)
 {
 	RUN(t_histogram);
@@ -1257,6 +1298,7 @@ int main(void)
 	RUN(t_pipeline_base_and_openapi);
 	RUN(t_static_gzip_header);
 	RUN(t_static_serving);
+	RUN(t_diag_connectivity);
 	RUN(t_acl_crud);
 	RUN(t_history_ring);
 	RUN(t_http_server);
