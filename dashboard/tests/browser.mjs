@@ -106,8 +106,8 @@ async function main() {
 }
 
 /** A page that records every request and every console error. */
-async function newPage(browser, viewport) {
-  const ctx = await browser.newContext({ viewport, colorScheme: 'light' });
+async function newPage(browser, viewport, colorScheme = 'light') {
+  const ctx = await browser.newContext({ viewport, colorScheme });
   const page = await ctx.newPage();
   page.setDefaultTimeout(15000);
   const foreign = [];
@@ -346,7 +346,8 @@ async function noToken(browser) {
 }
 
 async function phone(browser) {
-  const { ctx, page, foreign, errors } = await newPage(browser, { width: 390, height: 844 });
+  // The phone run uses the dark theme (prefers-color-scheme: dark).
+  const { ctx, page, foreign, errors } = await newPage(browser, { width: 390, height: 844 }, 'dark');
   await page.goto(URL0);
   await page.waitForSelector('#token');
   await page.screenshot({ path: join(SHOTS, 'phone-login.png') });
@@ -370,6 +371,8 @@ async function phone(browser) {
     await page.screenshot({ path: join(SHOTS, `phone-${id}.png`) });
   }
   check('phone: no page wider than 390 px', wide.length === 0, wide.join(' '));
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  check('dark theme follows the system setting', bg === 'rgb(17, 21, 27)', bg);
   check('phone: no request to another origin', foreign.length === 0, foreign.join(' '));
   check('phone: no console errors', errors.length === 0, errors.join(' | '));
   await ctx.close();
