@@ -288,6 +288,8 @@ async function desktop(browser) {
   await page.waitForSelector('[data-stat="status"] .stat-value:has-text("healthy")');
   const blocks = await page.textContent('[data-metric="acl-block"]');
   check('health: ACL block counter', Number(blocks) >= 1, blocks);
+  const sys = await page.textContent('[data-system]');
+  check('health: system resources', /Memory \(resident\)\s*[\d.]+ MiB/.test(sys) && /Open files/.test(sys), sys);
   await page.screenshot({ path: join(SHOTS, 'desktop-health.png') });
 
   await goto(page, 'diagnostics', 'Diagnostics');

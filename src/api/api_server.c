@@ -3,6 +3,7 @@
 #include "api/api_server.h"
 
 #include "api/api_internal.h"
+#include "api/api_process.h"
 #include "api/api_static.h"
 #include "obs/metrics.h"
 #include "api/metrics_history.h"
@@ -239,6 +240,7 @@ static void server_free(struct api_server *s)
 {
 	metrics_history_free(s->st.history);
 	api_static_free(s->st.dash);
+	api_process_metrics_del();
 	if (s->st.token) {
 		explicit_bzero(s->st.token, strlen(s->st.token));
 		free(s->st.token);
@@ -262,7 +264,7 @@ struct api_server *api_server_start(const struct csocks_config *cfg, const struc
 	api_base_normalise(cfg->sessions.base_path, s->st.base, sizeof(s->st.base));
 	if (api_token_load(cfg, &s->st.token, err, errlen) != 0)
 		goto fail;
-	if (metrics_init(cfg) != 0) {
+	if (metrics_init(cfg) != 0 || api_process_metrics_add() != 0) {
 		snprintf(err, errlen, "cannot register the metrics collector");
 		goto fail;
 	}

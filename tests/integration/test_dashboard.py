@@ -119,6 +119,13 @@ def test_dashboard_http(start_csocks):
     assert get(c, "/api/sessions/active")[0] == 401
     st, _, body = get(c, "/api/config", {"Authorization": f"Bearer {TOKEN}"})
     assert st == 200 and TOKEN.encode() not in body and b"(redacted)" in body
+    # System resources (the Health page): Prometheus' standard process_* families.
+    st, _, body = get(c, "/metrics", {"Authorization": f"Bearer {TOKEN}"})
+    text = body.decode()
+    for fam in ("process_resident_memory_bytes", "process_cpu_seconds_total",
+                "process_open_fds", "process_max_fds"):
+        line = next((x for x in text.splitlines() if x.startswith(fam + " ")), None)
+        assert line and float(line.split()[1]) > 0, fam
     c.stop()
     assert "dashboard:" in c.log_text() and "files from" in c.log_text()
 

@@ -1,14 +1,22 @@
+import { useRef } from 'preact/hooks';
 import { api } from '../api.js';
 import { usePoll } from '../hooks.js';
 import { ErrorBox, Stat } from '../components.jsx';
-import { formatCount, formatDuration, parseProm, promSum } from '../format.js';
+import { formatBytes, formatCount, formatDuration, parseProm, promSum } from '../format.js';
 
 export function Health() {
+  const prevCpu = useRef(null);
   const { data, error } = usePoll(async () => {
     const [health, pool, prom] = await Promise.all([
       api.get('/health'), api.get('/api/pool/stats'), api.text('/metrics').then(parseProm).catch(() => ({})),
     ]);
-    return { health, pool, prom };
+    // CPU use: the rate of process_cpu_seconds_total between two polls.
+    const now = Date.now();
+    const cpu = promSum(prom, 'process_cpu_seconds_total');
+    const p = prevCpu.current;
+    const cpuPct = p && now > p.t ? Math.max(0, (100 * (cpu - p.v)) / ((now - p.t) / 1000)) : null;
+    prevCpu.current = { t: now, v: cpu };
+    return { health, pool, prom, cpuPct };
   }, 3000);
   const h = data && data.health;
   const p = data && data.pool;
@@ -51,6 +59,12 @@ export function Health() {
           <dt>Hits / misses</dt><dd>{p.pool_hits} / {p.pool_misses} ({(p.hit_rate * 100).toFixed(1)} %)</dd>
           <dt>Expired / evicted / dropped</dt><dd>{p.expired} / {p.evicted} / {p.dropped_full}</dd>
         </dl>) : '…'}</div>
+        <div class="card"><h2>System resources</h2>{has('process_resident_memory_bytes') ? (<dl class="details" data-system>
+          <dt>Memory (resident)</dt><dd>{formatBytes(promSum(m, 'process_resident_memory_bytes'))}</dd>
+          <dt>CPU</dt><dd>{data && data.cpuPct !== null ? `${data.cpuPct.toFixed(1)} % of one core` : 'measuring…'}</dd>
+          <dt>CPU time</dt><dd>{formatDuration(promSum(m, 'process_cpu_seconds_total'))}</dd>
+          <dt>Open files / limit</dt><dd>{c('process_open_fds')} / {has('process_max_fds') ? c('process_max_fds') : 'unlimited'}</dd>
+        </dl>) : <p class="muted">Not available (metrics.enabled = false).</p>}</div>
         <div class="card"><h2>Relay and errors</h2><dl class="details">
           <dt>Kernel pipes</dt><dd>{c('csocks_relay_pipes')}</dd>
           <dt>Pipe failures</dt><dd>{c('csocks_relay_pipe_failures_total')}</dd>
