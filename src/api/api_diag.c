@@ -33,9 +33,7 @@ static int try_connect(const struct addrinfo *ai, int ms)
 			socklen_t len = sizeof(err);
 			if (n == 0)
 				err = ETIMEDOUT;
-			else if (n < 0)
-				err = errno;
-			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+			else if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 				err = errno;
 		}
 	}

@@ -8,7 +8,8 @@
 #include "obs/prom.h"
 
 #include <dirent.h>
-#include <stdio.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -31,11 +32,17 @@ static void collect_process(struct prom_writer *w, void *arg)
 	(void)arg;
 	long page = sysconf(_SC_PAGESIZE);
 	unsigned long vm = 0, rss = 0;
-	FILE *f = fopen("/proc/self/statm", "re");
-	if (f) {
-		if (fscanf(f, "%lu %lu", &vm, &rss) != 2)
-			vm = rss = 0;
-		fclose(f);
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		char buf[128];
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			char *end;
+			buf[n] = '\0';
+			vm = strtoul(buf, &end, 10);
+			rss = strtoul(end, NULL, 10);
+		}
 	}
 	if (page > 0 && rss) {
 		prom_gauge(w, "process_resident_memory_bytes", "Resident memory size in bytes.",
