@@ -14,10 +14,15 @@ TEST_PKGS=(clang libclang-rt-14-dev curl python3 python3-pytest python3-socks
 	valgrind openssl dante-server microsocks iproute2 procps passwd
 	golang-github-burntsushi-toml-dev python3-pytest-xdist cppcheck clang-tidy clang-format
 	krb5-kdc krb5-admin-server krb5-user python3-gssapi
-	groff man-db debhelper dpkg-dev fakeroot lintian haproxy adduser)
+	groff man-db debhelper dpkg-dev fakeroot lintian haproxy adduser
+	chromium chromium-driver)
 
 want=("${RUN_PKGS[@]}")
 [ "${1:-run}" = test ] && want+=("${TEST_PKGS[@]}")
+# The dashboard's build (scripts/build-dashboard.sh) needs node and npm:
+# Debian's own unless a newer node (with its npm) is already installed.
+command -v node >/dev/null || want+=(nodejs)
+command -v npm >/dev/null || want+=(npm)
 
 missing=()
 for p in "${want[@]}"; do

@@ -110,6 +110,26 @@ head -60 "$logdir/lint.log"
 lint_counts=$(sed -nE 's/^lint \([^)]+\): ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' \
 	"$logdir/lint.log")
 while read -r p f; do add "$p" "$f"; done <<<"${lint_counts:-0 1}"
+# The web dashboard: build (npm ci + vite, scripts/build-dashboard.sh) and
+# its own unit tests (vitest); its browser tests are in the integration
+# suite (tests/integration/test_dashboard.py), for both binaries.
+echo "== dashboard =="
+if scripts/build-dashboard.sh >"$logdir/dashboard-build.log" 2>&1; then
+	tail -1 "$logdir/dashboard-build.log"
+	(cd dashboard && npx --no-install vitest run) >"$logdir/dashboard-unit.log" 2>&1
+	drc=$?
+	dp=$(sed -nE 's/^ *Tests +([0-9]+) passed.*/\1/p; s/^ *Tests +[0-9]+ failed \| ([0-9]+) passed.*/\1/p' "$logdir/dashboard-unit.log" | tail -1)
+	df=$(sed -nE 's/^ *Tests +([0-9]+) failed.*/\1/p' "$logdir/dashboard-unit.log" | tail -1)
+	dp=${dp:-0} df=${df:-0}
+	[ "$drc" -ne 0 ] && [ "$df" -eq 0 ] && df=1
+	echo "dashboard unit: $dp passed, $df failed"
+	add "$dp" "$df"
+else
+	tail -20 "$logdir/dashboard-build.log"
+	echo "dashboard build failed"
+	add 0 1
+fi
+
 # The Debian package (scripts/package-test.sh): build from an export, lintian,
 # and as root install, run as the unit says, proxy, purge.
 echo "== package =="

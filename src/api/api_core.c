@@ -3,6 +3,7 @@
  * session and ACL endpoints live in api_sessions.c and api_acl.c. */
 #include "api/api_internal.h"
 
+#include "api/api_static.h"
 #include "api/metrics_history.h"
 #include "obs/prom.h"
 #include "csocks_build.h"
@@ -286,6 +287,12 @@ void api_handle(struct api_state *st, const struct api_req *rq, struct api_resp 
 	}
 	struct api_match m;
 	api_route_match(rq->method, rel, &m);
+	if (m.status == 404 && st->cfg->sessions.dashboard_enabled &&
+	    (strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0) &&
+	    !path_protected(rel)) {
+		api_static_handle(st->dash, rq, rel, rs);
+		return;
+	}
 	if (m.status == 404) {
 		api_error(rs, 404, "no such endpoint: %s %s", rq->method, rel);
 		return;
@@ -322,6 +329,12 @@ void api_handle(struct api_state *st, const struct api_req *rq, struct api_resp 
 		break;
 	case ROUTE_METRICS_HISTORY:
 		h_metrics_history(st, rs);
+		break;
+	case ROUTE_CONFIG:
+		api_config_handle(st, rs);
+		break;
+	case ROUTE_DIAG_CONNECTIVITY:
+		api_diag_connectivity(st, rq, rs);
 		break;
 	case ROUTE_SESSIONS_ACTIVE:
 	case ROUTE_SESSIONS_HISTORY:

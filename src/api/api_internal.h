@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct metrics_history;
+struct api_static;
 
 struct api_state {
 	const struct csocks_config *cfg; /* borrowed; outlives the server */
@@ -24,6 +25,7 @@ struct api_state {
 	pthread_mutex_t acl_mu;          /* serialises ACL file edits */
 	struct metrics_history *history; /* may be NULL */
 	int64_t start_mono_ms;
+	struct api_static *dash; /* dashboard files; NULL when off or missing */
 };
 
 /* A request as the handlers see it, independent of libmicrohttpd. */
@@ -37,7 +39,9 @@ struct api_req {
 	const char *x_api_token;   /* header value or NULL */
 	const char *body;
 	size_t body_len;
-	bool body_too_large; /* the transport stopped reading at max_body_bytes */
+	bool body_too_large;         /* the transport stopped reading at max_body_bytes */
+	const char *accept_encoding; /* dashboard files: header values or NULL */
+	const char *if_none_match;
 };
 
 struct api_resp {
@@ -46,6 +50,13 @@ struct api_resp {
 	char *body;               /* malloc'd */
 	size_t len;
 	char allow[64]; /* 405 Allow header, "" when none */
+	/* Dashboard files (api_static.c); zero for API answers. */
+	bool body_borrowed;           /* body is static data: not freed */
+	bool dashboard;               /* add the dashboard's security headers */
+	const char *cache_control;    /* NULL = "no-store" */
+	const char *content_encoding; /* "gzip" or NULL */
+	char etag[40];                /* quoted, "" when none */
+	char location[300];           /* redirect target, "" when none */
 };
 
 /* Route and run one request. Never fails: errors become JSON responses. */
@@ -81,6 +92,10 @@ void api_sessions_handle(struct api_state *st, const struct api_match *m, const 
 void api_acl_handle(struct api_state *st, const struct api_match *m, const struct api_req *rq,
                     struct api_resp *rs);
 json_t *api_openapi_doc(const struct api_state *st);
+/* GET /api/config (api_config.c). */
+void api_config_handle(struct api_state *st, struct api_resp *rs);
+/* POST /api/diagnostics/connectivity (api_diag.c). */
+void api_diag_connectivity(struct api_state *st, const struct api_req *rq, struct api_resp *rs);
 
 /* Is id a UUID in text form (8-4-4-4-12 hex)? */
 bool api_uuid_valid(const char *id);

@@ -46,6 +46,8 @@ static const struct route_def routes[] = {
     {"GET", "/api/acl/global", ROUTE_ACL_GLOBAL_GET},
     {"PUT", "/api/acl/global", ROUTE_ACL_GLOBAL_PUT},
     {"POST", "/api/acl/search", ROUTE_ACL_SEARCH},
+    {"GET", "/api/config", ROUTE_CONFIG},
+    {"POST", "/api/diagnostics/connectivity", ROUTE_DIAG_CONNECTIVITY},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 

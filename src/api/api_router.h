@@ -41,6 +41,8 @@ enum api_route {
 	ROUTE_ACL_GLOBAL_GET,
 	ROUTE_ACL_GLOBAL_PUT,
 	ROUTE_ACL_SEARCH,
+	ROUTE_CONFIG, /* csocks: the effective configuration, for the dashboard */
+	ROUTE_DIAG_CONNECTIVITY,
 	ROUTE_COUNT,
 };
 

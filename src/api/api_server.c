@@ -3,6 +3,8 @@
 #include "api/api_server.h"
 
 #include "api/api_internal.h"
+#include "api/api_process.h"
+#include "api/api_static.h"
 #include "obs/metrics.h"
 #include "api/metrics_history.h"
 #include "util/log.h"
@@ -11,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <signal.h>
@@ -43,17 +46,36 @@ static const char *query_get(void *qctx, const char *key)
 	return MHD_lookup_connection_value(qctx, MHD_GET_ARGUMENT_KIND, key);
 }
 
+/* The dashboard files' caching, encoding and security headers. */
+static void add_dashboard_headers(struct MHD_Response *r, const struct api_resp *rs)
+{
+	if (rs->location[0])
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, rs->location);
+	if (!rs->dashboard)
+		return;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, rs->etag);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+	if (rs->content_encoding)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, rs->content_encoding);
+	MHD_add_response_header(r, "Content-Security-Policy", API_DASHBOARD_CSP);
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
+}
+
 static enum MHD_Result send_resp(struct MHD_Connection *c, struct api_resp *rs)
 {
-	struct MHD_Response *r =
-	    MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+	    rs->len, rs->body, rs->body_borrowed ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
 	if (!r) {
-		free(rs->body);
+		if (!rs->body_borrowed)
+			free(rs->body);
 		return MHD_NO;
 	}
 	rs->body = NULL;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type);
-	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "Cache-Control",
+	                        rs->cache_control ? rs->cache_control : "no-store");
+	add_dashboard_headers(r, rs);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(r, "X-Frame-Options", "SAMEORIGIN");
 	if (rs->allow[0])
@@ -109,6 +131,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	    .body = rc->body,
 	    .body_len = rc->len,
 	    .body_too_large = rc->too_large,
+	    .accept_encoding =
+	        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING),
+	    .if_none_match =
+	        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH),
 	};
 	struct api_resp rs;
 	api_handle(&s->st, &rq, &rs);
@@ -190,10 +216,31 @@ static uint16_t bound_port(int fd)
 	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
+/* The dashboard's files when sessions.dashboard_enabled; missing ones are
+ * a warning (and 503 on /), never a failed start. */
+static void dashboard_open(struct api_server *s)
+{
+	char dir[PATH_MAX], err[PATH_MAX * 3 + 128];
+	if (!s->st.cfg->sessions.dashboard_enabled)
+		return;
+	if (api_static_find_dir(s->st.cfg->sessions.dashboard_dir, dir, sizeof(dir), err,
+	                        sizeof(err)) == 0)
+		s->st.dash = api_static_load(dir, err, sizeof(err));
+	if (s->st.dash)
+		log_info("dashboard: %zu files from %s at %s/", api_static_count(s->st.dash), dir,
+		         s->st.base);
+	else
+		log_warn("dashboard: %s; %s/ answers 503 until it is built "
+		         "(scripts/build-dashboard.sh)",
+		         err, s->st.base);
+}
+
 /* What start set up besides the daemon (history, token, lock), and s. */
 static void server_free(struct api_server *s)
 {
 	metrics_history_free(s->st.history);
+	api_static_free(s->st.dash);
+	api_process_metrics_del();
 	if (s->st.token) {
 		explicit_bzero(s->st.token, strlen(s->st.token));
 		free(s->st.token);
@@ -217,7 +264,7 @@ struct api_server *api_server_start(const struct csocks_config *cfg, const struc
 	api_base_normalise(cfg->sessions.base_path, s->st.base, sizeof(s->st.base));
 	if (api_token_load(cfg, &s->st.token, err, errlen) != 0)
 		goto fail;
-	if (metrics_init(cfg) != 0) {
+	if (metrics_init(cfg) != 0 || api_process_metrics_add() != 0) {
 		snprintf(err, errlen, "cannot register the metrics collector");
 		goto fail;
 	}
@@ -244,6 +291,7 @@ struct api_server *api_server_start(const struct csocks_config *cfg, const struc
 	if (fd < 0)
 		goto fail;
 	s->port = bound_port(fd);
+	dashboard_open(s);
 	s->mhd = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 	    on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,

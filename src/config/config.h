@@ -157,6 +157,7 @@ struct csocks_config {
 		uint32_t queue_capacity;       /* store writer queue bound */
 		bool rustsocks_indexes;        /* keep all of RustSocks' session indexes */
 		char *node_name;               /* the rows' node column; NULL = hostname */
+		char *dashboard_dir;           /* built dashboard; NULL = look beside the binary */
 		struct {
 			bool enabled;
 			bool altcha_enabled;
@@ -256,6 +257,13 @@ char *config_reference_man(void);
 /* The SQLite file path of a "sqlite://path" or "sqlite:path" URL
  * (caller frees), or NULL when url is not an SQLite URL. */
 char *config_sqlite_path(const char *url);
+
+/* Every key's effective value as TOML text, in schema order, with the line
+ * of cfg->path that set it (0 = default). Credentials (tokens, passwords,
+ * secrets, database URLs) come as "(redacted)"; unset keys are left out. */
+void config_effective_foreach(const struct csocks_config *cfg,
+                              void (*cb)(void *ctx, const char *key, const char *value, int line),
+                              void *ctx);
 
 /* A timeout in milliseconds: the _ms key when it is set (not 0), else the
  * _secs key. config_ms(cfg->server.connect_timeout_secs,

@@ -197,6 +197,9 @@ const struct cfg_field cfg_schema[] = {
 	BOOL("sessions.rustsocks_indexes", sessions.rustsocks_indexes, "false",
 	     "csocks: create all 16 of RustSocks' session indexes (else a new database gets "
 	     "the 4 csocks uses; an existing one keeps its own)"),
+	STR("sessions.dashboard_dir", sessions.dashboard_dir, NULL,
+	    "csocks: folder of the built dashboard (default: beside the binary, see "
+	    "docs/dashboard.md)"),
 	SECTION("sessions.dashboard_auth", "Dashboard login"),
 	BOOL("sessions.dashboard_auth.enabled", sessions.dashboard_auth.enabled, "false",
 	     "Require a dashboard login"),

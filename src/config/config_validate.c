@@ -439,7 +439,8 @@ void config_warn_unsupported(const struct csocks_config *cfg, struct config_diag
 	     "the telemetry event log is not implemented yet"},
 	    {"sessions.dashboard_auth.enabled",
 	     offsetof(struct csocks_config, sessions.dashboard_auth.enabled),
-	     "there is no web dashboard yet; protect the API with [api] token"},
+	     "dashboard logins are not implemented; the dashboard signs in with the API "
+	     "token ([api] token)"},
 	};
 	char loc[300];
 	for (size_t i = 0; i < sizeof(feats) / sizeof(feats[0]); i++)
@@ -447,9 +448,4 @@ void config_warn_unsupported(const struct csocks_config *cfg, struct config_diag
 			config_diag_warn(d, "%s: %s: %s",
 			                 where(cfg, feats[i].key, loc, sizeof(loc)), feats[i].key,
 			                 feats[i].what);
-	if (cfg->sessions.stats_api_enabled && cfg->sessions.dashboard_enabled)
-		config_diag_warn(d,
-		                 "%s: sessions.dashboard_enabled: there is no web dashboard yet; "
-		                 "the API and /metrics are served",
-		                 where(cfg, "sessions.dashboard_enabled", loc, sizeof(loc)));
 }

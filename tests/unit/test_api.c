@@ -9,6 +9,7 @@
 #include "acl/acl_eval.h"
 #include "api/api_internal.h"
 #include "api/api_server.h"
+#include "api/api_static.h"
 #include "obs/metrics.h"
 #include "api/metrics_history.h"
 #include "obs/prom.h"
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -712,7 +714,7 @@ static void t_pipeline_base_and_openapi(void)
 	CHECK(json_object_get(paths, "/api/sessions/history") != NULL);
 	CHECK(json_object_get(json_object_get(paths, "/api/acl/users/{username}/rules"), "put") !=
 	      NULL);
-	CHECK_INT(json_object_size(paths), 24);
+	CHECK_INT(json_object_size(paths), 26);
 	json_decref(j);
 	/* metrics history without a sampler: empty array */
 	j = call(st, "GET", "/rustsocks/api/metrics/history", NULL, NULL, NULL, &status);
@@ -1123,6 +1125,222 @@ static void t_http_bind_error(void)
 	config_free(cfg);
 }
 
+/* ---- dashboard files (api_static.c) ---- */
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	FILE *f = fopen(p, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static struct api_resp get_static(struct api_state *st, const char *url, const char *ae,
+                                  const char *inm)
+{
+	struct api_req rq = {.method = "GET",
+	                     .url = url,
+	                     .query = kv_get,
+	                     .accept_encoding = ae,
+	                     .if_none_match = inm};
+	struct api_resp rs;
+	api_handle(st, &rq, &rs);
+	return rs;
+}
+
+static void resp_free(struct api_resp *rs)
+{
+	if (!rs->body_borrowed)
+		free(rs->body);
+}
+
+static void t_static_gzip_header(void)
+{
+	CHECK(api_static_accepts_gzip("gzip"));
+	CHECK(api_static_accepts_gzip("deflate, gzip;q=0.8, br"));
+	CHECK(api_static_accepts_gzip("*"));
+	CHECK(api_static_accepts_gzip("GZip"));
+	CHECK(!api_static_accepts_gzip(NULL));
+	CHECK(!api_static_accepts_gzip(""));
+	CHECK(!api_static_accepts_gzip("br, deflate"));
+	CHECK(!api_static_accepts_gzip("gzip;q=0"));
+	CHECK(!api_static_accepts_gzip("gzip; q=0.000"));
+	CHECK(!api_static_accepts_gzip("xgzip, gzipx"));
+	CHECK_STR(api_static_content_type("index.html"), "text/html; charset=utf-8");
+	CHECK_STR(api_static_content_type("/assets/a-1.js"), "text/javascript; charset=utf-8");
+	CHECK_STR(api_static_content_type("a.CSS"), "text/css; charset=utf-8");
+	CHECK_STR(api_static_content_type("noext"), "application/octet-stream");
+}
+
+static void t_static_serving(void)
+{
+	char root[] = "/tmp/csocks-static-XXXXXX";
+	CHECK(mkdtemp(root) != NULL);
+	char dist[600], assets[620];
+	snprintf(dist, sizeof(dist), "%s/dist", root);
+	snprintf(assets, sizeof(assets), "%s/assets", dist);
+	CHECK(mkdir(dist, 0700) == 0 && mkdir(assets, 0700) == 0);
+	write_file(root, "secret.txt", "do not serve");
+	write_file(dist, "index.html", "<!doctype html><p>hi</p>");
+	write_file(assets, "app-1a2b.js", "console.log(1)");
+	write_file(assets, "app-1a2b.js.gz", "GZDATA");
+	write_file(assets, ".hidden", "no");
+	char link[700];
+	snprintf(link, sizeof(link), "%s/evil.txt", assets);
+	CHECK(symlink("../../secret.txt", link) == 0);
+
+	char err[256] = "";
+	struct api_static *s = api_static_load(root, err, sizeof(err));
+	CHECK(s == NULL && strstr(err, "no index.html"));
+	s = api_static_load(dist, err, sizeof(err));
+	CHECK(s != NULL);
+	CHECK_INT(api_static_count(s), 2); /* no .gz, hidden file or symlink entries */
+
+	struct api_state *st = make_state("tok");
+	st->dash = s;
+	struct api_resp rs = get_static(st, "/", NULL, NULL);
+	CHECK_INT(rs.status, 200);
+	CHECK(rs.dashboard && rs.body_borrowed);
+	CHECK_STR(rs.content_type, "text/html; charset=utf-8");
+	CHECK_STR(rs.cache_control, "no-cache");
+	CHECK(rs.len == strlen("<!doctype html><p>hi</p>") && memcmp(rs.body, "<!doctype", 9) == 0);
+	CHECK(rs.etag[0] == '"' && rs.etag[strlen(rs.etag) - 1] == '"');
+	char tag[40];
+	cs_strlcpy(tag, rs.etag, sizeof(tag));
+	resp_free(&rs);
+	/* revalidation */
+	rs = get_static(st, "/index.html", NULL, tag);
+	CHECK_INT(rs.status, 304);
+	CHECK_INT(rs.len, 0);
+	resp_free(&rs);
+	/* hashed asset: long cache; gzip only when accepted, with its own tag */
+	rs = get_static(st, "/assets/app-1a2b.js", NULL, NULL);
+	CHECK_INT(rs.status, 200);
+	CHECK_STR(rs.content_type, "text/javascript; charset=utf-8");
+	CHECK(strstr(rs.cache_control, "immutable") &&
+	      strstr(rs.cache_control, "max-age=31536000"));
+	CHECK(rs.content_encoding == NULL && rs.len == 14);
+	cs_strlcpy(tag, rs.etag, sizeof(tag));
+	resp_free(&rs);
+	rs = get_static(st, "/assets/app-1a2b.js", "gzip, br", NULL);
+	CHECK(rs.content_encoding && strcmp(rs.content_encoding, "gzip") == 0);
+	CHECK(rs.len == 6 && memcmp(rs.body, "GZDATA", 6) == 0);
+	CHECK(strcmp(rs.etag, tag) != 0);
+	resp_free(&rs);
+	/* nothing outside the table: traversal, encodings, symlinks, hidden */
+	static const char *const bad[] = {
+	    "/../secret.txt",
+	    "/assets/../../secret.txt",
+	    "/assets/%2e%2e/secret.txt",
+	    "//secret.txt",
+	    "/assets/evil.txt",
+	    "/assets/.hidden",
+	    "/assets/app-1a2b.js.gz",
+	    "/assets/",
+	    "/assets",
+	    "/index.html/",
+	    "/INDEX.HTML",
+	    "/etc/passwd",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rs = get_static(st, bad[i], "gzip", NULL);
+		CHECK_INT(rs.status, 404);
+		CHECK(!rs.dashboard);
+		resp_free(&rs);
+	}
+	/* the API is not shadowed, and still needs the token */
+	rs = get_static(st, "/api/sessions/active", NULL, NULL);
+	CHECK_INT(rs.status, 401);
+	resp_free(&rs);
+	/* base path: "/base" redirects to "/base/", assets live under it */
+	cs_strlcpy(st->base, "/rustsocks", sizeof(st->base));
+	rs = get_static(st, "/rustsocks", NULL, NULL);
+	CHECK_INT(rs.status, 308);
+	CHECK_STR(rs.location, "/rustsocks/");
+	resp_free(&rs);
+	rs = get_static(st, "/rustsocks/assets/app-1a2b.js", NULL, NULL);
+	CHECK_INT(rs.status, 200);
+	resp_free(&rs);
+	rs = get_static(st, "/assets/app-1a2b.js", NULL, NULL);
+	CHECK_INT(rs.status, 404);
+	resp_free(&rs);
+	st->base[0] = '\0';
+	/* files missing: 503 on the page, 404 elsewhere, never a crash */
+	st->dash = NULL;
+	rs = get_static(st, "/", NULL, NULL);
+	CHECK_INT(rs.status, 503);
+	CHECK(strstr(rs.body, "build-dashboard.sh") != NULL);
+	resp_free(&rs);
+	rs = get_static(st, "/assets/app-1a2b.js", NULL, NULL);
+	CHECK_INT(rs.status, 404);
+	resp_free(&rs);
+	/* dashboard off: plain 404 */
+	((struct csocks_config *)st->cfg)->sessions.dashboard_enabled = false;
+	st->dash = s;
+	rs = get_static(st, "/", NULL, NULL);
+	CHECK_INT(rs.status, 404);
+	resp_free(&rs);
+	((struct csocks_config *)st->cfg)->sessions.dashboard_enabled = true;
+	st->dash = NULL;
+	free_state(st);
+	api_static_free(s);
+
+	char found[4096];
+	CHECK(api_static_find_dir(dist, found, sizeof(found), err, sizeof(err)) == 0);
+	CHECK_STR(found, dist);
+	CHECK(api_static_find_dir(root, found, sizeof(found), err, sizeof(err)) == -1);
+	CHECK(strstr(err, "sessions.dashboard_dir") != NULL);
+
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	CHECK(system(cmd) == 0);
+}
+
+static void t_diag_connectivity(void)
+{
+	struct api_state *st = make_state("tok");
+	int status;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 4) == 0);
+	CHECK(getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0);
+	char body[128];
+	snprintf(body, sizeof(body), "{\"address\":\"127.0.0.1\",\"port\":%u}", ntohs(sa.sin_port));
+	json_t *j =
+	    call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok", body, &status);
+	CHECK_INT(status, 200);
+	CHECK(json_is_true(json_object_get(j, "success")));
+	CHECK(json_is_real(json_object_get(j, "latency_ms")));
+	json_decref(j);
+	close(lfd); /* now nothing listens there */
+	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok", body, &status);
+	CHECK_INT(status, 200);
+	CHECK(json_is_false(json_object_get(j, "success")));
+	CHECK(json_is_string(json_object_get(j, "error")));
+	json_decref(j);
+	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok",
+	         "{\"address\":\"127.0.0.1\",\"port\":0}", &status);
+	CHECK_INT(status, 400);
+	CHECK(strstr(json_string_value(json_object_get(j, "error")), "port") != NULL);
+	json_decref(j);
+	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok",
+	         "{\"address\":\"127.0.0.1\",\"port\":80,\"timeout_ms\":0}", &status);
+	CHECK_INT(status, 400);
+	json_decref(j);
+	free_state(st);
+	/* a POST: refused when no token is configured */
+	st = make_state(NULL);
+	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, NULL, body, &status);
+	CHECK_INT(status, 403);
+	json_decref(j);
+	free_state(st);
+}
+
 int main(void)
 {
 	RUN(t_histogram);
@@ -1138,6 +1356,9 @@ int main(void)
 	RUN(t_pipeline_sessions);
 	RUN(t_pipeline_auth);
 	RUN(t_pipeline_base_and_openapi);
+	RUN(t_static_gzip_header);
+	RUN(t_static_serving);
+	RUN(t_diag_connectivity);
 	RUN(t_acl_crud);
 	RUN(t_history_ring);
 	RUN(t_http_server);
