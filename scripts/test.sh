@@ -116,12 +116,17 @@ while read -r p f; do add "$p" "$f"; done <<<"${lint_counts:-0 1}"
 echo "== dashboard =="
 if scripts/build-dashboard.sh >"$logdir/dashboard-build.log" 2>&1; then
 	tail -1 "$logdir/dashboard-build.log"
-	(cd dashboard && npx --no-install vitest run) >"$logdir/dashboard-unit.log" 2>&1
+	# NO_COLOR: vitest colours its summary when it thinks it runs in CI,
+	# and the counts below are read from that text.
+	(cd dashboard && NO_COLOR=1 FORCE_COLOR=0 npx --no-install vitest run) \
+		>"$logdir/dashboard-unit.log" 2>&1
 	drc=$?
+	sed -i 's/\x1b\[[0-9;]*m//g' "$logdir/dashboard-unit.log"
 	dp=$(sed -nE 's/^ *Tests +([0-9]+) passed.*/\1/p; s/^ *Tests +[0-9]+ failed \| ([0-9]+) passed.*/\1/p' "$logdir/dashboard-unit.log" | tail -1)
 	df=$(sed -nE 's/^ *Tests +([0-9]+) failed.*/\1/p' "$logdir/dashboard-unit.log" | tail -1)
 	dp=${dp:-0} df=${df:-0}
 	[ "$drc" -ne 0 ] && [ "$df" -eq 0 ] && df=1
+	[ "$dp" -eq 0 ] && [ "$df" -eq 0 ] && df=1 # no count read: the run broke
 	echo "dashboard unit: $dp passed, $df failed"
 	add "$dp" "$df"
 else

@@ -23,7 +23,7 @@ static int64_t val_time(const char *v)
 	return us;
 }
 
-/* A row in MY_COLUMNS order -> an owned record. */
+/* A row in MY_COLUMNS order, then node -> an owned record. */
 static struct session_record *row_to_record(MYSQL_ROW row)
 {
 	struct session_record r = {0};
@@ -45,6 +45,7 @@ static struct session_record *row_to_record(MYSQL_ROW row)
 	r.close_reason = row[15];
 	r.acl_rule_matched = row[16];
 	r.acl_decision = row[17];
+	r.node = row[18];
 	return session_record_dup(&r);
 }
 
@@ -111,7 +112,7 @@ int my_store_query(struct session_store *st, const struct session_query *q,
 	const char *col = store_sort_column(q->sort);
 	bool nullable = q->sort == SESSION_SORT_END_TIME || q->sort == SESSION_SORT_DURATION;
 	strbuf_init(&b);
-	strbuf_puts(&b, "SELECT " MY_COLUMNS " FROM sessions");
+	strbuf_puts(&b, "SELECT " MY_COLUMNS ", node FROM sessions");
 	expand(s, where, &p, &b);
 	strbuf_puts(&b, " ORDER BY ");
 	if (nullable)
@@ -137,7 +138,7 @@ int my_store_get(struct session_store *st, const char *id, struct session_record
 	struct strbuf b;
 	MYSQL_RES *res;
 	strbuf_init(&b);
-	strbuf_puts(&b, "SELECT " MY_COLUMNS " FROM sessions WHERE session_id = ");
+	strbuf_puts(&b, "SELECT " MY_COLUMNS ", node FROM sessions WHERE session_id = ");
 	my_store_quote(s, &b, id);
 	r = select_sql(s, &b, &res, "get session", err, errlen);
 	if (r != STORE_OK)
