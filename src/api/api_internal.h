@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct metrics_history;
+struct api_auth;
 
 struct api_state {
 	const struct csocks_config *cfg; /* borrowed; outlives the server */
@@ -24,6 +25,7 @@ struct api_state {
 	pthread_mutex_t acl_mu;          /* serialises ACL file edits */
 	struct metrics_history *history; /* may be NULL */
 	int64_t start_mono_ms;
+	struct api_auth *auth; /* dashboard login sessions; NULL = login unavailable */
 };
 
 /* A request as the handlers see it, independent of libmicrohttpd. */
@@ -38,6 +40,14 @@ struct api_req {
 	const char *body;
 	size_t body_len;
 	bool body_too_large; /* the transport stopped reading at max_body_bytes */
+	/* Headers and peer for the dashboard login (api_auth.c); NULL = absent. */
+	const char *cookie;
+	const char *origin;
+	const char *host;
+	const char *sec_fetch_site;
+	const char *x_requested_with;
+	const char *x_forwarded_proto;
+	const char *client_ip;
 };
 
 struct api_resp {
@@ -46,6 +56,7 @@ struct api_resp {
 	char *body;               /* malloc'd */
 	size_t len;
 	char allow[64]; /* 405 Allow header, "" when none */
+	char set_cookie[512]; /* Set-Cookie header, "" when none */
 };
 
 /* Route and run one request. Never fails: errors become JSON responses. */
