@@ -184,12 +184,6 @@ static void format_time(int64_t us, char *buf, size_t size)
 	snprintf(buf, size, "%s.%06dZ", base, (int)(us % 1000000));
 }
 
-static int cmp_newest(const void *x, const void *y)
-{
-	const struct telemetry_event *a = x, *b = y;
-	return a->time_us < b->time_us ? 1 : a->time_us > b->time_us ? -1 : 0;
-}
-
 static void h_telemetry(const struct api_req *rq, struct api_resp *rs)
 {
 	uint32_t minutes = 0, limit = 100;
@@ -212,9 +206,9 @@ static void h_telemetry(const struct api_req *rq, struct api_resp *rs)
 		api_fail(rs, 500, "internal", "out of memory");
 		return;
 	}
-	qsort(ev, n, sizeof(*ev), cmp_newest);
+	/* The ring is in recording order: newest first is that order reversed. */
 	json_t *arr = json_array();
-	for (size_t i = 0; i < n && json_array_size(arr) < limit; i++) {
+	for (size_t i = n; i-- > 0 && json_array_size(arr) < limit;) {
 		if (sev && ev[i].severity != want)
 			continue;
 		if (cat && strcasecmp(ev[i].category, cat) != 0)
