@@ -386,7 +386,7 @@ static json_t *diag_json(const char *msg)
 			while (*m == ' ')
 				m++;
 			return json_pack("{s:s%, s:i, s:s}", "file", msg, (size_t)(p - msg), "line",
-			                 atoi(p + 1), "message", m);
+			                 (int)strtol(p + 1, NULL, 10), "message", m);
 		}
 		p++;
 	}
@@ -450,7 +450,8 @@ static char *read_config(struct api_state *st, struct api_resp *rs)
 		         json_pack("{s:b, s:s, s:s, s:n, s:s, s:b}", "success", 0, "message",
 		                   "Server was started without a config file path; editing is "
 		                   "disabled",
-		                   "error", "no_config_file", "path", "content", "", "editable", 0));
+		                   "error", "no_config_file", "path", "content", "", "editable",
+		                   0));
 		return NULL;
 	}
 	size_t len;
@@ -471,8 +472,9 @@ static void h_config_get(struct api_state *st, struct api_resp *rs)
 	char *red = api_config_redact(text);
 	explicit_bzero(text, strlen(text));
 	free(text);
-	api_json(rs, 200,
-	         json_pack("{s:s, s:s, s:b}", "path", st->cfg->path, "content", red, "editable", 1));
+	api_json(
+	    rs, 200,
+	    json_pack("{s:s, s:s, s:b}", "path", st->cfg->path, "content", red, "editable", 1));
 	free(red);
 }
 
@@ -538,7 +540,10 @@ struct rt_field {
 	size_t off;
 };
 
-#define RTF(sec, name, key, type, member) {sec, name, key, type, offsetof(struct csocks_config, member)}
+#define RTF(sec, name, key, type, member)                                                          \
+	{                                                                                          \
+		sec, name, key, type, offsetof(struct csocks_config, member)                       \
+	}
 static const struct rt_field rt_fields[] = {
     RTF("server", "bind_address", "server.bind_address", RT_STR, server.bind_address),
     RTF("server", "bind_port", "server.bind_port", RT_PORT, server.bind_port),
@@ -549,13 +554,11 @@ static const struct rt_field rt_fields[] = {
     RTF("server", "stats_api_port", "sessions.stats_api_port", RT_PORT, sessions.stats_api_port),
     RTF("server", "dashboard_enabled", "sessions.dashboard_enabled", RT_BOOL,
         sessions.dashboard_enabled),
-    RTF("server", "swagger_enabled", "sessions.swagger_enabled", RT_BOOL,
-        sessions.swagger_enabled),
+    RTF("server", "swagger_enabled", "sessions.swagger_enabled", RT_BOOL, sessions.swagger_enabled),
     RTF("pool", "enabled", "server.pool.enabled", RT_BOOL, server.pool.enabled),
     RTF("pool", "max_idle_per_dest", "server.pool.max_idle_per_dest", RT_U32,
         server.pool.max_idle_per_dest),
-    RTF("pool", "max_total_idle", "server.pool.max_total_idle", RT_U32,
-        server.pool.max_total_idle),
+    RTF("pool", "max_total_idle", "server.pool.max_total_idle", RT_U32, server.pool.max_total_idle),
     RTF("pool", "idle_timeout_secs", "server.pool.idle_timeout_secs", RT_U32,
         server.pool.idle_timeout_secs),
     RTF("pool", "connect_timeout_ms", "server.pool.connect_timeout_ms", RT_U32,
@@ -584,8 +587,8 @@ static const struct rt_field rt_fields[] = {
         telemetry.retention_hours),
 };
 #define N_RT (sizeof(rt_fields) / sizeof(rt_fields[0]))
-static const char *const rt_sections[] = {"server", "pool", "sessions", "metrics", "telemetry",
-                                          NULL};
+static const char *const rt_sections[] = {"server",  "pool",      "sessions",
+                                          "metrics", "telemetry", NULL};
 
 static const char *storage_name(int s)
 {
@@ -641,7 +644,8 @@ static void h_runtime_get(struct api_state *st, struct api_resp *rs)
 		json_t *sec = json_object();
 		for (size_t i = 0; i < N_RT; i++)
 			if (strcmp(rt_fields[i].section, rt_sections[s]) == 0)
-				json_object_set_new(sec, rt_fields[i].name, rt_value(st->cfg, &rt_fields[i]));
+				json_object_set_new(sec, rt_fields[i].name,
+				                    rt_value(st->cfg, &rt_fields[i]));
 		json_object_set_new(o, rt_sections[s], sec);
 	}
 	api_json(rs, 200, o);
@@ -669,8 +673,7 @@ static char *rt_literal(const struct rt_field *f, json_t *v, char *msg, size_t m
 	default: {
 		if (!json_is_string(v))
 			break;
-		if (f->type == RT_STR_NULL &&
-		    strstr(json_string_value(v), API_REDACTED))
+		if (f->type == RT_STR_NULL && strstr(json_string_value(v), API_REDACTED))
 			return xstrdup(""); /* "" = keep what the file says */
 		json_t *s = json_string(json_string_value(v));
 		char *lit = json_dumps(s, JSON_ENCODE_ANY); /* a TOML basic string too */
@@ -679,10 +682,10 @@ static char *rt_literal(const struct rt_field *f, json_t *v, char *msg, size_t m
 	}
 	}
 	snprintf(msg, msize, "%s.%s must be %s", f->section, f->name,
-	         f->type == RT_BOOL                         ? "a boolean"
-	         : f->type == RT_PORT                       ? "an integer in 0..65535"
-	         : f->type == RT_U32                        ? "a non-negative integer"
-	                                                    : "a string");
+	         f->type == RT_BOOL   ? "a boolean"
+	         : f->type == RT_PORT ? "an integer in 0..65535"
+	         : f->type == RT_U32  ? "a non-negative integer"
+	                              : "a string");
 	return NULL;
 }
 
@@ -751,7 +754,7 @@ static char *text_set_key(const char *text, const char *key, const char *lit)
 
 static void h_runtime_put(struct api_state *st, const struct api_req *rq, struct api_resp *rs)
 {
-	static const char *const top[] = {"server", "pool",      "sessions", "metrics",
+	static const char *const top[] = {"server",    "pool",    "sessions", "metrics",
 	                                  "telemetry", "restart", NULL};
 	json_t *b = api_body_object(rq, rs);
 	char *text = NULL, msg[300];
@@ -770,7 +773,8 @@ static void h_runtime_put(struct api_state *st, const struct api_req *rq, struct
 		if (!sec)
 			continue;
 		if (!json_is_object(sec)) {
-			api_fail(rs, 400, "invalid_request", "%s must be an object", rt_sections[s]);
+			api_fail(rs, 400, "invalid_request", "%s must be an object",
+			         rt_sections[s]);
 			goto out;
 		}
 		const char *k;

@@ -113,11 +113,11 @@ static int session_find_locked(struct api_auth *a, const char *id, int64_t now)
 	return found;
 }
 
-bool api_cookie_session(struct api_state *st, const struct api_req *rq, char *user,
-                        size_t usersize)
+bool api_cookie_session(struct api_state *st, const struct api_req *rq, char *user, size_t usersize)
 {
 	char id[ID_HEX + 8];
-	if (!st->auth || !rq->cookie || !api_cookie_get(rq->cookie, API_SESSION_COOKIE, id, sizeof(id)))
+	if (!st->auth || !rq->cookie ||
+	    !api_cookie_get(rq->cookie, API_SESSION_COOKIE, id, sizeof(id)))
 		return false;
 	if (strlen(id) != ID_HEX)
 		return false;
@@ -189,12 +189,11 @@ static bool throttle_fail_ip(struct api_auth *a, const struct csocks_config *cfg
                              int64_t now)
 {
 	uint32_t max = cfg->auth.throttle.max_attempts ? cfg->auth.throttle.max_attempts : 5;
-	int64_t window = (int64_t)(cfg->auth.throttle.window_secs ? cfg->auth.throttle.window_secs
-	                                                          : 60) *
-	                 1000;
-	int64_t lock = (int64_t)(cfg->auth.throttle.lockout_secs ? cfg->auth.throttle.lockout_secs
-	                                                         : 300) *
-	               1000;
+	int64_t window =
+	    (int64_t)(cfg->auth.throttle.window_secs ? cfg->auth.throttle.window_secs : 60) * 1000;
+	int64_t lock =
+	    (int64_t)(cfg->auth.throttle.lockout_secs ? cfg->auth.throttle.lockout_secs : 300) *
+	    1000;
 	bool locked = false;
 	pthread_mutex_lock(&a->mu);
 	struct login_ip *e = ip_slot_locked(a, ip, true);
@@ -303,7 +302,8 @@ static void h_login(struct api_state *st, const struct api_req *rq, struct api_r
 	const char *pass = json_string_value(json_object_get(b, "password"));
 	if (!user || !pass) {
 		json_decref(b);
-		api_fail(rs, 400, "invalid_request", "username and password (strings) are required");
+		api_fail(rs, 400, "invalid_request",
+		         "username and password (strings) are required");
 		return;
 	}
 	if (!credentials_ok(st, user, pass)) {
@@ -311,7 +311,8 @@ static void h_login(struct api_state *st, const struct api_req *rq, struct api_r
 		if (throttle_fail_ip(st->auth, st->cfg, ip, now)) {
 			log_warn("admin API: %s locked out of dashboard login", ip);
 			telemetry_record(TELEMETRY_WARNING, "auth",
-			                 "dashboard login locked out for %s after failed attempts", ip);
+			                 "dashboard login locked out for %s after failed attempts",
+			                 ip);
 		}
 		json_decref(b);
 		api_fail(rs, 401, "invalid_credentials", "Invalid username or password");

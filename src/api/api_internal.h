@@ -55,7 +55,7 @@ struct api_resp {
 	const char *content_type; /* static string */
 	char *body;               /* malloc'd */
 	size_t len;
-	char allow[64]; /* 405 Allow header, "" when none */
+	char allow[64];       /* 405 Allow header, "" when none */
 	char set_cookie[512]; /* Set-Cookie header, "" when none */
 };
 

@@ -74,9 +74,18 @@ static int cpu_read(struct cpu_sample *s)
 	unsigned long long f[8] = {0};
 	long thr;
 	unsigned long long start;
-	if (read_small("/proc/stat", buf, sizeof(buf)) != 0 ||
-	    sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1], &f[2], &f[3],
-	           &f[4], &f[5], &f[6], &f[7]) < 4)
+	if (read_small("/proc/stat", buf, sizeof(buf)) != 0 || strncmp(buf, "cpu ", 4) != 0)
+		return -1;
+	char *p = buf + 4;
+	int nf = 0;
+	for (; nf < 8; nf++) {
+		char *end;
+		f[nf] = strtoull(p, &end, 10);
+		if (end == p)
+			break;
+		p = end;
+	}
+	if (nf < 4)
 		return -1;
 	s->total = 0;
 	for (int i = 0; i < 8; i++)
@@ -103,6 +112,7 @@ static long count_fds(void)
 	long n = 0;
 	if (!d)
 		return -1;
+	// cppcheck-suppress readdirCalled ; this DIR is private to the call
 	for (struct dirent *e; (e = readdir(d));)
 		if (e->d_name[0] != '.')
 			n++;
@@ -127,8 +137,8 @@ static void h_resources(struct api_resp *rs)
 		return;
 	}
 	double dt_total = (double)(b.total - a.total);
-	double sys_cpu = dt_total > 0 ? 100.0 * (dt_total - (double)(b.idle - a.idle)) / dt_total
-	                               : 0.0;
+	double sys_cpu =
+	    dt_total > 0 ? 100.0 * (dt_total - (double)(b.idle - a.idle)) / dt_total : 0.0;
 	double secs = (double)(b.mono_us - a.mono_us) / 1e6;
 	/* Percent of one CPU, as RustSocks' sysinfo reports it. */
 	double proc_cpu =
@@ -165,8 +175,9 @@ static void h_resources(struct api_resp *rs)
 	json_object_set_new(o, "cpu_count", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
 	json_object_set_new(o, "process_threads", json_integer(threads));
 	json_object_set_new(o, "process_open_fds", json_integer(count_fds()));
-	json_object_set_new(o, "process_max_fds",
-	                    json_integer(rl.rlim_cur == RLIM_INFINITY ? -1 : (json_int_t)rl.rlim_cur));
+	json_object_set_new(
+	    o, "process_max_fds",
+	    json_integer(rl.rlim_cur == RLIM_INFINITY ? -1 : (json_int_t)rl.rlim_cur));
 	json_object_set_new(o, "process_uptime_seconds", json_integer((json_int_t)proc_up));
 	json_object_set_new(o, "system_uptime_seconds", json_integer((json_int_t)sys_up));
 	api_json(rs, 200, o);
@@ -180,7 +191,8 @@ static void format_time(int64_t us, char *buf, size_t size)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	char base[32];
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		base[0] = '\0';
 	snprintf(buf, size, "%s.%06dZ", base, (int)(us % 1000000));
 }
 
@@ -215,11 +227,10 @@ static void h_telemetry(const struct api_req *rq, struct api_resp *rs)
 			continue;
 		char ts[48];
 		format_time(ev[i].time_us, ts, sizeof(ts));
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "timestamp", ts,
-		                                     "severity",
-		                                     telemetry_severity_name(ev[i].severity),
-		                                     "category", ev[i].category, "message",
-		                                     ev[i].message));
+		json_array_append_new(arr,
+		                      json_pack("{s:s, s:s, s:s, s:s}", "timestamp", ts, "severity",
+		                                telemetry_severity_name(ev[i].severity), "category",
+		                                ev[i].category, "message", ev[i].message));
 	}
 	free(ev);
 	api_json(rs, 200, arr);
@@ -252,8 +263,8 @@ static bool probe_admit(void)
 	return ok;
 }
 
-static void probe_reply(struct api_resp *rs, int status, const char *addr, json_int_t port,
-                        bool ok, int64_t latency, const char *msg, const char *err)
+static void probe_reply(struct api_resp *rs, int status, const char *addr, json_int_t port, bool ok,
+                        int64_t latency, const char *msg, const char *err)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "address", json_string(addr));
@@ -306,7 +317,8 @@ static void h_connectivity(struct api_state *st, const struct api_req *rq, struc
 		return;
 	json_t *ja = json_object_get(b, "address"), *jp = json_object_get(b, "port"),
 	       *jt = json_object_get(b, "timeout_ms"), *ju = json_object_get(b, "user");
-	if (!json_is_string(ja) || !json_is_integer(jp) || (jt && !json_is_integer(jt) && !json_is_null(jt)) ||
+	if (!json_is_string(ja) || !json_is_integer(jp) ||
+	    (jt && !json_is_integer(jt) && !json_is_null(jt)) ||
 	    (ju && !json_is_string(ju) && !json_is_null(ju))) {
 		json_decref(b);
 		api_fail(rs, 400, "invalid_request",
@@ -381,7 +393,8 @@ static void h_connectivity(struct api_state *st, const struct api_req *rq, struc
 	}
 	if (!probe_admit()) {
 		probe_reply(rs, 429, addr, port, false, -1,
-		            "Too many connectivity probes; at most 10 per 10 seconds", "rate_limited");
+		            "Too many connectivity probes; at most 10 per 10 seconds",
+		            "rate_limited");
 		return;
 	}
 	int64_t t0 = time_mono_ms();
@@ -443,8 +456,9 @@ static void h_swagger(struct api_state *st, struct api_resp *rs)
 	char *lit = json_dumps(b, JSON_ENCODE_ANY);
 	json_decref(b);
 	/* The base is a JSON string literal; "</" cannot close the script. */
-	for (char *p = lit; p && (p = strstr(p, "</"));)
-		p[1] = '?';
+	if (lit)
+		for (char *p = lit; (p = strstr(p, "</")) != NULL;)
+			p[1] = '?';
 	size_t cap = sizeof(swagger_html) + (lit ? strlen(lit) : 2) + 1;
 	char *html = xmalloc(cap);
 	int n = snprintf(html, cap, swagger_html, lit ? lit : "\"\"");

@@ -243,8 +243,8 @@ static void task_settle(struct auth_manager *m, struct auth_task *t, int outcome
 				         m->cfg->auth.throttle.lockout_secs,
 				         m->cfg->auth.throttle.max_attempts);
 				telemetry_record(TELEMETRY_WARNING, "auth",
-				                 "%s locked out for %u s after %u failed logins", ip,
-				                 m->cfg->auth.throttle.lockout_secs,
+				                 "%s locked out for %u s after %u failed logins",
+				                 ip, m->cfg->auth.throttle.lockout_secs,
 				                 m->cfg->auth.throttle.max_attempts);
 			}
 		}

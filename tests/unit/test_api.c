@@ -1173,7 +1173,8 @@ static void t_login_sessions(void)
 	CHECK_STR(json_string_value(json_object_get(j, "username")), "admin");
 	json_decref(j);
 	/* a state-changing route by cookie needs the CSRF signal */
-	struct xreq w = {.method = "POST", .url = "/api/sessions/" ID1 "/terminate", .cookie = cookie};
+	struct xreq w = {
+	    .method = "POST", .url = "/api/sessions/" ID1 "/terminate", .cookie = cookie};
 	j = xcall(st, &w, &status, NULL, 0);
 	CHECK_INT(status, 403);
 	CHECK(is_fail_shape(j));
@@ -1184,15 +1185,17 @@ static void t_login_sessions(void)
 	CHECK_INT(status, 200);
 	json_decref(j);
 	/* the bearer token needs no CSRF signal */
-	struct xreq bt = {.method = "POST", .url = "/api/sessions/" ID1 "/terminate", .auth = "Bearer tok"};
+	struct xreq bt = {
+	    .method = "POST", .url = "/api/sessions/" ID1 "/terminate", .auth = "Bearer tok"};
 	j = xcall(st, &bt, &status, NULL, 0);
 	CHECK_INT(status, 200);
 	json_decref(j);
 	/* a forged or unknown cookie is nothing */
 	struct xreq f = {.method = "GET",
 	                 .url = "/api/sessions/active",
-	                 .cookie = "rustsocks_session="
-	                           "0000000000000000000000000000000000000000000000000000000000000000"};
+	                 .cookie =
+	                     "rustsocks_session="
+	                     "0000000000000000000000000000000000000000000000000000000000000000"};
 	j = xcall(st, &f, &status, NULL, 0);
 	CHECK_INT(status, 401);
 	json_decref(j);
@@ -1327,11 +1330,10 @@ static void t_system_routes(void)
 	int status;
 	json_t *j = call(st, "GET", "/api/system/resources", NULL, "Bearer tok", NULL, &status);
 	CHECK_INT(status, 200);
-	static const char *const f[] = {"system_cpu_percent", "system_ram_percent",
-	                                "system_ram_total_bytes", "system_ram_used_bytes",
-	                                "process_cpu_percent", "process_ram_bytes",
-	                                "process_threads", "process_open_fds",
-	                                "process_uptime_seconds"};
+	static const char *const f[] = {
+	    "system_cpu_percent",    "system_ram_percent",  "system_ram_total_bytes",
+	    "system_ram_used_bytes", "process_cpu_percent", "process_ram_bytes",
+	    "process_threads",       "process_open_fds",    "process_uptime_seconds"};
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		CHECK(json_is_number(json_object_get(j, f[i])));
 	CHECK(json_integer_value(json_object_get(j, "system_ram_total_bytes")) > 0);
