@@ -4,6 +4,7 @@
 #include "api/api_internal.h"
 
 #include "api/api_static.h"
+#include "api/api_extra.h"
 #include "api/metrics_history.h"
 #include "obs/prom.h"
 #include "csocks_build.h"
@@ -280,8 +281,12 @@ void api_handle(struct api_state *st, const struct api_req *rq, struct api_resp 
 		api_error(rs, 404, "not found");
 		return;
 	}
-	if (st->token && path_protected(rel) &&
-	    !api_token_ok(st->token, rq->authorization, rq->x_api_token)) {
+	/* The /api/auth/ routes are the dashboard login itself: no token needed. */
+	bool auth_route = strncmp(rel, "/api/auth/", 10) == 0;
+	bool by_cookie = false; /* authorised by the session cookie alone */
+	if (st->token && path_protected(rel) && !auth_route &&
+	    !api_token_ok(st->token, rq->authorization, rq->x_api_token) &&
+	    !(by_cookie = api_cookie_session(st, rq, NULL, 0))) {
 		api_error(rs, 401, "missing or invalid bearer token");
 		return;
 	}
@@ -303,10 +308,17 @@ void api_handle(struct api_state *st, const struct api_req *rq, struct api_resp 
 		cs_strlcpy(rs->allow, m.allow, sizeof(rs->allow));
 		return;
 	}
-	if (!st->token && api_route_mutating(m.route)) {
+	if (!st->token && !auth_route &&
+	    (api_route_mutating(m.route) || m.route == ROUTE_ADMIN_CONFIG_GET)) {
 		api_error(rs, 403,
 		          "this endpoint changes state and is disabled until api.token or "
 		          "api.token_file is configured");
+		return;
+	}
+	if (by_cookie && api_route_mutating(m.route) && !api_csrf_ok(rq)) {
+		api_fail(rs, 403, "csrf",
+		         "cross-site request refused: a state-changing request authorised by the "
+		         "session cookie needs an X-Requested-With header or a same-origin Origin");
 		return;
 	}
 	if (rq->body_too_large) {
@@ -333,9 +345,6 @@ void api_handle(struct api_state *st, const struct api_req *rq, struct api_resp 
 	case ROUTE_CONFIG:
 		api_config_handle(st, rs);
 		break;
-	case ROUTE_DIAG_CONNECTIVITY:
-		api_diag_connectivity(st, rq, rs);
-		break;
 	case ROUTE_SESSIONS_ACTIVE:
 	case ROUTE_SESSIONS_HISTORY:
 	case ROUTE_SESSIONS_STATS:
@@ -343,6 +352,25 @@ void api_handle(struct api_state *st, const struct api_req *rq, struct api_resp 
 	case ROUTE_SESSION_TERMINATE:
 	case ROUTE_USER_SESSIONS:
 		api_sessions_handle(st, &m, rq, rs);
+		break;
+	case ROUTE_AUTH_LOGIN:
+	case ROUTE_AUTH_LOGOUT:
+	case ROUTE_AUTH_CHECK:
+	case ROUTE_AUTH_ALTCHA_CONFIG:
+	case ROUTE_AUTH_ALTCHA_CHALLENGE:
+		api_auth_handle(st, &m, rq, rs);
+		break;
+	case ROUTE_SYSTEM_RESOURCES:
+	case ROUTE_TELEMETRY_EVENTS:
+	case ROUTE_DIAG_CONNECTIVITY:
+	case ROUTE_SWAGGER_UI:
+		api_system_handle(st, &m, rq, rs);
+		break;
+	case ROUTE_ADMIN_RUNTIME_GET:
+	case ROUTE_ADMIN_RUNTIME_PUT:
+	case ROUTE_ADMIN_CONFIG_GET:
+	case ROUTE_ADMIN_CONFIG_PUT:
+		api_admin_handle(st, &m, rq, rs);
 		break;
 	default:
 		api_acl_handle(st, &m, rq, rs);

@@ -16,6 +16,7 @@
 
 struct metrics_history;
 struct api_static;
+struct api_auth;
 
 struct api_state {
 	const struct csocks_config *cfg; /* borrowed; outlives the server */
@@ -26,6 +27,7 @@ struct api_state {
 	struct metrics_history *history; /* may be NULL */
 	int64_t start_mono_ms;
 	struct api_static *dash; /* dashboard files; NULL when off or missing */
+	struct api_auth *auth;   /* dashboard login sessions; NULL = login unavailable */
 };
 
 /* A request as the handlers see it, independent of libmicrohttpd. */
@@ -42,6 +44,14 @@ struct api_req {
 	bool body_too_large;         /* the transport stopped reading at max_body_bytes */
 	const char *accept_encoding; /* dashboard files: header values or NULL */
 	const char *if_none_match;
+	/* Headers and peer for the dashboard login (api_auth.c); NULL = absent. */
+	const char *cookie;
+	const char *origin;
+	const char *host;
+	const char *sec_fetch_site;
+	const char *x_requested_with;
+	const char *x_forwarded_proto;
+	const char *client_ip;
 };
 
 struct api_resp {
@@ -49,7 +59,8 @@ struct api_resp {
 	const char *content_type; /* static string */
 	char *body;               /* malloc'd */
 	size_t len;
-	char allow[64]; /* 405 Allow header, "" when none */
+	char allow[64];       /* 405 Allow header, "" when none */
+	char set_cookie[512]; /* Set-Cookie header, "" when none */
 	/* Dashboard files (api_static.c); zero for API answers. */
 	bool body_borrowed;           /* body is static data: not freed */
 	bool dashboard;               /* add the dashboard's security headers */
@@ -94,8 +105,6 @@ void api_acl_handle(struct api_state *st, const struct api_match *m, const struc
 json_t *api_openapi_doc(const struct api_state *st);
 /* GET /api/config (api_config.c). */
 void api_config_handle(struct api_state *st, struct api_resp *rs);
-/* POST /api/diagnostics/connectivity (api_diag.c). */
-void api_diag_connectivity(struct api_state *st, const struct api_req *rq, struct api_resp *rs);
 
 /* Is id a UUID in text form (8-4-4-4-12 hex)? */
 bool api_uuid_valid(const char *id);

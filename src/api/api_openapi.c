@@ -90,6 +90,40 @@ static const struct op_def ops[] = {
 	  NULL, "GlobalSettings", "OperationResponse" },
 	{ "/api/acl/search", "post", "searchRules", "ACL-Global", "Search rules", NULL,
 	  "RuleSearchRequest", NULL },
+	{ "/api/auth/login", "post", "login", "Auth",
+	  "Dashboard login (a dashboard_auth user, or the API token as password); sets the "
+	  "rustsocks_session cookie", NULL, "LoginRequest", "LoginResponse" },
+	{ "/api/auth/logout", "post", "logout", "Auth", "End the cookie session", NULL, NULL,
+	  "OperationResponse" },
+	{ "/api/auth/check", "get", "checkAuth", "Auth", "Is the session cookie valid?", NULL,
+	  NULL, "AuthCheckResponse" },
+	{ "/api/auth/altcha-config", "get", "altchaConfig", "Auth",
+	  "Altcha proof-of-work: always {\"enabled\": false} in csocks", NULL, NULL,
+	  "AltchaConfig" },
+	{ "/api/auth/altcha-challenge", "get", "altchaChallenge", "Auth",
+	  "Altcha challenge: 404, Altcha is not enabled", NULL, NULL, NULL },
+	{ "/api/system/resources", "get", "getSystemResources", "System",
+	  "Process and system CPU, memory, file descriptors, threads, uptime", NULL, NULL,
+	  "SystemResources" },
+	{ "/api/telemetry/events", "get", "getTelemetryEvents", "System",
+	  "Recent operational events, newest first",
+	  "minutes:query:integer,limit:query:integer,severity:query:string,category:query:string",
+	  NULL, "TelemetryEvents" },
+	{ "/api/diagnostics/connectivity", "post", "testTcpConnectivity", "System",
+	  "TCP connect probe (ACL-checked as the given or anonymous user, rate-limited)", NULL,
+	  "ConnectivityTestRequest", "ConnectivityTestResponse" },
+	{ "/api/admin/runtime-config", "get", "getRuntimeConfig", "Admin",
+	  "The settings RustSocks edits at runtime", NULL, NULL, "RuntimeConfig" },
+	{ "/api/admin/runtime-config", "put", "updateRuntimeConfig", "Admin",
+	  "Change them in the config file (applies at the next start)", NULL, "RuntimeConfig",
+	  "ConfigUpdateResponse" },
+	{ "/api/admin/config-file", "get", "getConfigFile", "Admin",
+	  "The config file, secrets redacted", NULL, NULL, "ConfigFile" },
+	{ "/api/admin/config-file", "put", "updateConfigFile", "Admin",
+	  "Validate and atomically replace the config file (applies at the next start)", NULL,
+	  "ConfigFileUpdate", "ConfigUpdateResponse" },
+	{ "/swagger-ui", "get", "swaggerUi", "Health",
+	  "An offline HTML view of this document (sessions.swagger_enabled)", NULL, NULL, NULL },
 };
 // clang-format on
 
@@ -254,6 +288,44 @@ static json_t *schemas(void)
 	                    obj_schema("user:string,destination:string,port:integer,"
 	                               "protocol:string,decision:string,matched_rule:null string,"
 	                               "default_policy:boolean,provisional:boolean"));
+	json_object_set_new(s, "LoginRequest",
+	                    obj_schema("username:string,password:string,altcha:null string"));
+	json_object_set_new(s, "LoginResponse",
+	                    obj_schema("success:boolean,message:string,username:string"));
+	json_object_set_new(s, "AuthCheckResponse",
+	                    obj_schema("authenticated:boolean,username:string"));
+	json_object_set_new(s, "AltchaConfig",
+	                    obj_schema("enabled:boolean,challenge_url:null string"));
+	json_object_set_new(
+	    s, "SystemResources",
+	    obj_schema("system_cpu_percent:number,system_ram_percent:number,"
+	               "system_ram_total_bytes:integer,system_ram_used_bytes:integer,"
+	               "process_cpu_percent:number,process_ram_bytes:integer,"
+	               "load_average_1m:number,cpu_count:integer,process_threads:integer,"
+	               "process_open_fds:integer,process_max_fds:integer,"
+	               "process_uptime_seconds:integer,system_uptime_seconds:integer"));
+	json_object_set_new(s, "TelemetryEvent",
+	                    obj_schema("timestamp:string,severity:string,category:string,"
+	                               "message:string"));
+	json_object_set_new(
+	    s, "TelemetryEvents",
+	    json_pack("{s:s, s:o}", "type", "array", "items", ref("TelemetryEvent")));
+	json_object_set_new(s, "ConnectivityTestRequest",
+	                    obj_schema("address:string,port:integer,timeout_ms:integer,"
+	                               "user:string"));
+	json_object_set_new(s, "ConnectivityTestResponse",
+	                    obj_schema("address:string,port:integer,success:boolean,"
+	                               "latency_ms:null integer,message:string,"
+	                               "error:null string"));
+	json_object_set_new(s, "RuntimeConfig",
+	                    obj_schema("path:null string,editable:boolean,server:object,"
+	                               "pool:object,sessions:object,metrics:object,"
+	                               "telemetry:object"));
+	json_object_set_new(s, "ConfigFile",
+	                    obj_schema("path:null string,content:string,editable:boolean"));
+	json_object_set_new(s, "ConfigFileUpdate", obj_schema("content:string,restart:boolean"));
+	json_object_set_new(s, "ConfigUpdateResponse",
+	                    obj_schema("success:boolean,message:string,restarting:boolean"));
 	return s;
 }
 
@@ -268,7 +340,8 @@ json_t *api_openapi_doc(const struct api_state *st)
 			json_object_set_new(paths, d->path, item);
 		}
 		bool secured =
-		    strcmp(d->path, "/health") != 0 && strcmp(d->path, "/openapi.json") != 0;
+		    strcmp(d->path, "/health") != 0 && strcmp(d->path, "/openapi.json") != 0 &&
+		    strncmp(d->path, "/api/auth/", 10) != 0 && strcmp(d->path, "/swagger-ui") != 0;
 		json_object_set_new(item, d->method, operation(d, secured));
 	}
 	char url[300];

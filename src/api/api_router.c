@@ -47,7 +47,19 @@ static const struct route_def routes[] = {
     {"PUT", "/api/acl/global", ROUTE_ACL_GLOBAL_PUT},
     {"POST", "/api/acl/search", ROUTE_ACL_SEARCH},
     {"GET", "/api/config", ROUTE_CONFIG},
+    {"POST", "/api/auth/login", ROUTE_AUTH_LOGIN},
+    {"POST", "/api/auth/logout", ROUTE_AUTH_LOGOUT},
+    {"GET", "/api/auth/check", ROUTE_AUTH_CHECK},
+    {"GET", "/api/auth/altcha-config", ROUTE_AUTH_ALTCHA_CONFIG},
+    {"GET", "/api/auth/altcha-challenge", ROUTE_AUTH_ALTCHA_CHALLENGE},
+    {"GET", "/api/system/resources", ROUTE_SYSTEM_RESOURCES},
+    {"GET", "/api/telemetry/events", ROUTE_TELEMETRY_EVENTS},
     {"POST", "/api/diagnostics/connectivity", ROUTE_DIAG_CONNECTIVITY},
+    {"GET", "/api/admin/runtime-config", ROUTE_ADMIN_RUNTIME_GET},
+    {"PUT", "/api/admin/runtime-config", ROUTE_ADMIN_RUNTIME_PUT},
+    {"GET", "/api/admin/config-file", ROUTE_ADMIN_CONFIG_GET},
+    {"PUT", "/api/admin/config-file", ROUTE_ADMIN_CONFIG_PUT},
+    {"GET", "/swagger-ui", ROUTE_SWAGGER_UI},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 

@@ -5,6 +5,7 @@
 #include "api/api_internal.h"
 #include "api/api_process.h"
 #include "api/api_static.h"
+#include "api/api_extra.h"
 #include "obs/metrics.h"
 #include "api/metrics_history.h"
 #include "util/log.h"
@@ -80,11 +81,29 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct api_resp *rs)
 	MHD_add_response_header(r, "X-Frame-Options", "SAMEORIGIN");
 	if (rs->allow[0])
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rs->allow);
+	if (rs->set_cookie[0])
+		MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, rs->set_cookie);
 	if (rs->status == 401)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned)rs->status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/* The peer's address as text ("unknown" when libmicrohttpd has none). */
+static const char *client_ip(struct MHD_Connection *c, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	if (sa && sa->sa_family == AF_INET &&
+	    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)size))
+		return buf;
+	if (sa && sa->sa_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf,
+	              (socklen_t)size))
+		return buf;
+	return "unknown";
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -120,6 +139,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	char ipbuf[INET6_ADDRSTRLEN];
 	struct api_req rq = {
 	    .method = method,
 	    .url = url,
@@ -135,6 +155,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING),
 	    .if_none_match =
 	        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH),
+	    .cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE),
+	    .origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"),
+	    .host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+	    .sec_fetch_site = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site"),
+	    .x_requested_with = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Requested-With"),
+	    .x_forwarded_proto =
+	        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Proto"),
+	    .client_ip = client_ip(c, ipbuf, sizeof(ipbuf)),
 	};
 	struct api_resp rs;
 	api_handle(&s->st, &rq, &rs);
@@ -241,6 +269,7 @@ static void server_free(struct api_server *s)
 	metrics_history_free(s->st.history);
 	api_static_free(s->st.dash);
 	api_process_metrics_del();
+	api_auth_free(s->st.auth);
 	if (s->st.token) {
 		explicit_bzero(s->st.token, strlen(s->st.token));
 		free(s->st.token);
@@ -264,6 +293,7 @@ struct api_server *api_server_start(const struct csocks_config *cfg, const struc
 	api_base_normalise(cfg->sessions.base_path, s->st.base, sizeof(s->st.base));
 	if (api_token_load(cfg, &s->st.token, err, errlen) != 0)
 		goto fail;
+	s->st.auth = api_auth_new();
 	if (metrics_init(cfg) != 0 || api_process_metrics_add() != 0) {
 		snprintf(err, errlen, "cannot register the metrics collector");
 		goto fail;

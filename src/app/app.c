@@ -18,6 +18,7 @@
 #include "auth/privsep_drop.h"
 #include "config/config.h"
 #include "obs/metrics.h"
+#include "obs/telemetry.h"
 #include "proxy/proxy.h"
 #include "session/metrics_store.h"
 #include "session/session_writer.h"
@@ -167,6 +168,10 @@ static int app_start(struct app *a)
 		return -1;
 	}
 	metrics_init(cfg);
+	if (telemetry_configure(cfg->telemetry.enabled, cfg->telemetry.max_events,
+	                        cfg->telemetry.retention_hours) != 0)
+		log_warn("telemetry: cannot allocate the event ring");
+	telemetry_record(TELEMETRY_INFO, "lifecycle", "csocks started");
 	if (app_metrics_auth_register(a->ctx.auth) != 0)
 		log_warn("metrics: cannot register the auth counters");
 	if (cfg->acl.enabled && app_start_acl(a) != 0)
@@ -245,6 +250,9 @@ static void app_reload(struct app *a)
 	} else {
 		int rc = acl_manager_reload(a->ctx.acl, NULL); /* logs the outcome, file:line */
 		metrics_acl_reload(rc == 0);
+		telemetry_record(rc == 0 ? TELEMETRY_INFO : TELEMETRY_ERROR, "acl",
+		                 rc == 0 ? "ACL reloaded (SIGHUP)"
+		                         : "ACL reload (SIGHUP) failed; previous rules kept");
 	}
 	sd_notify_send("READY=1\nSTATUS=accepting connections");
 }

@@ -4,6 +4,7 @@
 #include "acl/acl_eval.h"
 #include "acl/acl_manager.h"
 #include "obs/metrics.h"
+#include "obs/telemetry.h"
 #include "proxy/proxy.h"
 #include "session/session_manager.h"
 #include "session/metrics_store.h"
@@ -31,6 +32,10 @@ static int wire_acl_reload(void *ctx, char *err, size_t errlen)
 	}
 	acl_msgs_fini(&msgs);
 	metrics_acl_reload(rc == 0);
+	if (rc == 0)
+		telemetry_record(TELEMETRY_INFO, "acl", "ACL reloaded (API)");
+	else
+		telemetry_record(TELEMETRY_ERROR, "acl", "ACL reload (API) failed: %s", err);
 	return rc == 0 ? 0 : -1;
 }
 

@@ -13,6 +13,7 @@
 #include "auth/privsep_drop.h"
 #include "auth/throttle.h"
 #include "auth/userpass.h"
+#include "obs/telemetry.h"
 #include "util/log.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
@@ -262,10 +263,15 @@ static void task_settle(struct auth_manager *m, struct auth_task *t, int outcome
 		if (outcome == AUTH_OK) {
 			throttle_success(m->throttle, (const struct sockaddr *)&t->client);
 		} else if (outcome == AUTH_FAIL_CREDENTIALS || outcome == AUTH_FAIL_ACCOUNT) {
-			if (throttle_fail(m->throttle, (const struct sockaddr *)&t->client))
+			if (throttle_fail(m->throttle, (const struct sockaddr *)&t->client)) {
 				log_warn("auth: %s locked out for %u s after %u failed logins", ip,
 				         m->cfg->auth.throttle.lockout_secs,
 				         m->cfg->auth.throttle.max_attempts);
+				telemetry_record(TELEMETRY_WARNING, "auth",
+				                 "%s locked out for %u s after %u failed logins",
+				                 ip, m->cfg->auth.throttle.lockout_secs,
+				                 m->cfg->auth.throttle.max_attempts);
+			}
 		}
 	}
 	if (outcome == AUTH_OK || outcome == AUTH_FAIL_THROTTLED)

@@ -234,7 +234,9 @@ const struct cfg_field cfg_schema[] = {
 	    "csocks: distinct users with their own label; the rest are \"other\""),
 
 	SECTION("telemetry", "Operational event log"),
-	BOOL("telemetry.enabled", telemetry.enabled, "false", "Keep recent events"),
+	BOOL("telemetry.enabled", telemetry.enabled, "true",
+	     "Keep recent operational events (reloads, lockouts, config saves) for "
+	     "GET /api/telemetry/events"),
 	U32("telemetry.max_events", telemetry.max_events, 1, 1000000, "256", "Events kept"),
 	U32("telemetry.retention_hours", telemetry.retention_hours, 1, 8760, "6",
 	    "... for this long"),

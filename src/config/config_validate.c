@@ -435,8 +435,6 @@ void config_warn_unsupported(const struct csocks_config *cfg, struct config_diag
 	     "global_bandwidth_bytes_per_sec, and [qos.connection_limits] is enforced"},
 	    {"server.pool.enabled", offsetof(struct csocks_config, server.pool.enabled),
 	     "the upstream connection pool is not implemented yet; every CONNECT dials"},
-	    {"telemetry.enabled", offsetof(struct csocks_config, telemetry.enabled),
-	     "the telemetry event log is not implemented yet"},
 	    {"sessions.dashboard_auth.enabled",
 	     offsetof(struct csocks_config, sessions.dashboard_auth.enabled),
 	     "dashboard logins are not implemented; the dashboard signs in with the API "

@@ -8,6 +8,8 @@
 #include "acl/acl_compile.h"
 #include "acl/acl_eval.h"
 #include "api/api_internal.h"
+#include "api/api_extra.h"
+#include "obs/telemetry.h"
 #include "api/api_server.h"
 #include "api/api_static.h"
 #include "obs/metrics.h"
@@ -714,7 +716,7 @@ static void t_pipeline_base_and_openapi(void)
 	CHECK(json_object_get(paths, "/api/sessions/history") != NULL);
 	CHECK(json_object_get(json_object_get(paths, "/api/acl/users/{username}/rules"), "put") !=
 	      NULL);
-	CHECK_INT(json_object_size(paths), 26);
+	CHECK_INT(json_object_size(paths), 24 + 11 + 1); /* + issue 24's routes, /api/config */
 	json_decref(j);
 	/* metrics history without a sampler: empty array */
 	j = call(st, "GET", "/rustsocks/api/metrics/history", NULL, NULL, NULL, &status);
@@ -1300,45 +1302,393 @@ static void t_static_serving(void)
 	CHECK(system(cmd) == 0);
 }
 
-static void t_diag_connectivity(void)
+/* ---- issue 24: the dashboard's routes ---- */
+
+struct xreq {
+	const char *method, *url, *auth, *cookie, *xrw, *origin, *host, *sfs, *body, *ip;
+};
+
+static json_t *xcall(struct api_state *st, const struct xreq *x, int *status, char *cookie_out,
+                     size_t cookie_size)
+{
+	struct api_req rq = {.method = x->method,
+	                     .url = x->url,
+	                     .query = kv_get,
+	                     .authorization = x->auth,
+	                     .cookie = x->cookie,
+	                     .x_requested_with = x->xrw,
+	                     .origin = x->origin,
+	                     .host = x->host,
+	                     .sec_fetch_site = x->sfs,
+	                     .client_ip = x->ip ? x->ip : "192.0.2.1",
+	                     .body = x->body,
+	                     .body_len = x->body ? strlen(x->body) : 0};
+	struct api_resp rs;
+	api_handle(st, &rq, &rs);
+	*status = rs.status;
+	if (cookie_out)
+		cs_strlcpy(cookie_out, rs.set_cookie, cookie_size);
+	json_t *j = json_loadb(rs.body, rs.len, 0, NULL);
+	free(rs.body);
+	return j;
+}
+
+static bool is_fail_shape(json_t *j)
+{
+	return json_is_false(json_object_get(j, "success")) &&
+	       json_is_string(json_object_get(j, "message")) &&
+	       json_is_string(json_object_get(j, "error"));
+}
+
+static void t_cookie_and_csrf(void)
+{
+	char v[80];
+	CHECK(api_cookie_get("a=1; rustsocks_session=abc; b=2", "rustsocks_session", v, sizeof(v)));
+	CHECK_STR(v, "abc");
+	CHECK(api_cookie_get("rustsocks_session=xyz", "rustsocks_session", v, sizeof(v)));
+	CHECK_STR(v, "xyz");
+	CHECK(!api_cookie_get("xrustsocks_session=1", "rustsocks_session", v, sizeof(v)));
+	CHECK(!api_cookie_get("rustsocks_sessionx=1", "rustsocks_session", v, sizeof(v)));
+	CHECK(!api_cookie_get("", "rustsocks_session", v, sizeof(v)));
+	CHECK(!api_cookie_get("rustsocks_session=0123456789", "rustsocks_session", v, 4));
+
+	struct api_req rq = {.method = "POST"};
+	CHECK(!api_csrf_ok(&rq));
+	rq.x_requested_with = "XMLHttpRequest";
+	CHECK(api_csrf_ok(&rq));
+	rq.x_requested_with = NULL;
+	rq.sec_fetch_site = "cross-site";
+	CHECK(!api_csrf_ok(&rq));
+	rq.sec_fetch_site = "same-origin";
+	CHECK(api_csrf_ok(&rq));
+	rq.sec_fetch_site = NULL;
+	rq.origin = "http://127.0.0.1:9090";
+	rq.host = "127.0.0.1:9090";
+	CHECK(api_csrf_ok(&rq));
+	rq.origin = "http://evil.example:9090";
+	CHECK(!api_csrf_ok(&rq));
+	rq.origin = "null";
+	CHECK(!api_csrf_ok(&rq));
+}
+
+static void t_login_sessions(void)
+{
+	struct api_state *st = make_state("tok");
+	st->auth = api_auth_new();
+	struct cfg_dash_user u = {.username = "admin", .password = "pw1"};
+	tcfg->sessions.dashboard_auth.users = &u;
+	tcfg->sessions.dashboard_auth.n_users = 1;
+	int status;
+	char sc[512], cookie[128];
+	/* a dashboard_auth user */
+	struct xreq x = {.method = "POST",
+	                 .url = "/api/auth/login",
+	                 .body = "{\"username\":\"admin\",\"password\":\"pw1\"}"};
+	json_t *j = xcall(st, &x, &status, sc, sizeof(sc));
+	CHECK_INT(status, 200);
+	CHECK(json_is_true(json_object_get(j, "success")));
+	CHECK_STR(json_string_value(json_object_get(j, "username")), "admin");
+	json_decref(j);
+	CHECK(contains(sc, "rustsocks_session="));
+	CHECK(contains(sc, "HttpOnly"));
+	CHECK(contains(sc, "SameSite=Strict"));
+	CHECK(contains(sc, "Max-Age=86400"));
+	CHECK(!strstr(sc, "Secure"));
+	const char *id = sc + strlen("rustsocks_session=");
+	CHECK_INT(strcspn(id, ";"), 64);
+	snprintf(cookie, sizeof(cookie), "%.*s", (int)strcspn(sc, ";"), sc);
+
+	/* the cookie authorises reads, and /api/auth/check says who */
+	struct xreq r = {.method = "GET", .url = "/api/sessions/active", .cookie = cookie};
+	j = xcall(st, &r, &status, NULL, 0);
+	CHECK_INT(status, 200);
+	json_decref(j);
+	r.url = "/api/auth/check";
+	j = xcall(st, &r, &status, NULL, 0);
+	CHECK(json_is_true(json_object_get(j, "authenticated")));
+	CHECK_STR(json_string_value(json_object_get(j, "username")), "admin");
+	json_decref(j);
+	/* a state-changing route by cookie needs the CSRF signal */
+	struct xreq w = {
+	    .method = "POST", .url = "/api/sessions/" ID1 "/terminate", .cookie = cookie};
+	j = xcall(st, &w, &status, NULL, 0);
+	CHECK_INT(status, 403);
+	CHECK(is_fail_shape(j));
+	CHECK_STR(json_string_value(json_object_get(j, "error")), "csrf");
+	json_decref(j);
+	w.xrw = "XMLHttpRequest";
+	j = xcall(st, &w, &status, NULL, 0);
+	CHECK_INT(status, 200);
+	json_decref(j);
+	/* the bearer token needs no CSRF signal */
+	struct xreq bt = {
+	    .method = "POST", .url = "/api/sessions/" ID1 "/terminate", .auth = "Bearer tok"};
+	j = xcall(st, &bt, &status, NULL, 0);
+	CHECK_INT(status, 200);
+	json_decref(j);
+	/* a forged or unknown cookie is nothing */
+	struct xreq f = {.method = "GET",
+	                 .url = "/api/sessions/active",
+	                 .cookie =
+	                     "rustsocks_session="
+	                     "0000000000000000000000000000000000000000000000000000000000000000"};
+	j = xcall(st, &f, &status, NULL, 0);
+	CHECK_INT(status, 401);
+	json_decref(j);
+	/* logout ends it */
+	struct xreq lo = {.method = "POST", .url = "/api/auth/logout", .cookie = cookie};
+	j = xcall(st, &lo, &status, sc, sizeof(sc));
+	CHECK_INT(status, 200);
+	CHECK(contains(sc, "Max-Age=0"));
+	json_decref(j);
+	j = xcall(st, &r, &status, NULL, 0);
+	CHECK(json_is_false(json_object_get(j, "authenticated")));
+	json_decref(j);
+	r.url = "/api/sessions/active";
+	j = xcall(st, &r, &status, NULL, 0);
+	CHECK_INT(status, 401);
+	json_decref(j);
+	/* the API token works as a password too */
+	x.body = "{\"username\":\"ops\",\"password\":\"tok\"}";
+	j = xcall(st, &x, &status, NULL, 0);
+	CHECK_INT(status, 200);
+	json_decref(j);
+	/* bad bodies */
+	x.body = "{\"username\":\"admin\"}";
+	j = xcall(st, &x, &status, NULL, 0);
+	CHECK_INT(status, 400);
+	CHECK(is_fail_shape(j));
+	json_decref(j);
+	/* wrong passwords: 401 until auth.throttle.max_attempts, then 429 for that IP only */
+	x.body = "{\"username\":\"admin\",\"password\":\"nope\"}";
+	x.ip = "198.51.100.7";
+	for (uint32_t i = 0; i < tcfg->auth.throttle.max_attempts; i++) {
+		j = xcall(st, &x, &status, NULL, 0);
+		CHECK_INT(status, 401);
+		CHECK_STR(json_string_value(json_object_get(j, "message")),
+		          "Invalid username or password");
+		json_decref(j);
+	}
+	x.body = "{\"username\":\"admin\",\"password\":\"pw1\"}";
+	j = xcall(st, &x, &status, NULL, 0);
+	CHECK_INT(status, 429);
+	CHECK(is_fail_shape(j));
+	json_decref(j);
+	x.ip = "198.51.100.8";
+	j = xcall(st, &x, &status, NULL, 0);
+	CHECK_INT(status, 200);
+	json_decref(j);
+	/* altcha: disabled, cleanly */
+	struct xreq al = {.method = "GET", .url = "/api/auth/altcha-config"};
+	j = xcall(st, &al, &status, NULL, 0);
+	CHECK_INT(status, 200);
+	CHECK(json_is_false(json_object_get(j, "enabled")));
+	json_decref(j);
+	al.url = "/api/auth/altcha-challenge";
+	j = xcall(st, &al, &status, NULL, 0);
+	CHECK_INT(status, 404);
+	json_decref(j);
+	tcfg->sessions.dashboard_auth.users = NULL;
+	tcfg->sessions.dashboard_auth.n_users = 0;
+	api_auth_free(st->auth);
+	st->auth = NULL;
+	free_state(st);
+}
+
+static void t_telemetry_ring(void)
+{
+	struct telemetry_event *ev;
+	size_t n;
+	telemetry_reset();
+	telemetry_record(TELEMETRY_INFO, "x", "not configured: dropped");
+	CHECK_INT(telemetry_snapshot(0, &ev, &n), 0);
+	CHECK_INT(n, 0);
+	free(ev);
+	CHECK_INT(telemetry_configure(1, 3, 6), 0);
+	for (int i = 0; i < 5; i++)
+		telemetry_record(i == 4 ? TELEMETRY_ERROR : TELEMETRY_INFO, "acl", "event %d", i);
+	CHECK_INT(telemetry_snapshot(0, &ev, &n), 0);
+	CHECK_INT(n, 3);
+	CHECK_STR(ev[0].message, "event 2");
+	CHECK_STR(ev[2].message, "event 4");
+	free(ev);
+	/* shrinking keeps the newest */
+	CHECK_INT(telemetry_configure(1, 2, 6), 0);
+	CHECK_INT(telemetry_snapshot(0, &ev, &n), 0);
+	CHECK_INT(n, 2);
+	CHECK_STR(ev[0].message, "event 3");
+	free(ev);
+	/* through the API: newest first, filters, RustSocks' fields */
+	struct api_state *st = make_state(NULL);
+	int status;
+	struct kv q[] = {{"severity", "error"}, {NULL, NULL}};
+	json_t *j = call(st, "GET", "/api/telemetry/events", NULL, NULL, NULL, &status);
+	CHECK_INT(status, 200);
+	CHECK_INT(json_array_size(j), 2);
+	json_t *e0 = json_array_get(j, 0);
+	CHECK_STR(json_string_value(json_object_get(e0, "message")), "event 4");
+	CHECK_STR(json_string_value(json_object_get(e0, "severity")), "error");
+	CHECK_STR(json_string_value(json_object_get(e0, "category")), "acl");
+	CHECK(json_is_string(json_object_get(e0, "timestamp")));
+	json_decref(j);
+	j = call(st, "GET", "/api/telemetry/events", q, NULL, NULL, &status);
+	CHECK_INT(json_array_size(j), 1);
+	json_decref(j);
+	struct kv bad[] = {{"severity", "fatal"}, {NULL, NULL}};
+	j = call(st, "GET", "/api/telemetry/events", bad, NULL, NULL, &status);
+	CHECK_INT(status, 400);
+	json_decref(j);
+	/* disabled: records nothing */
+	CHECK_INT(telemetry_configure(0, 2, 6), 0);
+	telemetry_record(TELEMETRY_INFO, "x", "dropped");
+	CHECK_INT(telemetry_snapshot(0, &ev, &n), 0);
+	CHECK_INT(n, 2);
+	free(ev);
+	telemetry_reset();
+	free_state(st);
+}
+
+static int deny_port9(void *ctx, const struct acl_request *rq, struct api_acl_verdict *out,
+                      char *err, size_t errlen)
+{
+	(void)ctx;
+	(void)err;
+	(void)errlen;
+	memset(out, 0, sizeof(*out));
+	out->allow = rq->port != 9 && strcmp(rq->user, "anonymous") == 0;
+	out->default_policy = !out->allow;
+	return 0;
+}
+
+static void t_system_routes(void)
 {
 	struct api_state *st = make_state("tok");
 	int status;
+	json_t *j = call(st, "GET", "/api/system/resources", NULL, "Bearer tok", NULL, &status);
+	CHECK_INT(status, 200);
+	static const char *const f[] = {
+	    "system_cpu_percent",    "system_ram_percent",  "system_ram_total_bytes",
+	    "system_ram_used_bytes", "process_cpu_percent", "process_ram_bytes",
+	    "process_threads",       "process_open_fds",    "process_uptime_seconds"};
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		CHECK(json_is_number(json_object_get(j, f[i])));
+	CHECK(json_integer_value(json_object_get(j, "system_ram_total_bytes")) > 0);
+	CHECK(json_integer_value(json_object_get(j, "process_ram_bytes")) > 0);
+	CHECK(json_integer_value(json_object_get(j, "process_threads")) >= 1);
+	CHECK(json_integer_value(json_object_get(j, "process_open_fds")) >= 3);
+	json_decref(j);
+
+	/* the probe: validation, the ACL, then a real connect */
+	st->src.acl_evaluate = deny_port9;
+	const char *bodies[][2] = {
+	    {"{\"address\":\"\",\"port\":80}", "empty_address"},
+	    {"{\"address\":\"127.0.0.1\",\"port\":0}", "invalid_port"},
+	    {"{\"address\":\"example.com\",\"port\":80}", "invalid_ip"},
+	};
+	for (size_t i = 0; i < 3; i++) {
+		j = call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok",
+		         bodies[i][0], &status);
+		CHECK_INT(status, 400);
+		CHECK_STR(json_string_value(json_object_get(j, "error")), bodies[i][1]);
+		CHECK(json_is_false(json_object_get(j, "success")));
+		json_decref(j);
+	}
+	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok",
+	         "{\"address\":\"127.0.0.1\",\"port\":9}", &status);
+	CHECK_INT(status, 403);
+	CHECK_STR(json_string_value(json_object_get(j, "error")), "acl_blocked");
+	json_decref(j);
+	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok",
+	         "{\"address\":\"127.0.0.1\",\"port\":80,\"user\":\"bob\"}", &status);
+	CHECK_INT(status, 403);
+	json_decref(j);
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t sl = sizeof(sa);
 	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 4) == 0);
-	CHECK(getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0);
+	getsockname(lfd, (struct sockaddr *)&sa, &sl);
 	char body[128];
-	snprintf(body, sizeof(body), "{\"address\":\"127.0.0.1\",\"port\":%u}", ntohs(sa.sin_port));
-	json_t *j =
-	    call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok", body, &status);
+	snprintf(body, sizeof(body), "{\"address\":\"127.0.0.1\",\"port\":%u,\"timeout_ms\":2000}",
+	         ntohs(sa.sin_port));
+	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok", body, &status);
 	CHECK_INT(status, 200);
 	CHECK(json_is_true(json_object_get(j, "success")));
-	CHECK(json_is_real(json_object_get(j, "latency_ms")));
+	CHECK(json_is_integer(json_object_get(j, "latency_ms")));
 	json_decref(j);
-	close(lfd); /* now nothing listens there */
+	close(lfd);
 	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok", body, &status);
 	CHECK_INT(status, 200);
 	CHECK(json_is_false(json_object_get(j, "success")));
-	CHECK(json_is_string(json_object_get(j, "error")));
+	CHECK(contains(json_string_value(json_object_get(j, "message")), "Connection failed"));
 	json_decref(j);
-	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok",
-	         "{\"address\":\"127.0.0.1\",\"port\":0}", &status);
-	CHECK_INT(status, 400);
-	CHECK(strstr(json_string_value(json_object_get(j, "error")), "port") != NULL);
-	json_decref(j);
-	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, "Bearer tok",
-	         "{\"address\":\"127.0.0.1\",\"port\":80,\"timeout_ms\":0}", &status);
-	CHECK_INT(status, 400);
-	json_decref(j);
+	/* swagger-ui: an offline page, and 404 when disabled */
+	struct api_req rq = {.method = "GET", .url = "/swagger-ui/", .query = kv_get};
+	struct api_resp rs;
+	api_handle(st, &rq, &rs);
+	CHECK_INT(rs.status, 200);
+	CHECK_STR(rs.content_type, "text/html; charset=utf-8");
+	CHECK(contains(rs.body, "/openapi.json"));
+	CHECK(!strstr(rs.body, "https://"));
+	free(rs.body);
+	tcfg->sessions.swagger_enabled = false;
+	api_handle(st, &rq, &rs);
+	CHECK_INT(rs.status, 404);
+	free(rs.body);
+	tcfg->sessions.swagger_enabled = true;
 	free_state(st);
-	/* a POST: refused when no token is configured */
+	/* without a token: the probe and config-file GET are refused */
 	st = make_state(NULL);
 	j = call(st, "POST", "/api/diagnostics/connectivity", NULL, NULL, body, &status);
 	CHECK_INT(status, 403);
 	json_decref(j);
+	j = call(st, "GET", "/api/admin/config-file", NULL, NULL, NULL, &status);
+	CHECK_INT(status, 403);
+	json_decref(j);
+	j = call(st, "GET", "/api/admin/runtime-config", NULL, NULL, NULL, &status);
+	CHECK_INT(status, 200);
+	CHECK(json_is_object(json_object_get(j, "telemetry")));
+	CHECK(json_is_true(json_object_get(json_object_get(j, "telemetry"), "enabled")));
+	CHECK(json_is_false(json_object_get(j, "editable")));
+	json_decref(j);
 	free_state(st);
+}
+
+static void t_config_text(void)
+{
+	const char *text = "[api]\ntoken = \"s3cret\" # the token\n"
+	                   "[sessions]\ndatabase_url = \"postgresql://u:pw@db:5432/x\"\n"
+	                   "[[auth.users]]\nusername = \"a\"\npassword = \"one\"\n"
+	                   "[[auth.users]]\nusername = \"b\"\npassword = 'two'\n";
+	char *red = api_config_redact(text);
+	CHECK(!strstr(red, "s3cret"));
+	CHECK(!strstr(red, ":pw@"));
+	CHECK(!strstr(red, "one"));
+	CHECK(!strstr(red, "two"));
+	CHECK(contains(red, "token = \"<redacted>\" # the token"));
+	CHECK(contains(red, "postgresql://u:<redacted>@db:5432/x"));
+	char err[256];
+	char *back = api_config_unredact(red, text, err, sizeof(err));
+	CHECK(back && strcmp(back, text) == 0);
+	free(back);
+	/* a changed secret stays changed; a placeholder with no original fails */
+	char *edited = api_config_unredact("[api]\ntoken = \"new\"\n", text, err, sizeof(err));
+	CHECK(edited && contains(edited, "token = \"new\""));
+	free(edited);
+	CHECK(api_config_unredact("[x]\ntoken = \"<redacted>\"\n", text, err, sizeof(err)) == NULL);
+	CHECK(contains(err, "x.token"));
+	free(red);
+
+	char path[] = "/tmp/csocks_cfg_XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_INT(chmod(path, 0640), 0);
+	CHECK_INT(api_write_atomic(path, "a = 1\n", 6), 0);
+	struct stat sb;
+	CHECK_INT(stat(path, &sb), 0);
+	CHECK_INT(sb.st_mode & 0777, 0640);
+	CHECK_INT(sb.st_size, 6);
+	unlink(path);
 }
 
 int main(void)
@@ -1358,11 +1708,15 @@ int main(void)
 	RUN(t_pipeline_base_and_openapi);
 	RUN(t_static_gzip_header);
 	RUN(t_static_serving);
-	RUN(t_diag_connectivity);
 	RUN(t_acl_crud);
 	RUN(t_history_ring);
 	RUN(t_http_server);
 	RUN(t_http_bind_error);
+	RUN(t_cookie_and_csrf);
+	RUN(t_login_sessions);
+	RUN(t_telemetry_ring);
+	RUN(t_system_routes);
+	RUN(t_config_text);
 	if (tcfg)
 		config_free(tcfg);
 	return TEST_END("api");

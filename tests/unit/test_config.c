@@ -119,8 +119,9 @@ static void t_ref_rustsocks_toml(void)
 		/* Features it turns on that csocks lacks are named, at their line. */
 		CHECK(has_msg(d.warnings, d.n_warnings, "rustsocks.toml:12: server.pool.enabled"));
 		CHECK(has_msg(d.warnings, d.n_warnings, "qos.enabled: [qos.htb] guaranteed rates"));
-		CHECK(has_msg(d.warnings, d.n_warnings, "telemetry.enabled"));
-		/* The dashboard exists now: no warning for it. */
+		/* The telemetry event log and the dashboard exist now: no warning. */
+		CHECK(!has_msg(d.warnings, d.n_warnings, "telemetry.enabled"));
+		CHECK(c->telemetry.enabled);
 		CHECK(!has_msg(d.warnings, d.n_warnings, "no web dashboard"));
 	}
 	config_free(c);

@@ -24,14 +24,14 @@ export function Diagnostics() {
       <h1 id="h-diag">Diagnostics</h1>
       <form class="card" onSubmit={run} aria-label="TCP connectivity test">
         <h2>TCP connectivity from the server</h2>
-        <p class="muted">Opens a TCP connection from csocks to the address (no ACL applies; needs the API token).</p>
+        <p class="muted">Opens a TCP connection from csocks to the address (an IP address; checked by the ACL as the anonymous user would be, at most 10 tests per 10 s; needs the API token).</p>
         <div class="grid">
           <Field label="Address" id="d-addr" error={field === 'address' ? err : null}>
-            <input id="d-addr" required value={f.address} onInput={set('address')} placeholder="192.0.2.1 or example.com" /></Field>
+            <input id="d-addr" required value={f.address} onInput={set('address')} placeholder="192.0.2.1 or 2001:db8::1" /></Field>
           <Field label="Port" id="d-port" error={field === 'port' ? err : null}>
             <input id="d-port" type="number" min="1" max="65535" required value={f.port} onInput={set('port')} /></Field>
           <Field label="Timeout (ms)" id="d-tmo" error={field === 'timeout_ms' ? err : null}>
-            <input id="d-tmo" type="number" min="1" max="120000" value={f.timeout_ms} onInput={set('timeout_ms')} /></Field>
+            <input id="d-tmo" type="number" min="1" max="10000" value={f.timeout_ms} onInput={set('timeout_ms')} /></Field>
         </div>
         <button type="submit" disabled={busy}>{busy ? 'Testing…' : 'Test connection'}</button>
         {err && !field && <p class="error" role="alert">{err}</p>}
