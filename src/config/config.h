@@ -250,6 +250,11 @@ char *config_reference_markdown(void);
  * (caller frees), or NULL when url is not an SQLite URL. */
 char *config_sqlite_path(const char *url);
 
+/* "file:line" of key in cfg's file ("file" alone when the key took its
+ * default), for errors found after loading (proxy/tls.c). Returns buf. */
+const char *config_key_where(const struct csocks_config *cfg, const char *key, char *buf,
+                             size_t size);
+
 /* A timeout in milliseconds: the _ms key when it is set (not 0), else the
  * _secs key. config_ms(cfg->server.connect_timeout_secs,
  * cfg->server.connect_timeout_ms). */
