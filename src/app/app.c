@@ -213,6 +213,10 @@ static void app_reload(struct app *a)
 		int rc = acl_manager_reload(a->ctx.acl, NULL); /* logs the outcome, file:line */
 		metrics_acl_reload(rc == 0);
 	}
+	if (a->cfg->server.tls.enabled) {
+		char err[512];
+		(void)proxy_tls_reload(a->proxy, err, sizeof(err)); /* logs the outcome */
+	}
 	sd_notify_send("READY=1\nSTATUS=accepting connections");
 }
 
