@@ -11,7 +11,8 @@ RUN_PKGS=(meson ninja-build pkg-config gcc libc6-dev libc-ares-dev libsqlite3-de
 TEST_PKGS=(clang libclang-rt-14-dev curl python3 python3-pytest python3-socks
 	python3-python-socks ncat sqlite3 postgresql prometheus libpam-pwdfile libpam-modules
 	valgrind openssl dante-server microsocks iproute2 procps passwd
-	golang-github-burntsushi-toml-dev python3-pytest-xdist cppcheck clang-tidy clang-format)
+	golang-github-burntsushi-toml-dev python3-pytest-xdist cppcheck clang-tidy clang-format
+	stunnel4)
 
 want=("${RUN_PKGS[@]}")
 [ "${1:-run}" = test ] && want+=("${TEST_PKGS[@]}")

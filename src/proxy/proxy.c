@@ -192,6 +192,8 @@ struct proxy *proxy_new(const struct csocks_config *cfg, const struct proxy_ctx 
 	         (unsigned long long)nofile);
 	return p;
 fail:
+	if (!p->workers)
+		p->n_workers = 0; /* failed before any worker was built */
 	proxy_free(p);
 	return NULL;
 }
