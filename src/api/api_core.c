@@ -268,9 +268,10 @@ static void h_tls_reload(struct api_state *st, struct api_resp *rs)
 		return;
 	}
 	if (rc != 0) {
-		api_json(rs, 500, json_pack("{s:b, s:s, s:s}", "success", 0, "message",
-		                            "Failed to reload TLS; the old certificate stays", "error",
-		                            err));
+		api_json(rs, 500,
+		         json_pack("{s:b, s:s, s:s}", "success", 0, "message",
+		                   "Failed to reload TLS; the old certificate stays", "error",
+		                   err));
 		return;
 	}
 	api_json(rs, 200,

@@ -17,9 +17,9 @@
 #include "proxy/worker.h"
 
 /* c->flags */
-#define CONN_F_OPENED   0x01 /* conn_event_open was sent */
-#define CONN_F_RESOLVED 0x02 /* c->addrs and c->dns_status are final */
-#define CONN_F_BUSY     0x04 /* on the worker's busy list */
+#define CONN_F_OPENED    0x01 /* conn_event_open was sent */
+#define CONN_F_RESOLVED  0x02 /* c->addrs and c->dns_status are final */
+#define CONN_F_BUSY      0x04 /* on the worker's busy list */
 #define CONN_F_CERT_USER 0x08 /* the TLS client certificate named c->user */
 #define CONN_F_SOCKS4    0x10 /* a SOCKS4 request: replies are SOCKS4's */
 #define CONN_F_PROXY_HDR 0x20 /* the PROXY protocol header has been read */

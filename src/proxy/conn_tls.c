@@ -35,9 +35,9 @@ static void tls_log(const struct conn *c, enum log_level lvl, const char *what, 
 /* Not TLS at all: say what it looks like, count, close without a word. */
 static enum step not_tls(struct conn *c, uint8_t b)
 {
-	const char *what = b == SOCKS5_VERSION   ? "plaintext SOCKS5 greeting on the TLS listener"
-	                   : b == 0x04           ? "plaintext SOCKS4 request on the TLS listener"
-	                                         : "plaintext (not TLS) bytes on the TLS listener";
+	const char *what = b == SOCKS5_VERSION ? "plaintext SOCKS5 greeting on the TLS listener"
+	                   : b == 0x04         ? "plaintext SOCKS4 request on the TLS listener"
+	                                       : "plaintext (not TLS) bytes on the TLS listener";
 	tls_log(c, LOGL_WARN, what, "closed");
 	tls_server_count_failure(c->w->sh->tls, TLS_FAIL_PLAINTEXT);
 	return conn_close_io(c, "plaintext client on the TLS listener");

@@ -187,9 +187,8 @@ struct proxy *proxy_new(const struct csocks_config *cfg, const struct proxy_ctx 
 	sockaddr_str((struct sockaddr *)&ss, p->address, sizeof(p->address));
 	log_info("listening on %s%s (%u worker%s, auth %s, max_connections %u, fd limit %llu)",
 	         p->address, p->sh.tls ? " (SOCKS over TLS)" : "", p->n_workers,
-	         p->n_workers == 1 ? "" : "s",
-	         auth_method_name(cfg->auth.socks_method), cfg->server.max_connections,
-	         (unsigned long long)nofile);
+	         p->n_workers == 1 ? "" : "s", auth_method_name(cfg->auth.socks_method),
+	         cfg->server.max_connections, (unsigned long long)nofile);
 	return p;
 fail:
 	if (!p->workers)

@@ -27,8 +27,8 @@ struct tls_server {
 	SSL_CTX *ctx;      /* current; SSL_new holds its own reference */
 	int64_t not_after; /* current certificate's expiry, Unix seconds */
 	enum tls_path path;
-	uint64_t ok;                      /* completed handshakes (atomic) */
-	uint64_t fail[TLS_FAIL_COUNT];    /* failed ones by cause (atomic) */
+	uint64_t ok;                       /* completed handshakes (atomic) */
+	uint64_t fail[TLS_FAIL_COUNT];     /* failed ones by cause (atomic) */
 	uint64_t reloads, reload_failures; /* (atomic) */
 };
 
@@ -91,8 +91,7 @@ static int64_t cert_not_after(SSL_CTX *ctx)
 	return (int64_t)timegm(&tm);
 }
 
-static int load_client_ca(SSL_CTX *ctx, const struct csocks_config *cfg, char *err,
-                          size_t errlen)
+static int load_client_ca(SSL_CTX *ctx, const struct csocks_config *cfg, char *err, size_t errlen)
 {
 	const char *ca = cfg->server.tls.client_ca_path;
 	errno = 0;
@@ -122,7 +121,8 @@ SSL_CTX *tls_ctx_build(const struct csocks_config *cfg, int64_t *not_after, char
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {
 		char why[256];
-		snprintf(err, errlen, "SSL_CTX_new: %s", tls_error_text(why, sizeof(why), "failed"));
+		snprintf(err, errlen, "SSL_CTX_new: %s",
+		         tls_error_text(why, sizeof(why), "failed"));
 		return NULL;
 	}
 	int minv = mv && strcmp(mv, "TLS13") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION;

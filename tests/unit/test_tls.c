@@ -96,8 +96,8 @@ static void t_ctx_bad_files(void)
 	struct csocks_config *c = tls_config("ca.cnf", "server.key", NULL);
 	if (CHECK(c != NULL)) {
 		CHECK(tls_ctx_build(c, NULL, err, sizeof(err)) == NULL);
-		snprintf(want, sizeof(want), "t.toml:3: server.tls.certificate_path: '%s/ca.cnf': ",
-		         dir);
+		snprintf(want, sizeof(want),
+		         "t.toml:3: server.tls.certificate_path: '%s/ca.cnf': ", dir);
 		if (!CHECK(strstr(err, want) != NULL))
 			printf("  got: %s\n", err);
 	}
@@ -198,8 +198,7 @@ static void t_mtls_and_user(void)
 		config_free(c);
 		return;
 	}
-	CHECK(SSL_CTX_get_verify_mode(sctx) ==
-	      (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT));
+	CHECK(SSL_CTX_get_verify_mode(sctx) == (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT));
 
 	SSL_CTX *alice = client_ctx("alice");
 	static const unsigned char alpn[] = "\x02h2\x06socks5";
@@ -250,7 +249,8 @@ static void t_server_reload(void)
 		config_free(c);
 		return;
 	}
-	CHECK_INT(tls_server_path(ts), tls_kernel_has_ulp(NULL) ? TLS_PATH_KTLS : TLS_PATH_BUFFERED);
+	CHECK_INT(tls_server_path(ts),
+	          tls_kernel_has_ulp(NULL) ? TLS_PATH_KTLS : TLS_PATH_BUFFERED);
 	SSL *before = tls_server_ssl_new(ts, -1);
 	CHECK(before != NULL);
 	CHECK_INT(tls_server_reload(ts, err, sizeof(err)), 0);
