@@ -200,8 +200,9 @@ def test_udp_associate_control_channel_over_tls(start_csocks, certs):
         assert peer.recvfrom(100)[0] == b"dgram"
         u.close()
         peer.close()
-    # closing the TLS control connection ends the association
-    assert p.wait_log("proto=udp") or p.wait_log("reason=closed")
+    # closing the TLS control connection ends the association (5 bytes went up)
+    assert wait_until(lambda: re.search(r"dest=0\.0\.0\.0:0 upstream=- bytes_up=5 .*reason=closed"
+                                        r" .*phase=udp", p.log_text())), p.log_text()
 
 
 # ------------------------------------------------------------ mutual TLS
@@ -627,3 +628,13 @@ key = {certs / 'alice.key'}
     finally:
         st.terminate()
         st.wait(10)
+
+
+def test_reload_tls_route_without_tls(start_csocks):
+    p = start_csocks(merge(API, {"api": {"token": "tok"}}))
+    req = urllib.request.Request(f"http://127.0.0.1:{p.api_port}/api/admin/reload-tls",
+                                 method="POST", headers={"Authorization": "Bearer tok"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=5)
+    assert e.value.code == 409
+    assert "server.tls.enabled" in e.value.read().decode()
