@@ -144,7 +144,10 @@ static int dir_run(struct relay *r, int d, size_t budget)
 			ssize_t n = dir_write(D, dst->fd, dst_ssl);
 			if (n < 0) {
 				if (would_block(errno)) {
-					dst->can_write = 0;
+					if (dst_ssl && tls_io_wants_other(dst_ssl, 0))
+						dst->can_read = 0; /* a TLS write that must read */
+					else
+						dst->can_write = 0;
 					return 0;
 				}
 				r->err = errno;
@@ -186,7 +189,10 @@ static int dir_run(struct relay *r, int d, size_t budget)
 		} else if (n == 0) {
 			D->flags |= RELAY_DIR_EOF;
 		} else if (would_block(errno)) {
-			src->can_read = 0;
+			if (src_ssl && tls_io_wants_other(src_ssl, 1))
+				src->can_write = 0; /* a TLS read that must write */
+			else
+				src->can_read = 0;
 			return 0;
 		} else {
 			r->err = errno;

@@ -387,6 +387,11 @@ ssize_t tls_io_write(SSL *ssl, const void *buf, size_t len)
 	return n;
 }
 
+int tls_io_wants_other(SSL *ssl, int reading)
+{
+	return reading ? SSL_want_write(ssl) : SSL_want_read(ssl);
+}
+
 int tls_io_shutdown(SSL *ssl)
 {
 	errno = 0;

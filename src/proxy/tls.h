@@ -60,6 +60,9 @@ void tls_server_collect(struct tls_server *ts, struct prom_writer *w);
 ssize_t tls_io_read(struct ssl_st *ssl, void *buf, size_t len, int peek);
 ssize_t tls_io_write(struct ssl_st *ssl, const void *buf, size_t len);
 int tls_io_shutdown(struct ssl_st *ssl);
+/* After EAGAIN from tls_io_read/_write: 1 when the SSL waits for the other
+ * readiness (a read that must write first, or a write that must read). */
+int tls_io_wants_other(struct ssl_st *ssl, int reading);
 
 /* Pure helpers (unit-tested). */
 /* The context itself; *not_after gets the certificate's expiry (Unix

@@ -13,7 +13,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "config/config.h"
+#include "event/pipepool.h"
+#include "proxy/relay.h"
 #include "proxy/tls.h"
 #include "test.h"
 #include "util/log.h"
@@ -272,6 +278,152 @@ static void t_server_reload(void)
 	config_free(c);
 }
 
+/* Two connected non-blocking TCP loopback sockets. */
+static void tcp_pair(int *a, int *b)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(l >= 0);
+	CHECK(bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(listen(l, 1) == 0);
+	CHECK(getsockname(l, (struct sockaddr *)&sa, &len) == 0);
+	*a = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(connect(*a, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	// cppcheck-suppress nullPointer ; accept4 allows NULL addrlen (gnu.cfg bug)
+	*b = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+	CHECK(*b >= 0);
+	fcntl(*a, F_SETFL, O_NONBLOCK);
+	close(l);
+}
+
+static void relay_turn(struct relay *r)
+{
+	for (int i = 0; i < 2; i++)
+		r->end[i].can_read = r->end[i].can_write = 1;
+	(void)relay_run(r, RELAY_BUDGET);
+}
+
+/* The TLS relay (relay_set_tls) between a real SSL client and a plain
+ * upstream: byte-exact both ways, carriers released when idle, close_notify
+ * toward the client after upstream's EOF, the client's close_notify passed
+ * on as FIN, byte counters. */
+static void t_relay_tls(void)
+{
+	struct csocks_config *c = tls_config("server.pem", "server.key", NULL);
+	char err[512];
+	SSL_CTX *sctx = c ? tls_ctx_build(c, NULL, err, sizeof(err)) : NULL;
+	if (!CHECK(sctx != NULL)) {
+		config_free(c);
+		return;
+	}
+	SSL_CTX *cctx = client_ctx(NULL);
+	int cl, px, up_peer, up_px;
+	tcp_pair(&cl, &px);
+	tcp_pair(&up_peer, &up_px);
+	SSL *s = SSL_new(sctx), *k = SSL_new(cctx);
+	SSL_set_fd(s, px);
+	SSL_set_fd(k, cl);
+	SSL_set_accept_state(s);
+	SSL_set_connect_state(k);
+	int sd = 0, kd = 0;
+	for (int i = 0; i < 2000 && !(sd && kd); i++) {
+		if (!sd)
+			sd = SSL_do_handshake(s) == 1;
+		if (!kd)
+			kd = SSL_do_handshake(k) == 1;
+		if (!(sd && kd))
+			usleep(1000);
+	}
+	CHECK(sd && kd);
+	struct pipepool pool;
+	pipepool_init(&pool, 64, 64);
+	struct relay r;
+	relay_init(&r, &pool, px, up_px);
+	relay_set_tls(&r, s);
+
+	static uint8_t out[300000], back[300000];
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 7 + (i >> 11));
+	/* client -> upstream */
+	size_t sent = 0, got = 0;
+	for (int i = 0; i < 20000 && got < sizeof(out); i++) {
+		if (sent < sizeof(out)) {
+			size_t w = 0;
+			if (SSL_write_ex(k, out + sent, sizeof(out) - sent, &w) == 1)
+				sent += w;
+		}
+		relay_turn(&r);
+		ssize_t n = recv(up_peer, back + got, sizeof(back) - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+	}
+	CHECK(got == sizeof(out) && memcmp(out, back, sizeof(out)) == 0);
+	/* upstream -> client */
+	sent = got = 0;
+	memset(back, 0, sizeof(back));
+	for (int i = 0; i < 20000 && got < sizeof(out); i++) {
+		if (sent < sizeof(out)) {
+			ssize_t n = send(up_peer, out + sent, sizeof(out) - sent, MSG_DONTWAIT);
+			if (n > 0)
+				sent += (size_t)n;
+		}
+		relay_turn(&r);
+		size_t n = 0;
+		if (SSL_read_ex(k, back + got, sizeof(back) - got, &n) == 1)
+			got += n;
+	}
+	CHECK(got == sizeof(out) && memcmp(out, back, sizeof(out)) == 0);
+	ERR_clear_error();
+	relay_turn(&r);
+	/* idle: no carrier held */
+	CHECK(r.dir[0].buf == NULL && r.dir[1].buf == NULL && relay_inflight(&r) == 0);
+	CHECK(r.dir[RELAY_UP].bytes == sizeof(out) && r.dir[RELAY_DOWN].bytes == sizeof(out));
+	/* upstream's EOF: a close_notify reaches the client, which still sends */
+	shutdown(up_peer, SHUT_WR);
+	int eof = 0;
+	for (int i = 0; i < 2000 && !eof; i++) {
+		relay_turn(&r);
+		char b;
+		size_t n;
+		if (SSL_read_ex(k, &b, 1, &n) != 1 && SSL_get_error(k, 0) == SSL_ERROR_ZERO_RETURN)
+			eof = 1;
+		else
+			usleep(500);
+	}
+	CHECK(eof);
+	ERR_clear_error();
+	size_t w = 0;
+	CHECK(SSL_write_ex(k, "late", 4, &w) == 1 && w == 4);
+	SSL_shutdown(k); /* the client's close_notify */
+	char late[8] = "";
+	ssize_t ln = 0;
+	int fin = 0;
+	for (int i = 0; i < 2000 && !fin; i++) {
+		relay_turn(&r);
+		ssize_t n = recv(up_peer, late + ln, sizeof(late) - (size_t)ln, MSG_DONTWAIT);
+		if (n > 0)
+			ln += n;
+		else if (n == 0)
+			fin = 1;
+		else
+			usleep(500);
+	}
+	CHECK(fin && ln == 4 && memcmp(late, "late", 4) == 0);
+	CHECK_INT(relay_run(&r, RELAY_BUDGET), RELAY_DONE);
+	relay_release(&r);
+	pipepool_fini(&pool);
+	SSL_free(s);
+	SSL_free(k);
+	close(cl);
+	close(px);
+	close(up_peer);
+	close(up_px);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sctx);
+	config_free(c);
+}
+
 int main(void)
 {
 	log_set_level(LOGL_WARN);
@@ -284,6 +436,7 @@ int main(void)
 	RUN(t_ctx_bad_files);
 	RUN(t_mtls_and_user);
 	RUN(t_server_reload);
+	RUN(t_relay_tls);
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
