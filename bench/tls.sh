@@ -36,7 +36,7 @@ PIDS=()
 NOTES=()
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
-trap bench_cleanup EXIT
+trap 'bench_cleanup || true' EXIT # (set -e must not stop the clean-up half-way)
 trap 'exit 130' INT TERM
 build_socksbench tls.sh
 "$ROOT/scripts/tls-test-certs.sh" "$WD/certs" >/dev/null

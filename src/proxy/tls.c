@@ -21,6 +21,8 @@
 #include "util/log.h"
 #include "util/strutil.h"
 
+#define TLS_SESSION_CACHE 2048 /* TLS 1.2 sessions kept for resumption by id */
+
 struct tls_server {
 	const struct csocks_config *cfg;
 	pthread_mutex_t mu;
@@ -135,7 +137,10 @@ SSL_CTX *tls_ctx_build(const struct csocks_config *cfg, int64_t *not_after, char
 	                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	static const unsigned char sid_ctx[] = "csocks";
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	/* Tickets resume TLS 1.3 and most 1.2 clients statelessly; the cache
+	 * (which OpenSSL fills with every 1.2 session) is kept small. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_sess_set_cache_size(ctx, TLS_SESSION_CACHE);
 	errno = 0;
 	if (!crt || SSL_CTX_use_certificate_chain_file(ctx, crt) != 1) {
 		file_error(cfg, "server.tls.certificate_path", crt, err, errlen);

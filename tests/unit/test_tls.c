@@ -80,6 +80,7 @@ static void t_ctx_defaults(void)
 		CHECK(!(o & SSL_OP_NO_TICKET)); /* resumption by tickets */
 		CHECK(SSL_CTX_get_mode(ctx) & SSL_MODE_RELEASE_BUFFERS);
 		CHECK(SSL_CTX_get_verify_mode(ctx) == SSL_VERIFY_NONE);
+		CHECK(SSL_CTX_sess_get_cache_size(ctx) == 2048);
 		/* the helper signs for 825 days */
 		int64_t days = (na - (int64_t)time(NULL)) / 86400;
 		CHECK(days >= 823 && days <= 825);
