@@ -54,7 +54,7 @@ static enum step handshake_failed(struct conn *c, int ssl_err)
 	bool cert = reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ||
 	            reason == SSL_R_CERTIFICATE_VERIFY_FAILED ||
 	            SSL_get_verify_result(c->relay.ssl) != X509_V_OK;
-	if (ssl_err == SSL_ERROR_SYSCALL && !e)
+	if ((ssl_err == SSL_ERROR_SYSCALL || ssl_err == SSL_ERROR_ZERO_RETURN) && !e)
 		snprintf(why, sizeof(why), "%s",
 		         errno ? strerror(errno) : "client closed during the TLS handshake");
 	else
