@@ -639,3 +639,22 @@ def test_reload_tls_route_without_tls(start_csocks):
         urllib.request.urlopen(req, timeout=5)
     assert e.value.code == 409
     assert "server.tls.enabled" in e.value.read().decode()
+
+
+def test_proxy_header_before_tls_and_socks4_inside(start_csocks, certs, echo_server):
+    """Behind a balancer the PROXY header comes in clear, then TLS; its
+    source is the client. SOCKS4 (when enabled) works inside TLS too."""
+    p = start_csocks(merge(tls_cfg(certs), {"server": {"proxy_protocol": True, "socks4": True},
+                                            "logging": {"access_log": True}}))
+    raw = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+    raw.sendall(b"PROXY TCP4 198.51.100.7 127.0.0.1 40000 1080\r\n")
+    tls = client_ctx(certs).wrap_socket(raw, server_hostname="localhost")
+    tls.sendall(b"\x04\x01" + struct.pack("!H", echo_server.port) + socket.inet_aton("127.0.0.1")
+                + b"u\x00")
+    rep = recv_exact(tls, 8)
+    assert rep[1] == 0x5A, rep
+    tls.sendall(b"socks4 in tls")
+    assert recv_exact(tls, 13) == b"socks4 in tls"
+    tls.close()
+    assert wait_until(lambda: re.search(r"client=198\.51\.100\.7:40000 dest=127\.0\.0\.1:"
+                                        + str(echo_server.port), p.log_text())), p.log_text()
