@@ -15,7 +15,7 @@ TEST_PKGS=(clang libclang-rt-14-dev curl python3 python3-pytest python3-socks
 	golang-github-burntsushi-toml-dev python3-pytest-xdist cppcheck clang-tidy clang-format
 	krb5-kdc krb5-admin-server krb5-user python3-gssapi
 	groff man-db debhelper dpkg-dev fakeroot lintian haproxy adduser
-	chromium chromium-driver)
+	chromium chromium-driver stunnel4)
 
 want=("${RUN_PKGS[@]}")
 [ "${1:-run}" = test ] && want+=("${TEST_PKGS[@]}")

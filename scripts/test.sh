@@ -94,7 +94,7 @@ unit build-asan asan -Dasan=true
 # and definite leaks fail the run). PAM and the stores are covered by ASan.
 MESON_TEST_ARGS=(--wrapper "valgrind --error-exitcode=1 --leak-check=full
 	--errors-for-leak-kinds=definite -q" --timeout-multiplier 4
-	log util config session protocol acl timer relay udp api toml server qos)
+	log util config session protocol acl timer relay udp api toml server qos tls)
 unit build valgrind
 MESON_TEST_ARGS=()
 # The layers (docs/architecture.md): includes and library symbols.

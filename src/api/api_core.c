@@ -267,6 +267,26 @@ static void h_metrics_history(struct api_state *st, struct api_resp *rs)
 	api_json(rs, 200, st->history ? metrics_history_json(st->history) : json_array());
 }
 
+/* POST /api/admin/reload-tls (csocks): a bad file keeps the old context. */
+static void h_tls_reload(struct api_state *st, struct api_resp *rs)
+{
+	char err[512] = "";
+	int rc = st->src.tls_reload ? st->src.tls_reload(st->src.ctx, err, sizeof(err)) : -ENOENT;
+	if (rc == -ENOENT) {
+		api_error(rs, 409, "SOCKS over TLS is not enabled (server.tls.enabled)");
+		return;
+	}
+	if (rc != 0) {
+		api_json(rs, 500,
+		         json_pack("{s:b, s:s, s:s}", "success", 0, "message",
+		                   "Failed to reload TLS; the old certificate stays", "error",
+		                   err));
+		return;
+	}
+	api_json(rs, 200,
+	         json_pack("{s:b, s:s}", "success", 1, "message", "TLS reloaded successfully"));
+}
+
 static bool path_protected(const char *rel)
 {
 	return strcmp(rel, "/metrics") == 0 || strcmp(rel, "/api") == 0 ||
@@ -338,6 +358,9 @@ void api_handle(struct api_state *st, const struct api_req *rq, struct api_resp 
 		break;
 	case ROUTE_POOL_STATS:
 		h_pool_stats(st, rs);
+		break;
+	case ROUTE_ADMIN_RELOAD_TLS:
+		h_tls_reload(st, rs);
 		break;
 	case ROUTE_METRICS_HISTORY:
 		h_metrics_history(st, rs);

@@ -25,6 +25,7 @@ static const struct route_def routes[] = {
     {"GET", "/api/metrics/history", ROUTE_METRICS_HISTORY},
     {"GET", "/api/pool/stats", ROUTE_POOL_STATS},
     {"POST", "/api/admin/reload-acl", ROUTE_ADMIN_RELOAD_ACL},
+    {"POST", "/api/admin/reload-tls", ROUTE_ADMIN_RELOAD_TLS},
     {"GET", "/api/acl/rules", ROUTE_ACL_RULES},
     {"POST", "/api/acl/test", ROUTE_ACL_TEST},
     {"GET", "/api/acl/groups", ROUTE_ACL_GROUPS_LIST},

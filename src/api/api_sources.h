@@ -83,6 +83,11 @@ struct api_sources {
 	 * invalid (the old rules stay). */
 	int (*acl_reload)(void *ctx, char *err, size_t errlen);
 
+	/* csocks: read server.tls's certificate, key and client CA again (live
+	 * tunnels keep theirs). -ENOENT when TLS is off; -1 with err when a
+	 * file is bad (the old context stays). NULL = no proxy. */
+	int (*tls_reload)(void *ctx, char *err, size_t errlen);
+
 	/* Evaluate one request against the current rules. */
 	int (*acl_evaluate)(void *ctx, const struct acl_request *rq, struct api_acl_verdict *out,
 	                    char *err, size_t errlen);

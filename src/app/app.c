@@ -254,6 +254,10 @@ static void app_reload(struct app *a)
 		                 rc == 0 ? "ACL reloaded (SIGHUP)"
 		                         : "ACL reload (SIGHUP) failed; previous rules kept");
 	}
+	if (a->cfg->server.tls.enabled) {
+		char err[512];
+		(void)proxy_tls_reload(a->proxy, err, sizeof(err)); /* logs the outcome */
+	}
 	sd_notify_send("READY=1\nSTATUS=accepting connections");
 }
 

@@ -139,6 +139,12 @@ static int wire_metrics_save(void *ctx, const struct metrics_sample *s)
 	return 0;
 }
 
+static int wire_tls_reload(void *ctx, char *err, size_t errlen)
+{
+	struct app_api *w = ctx;
+	return proxy_tls_reload(w->proxy, err, errlen);
+}
+
 void app_api_sources(struct app_api *w, struct api_sources *src)
 {
 	memset(src, 0, sizeof(*src));
@@ -148,6 +154,8 @@ void app_api_sources(struct app_api *w, struct api_sources *src)
 		src->acl_reload = wire_acl_reload;
 		src->acl_evaluate = wire_acl_evaluate;
 	}
+	if (w->proxy)
+		src->tls_reload = wire_tls_reload;
 	if (w->sessions) {
 		src->sessions_active = wire_active;
 		src->session_get = wire_get;

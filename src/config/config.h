@@ -264,6 +264,10 @@ char *config_sqlite_path(const char *url);
 void config_effective_foreach(const struct csocks_config *cfg,
                               void (*cb)(void *ctx, const char *key, const char *value, int line),
                               void *ctx);
+/* "file:line" of key in cfg's file ("file" alone when the key took its
+ * default), for errors found after loading (proxy/tls.c). Returns buf. */
+const char *config_key_where(const struct csocks_config *cfg, const char *key, char *buf,
+                             size_t size);
 
 /* A timeout in milliseconds: the _ms key when it is set (not 0), else the
  * _secs key. config_ms(cfg->server.connect_timeout_secs,

@@ -29,6 +29,12 @@ static const char *where(const struct csocks_config *cfg, const char *key, char 
 	return buf;
 }
 
+const char *config_key_where(const struct csocks_config *cfg, const char *key, char *buf,
+                             size_t size)
+{
+	return where(cfg, key, buf, size);
+}
+
 static bool file_exists(const char *path)
 {
 	struct stat st;
@@ -366,19 +372,35 @@ static void validate_sessions(const struct csocks_config *cfg, struct config_dia
 	}
 }
 
-/* SOCKS over TLS is not built yet: a file asking for it is refused rather
- * than served in plaintext. The version key is still checked, so a file
- * that will work once TLS exists is valid now. */
+/* SOCKS over TLS: the files must exist (their contents are checked when the
+ * proxy builds its SSL_CTX, proxy/tls.c, with the file named in the error);
+ * mutual TLS needs the CA, the certificate user needs mutual TLS. */
 static void validate_tls(const struct csocks_config *cfg, struct config_diag *d)
 {
 	const char *mv = cfg->server.tls.min_protocol_version;
 	if (mv && strcmp(mv, "TLS12") != 0 && strcmp(mv, "TLS13") != 0)
 		key_error(d, cfg, "server.tls.min_protocol_version",
 		          "'%s' (expected \"TLS12\" or \"TLS13\")", mv);
-	if (cfg->server.tls.enabled)
-		key_error(d, cfg, "server.tls.enabled",
-		          "SOCKS over TLS is not supported by this version of csocks (refusing "
-		          "to serve plaintext where TLS was asked for)");
+	for (size_t i = 0; i < cfg->server.tls.n_alpn_protocols; i++) {
+		size_t n = strlen(cfg->server.tls.alpn_protocols[i]);
+		if (n == 0 || n > 255)
+			key_error(d, cfg, "server.tls.alpn_protocols",
+			          "'%s': a protocol name is 1 to 255 bytes",
+			          cfg->server.tls.alpn_protocols[i]);
+	}
+	if (!cfg->server.tls.enabled)
+		return;
+	validate_required_file(d, cfg, "server.tls.certificate_path",
+	                       cfg->server.tls.certificate_path);
+	validate_required_file(d, cfg, "server.tls.private_key_path",
+	                       cfg->server.tls.private_key_path);
+	if (cfg->server.tls.require_client_auth)
+		validate_required_file(d, cfg, "server.tls.client_ca_path",
+		                       cfg->server.tls.client_ca_path);
+	if (cfg->server.tls.user_from_client_cert && !cfg->server.tls.require_client_auth)
+		key_error(d, cfg, "server.tls.user_from_client_cert",
+		          "needs require_client_auth = true (an unverified certificate names no "
+		          "one)");
 }
 
 int config_validate(const struct csocks_config *cfg, struct config_diag *d)
@@ -420,8 +442,7 @@ int config_validate(const struct csocks_config *cfg, struct config_diag *d)
 
 /* Keys RustSocks files turn on for features csocks does not have yet. They
  * load (the files must work unchanged), but silently ignoring them would
- * mislead: each one gets a warning at its line. TLS is refused instead
- * (config_validate): serving plaintext where TLS was asked for fails open. */
+ * mislead: each one gets a warning at its line. */
 void config_warn_unsupported(const struct csocks_config *cfg, struct config_diag *d)
 {
 	static const struct {

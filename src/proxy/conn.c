@@ -25,6 +25,7 @@ static enum step conn_ph_closed(struct conn *c)
 /* clang-format off */
 const struct conn_phase_def conn_phases[CONN_PH_COUNT] = {
 	[CONN_PH_PROXY_HDR]      = {"proxy_header",   conn_ph_proxy_hdr,      conn_timeout_proxy_hdr},
+	[CONN_PH_TLS]            = {"tls",            conn_ph_tls,            conn_tls_timeout},
 	[CONN_PH_CLIENT_AUTH]    = {"client_auth",    conn_ph_client_auth,    conn_timeout_handshake},
 	[CONN_PH_GREETING]       = {"greeting",       conn_ph_greeting,       conn_timeout_handshake},
 	[CONN_PH_AUTH]           = {"auth",           conn_ph_auth,           conn_timeout_handshake},

@@ -39,7 +39,7 @@ enum step conn_ph_bind(struct conn *c)
 	struct relay_end *e = &c->relay.end[RELAY_CLIENT];
 	if (e->can_read) {
 		uint8_t b;
-		ssize_t n = recv(e->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		ssize_t n = conn_client_recv(c, &b, 1, true);
 		if (n == 0)
 			return conn_close_io(c, "client closed while waiting for the bind peer");
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))

@@ -84,6 +84,7 @@ static void close_client(struct conn *c, bool told)
 	if (fd < 0)
 		return;
 	loop_io_del(c->w->loop, &c->io_client);
+	conn_tls_close(c);
 	if (told) {
 		(void)shutdown(fd, SHUT_WR);
 		for (int i = 0; i < 8; i++)
@@ -145,8 +146,7 @@ void conn_finish(struct conn *c)
 	bool told = false;
 	if (c->out_off < c->out_len && client_fd(c) >= 0) {
 		told = true;
-		(void)send(client_fd(c), c->out + c->out_off, c->out_len - c->out_off,
-		           MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)conn_client_send(c, c->out + c->out_off, c->out_len - c->out_off);
 	}
 	c->out_len = c->out_off = 0;
 	if (w->sh->cfg->logging.access_log)

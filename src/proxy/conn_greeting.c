@@ -10,6 +10,11 @@
 
 static uint8_t select_method(const struct conn *c, const struct socks5_greeting *g)
 {
+	/* The TLS client certificate named the user (user_from_client_cert):
+	 * no SOCKS credentials are needed. A client offering only userpass
+	 * still gets auth.socks_method's check, and its login names the user. */
+	if ((c->flags & CONN_F_CERT_USER) && socks5_greeting_offers(g, SOCKS5_METHOD_NONE))
+		return SOCKS5_METHOD_NONE;
 	switch (cfg_of(c)->auth.socks_method) {
 	case AUTH_NONE:
 	case AUTH_PAM_ADDRESS: /* no credentials (pam.address: the address decides) */
@@ -51,7 +56,8 @@ enum step conn_ph_greeting(struct conn *c)
 	conn_consume(c, used);
 	uint8_t m = select_method(c, &g);
 	uint8_t out[2];
-	if (m == SOCKS5_METHOD_NONE && cfg_of(c)->auth.socks_method == AUTH_PAM_ADDRESS)
+	if (m == SOCKS5_METHOD_NONE && cfg_of(c)->auth.socks_method == AUTH_PAM_ADDRESS &&
+	    !(c->flags & CONN_F_CERT_USER))
 		return conn_auth_begin(c, AUTH_TIER_SOCKS, NULL); /* method sent after */
 	conn_queue(c, out, socks5_write_method(out, sizeof(out), m));
 	if (m == SOCKS5_METHOD_NO_ACCEPTABLE)

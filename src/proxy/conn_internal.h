@@ -5,6 +5,7 @@
 #ifndef CSOCKS_CONN_INTERNAL_H
 #define CSOCKS_CONN_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -16,10 +17,10 @@
 #include "proxy/worker.h"
 
 /* c->flags */
-#define CONN_F_OPENED   0x01 /* conn_event_open was sent */
-#define CONN_F_RESOLVED 0x02 /* c->addrs and c->dns_status are final */
-#define CONN_F_BUSY     0x04 /* on the worker's busy list */
-/* 0x08 is free */
+#define CONN_F_OPENED    0x01 /* conn_event_open was sent */
+#define CONN_F_RESOLVED  0x02 /* c->addrs and c->dns_status are final */
+#define CONN_F_BUSY      0x04 /* on the worker's busy list */
+#define CONN_F_CERT_USER 0x08 /* the TLS client certificate named c->user */
 #define CONN_F_SOCKS4    0x10 /* a SOCKS4 request: replies are SOCKS4's */
 #define CONN_F_PROXY_HDR 0x20 /* the PROXY protocol header has been read */
 #define CONN_F_LIMIT     0x40 /* holds a connection-limit slot (connlimit.h) */
@@ -72,6 +73,10 @@ void conn_finish(struct conn *c);
  * drop n parsed bytes; queue bytes to send; send the queue (1 all sent, 0
  * wait for writability, -1 failed with the reason set). */
 enum step conn_read_more(struct conn *c);
+/* recv()/send() on the client, through its SSL once the TLS phase is done
+ * (tls_io_read's conventions: bytes, 0 EOF, -1 with errno, EAGAIN). */
+ssize_t conn_client_recv(struct conn *c, void *buf, size_t len, bool peek);
+ssize_t conn_client_send(struct conn *c, const void *buf, size_t len);
 enum step conn_hs_recv_failed(struct conn *c, ssize_t n);
 void conn_consume(struct conn *c, size_t n);
 void conn_queue(struct conn *c, const uint8_t *p, size_t n);
@@ -83,6 +88,11 @@ enum step conn_timeout_handshake(struct conn *c);
  * has one of its own; each pair lives in the file named for the phase. */
 enum step conn_ph_proxy_hdr(struct conn *c);
 enum step conn_timeout_proxy_hdr(struct conn *c);
+enum step conn_ph_tls(struct conn *c);
+/* The handshake deadline in the TLS phase: counted, logged, closed. */
+enum step conn_tls_timeout(struct conn *c);
+/* Close the client's SSL (close_notify, best effort) and free it. */
+void conn_tls_close(struct conn *c);
 enum step conn_ph_client_auth(struct conn *c);
 enum step conn_ph_greeting(struct conn *c);
 enum step conn_ph_auth(struct conn *c);

@@ -8,8 +8,23 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "proxy/tls.h"
 #include "util/log.h"
 #include "util/strutil.h"
+
+ssize_t conn_client_recv(struct conn *c, void *buf, size_t len, bool peek)
+{
+	if (c->relay.ssl)
+		return tls_io_read(c->relay.ssl, buf, len, peek);
+	return recv(client_fd(c), buf, len, MSG_DONTWAIT | (peek ? MSG_PEEK : 0));
+}
+
+ssize_t conn_client_send(struct conn *c, const void *buf, size_t len)
+{
+	if (c->relay.ssl)
+		return tls_io_write(c->relay.ssl, buf, len);
+	return send(client_fd(c), buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
 
 /* Read more handshake bytes. NEXT when some arrived (parse again). */
 enum step conn_read_more(struct conn *c)
@@ -19,7 +34,7 @@ enum step conn_read_more(struct conn *c)
 		return conn_close_io(c, "handshake message too long"); /* cannot happen */
 	if (!e->can_read)
 		return STEP_WAIT;
-	ssize_t n = recv(e->fd, c->hs + c->hs_len, CONN_HS_SIZE - c->hs_len, MSG_DONTWAIT);
+	ssize_t n = conn_client_recv(c, c->hs + c->hs_len, CONN_HS_SIZE - c->hs_len, false);
 	if (n > 0) {
 		c->hs_len = (uint16_t)(c->hs_len + n);
 		return STEP_NEXT;
@@ -61,8 +76,7 @@ int conn_flush(struct conn *c)
 	while (c->out_off < c->out_len) {
 		if (!e->can_write)
 			return 0;
-		ssize_t n = send(e->fd, c->out + c->out_off, c->out_len - c->out_off,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = conn_client_send(c, c->out + c->out_off, c->out_len - c->out_off);
 		if (n > 0) {
 			c->out_off = (uint8_t)(c->out_off + n);
 		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

@@ -86,7 +86,7 @@ enum step conn_ph_proxy_hdr(struct conn *c)
 		if (st != STEP_NEXT || !(c->flags & CONN_F_PROXY_HDR))
 			return st;
 	}
-	c->phase = CONN_PH_CLIENT_AUTH;
+	c->phase = c->w->sh->tls ? CONN_PH_TLS : CONN_PH_CLIENT_AUTH;
 	return STEP_NEXT;
 }
 

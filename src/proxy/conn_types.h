@@ -16,7 +16,7 @@
  * request takes one of the branches). The phase table in conn.c gives each
  * its name, its function and its deadline handler; docs/architecture.md
  * ("A connection's life") walks through them.
- *   SOCKS5 CONNECT: PROXY_HDR CLIENT_AUTH GREETING [AUTH AUTH_WAIT | GSSAPI] REQUEST
+ *   SOCKS5 CONNECT: PROXY_HDR [TLS] CLIENT_AUTH GREETING [AUTH AUTH_WAIT | GSSAPI] REQUEST
  *                   ACL_NAME RESOLVE ACL_ADDR ADMIT CONNECT REPLY RELAY
  *   SOCKS5 BIND:    ... REQUEST ACL_NAME RESOLVE ACL_ADDR ADMIT BIND RELAY
  *   UDP ASSOCIATE:  ... REQUEST ADMIT UDP
@@ -24,6 +24,7 @@
  * The numbers are this order; nothing stores them. */
 enum conn_phase {
 	CONN_PH_PROXY_HDR,      /* PROXY protocol header (conn_proxy_hdr.c) */
+	CONN_PH_TLS,            /* SOCKS over TLS: the handshake (conn_tls.c) */
 	CONN_PH_CLIENT_AUTH,    /* the client auth tier, by address (conn_auth.c) */
 	CONN_PH_GREETING,       /* VER NMETHODS METHODS, the method (conn_greeting.c) */
 	CONN_PH_AUTH,           /* RFC 1929 credentials (conn_auth.c) */

@@ -39,7 +39,7 @@ enum step conn_ph_udp(struct conn *c)
 	}
 	c->action = "relaying udp";
 	for (int i = 0; i < 16 && e->can_read; i++) {
-		ssize_t n = recv(e->fd, c->hs, sizeof(c->hs), MSG_DONTWAIT);
+		ssize_t n = conn_client_recv(c, c->hs, sizeof(c->hs), false);
 		if (n > 0)
 			continue;
 		if (n == 0)

@@ -14,6 +14,7 @@
 #include "obs/prom.h"
 #include "protocol/sockaddr.h"
 #include "proxy/connlimit.h"
+#include "proxy/tls.h"
 #include "proxy/worker.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -58,6 +59,8 @@ static void collect_proxy(struct prom_writer *w, void *arg)
 	             undersized);
 	prom_counter(w, "csocks_accept_errors_total", "accept() failures (EMFILE, ENFILE, ...)",
 	             accept_errors);
+	if (p->sh.tls)
+		tls_server_collect(p->sh.tls, w);
 	if (p->sh.limits) {
 		prom_gauge(w, "csocks_qos_limited_connections",
 		           "Connections holding a [qos.connection_limits] slot",
@@ -156,6 +159,11 @@ struct proxy *proxy_new(const struct csocks_config *cfg, const struct proxy_ctx 
 	p->n_workers = proxy_worker_count(cfg);
 	proxy_share(p, cfg, ctx, nofile);
 
+	if (cfg->server.tls.enabled) {
+		p->sh.tls = tls_server_new(cfg, err, errlen);
+		if (!p->sh.tls)
+			goto fail;
+	}
 	struct sockaddr_storage ss;
 	socklen_t len;
 	if (bind_sockaddr(cfg, &ss, &len, err, errlen) < 0)
@@ -177,12 +185,14 @@ struct proxy *proxy_new(const struct csocks_config *cfg, const struct proxy_ctx 
 		}
 	}
 	sockaddr_str((struct sockaddr *)&ss, p->address, sizeof(p->address));
-	log_info("listening on %s (%u worker%s, auth %s, max_connections %u, fd limit %llu)",
-	         p->address, p->n_workers, p->n_workers == 1 ? "" : "s",
-	         auth_method_name(cfg->auth.socks_method), cfg->server.max_connections,
-	         (unsigned long long)nofile);
+	log_info("listening on %s%s (%u worker%s, auth %s, max_connections %u, fd limit %llu)",
+	         p->address, p->sh.tls ? " (SOCKS over TLS)" : "", p->n_workers,
+	         p->n_workers == 1 ? "" : "s", auth_method_name(cfg->auth.socks_method),
+	         cfg->server.max_connections, (unsigned long long)nofile);
 	return p;
 fail:
+	if (!p->workers)
+		p->n_workers = 0; /* failed before any worker was built */
 	proxy_free(p);
 	return NULL;
 }
@@ -222,6 +232,7 @@ void proxy_free(struct proxy *p)
 	free(p->workers);
 	free(p->sh.dns_servers);
 	connlimit_free(p->sh.limits);
+	tls_server_free(p->sh.tls);
 	free(p);
 }
 
@@ -238,4 +249,18 @@ void proxy_acl_recheck(struct proxy *p)
 {
 	for (unsigned i = 0; i < p->n_workers; i++)
 		worker_post_acl_recheck(p->workers[i]);
+}
+
+int proxy_tls_reload(struct proxy *p, char *err, size_t errlen)
+{
+	if (!p->sh.tls) {
+		snprintf(err, errlen, "server.tls.enabled is false");
+		return -ENOENT;
+	}
+	if (tls_server_reload(p->sh.tls, err, errlen) < 0) {
+		log_warn("tls: reload failed, keeping the old certificate: %s", err);
+		return -1;
+	}
+	log_info("tls: certificate, key and CA reloaded (live tunnels keep theirs)");
+	return 0;
 }

@@ -53,6 +53,11 @@ void proxy_free(struct proxy *p);
  * names no worker. */
 int proxy_terminate_conn(struct proxy *p, uint64_t id, const char *reason);
 
+/* server.tls: read the certificate, key and client CA again; new
+ * connections use them, live tunnels keep theirs. 0; -ENOENT when TLS is
+ * off; -1 with err (logged; the old context stays) when a file is bad. */
+int proxy_tls_reload(struct proxy *p, char *err, size_t errlen);
+
 /* After an ACL reload: every worker re-checks its live tunnels. */
 void proxy_acl_recheck(struct proxy *p);
 

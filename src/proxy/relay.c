@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "proxy/tls.h"
 #include "util/strutil.h"
 
 void relay_init(struct relay *r, struct pipepool *pool, int client_fd, int upstream_fd)
@@ -18,6 +19,13 @@ void relay_init(struct relay *r, struct pipepool *pool, int client_fd, int upstr
 	r->read_cap = UINT64_MAX;
 	r->end[RELAY_CLIENT].fd = client_fd;
 	r->end[RELAY_UPSTREAM].fd = upstream_fd;
+}
+
+void relay_set_tls(struct relay *r, struct ssl_st *ssl)
+{
+	r->ssl = ssl;
+	for (int d = 0; d < 2; d++) /* no splice into or out of an SSL */
+		r->dir[d].flags |= RELAY_DIR_COPY;
 }
 
 void relay_preload(struct relay *r, int d, const uint8_t *data, uint32_t len)
@@ -63,19 +71,22 @@ static int would_block(int e)
 	return e == EAGAIN || e == EWOULDBLOCK;
 }
 
-/* Write the carrier's bytes. >0 bytes written, -1 with errno. */
-static ssize_t dir_write(struct relay_dir *D, int fd)
+/* Write the carrier's bytes (through ssl when the destination is TLS).
+ * >0 bytes written, -1 with errno. */
+static ssize_t dir_write(struct relay_dir *D, int fd, struct ssl_st *ssl)
 {
 	if (D->pipe)
 		return splice(D->pipe->rd, NULL, fd, NULL, D->pending,
 		              SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	const uint8_t *p = D->buf ? D->buf->data : D->preload;
+	if (ssl)
+		return tls_io_write(ssl, p + D->off, D->pending);
 	return send(fd, p + D->off, D->pending, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 /* Fill an empty carrier from fd. >0 bytes, 0 EOF, -1 with errno. May leave
  * a carrier attached only when it returns > 0. */
-static ssize_t dir_read(struct relay *r, struct relay_dir *D, int fd)
+static ssize_t dir_read(struct relay *r, struct relay_dir *D, int fd, struct ssl_st *ssl)
 {
 	uint64_t cap = r->read_cap - r->read_used;
 	if (!(D->flags & RELAY_DIR_COPY)) {
@@ -104,7 +115,8 @@ static ssize_t dir_read(struct relay *r, struct relay_dir *D, int fd)
 	D->buf = pipepool_get_buf(r->pool);
 	D->off = 0;
 	size_t len = sizeof(D->buf->data) < cap ? sizeof(D->buf->data) : (size_t)cap;
-	ssize_t n = recv(fd, D->buf->data, len, MSG_DONTWAIT);
+	ssize_t n = ssl ? tls_io_read(ssl, D->buf->data, len, 0)
+	                : recv(fd, D->buf->data, len, MSG_DONTWAIT);
 	if (n <= 0) {
 		int e = errno;
 		pipepool_put_buf(r->pool, D->buf);
@@ -121,16 +133,21 @@ static int dir_run(struct relay *r, int d, size_t budget)
 	struct relay_dir *D = &r->dir[d];
 	struct relay_end *src = &r->end[d == RELAY_UP ? RELAY_CLIENT : RELAY_UPSTREAM];
 	struct relay_end *dst = &r->end[d == RELAY_UP ? RELAY_UPSTREAM : RELAY_CLIENT];
+	struct ssl_st *src_ssl = d == RELAY_UP ? r->ssl : NULL;
+	struct ssl_st *dst_ssl = d == RELAY_DOWN ? r->ssl : NULL;
 	size_t moved = 0;
 
 	for (;;) {
 		if (D->pending) {
 			if (!dst->can_write)
 				return 0;
-			ssize_t n = dir_write(D, dst->fd);
+			ssize_t n = dir_write(D, dst->fd, dst_ssl);
 			if (n < 0) {
 				if (would_block(errno)) {
-					dst->can_write = 0;
+					if (dst_ssl && tls_io_wants_other(dst_ssl, 0))
+						dst->can_read = 0; /* a TLS write that must read */
+					else
+						dst->can_write = 0;
 					return 0;
 				}
 				r->err = errno;
@@ -147,6 +164,10 @@ static int dir_run(struct relay *r, int d, size_t budget)
 		}
 		if (D->flags & RELAY_DIR_EOF) {
 			if (!(D->flags & RELAY_DIR_SHUT)) {
+				if (dst_ssl && tls_io_shutdown(dst_ssl) < 0) {
+					dst->can_write = 0; /* close_notify waits for room */
+					return 0;
+				}
 				/* ENOTCONN: the peer is gone already; the other
 				 * direction will meet that in its own syscalls. */
 				(void)shutdown(dst->fd, SHUT_WR);
@@ -160,7 +181,7 @@ static int dir_run(struct relay *r, int d, size_t budget)
 			return 1;
 		if (r->read_used >= r->read_cap)
 			return 2;
-		ssize_t n = dir_read(r, D, src->fd);
+		ssize_t n = dir_read(r, D, src->fd, src_ssl);
 		if (n > 0) {
 			D->pending = (uint32_t)n;
 			D->reads++;
@@ -168,7 +189,10 @@ static int dir_run(struct relay *r, int d, size_t budget)
 		} else if (n == 0) {
 			D->flags |= RELAY_DIR_EOF;
 		} else if (would_block(errno)) {
-			src->can_read = 0;
+			if (src_ssl && tls_io_wants_other(src_ssl, 1))
+				src->can_write = 0; /* a TLS read that must write */
+			else
+				src->can_read = 0;
 			return 0;
 		} else {
 			r->err = errno;

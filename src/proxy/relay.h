@@ -14,6 +14,14 @@
  * destination once the carrier is empty; the other direction keeps flowing.
  * The tunnel is done when both directions have passed EOF on.
  *
+ * TLS (relay_set_tls): the client end is an SSL (proxy/tls.h). Both
+ * directions then copy through pooled buffers, SSL_read on the client side
+ * and SSL_write back to it; EOF toward the client is a close_notify, then
+ * shutdown(SHUT_WR). The same carriers, back-pressure, budget and read_cap
+ * apply; OpenSSL's own buffers are released while the tunnel is idle
+ * (SSL_MODE_RELEASE_BUFFERS). A plain tunnel never takes these branches
+ * (they live on the copy path only).
+ *
  * Counters: `bytes` counts bytes delivered to the destination; `reads`
  * counts successful reads from the source (the "packets" of the session
  * record). Single-threaded: a relay belongs to its worker. */
@@ -24,6 +32,8 @@
 #include <stdint.h>
 
 #include "event/pipepool.h"
+
+struct ssl_st;
 
 enum { RELAY_CLIENT = 0, RELAY_UPSTREAM = 1 };
 /* Directions: RELAY_UP moves client -> upstream, RELAY_DOWN upstream -> client. */
@@ -57,6 +67,7 @@ struct relay {
 	struct relay_end end[2];
 	struct relay_dir dir[2];
 	struct pipepool *pool;
+	struct ssl_st *ssl; /* the client end's TLS (borrowed), or NULL */
 	uint64_t read_cap;  /* bytes relay_run may read from both sources (shaping);
 	                     * relay_init sets "no limit" (UINT64_MAX) */
 	uint64_t read_used; /* bytes read by the last relay_run */
@@ -74,6 +85,9 @@ enum relay_status {
 
 /* Set up over two connected sockets; readiness starts false. */
 void relay_init(struct relay *r, struct pipepool *pool, int client_fd, int upstream_fd);
+/* The client end speaks TLS through ssl (borrowed; set before relay_run;
+ * the owner frees it after relay_release). */
+void relay_set_tls(struct relay *r, struct ssl_st *ssl);
 /* Bytes to deliver in direction d before anything read from its source
  * (pipelined data that arrived with the SOCKS request). Borrowed: must stay
  * valid until delivered or the relay is released. Call before relay_run. */

@@ -25,6 +25,7 @@ struct auth_manager;
 struct resolver;
 struct conn;
 struct worker;
+struct tls_server;
 
 /* Read-only state shared by all workers (owned by the server). */
 struct worker_shared {
@@ -36,6 +37,7 @@ struct worker_shared {
 	struct connlimit *limits;    /* [qos.connection_limits]; NULL when QoS is off */
 	char *dns_servers;           /* c-ares CSV, NULL = /etc/resolv.conf */
 	uint32_t max_pipes_per_worker;
+	struct tls_server *tls; /* server.tls.enabled: the SSL_CTX (proxy/tls.h), else NULL */
 };
 
 struct worker_msg;

@@ -608,7 +608,26 @@ static void t_cross_key_rules(void)
 
 	c = load_str("[server.tls]\nenabled = true\n", &d);
 	CHECK(c == NULL);
-	CHECK(has_msg(d.errors, d.n_errors, "t.toml:2: server.tls.enabled: SOCKS over TLS is not"));
+	CHECK(has_msg(d.errors, d.n_errors, "server.tls.certificate_path: must be set"));
+	CHECK(has_msg(d.errors, d.n_errors, "server.tls.private_key_path: must be set"));
+	config_diag_free(&d);
+
+	c = load_str("[server.tls]\nenabled = true\ncertificate_path = \"/nonexistent/c.pem\"\n"
+	             "private_key_path = \"/nonexistent/k.pem\"\nrequire_client_auth = true\n",
+	             &d);
+	CHECK(c == NULL);
+	CHECK(has_msg(d.errors, d.n_errors,
+	              "t.toml:3: server.tls.certificate_path: '/nonexistent/c.pem': No such file"));
+	CHECK(has_msg(d.errors, d.n_errors, "server.tls.client_ca_path: must be set"));
+	config_diag_free(&d);
+
+	c = load_str("[server.tls]\nuser_from_client_cert = true\nalpn_protocols = [\"\"]\n"
+	             "enabled = true\ncertificate_path = \"/dev/null\"\n"
+	             "private_key_path = \"/dev/null\"\n",
+	             &d);
+	CHECK(c == NULL);
+	CHECK(has_msg(d.errors, d.n_errors, "t.toml:2: server.tls.user_from_client_cert: needs"));
+	CHECK(has_msg(d.errors, d.n_errors, "t.toml:3: server.tls.alpn_protocols"));
 	config_diag_free(&d);
 
 	c = load_str("[server]\nbind_address = \"localhost\"\n", &d);
