@@ -716,7 +716,8 @@ static void t_pipeline_base_and_openapi(void)
 	CHECK(json_object_get(paths, "/api/sessions/history") != NULL);
 	CHECK(json_object_get(json_object_get(paths, "/api/acl/users/{username}/rules"), "put") !=
 	      NULL);
-	CHECK_INT(json_object_size(paths), 24 + 11 + 1 + 1); /* + issue 24's routes, /api/config, reload-tls */
+	CHECK_INT(json_object_size(paths),
+	          24 + 11 + 1 + 1); /* + issue 24's routes, /api/config, reload-tls */
 	json_decref(j);
 	/* metrics history without a sampler: empty array */
 	j = call(st, "GET", "/rustsocks/api/metrics/history", NULL, NULL, NULL, &status);
