@@ -458,8 +458,8 @@ void config_warn_unsupported(const struct csocks_config *cfg, struct config_diag
 	     "the upstream connection pool is not implemented yet; every CONNECT dials"},
 	    {"sessions.dashboard_auth.enabled",
 	     offsetof(struct csocks_config, sessions.dashboard_auth.enabled),
-	     "dashboard logins are not implemented; the dashboard signs in with the API "
-	     "token ([api] token)"},
+	     "these users can sign in through /api/auth/login (RustSocks' dashboard), but "
+	     "csocks' own dashboard page signs in with the API token ([api] token)"},
 	};
 	char loc[300];
 	for (size_t i = 0; i < sizeof(feats) / sizeof(feats[0]); i++)
