@@ -44,7 +44,11 @@ def wait_rows(fetch, pred, timeout=5.0):
     deadline = time.monotonic() + timeout
     got = []
     while time.monotonic() < deadline:
-        got = fetch()
+        try:
+            got = fetch()
+        except OSError:  # the API binds just after the SOCKS port
+            time.sleep(0.05)
+            continue
         if pred(got):
             return got
         time.sleep(0.05)
@@ -280,10 +284,8 @@ def test_metrics_history_survives_a_restart_with_sqlite_storage(start_csocks, tm
     cfg = sqlite_cfg(db, stats_api_enabled=True)
     cfg["metrics"] = {"enabled": True, "storage": "sqlite", "collection_interval_secs": 1}
     p = start_csocks(cfg)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and len(api_get(p, "/api/metrics/history")) < 2:
-        time.sleep(0.1)
-    before = api_get(p, "/api/metrics/history")
+    before = wait_rows(lambda: api_get(p, "/api/metrics/history"), lambda h: len(h) >= 2,
+                       timeout=10)
     assert len(before) >= 2
     p.stop()
     con = sqlite3.connect(db, timeout=5)
@@ -295,7 +297,16 @@ def test_metrics_history_survives_a_restart_with_sqlite_storage(start_csocks, tm
     assert len(stored) >= len(before)
     assert [r[0] for r in stored[:len(before)]] == [s["timestamp"] for s in before]
     q = start_csocks(cfg)
-    after = api_get(q, "/api/metrics/history")  # before the first new sample
+    # The SOCKS port answers first; the API binds just after it.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            after = api_get(q, "/api/metrics/history")
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the API did not come up"
+            time.sleep(0.05)
+    # The restored samples come first, whatever was sampled since.
     assert [s["timestamp"] for s in after[:len(stored)]] == [r[0] for r in stored]
     assert "samples restored from the store" in q.log_text()
 
